@@ -1,0 +1,116 @@
+// Package backend selects the GoMLX backend for the project's programs, tests and benchmarks.
+//
+// The default is XLA on the CPU, through the PJRT plugin that `make setup`
+// (scripts/install-xla-cpu.sh) installs from OpenXLA's `xla-cpu-pjrt` wheel on PyPI into
+// $SMI_PJRT_DIR (default ~/.local/lib/smi-gomlx). No environment variable needs to be set.
+//
+// Order of choice:
+//  1. GOMLX_BACKEND, when set, is respected as GoMLX documents it (e.g. "xla:cpu", "xla:cuda", "go").
+//  2. The project's plugin in $SMI_PJRT_DIR, loaded by absolute path, so GoMLX's auto-installer
+//     (which downloads from GitHub) is not triggered.
+//  3. A "cpu" PJRT plugin that go-xla already finds (PJRT_PLUGIN_LIBRARY_PATH, ~/.local/lib/go-xla, ...).
+//
+// When none is found, New returns an error that names the command that installs the plugin.
+package backend
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/go-xla/pkg/pjrt"
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego" // GOMLX_BACKEND=go stays available.
+	"github.com/gomlx/gomlx/backends/xla"
+)
+
+// PluginFileName is the file name go-xla expects for a PJRT plugin called "cpu".
+const PluginFileName = "pjrt_c_api_cpu_plugin.so"
+
+// SetupCommand is what a user runs to install the XLA CPU plugin.
+const SetupCommand = "make setup"
+
+// PluginDir is where scripts/install-xla-cpu.sh installs the plugin: $SMI_PJRT_DIR, or
+// ~/.local/lib/smi-gomlx.
+func PluginDir() string {
+	if dir := os.Getenv("SMI_PJRT_DIR"); dir != "" {
+		return dir
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".local", "lib", "smi-gomlx")
+	}
+	return filepath.Join(home, ".local", "lib", "smi-gomlx")
+}
+
+// ErrNoPlugin is returned (wrapped) by New when no XLA CPU plugin can be found.
+var ErrNoPlugin = fmt.Errorf("no XLA CPU plugin found")
+
+var (
+	once      sync.Once
+	shared    backends.Backend
+	sharedErr error
+)
+
+// New returns the process-wide backend, creating it on the first call (see the package doc for
+// the order of choice). Backends hold a PJRT client and its thread pool, so one per process is
+// the rule; callers must not Finalize it.
+func New() (backends.Backend, error) {
+	once.Do(func() { shared, sharedErr = create() })
+	return shared, sharedErr
+}
+
+func create() (backends.Backend, error) {
+	if config, ok := os.LookupEnv(backends.ConfigEnvVar); ok && config != "" {
+		b, err := backends.NewWithConfig(config)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s=%q failed: %v\n(unset %s to use the project's XLA CPU plugin, installed by %q)",
+				backends.ConfigEnvVar, config, firstLine(err), backends.ConfigEnvVar, SetupCommand)
+		}
+		return b, nil
+	}
+	path := filepath.Join(PluginDir(), PluginFileName)
+	if _, err := os.Stat(path); err == nil {
+		// Loading by absolute path bypasses go-xla's GitHub auto-install; "shared_buffers" keeps
+		// the zero-copy host buffers that GoMLX enables for plugins named "cpu".
+		b, err := xla.New(path + ",shared_buffers")
+		if err != nil {
+			return nil, fmt.Errorf("the XLA CPU plugin at %s failed to load: %v\nReinstall it with: SMI_PJRT_FORCE=1 %s",
+				path, firstLine(err), SetupCommand)
+		}
+		return b, nil
+	}
+	if _, found := pjrt.AvailablePlugins()["cpu"]; found {
+		xla.EnableAutoInstall(false)
+		b, err := xla.New("cpu")
+		if err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: this project runs on XLA and expects its CPU plugin at %s.\n"+
+		"Install it with %q (downloads OpenXLA's xla-cpu-pjrt wheel from PyPI with pip, about 64 MB), "+
+		"or point SMI_PJRT_DIR at a directory holding %s, "+
+		"or set GOMLX_BACKEND=xla:cpu to let GoMLX download its own plugin from GitHub",
+		ErrNoPlugin, path, SetupCommand, PluginFileName)
+}
+
+// ForMain is New for a program's main: on error it prints the message (no stack trace) and exits
+// with status 2.
+func ForMain() backends.Backend {
+	b, err := New()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		os.Exit(2)
+	}
+	return b
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs the XLA CPU PJRT plugin that this project runs on, from PyPI, without GitHub.
+#
+# OpenXLA publishes its CPU plugin as the wheel `xla-cpu-pjrt` (xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so,
+# PJRT C API 0.81). This script downloads that wheel with pip, checks a pinned sha256, and installs
+# the library as $SMI_PJRT_DIR/pjrt_c_api_cpu_plugin.so (default ~/.local/lib/smi-gomlx), where the
+# project's programs look for it. It never writes to ~/.local/lib/go-xla, so GoMLX's own
+# auto-installer keeps working for users who prefer it (GOMLX_BACKEND=xla:cpu).
+#
+# Idempotent: a second run checks a stamp file and returns at once. Set SMI_PJRT_FORCE=1 to reinstall.
+set -euo pipefail
+
+WHEEL_NAME="xla-cpu-pjrt"
+WHEEL_VERSION="0.0.1"
+WHEEL_FILE="xla_cpu_pjrt-0.0.1-py3-none-manylinux_2_27_x86_64.whl"
+WHEEL_SHA256="55837b6b7b47daa717f2d9a5a03563ea0ceaa338d06a81a1e2d3f060d960decc"
+MEMBER="xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so"
+
+DEST_DIR="${SMI_PJRT_DIR:-$HOME/.local/lib/smi-gomlx}"
+CACHE_DIR="${SMI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/smi-gomlx}/wheels"
+TARGET="$DEST_DIR/pjrt_c_api_cpu_plugin.so"
+STAMP="$DEST_DIR/.pjrt_c_api_cpu_plugin.stamp"
+STAMP_TEXT="$WHEEL_FILE $WHEEL_SHA256"
+
+fail() {
+  echo "install-xla-cpu: $*" >&2
+  exit 1
+}
+
+case "$(uname -s)/$(uname -m)" in
+  Linux/x86_64) ;;
+  *) fail "OpenXLA's $WHEEL_NAME wheel exists only for Linux x86_64, and this is $(uname -s)/$(uname -m).
+On other platforms, let GoMLX install its own plugin (it needs access to github.com): run with GOMLX_BACKEND=xla:cpu." ;;
+esac
+
+if [[ "${SMI_PJRT_FORCE:-0}" != 1 && -f "$TARGET" && -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_TEXT" ]]; then
+  echo "XLA CPU plugin already installed: $TARGET ($WHEEL_NAME $WHEEL_VERSION)"
+  exit 0
+fi
+
+mkdir -p "$DEST_DIR" "$CACHE_DIR"
+wheel="$CACHE_DIR/$WHEEL_FILE"
+
+sha_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$WHEEL_SHA256" ]]; }
+
+if ! sha_ok "$wheel"; then
+  rm -f "$wheel"
+  command -v python3 >/dev/null 2>&1 || fail "python3 is needed to download $WHEEL_NAME from PyPI, and it is not on PATH.
+Install Python 3 with pip, or download $WHEEL_FILE from PyPI yourself into $CACHE_DIR and run this script again."
+  echo "Downloading $WHEEL_NAME==$WHEEL_VERSION from PyPI (about 64 MB) into $CACHE_DIR ..."
+  if ! log=$(python3 -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
+      --timeout 30 --retries 2 --platform manylinux_2_27_x86_64 --python-version 3 \
+      -d "$CACHE_DIR" "$WHEEL_NAME==$WHEEL_VERSION" 2>&1); then
+    fail "could not download $WHEEL_NAME==$WHEEL_VERSION with pip, so the XLA CPU plugin is not installed.
+pip said: $(echo "$log" | grep -iE 'error|could not|no matching' | head -3)
+Check that pip can reach PyPI (or your PyPI mirror: set PIP_INDEX_URL), then run 'make setup' again.
+Offline, copy $WHEEL_FILE (sha256 $WHEEL_SHA256) into $CACHE_DIR and rerun."
+  fi
+  sha_ok "$wheel" || fail "$wheel does not have the pinned sha256 $WHEEL_SHA256 (got $(sha256sum "$wheel" | cut -d' ' -f1)).
+Delete it and run 'make setup' again; if it persists, your package index serves a different file."
+fi
+
+tmp=$(mktemp -d "$DEST_DIR/.extract.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+python3 - "$wheel" "$MEMBER" "$tmp/plugin.so" <<'PY'
+import shutil, sys, zipfile
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+PY
+chmod 0755 "$tmp/plugin.so"
+mv -f "$tmp/plugin.so" "$TARGET"
+echo "$STAMP_TEXT" > "$STAMP"
+echo "Installed XLA CPU plugin: $TARGET (from $WHEEL_NAME $WHEEL_VERSION, PJRT C API 0.81)"

@@ -51,10 +51,8 @@ Install Python 3 with pip, or download $WHEEL_FILE from PyPI yourself into $CACH
   if ! log=$(python3 -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
       --timeout 30 --retries 2 --platform manylinux_2_27_x86_64 --python-version 3 \
       -d "$CACHE_DIR" "$WHEEL_NAME==$WHEEL_VERSION" 2>&1); then
-    fail "could not download $WHEEL_NAME==$WHEEL_VERSION with pip, so the XLA CPU plugin is not installed.
-pip said: $(echo "$log" | grep -iE 'error|could not|no matching' | head -3)
-Check that pip can reach PyPI (or your PyPI mirror: set PIP_INDEX_URL), then run 'make setup' again.
-Offline, copy $WHEEL_FILE (sha256 $WHEEL_SHA256) into $CACHE_DIR and rerun."
+    reason=$(echo "$log" | grep -E '^ERROR' | head -1)
+    fail "could not download $WHEEL_NAME==$WHEEL_VERSION from PyPI with pip (${reason:-no reason given}), so the XLA CPU plugin is not installed. Check that pip can reach PyPI or your mirror (PIP_INDEX_URL) and run 'make setup' again; offline, copy $WHEEL_FILE (sha256 $WHEEL_SHA256) into $CACHE_DIR and rerun."
   fi
   sha_ok "$wheel" || fail "$wheel does not have the pinned sha256 $WHEEL_SHA256 (got $(sha256sum "$wheel" | cut -d' ' -f1)).
 Delete it and run 'make setup' again; if it persists, your package index serves a different file."

@@ -1,0 +1,182 @@
+// Package benchmarks measures what SMI costs on the XLA backend: the training-step overhead over
+// the base optimizers, the filter alone split into its parts, the optimizer-state memory, how
+// the cost grows with model size, and the machine's memory bandwidth as the limit to compare
+// against. cmd/smibench turns the measurements into docs/BENCHMARKS.md; the Go benchmarks in
+// this package expose the same cases to `go test -bench` for benchstat.
+package benchmarks
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"time"
+)
+
+// Case is one thing to time: Run performs exactly one call (one filter step, one training
+// step, ...) and must wait for the result.
+type Case struct {
+	Name string
+	Run  func() error
+}
+
+// Options controls Interleave.
+type Options struct {
+	// Warmup calls per case before timing; the first one also compiles.
+	Warmup int
+	// Rounds of interleaved samples: each round takes one sample of every case.
+	Rounds int
+	// MinSample: a sample repeats Run until at least this long, so short calls are not
+	// dominated by timer and dispatch noise. Zero means one call per sample.
+	MinSample time.Duration
+	// Budget stops adding rounds once the timed rounds have taken this long (MinRounds still
+	// run). Zero means no budget.
+	Budget time.Duration
+	// MinRounds is the least number of rounds kept under a Budget (default 3).
+	MinRounds int
+}
+
+// Result holds the per-call time of each round for one case.
+type Result struct {
+	Name string
+	// Samples[i] is the mean time of one call in round i.
+	Samples []time.Duration
+	// Calls per sample, fixed after warm-up.
+	Calls int
+}
+
+// Interleave times the cases in rounds: every round samples each case once, starting from a
+// different case each round, so drift in machine load (other processes, thermal state) falls
+// on all cases alike and paired per-round ratios cancel most of it.
+func Interleave(cases []Case, opt Options) ([]Result, error) {
+	if len(cases) == 0 {
+		return nil, nil
+	}
+	if opt.Rounds < 1 {
+		opt.Rounds = 1
+	}
+	if opt.MinRounds < 1 {
+		opt.MinRounds = 3
+	}
+	results := make([]Result, len(cases))
+	for i, c := range cases {
+		results[i].Name = c.Name
+		results[i].Calls = 1
+		warm := max(opt.Warmup, 1)
+		var last time.Duration
+		for range warm {
+			start := time.Now()
+			if err := c.Run(); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Name, err)
+			}
+			last = time.Since(start)
+		}
+		if opt.MinSample > 0 && last > 0 && last < opt.MinSample {
+			results[i].Calls = int(math.Ceil(float64(opt.MinSample) / float64(last)))
+		}
+	}
+	start := time.Now()
+	for round := range opt.Rounds {
+		if round >= opt.MinRounds && opt.Budget > 0 && time.Since(start) > opt.Budget {
+			break
+		}
+		// A collection between samples, not inside one: Go garbage from one case should not
+		// be charged to the next.
+		runtime.GC()
+		for k := range cases {
+			i := (round + k) % len(cases)
+			t0 := time.Now()
+			for range results[i].Calls {
+				if err := cases[i].Run(); err != nil {
+					return nil, fmt.Errorf("%s: %w", cases[i].Name, err)
+				}
+			}
+			results[i].Samples = append(results[i].Samples, time.Since(t0)/time.Duration(results[i].Calls))
+		}
+	}
+	return results, nil
+}
+
+// Median of the samples.
+func (r Result) Median() time.Duration { return time.Duration(quantile(durations(r.Samples), 0.5)) }
+
+// Quantile q of the samples (linear interpolation).
+func (r Result) Quantile(q float64) time.Duration {
+	return time.Duration(quantile(durations(r.Samples), q))
+}
+
+// Spread is the interquartile range relative to the median.
+func (r Result) Spread() float64 {
+	m := float64(r.Median())
+	if m == 0 {
+		return 0
+	}
+	return float64(r.Quantile(0.75)-r.Quantile(0.25)) / m
+}
+
+// Ratio summarises the paired per-round ratios b/a of two results taken in the same rounds.
+type Ratio struct {
+	Median float64
+	// Lo and Hi bound the median ratio: order statistics that form an approximately 95%
+	// distribution-free confidence interval (the whole range for 5 or fewer rounds).
+	Lo, Hi float64
+	N      int
+}
+
+// PairedRatio returns the ratio b/a round by round, so slow rounds (load from other users of
+// the machine) affect both sides of the ratio.
+func PairedRatio(a, b Result) Ratio {
+	n := min(len(a.Samples), len(b.Samples))
+	if n == 0 {
+		return Ratio{Median: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+	}
+	rs := make([]float64, n)
+	for i := range n {
+		rs[i] = float64(b.Samples[i]) / float64(a.Samples[i])
+	}
+	slices.Sort(rs)
+	lo, hi := medianCIRanks(n)
+	return Ratio{Median: quantileSorted(rs, 0.5), Lo: rs[lo], Hi: rs[hi], N: n}
+}
+
+func (r Ratio) String() string {
+	if r.N == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3fx [%.3f, %.3f]", r.Median, r.Lo, r.Hi)
+}
+
+// medianCIRanks gives 0-based ranks j <= k with P(x_(j) <= median <= x_(k)) about 0.95, by the
+// normal approximation to the binomial, clamped to the sample.
+func medianCIRanks(n int) (int, int) {
+	h := 0.98 * math.Sqrt(float64(n))
+	lo := int(math.Floor(float64(n)/2 - h))
+	hi := int(math.Ceil(float64(n)/2+h)) - 1
+	return max(lo, 0), min(max(hi, 0), n-1)
+}
+
+func durations(ds []time.Duration) []float64 {
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	slices.Sort(xs)
+	return xs
+}
+
+func quantile(sorted []float64, q float64) float64 { return quantileSorted(sorted, q) }
+
+// quantileSorted interpolates linearly between order statistics at rank q*(n-1), as
+// numpy.quantile does by default.
+func quantileSorted(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	pos := q * float64(len(xs)-1)
+	i := int(math.Floor(pos))
+	if i >= len(xs)-1 {
+		return xs[len(xs)-1]
+	}
+	f := pos - float64(i)
+	return xs[i]*(1-f) + xs[i+1]*f
+}

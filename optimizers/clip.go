@@ -1,0 +1,138 @@
+package optimizers
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+// clipEpsilon is PyTorch's clip_grad_norm_ epsilon, so clipping matches nanoGPT's.
+const clipEpsilon = 1e-6
+
+// ClipByGlobalNorm wraps base so that the gradients of all trainable variables are scaled together, before
+// base sees them, by min(1, maxNorm/(norm+1e-6)), where norm is the L2 norm of all gradients concatenated
+// (PyTorch's torch.nn.utils.clip_grad_norm_, as nanoGPT and the paper use at 1.0). maxNorm 0 returns base
+// unchanged; a negative, NaN or infinite maxNorm panics when the graph is built.
+//
+// Non-finite gradients: a variable whose gradient holds a NaN or Inf is left out of the norm and passed on
+// unscaled, so one bad variable does not turn every other gradient into NaN (PyTorch would).
+//
+// When base implements train.OptimizeWithGradients (GoMLX's SGD and Adam family, SGDMomentum, Lion, SMI), so
+// does the result, and gradient accumulation works. Otherwise the wrapper scales the loss by the clipping
+// factor (held constant for differentiation), which gives base the clipped gradients at the cost of
+// differentiating twice.
+func ClipByGlobalNorm(base gomlxopt.Interface, maxNorm float64) gomlxopt.Interface {
+	if maxNorm == 0 {
+		return base
+	}
+	if withGrads, ok := base.(train.OptimizeWithGradients); ok {
+		return &clipWithGradients{clipByLoss{base: base, maxNorm: maxNorm}, withGrads}
+	}
+	return &clipByLoss{base: base, maxNorm: maxNorm}
+}
+
+type clipByLoss struct {
+	base    gomlxopt.Interface
+	maxNorm float64
+}
+
+// UpdateGraph implements gomlxopt.Interface.
+func (c *clipByLoss) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
+	if !loss.Shape().IsScalar() {
+		panicf("ClipByGlobalNorm requires a scalar loss, got shape %s", loss.Shape())
+	}
+	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
+	if len(grads) == 0 {
+		c.base.UpdateGraph(ctx, g, loss)
+		return
+	}
+	scale := clipScale(grads, c.maxNorm)
+	c.base.UpdateGraph(ctx, g, Mul(loss, StopGradient(ConvertDType(scale, loss.DType()))))
+}
+
+// Clear implements gomlxopt.Interface.
+func (c *clipByLoss) Clear(ctx *context.Context) error { return c.base.Clear(ctx) }
+
+type clipWithGradients struct {
+	clipByLoss
+	withGrads train.OptimizeWithGradients
+}
+
+// UpdateGraph implements gomlxopt.Interface.
+func (c *clipWithGradients) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
+	_ = g
+	if !loss.Shape().IsScalar() {
+		panicf("ClipByGlobalNorm requires a scalar loss, got shape %s", loss.Shape())
+	}
+	c.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+}
+
+// UpdateGraphWithGradients implements train.OptimizeWithGradients.
+func (c *clipWithGradients) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
+	c.withGrads.UpdateGraphWithGradients(ctx, ClipGradientsByGlobalNorm(grads, c.maxNorm), lossDType)
+}
+
+// ClipGradientsByGlobalNorm is the graph function behind ClipByGlobalNorm: it returns grads scaled by
+// min(1, maxNorm/(norm+1e-6)), with the same rule for non-finite gradients. nil gradients stay nil.
+func ClipGradientsByGlobalNorm(grads []*Node, maxNorm float64) []*Node {
+	if !(maxNorm > 0) || math.IsInf(maxNorm, 0) {
+		panicf("ClipByGlobalNorm: maxNorm must be finite and > 0, got %g", maxNorm)
+	}
+	if countNonNil(grads) == 0 {
+		return grads
+	}
+	scale := clipScale(grads, maxNorm)
+	out := make([]*Node, len(grads))
+	for i, grad := range grads {
+		if grad == nil {
+			continue
+		}
+		scaled := Mul(grad, ConvertDType(scale, grad.DType()))
+		out[i] = Where(allFinite(grad), scaled, grad)
+	}
+	return out
+}
+
+// clipScale returns min(1, maxNorm/(norm+eps)) as a scalar of the accumulation dtype (float64 if any gradient
+// is float64, else float32), with the norm taken over the finite gradients only.
+func clipScale(grads []*Node, maxNorm float64) *Node {
+	accDType := dtypes.Float32
+	var g *Graph
+	for _, grad := range grads {
+		if grad == nil {
+			continue
+		}
+		g = grad.Graph()
+		if grad.DType() == dtypes.Float64 || grad.DType() == dtypes.Complex128 {
+			accDType = dtypes.Float64
+		}
+	}
+	sumSq := ScalarZero(g, accDType)
+	for _, grad := range grads {
+		if grad == nil {
+			continue
+		}
+		x := grad
+		if x.DType().IsComplex() {
+			x = Abs(x)
+		}
+		sq := ReduceAllSum(Square(ConvertDType(x, accDType)))
+		sumSq = Add(sumSq, Where(allFinite(grad), sq, ZerosLike(sq)))
+	}
+	norm := Sqrt(sumSq)
+	return MinScalar(Div(Scalar(g, accDType, maxNorm), AddScalar(norm, clipEpsilon)), 1)
+}
+
+func countNonNil(nodes []*Node) int {
+	n := 0
+	for _, x := range nodes {
+		if x != nil {
+			n++
+		}
+	}
+	return n
+}

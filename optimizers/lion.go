@@ -1,0 +1,161 @@
+package optimizers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+const (
+	// LionDefaultLearningRate is used when neither LionConfig.LearningRate nor the context's "learning_rate"
+	// hyperparameter is set (the Lion paper's advice: 3-10x smaller than AdamW's).
+	LionDefaultLearningRate = 1e-4
+
+	// LionScope is the scope (under the optimizer's context) of Lion's momentum.
+	LionScope = "LionOptimizer"
+
+	// ParamLionBeta1 is the context hyperparameter for Lion's beta1 (float64, default 0.9).
+	ParamLionBeta1 = "lion_beta1"
+
+	// ParamLionBeta2 is the context hyperparameter for Lion's beta2 (float64, default 0.99).
+	ParamLionBeta2 = "lion_beta2"
+
+	// ParamLionWeightDecay is the context hyperparameter for Lion's decoupled weight decay (float64, default 0).
+	ParamLionWeightDecay = "lion_weight_decay"
+)
+
+// LionConfig configures the Lion optimizer. Create it with Lion, set options, and call Done.
+type LionConfig struct {
+	learningRate float64 // < 0: from the context's "learning_rate", else LionDefaultLearningRate.
+	beta1, beta2 float64
+	weightDecay  float64
+}
+
+// Lion returns the configuration of Lion (EvoLved Sign Momentum; Chen et al., 2023, "Symbolic Discovery of
+// Optimization Algorithms", Algorithm 2). Per variable w with gradient g, learning rate lr, weight decay wd
+// and momentum m (zero before the first step):
+//
+//	c = beta1*m + (1-beta1)*g
+//	w = w - lr*(sign(c) + wd*w)   (decoupled weight decay, as in the paper)
+//	m = beta2*m + (1-beta2)*g
+//
+// Defaults: beta1 0.9, beta2 0.99, no weight decay. The learning rate is GoMLX's learning-rate variable
+// (gomlxopt.LearningRateVar), so GoMLX learning-rate schedules apply to it. Each step increments GoMLX's
+// global step once. The momentum is a non-trainable context variable under LionScope, saved by checkpoints.
+func Lion() *LionConfig {
+	return &LionConfig{learningRate: -1, beta1: 0.9, beta2: 0.99}
+}
+
+// LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
+// LionDefaultLearningRate.
+func (c *LionConfig) LearningRate(lr float64) *LionConfig {
+	c.learningRate = lr
+	return c
+}
+
+// Betas sets beta1 (interpolation for the update direction) and beta2 (momentum decay), each in [0, 1].
+// Defaults 0.9 and 0.99.
+func (c *LionConfig) Betas(beta1, beta2 float64) *LionConfig {
+	c.beta1, c.beta2 = beta1, beta2
+	return c
+}
+
+// WeightDecay sets the decoupled weight decay wd >= 0, scaled by the learning rate. Default 0.
+func (c *LionConfig) WeightDecay(wd float64) *LionConfig {
+	c.weightDecay = wd
+	return c
+}
+
+// FromContext reads ParamLionBeta1, ParamLionBeta2 and ParamLionWeightDecay from ctx, keeping the current
+// values for those not set. The learning rate is read at graph building time.
+func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
+	c.beta1 = context.GetParamOr(ctx, ParamLionBeta1, c.beta1)
+	c.beta2 = context.GetParamOr(ctx, ParamLionBeta2, c.beta2)
+	c.weightDecay = context.GetParamOr(ctx, ParamLionWeightDecay, c.weightDecay)
+	return c
+}
+
+// Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
+// configuration panics with this error when the training graph is built.
+func (c *LionConfig) Validate() error {
+	if !(c.beta1 >= 0 && c.beta1 <= 1) {
+		return fmt.Errorf("Lion: beta1 must be in [0, 1], got %g", c.beta1)
+	}
+	if !(c.beta2 >= 0 && c.beta2 <= 1) {
+		return fmt.Errorf("Lion: beta2 must be in [0, 1], got %g", c.beta2)
+	}
+	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
+		return fmt.Errorf("Lion: weight decay must be finite and >= 0, got %g", c.weightDecay)
+	}
+	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
+		return fmt.Errorf("Lion: learning rate must be finite, got %g", c.learningRate)
+	}
+	return nil
+}
+
+// Done returns the optimizer. It also implements train.OptimizeWithGradients.
+func (c *LionConfig) Done() gomlxopt.Interface {
+	cfg := *c
+	return &lion{config: cfg}
+}
+
+type lion struct {
+	config LionConfig
+}
+
+// UpdateGraph implements gomlxopt.Interface.
+func (o *lion) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
+	_ = g
+	if !loss.Shape().IsScalar() {
+		panicf("Lion requires a scalar loss, got shape %s", loss.Shape())
+	}
+	o.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+}
+
+// UpdateGraphWithGradients implements train.OptimizeWithGradients.
+func (o *lion) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
+	if err := o.config.Validate(); err != nil {
+		panic(err)
+	}
+	if len(grads) == 0 {
+		panicf("Lion: no gradients, are there any trainable variables?")
+	}
+	g := grads[0].Graph()
+	vars := trainableVariables(ctx, g, len(grads), "Lion")
+	dtype := lossDType
+	lr := learningRate(ctx, g, dtype, o.config.learningRate, LionDefaultLearningRate)
+	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
+	b1, b2 := o.config.beta1, o.config.beta2
+	for i, v := range vars {
+		grad := grads[i]
+		if grad == nil {
+			continue // No gradient: nothing to apply and the momentum keeps its value.
+		}
+		shape := v.Shape().Clone()
+		shape.DType = dtype
+		mVar := stateVariable(ctx, LionScope, v, "_momentum", shape)
+
+		value := v.ValueGraph(g)
+		w := ConvertDType(value, dtype)
+		grad = ConvertDType(grad, dtype)
+		gomlxopt.TraceNaNInGradients(ctx, v, grad)
+		grad = gomlxopt.ClipNaNsInGradients(ctx, grad)
+		m := mVar.ValueGraph(g)
+		c := Add(MulScalar(m, b1), MulScalar(grad, 1-b1))
+		dir := Sign(c)
+		if o.config.weightDecay > 0 {
+			dir = Add(dir, MulScalar(w, o.config.weightDecay))
+		}
+		mVar.SetValueGraph(Add(MulScalar(m, b2), MulScalar(grad, 1-b2)))
+		applyStep(ctx, v, value, w, Mul(lr, dir))
+	}
+}
+
+// Clear implements gomlxopt.Interface: it deletes Lion's momentum.
+func (o *lion) Clear(ctx *context.Context) error {
+	return ctx.In(LionScope).DeleteVariablesInScope()
+}

@@ -1,0 +1,187 @@
+package optimizers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+const (
+	// SGDMomentumDefaultLearningRate is used when neither SGDMomentumConfig.LearningRate nor the context's
+	// "learning_rate" hyperparameter is set.
+	SGDMomentumDefaultLearningRate = 0.01
+
+	// SGDMomentumScope is the scope (under the optimizer's context) of the momentum buffers.
+	SGDMomentumScope = "SGDMomentumOptimizer"
+
+	// ParamSGDMomentum is the context hyperparameter for SGDMomentumConfig.Momentum (float64, default 0.9).
+	ParamSGDMomentum = "sgd_momentum"
+
+	// ParamSGDNesterov is the context hyperparameter for SGDMomentumConfig.Nesterov (bool, default false).
+	ParamSGDNesterov = "sgd_nesterov"
+
+	// ParamSGDWeightDecay is the context hyperparameter for SGDMomentumConfig.WeightDecay (float64, default 0).
+	ParamSGDWeightDecay = "sgd_weight_decay"
+)
+
+// SGDMomentumConfig configures stochastic gradient descent with (optionally Nesterov) momentum. Create it with
+// SGDMomentum, set options, and call Done.
+type SGDMomentumConfig struct {
+	learningRate float64 // < 0: from the context's "learning_rate", else SGDMomentumDefaultLearningRate.
+	momentum     float64
+	nesterov     bool
+	weightDecay  float64
+}
+
+// SGDMomentum returns the configuration of SGD with momentum, with PyTorch's torch.optim.SGD update rule
+// (dampening 0), which is the rule the paper's "SGD with momentum" guideline refers to. Per variable w with
+// gradient g, learning rate lr, momentum mu, weight decay wd and buffer b (zero before the first step):
+//
+//	d = g + wd*w          (weight decay as L2, coupled, as PyTorch's weight_decay)
+//	b = mu*b + d
+//	d = d + mu*b          (Nesterov) or d = b (classical)
+//	w = w - lr*d
+//
+// Defaults: momentum 0.9, no Nesterov, no weight decay. The learning rate is GoMLX's learning-rate variable
+// (gomlxopt.LearningRateVar), so GoMLX learning-rate schedules such as cosineschedule apply to it, as they do
+// to Adam. Each step increments GoMLX's global step once. Buffers are non-trainable context variables under
+// SGDMomentumScope, saved by checkpoints.
+func SGDMomentum() *SGDMomentumConfig {
+	return &SGDMomentumConfig{learningRate: -1, momentum: 0.9}
+}
+
+// LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
+// SGDMomentumDefaultLearningRate.
+func (c *SGDMomentumConfig) LearningRate(lr float64) *SGDMomentumConfig {
+	c.learningRate = lr
+	return c
+}
+
+// Momentum sets mu, in [0, 1). Default 0.9.
+func (c *SGDMomentumConfig) Momentum(mu float64) *SGDMomentumConfig {
+	c.momentum = mu
+	return c
+}
+
+// Nesterov selects Nesterov momentum (Sutskever et al., 2013, in PyTorch's form). Default false.
+func (c *SGDMomentumConfig) Nesterov(on bool) *SGDMomentumConfig {
+	c.nesterov = on
+	return c
+}
+
+// WeightDecay sets the L2 weight decay wd >= 0 added to the gradient (PyTorch's convention). Default 0.
+func (c *SGDMomentumConfig) WeightDecay(wd float64) *SGDMomentumConfig {
+	c.weightDecay = wd
+	return c
+}
+
+// FromContext reads the hyperparameters ParamSGDMomentum, ParamSGDNesterov and ParamSGDWeightDecay from ctx,
+// keeping the current values for those not set. The learning rate is read at graph building time.
+func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig {
+	c.momentum = context.GetParamOr(ctx, ParamSGDMomentum, c.momentum)
+	c.nesterov = context.GetParamOr(ctx, ParamSGDNesterov, c.nesterov)
+	c.weightDecay = context.GetParamOr(ctx, ParamSGDWeightDecay, c.weightDecay)
+	return c
+}
+
+// Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
+// configuration panics with this error when the training graph is built.
+func (c *SGDMomentumConfig) Validate() error {
+	if !(c.momentum >= 0 && c.momentum < 1) {
+		return fmt.Errorf("SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
+	}
+	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
+		return fmt.Errorf("SGDMomentum: weight decay must be finite and >= 0, got %g", c.weightDecay)
+	}
+	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
+		return fmt.Errorf("SGDMomentum: learning rate must be finite, got %g", c.learningRate)
+	}
+	return nil
+}
+
+// Done returns the optimizer. It also implements train.OptimizeWithGradients.
+func (c *SGDMomentumConfig) Done() gomlxopt.Interface {
+	cfg := *c
+	return &sgdMomentum{config: cfg}
+}
+
+type sgdMomentum struct {
+	config SGDMomentumConfig
+}
+
+// UpdateGraph implements gomlxopt.Interface.
+func (o *sgdMomentum) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
+	_ = g
+	if !loss.Shape().IsScalar() {
+		panicf("SGDMomentum requires a scalar loss, got shape %s", loss.Shape())
+	}
+	o.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+}
+
+// UpdateGraphWithGradients implements train.OptimizeWithGradients.
+func (o *sgdMomentum) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
+	if err := o.config.Validate(); err != nil {
+		panic(err)
+	}
+	if len(grads) == 0 {
+		panicf("SGDMomentum: no gradients, are there any trainable variables?")
+	}
+	g := grads[0].Graph()
+	vars := trainableVariables(ctx, g, len(grads), "SGDMomentum")
+	dtype := lossDType
+	lr := learningRate(ctx, g, dtype, o.config.learningRate, SGDMomentumDefaultLearningRate)
+	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
+	for i, v := range vars {
+		grad := grads[i]
+		if grad == nil {
+			continue // No gradient: nothing to apply and the buffer keeps its value.
+		}
+		shape := v.Shape().Clone()
+		shape.DType = dtype
+		bufVar := stateVariable(ctx, SGDMomentumScope, v, "_momentum", shape)
+
+		value := v.ValueGraph(g)
+		w := ConvertDType(value, dtype)
+		d := ConvertDType(grad, dtype)
+		gomlxopt.TraceNaNInGradients(ctx, v, d)
+		d = gomlxopt.ClipNaNsInGradients(ctx, d)
+		if o.config.weightDecay > 0 {
+			d = Add(d, MulScalar(w, o.config.weightDecay))
+		}
+		buf := Add(MulScalar(bufVar.ValueGraph(g), o.config.momentum), d)
+		bufVar.SetValueGraph(buf)
+		if o.config.nesterov {
+			d = Add(d, MulScalar(buf, o.config.momentum))
+		} else {
+			d = buf
+		}
+		applyStep(ctx, v, value, w, Mul(lr, d))
+	}
+}
+
+// Clear implements gomlxopt.Interface: it deletes the momentum buffers.
+func (o *sgdMomentum) Clear(ctx *context.Context) error {
+	return ctx.In(SGDMomentumScope).DeleteVariablesInScope()
+}
+
+// learningRate returns GoMLX's learning-rate variable's value in g: the value set by schedules, created from
+// value (or the context's "learning_rate", or def) on first use.
+func learningRate(ctx *context.Context, g *Graph, dtype dtypes.DType, value, def float64) *Node {
+	if value < 0 {
+		value = context.GetParamOr(ctx, gomlxopt.ParamLearningRate, def)
+	}
+	return gomlxopt.LearningRateVar(ctx, dtype, value).ValueGraph(g)
+}
+
+// applyStep sets v to w - step (w is v's value in the step's dtype), honouring GoMLX's clip_step_by_value and
+// clip_nan hyperparameters as GoMLX's Adam does.
+func applyStep(ctx *context.Context, v *context.Variable, value, w, step *Node) {
+	step = gomlxopt.ClipStepByValue(ctx, step)
+	updated := Sub(w, step)
+	updated = gomlxopt.ClipNaNsInUpdates(ctx, w, updated)
+	v.SetValueGraph(ConvertDType(updated, value.DType()))
+}

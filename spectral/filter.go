@@ -1,0 +1,195 @@
+package spectral
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's own style.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
+)
+
+// MatrixView returns the n x d matrix view of a gradient shape: d is the last axis and n the
+// product of the others (1 for rank 1). ok is false for scalars and empty tensors.
+func MatrixView(grad shapes.Shape) (n, d int, ok bool) {
+	if grad.Rank() == 0 || grad.Size() == 0 {
+		return 0, 0, false
+	}
+	d = grad.Dimensions[grad.Rank()-1]
+	return grad.Size() / d, d, true
+}
+
+// HalfBins is the number of real-FFT bins along an axis of length d: d/2 + 1.
+func HalfBins(d int) int { return d/2 + 1 }
+
+// HistoryShape returns the shape (dims and dtype) of the spectral history H for a gradient of
+// shape grad: n x d (or n x (d/2+1) with halfSpectrum), float64 for float64 gradients and float32
+// for float32, bfloat16 and float16 ones. ok is false when that gradient is not filtered: rank 0,
+// empty, or a dtype other than float16, bfloat16, float32 and float64 (complex included).
+func HistoryShape(grad shapes.Shape, halfSpectrum bool) (h shapes.Shape, ok bool) {
+	if !isFilterableDType(grad.DType) {
+		return shapes.Shape{}, false
+	}
+	n, d, ok := MatrixView(grad)
+	if !ok {
+		return shapes.Shape{}, false
+	}
+	if halfSpectrum {
+		d = HalfBins(d)
+	}
+	return shapes.Make(computeDType(grad.DType), n, d), true
+}
+
+// Filter does steps 1-7 of the algorithm for one variable: matrix view G (n x d) of g, spectrum
+// F = FFT2(G), magnitudes A = |F|, history H' = beta*H + (1-beta)*A, threshold
+// tau = Quantile(H', quantile), mask M = 1[H' >= tau], and G~ = Re(IFFT2(F*M)) reshaped back.
+//
+// It returns the filtered gradient (g's shape and dtype), the new history H' (HistoryShape) and
+// keptEnergy, a float32 scalar sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F is all zero).
+//
+// With halfSpectrum, F is the real FFT (n x (d/2+1) bins), H and M live on those bins, and
+// G~ = InverseRealFFT(F*M), which equals Re(IFFT2(F*M')) for the Hermitian expansion M' of M to the
+// full spectrum (see the package documentation); keptEnergy then counts each bin with its mirror.
+//
+// Computation is in float64 for float64 gradients and in float32 otherwise. It panics
+// (graph-building error) if g is not filterable or history does not have HistoryShape(g).
+func Filter(g, history *Node, quantile, beta float64, halfSpectrum bool) (filtered, newHistory, keptEnergy *Node) {
+	p := filterParts(g, history, quantile, beta, halfSpectrum)
+	return p.filtered, p.history, p.keptEnergy
+}
+
+// parts are Filter's results and, for tests and diagnostics, its threshold and mask.
+type parts struct {
+	filtered, history, keptEnergy *Node
+	tau                           *Node // nil when quantile = 0.
+	mask                          *Node // Bool, history's shape.
+}
+
+func filterParts(g, history *Node, quantile, beta float64, halfSpectrum bool) (p parts) {
+	hShape, ok := HistoryShape(g.Shape(), halfSpectrum)
+	if !ok {
+		panic(errors.Errorf("spectral.Filter: gradient %s is not filtered (rank 0, empty or not float)", g.Shape()))
+	}
+	if !history.Shape().Equal(hShape) {
+		panic(errors.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
+			history.Shape(), hShape, g.Shape(), halfSpectrum))
+	}
+	if !(quantile >= 0 && quantile < 1) {
+		panic(errors.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", quantile))
+	}
+	if !(beta >= 0 && beta < 1) {
+		panic(errors.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
+	}
+	n, d, _ := MatrixView(g.Shape())
+	cdt := computeDType(g.DType())
+	matrix := Reshape(ConvertDType(g, cdt), n, d)
+
+	var spectrum *Node
+	if halfSpectrum {
+		spectrum = RealFFT(matrix, n, d)
+	} else {
+		spectrum = FFT(ConvertDType(matrix, complexDType(cdt)), n, d)
+	}
+	magnitude := Abs(spectrum)
+	if magnitude.DType() != cdt { // Abs of complex is real in XLA; keep this robust to backends.
+		magnitude = Real(magnitude)
+	}
+	newHistory := Add(MulScalar(history, beta), MulScalar(magnitude, 1-beta))
+
+	var mask *Node
+	if quantile > 0 {
+		p.tau = Quantile(newHistory, quantile)
+		mask = GreaterOrEqual(newHistory, p.tau)
+	} else {
+		// q = 0: tau = min(H), and H >= min(H) everywhere, so the mask keeps every bin.
+		mask = Ones(g.Graph(), shapes.Make(dtypes.Bool, hShape.Dimensions...))
+	}
+	masked := Where(mask, spectrum, ZerosLike(spectrum))
+	var back *Node
+	if halfSpectrum {
+		back = InverseRealFFT(masked, n, d)
+	} else {
+		back = Real(InverseFFT(masked, n, d))
+	}
+	filtered := ConvertDType(Reshape(back, g.Shape().Dimensions...), g.DType())
+
+	energy := Square(magnitude)
+	if halfSpectrum {
+		energy = Mul(energy, hermitianWeights(g.Graph(), cdt, d))
+	}
+	total := ReduceAllSum(energy)
+	kept := ReduceAllSum(Where(mask, energy, ZerosLike(energy)))
+	one := ScalarOne(g.Graph(), cdt)
+	ratio := Where(GreaterThan(total, ScalarZero(g.Graph(), cdt)), Div(kept, total), one)
+	return parts{
+		filtered:   filtered,
+		history:    newHistory,
+		keptEnergy: ConvertDType(ratio, dtypes.Float32),
+		tau:        p.tau,
+		mask:       mask,
+	}
+}
+
+// hermitianWeights returns a 1 x (d/2+1) row with, for each real-FFT column j, the number of
+// full-spectrum columns it stands for: 1 for j = 0 and (d even) j = d/2, 2 for the others.
+func hermitianWeights(g *Graph, dtype dtypes.DType, d int) *Node {
+	bins := HalfBins(d)
+	w := make([]float64, bins)
+	for j := range w {
+		w[j] = 2
+		if j == 0 || 2*j == d {
+			w[j] = 1
+		}
+	}
+	return ConvertDType(Const(g, [][]float64{w}), dtype)
+}
+
+// Alpha returns the blend weight alpha(t) of the schedule as a scalar of dtype. step is a scalar
+// node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (the spec's
+// min(t/T, 1); negative steps do not occur). The interpolations are written so that the end
+// points come out exactly: alpha(0) = AlphaStart and alpha(t >= T) = AlphaEnd, in any precision.
+// Computed in float64 for a float64 dtype, else in float32. cfg is assumed valid (see
+// Config.Validate); an unknown schedule panics.
+func Alpha(step *Node, cfg Config, dtype dtypes.DType) *Node {
+	g := step.Graph()
+	cdt := computeDType(dtype)
+	a0 := Scalar(g, cdt, cfg.AlphaStart)
+	a1 := Scalar(g, cdt, cfg.AlphaEnd)
+	if cfg.Schedule == ScheduleConstant {
+		return ConvertDType(a0, dtype)
+	}
+	if cfg.TotalSteps <= 0 {
+		panic(errors.Errorf("spectral.Alpha: Config.TotalSteps must be > 0, got %d", cfg.TotalSteps))
+	}
+	s := ClipScalar(DivScalar(ConvertDType(step, cdt), float64(cfg.TotalSteps)), 0, 1)
+	var u *Node // Fraction of the way from a0 to a1, exactly 0 at s = 0 and 1 at s = 1.
+	switch cfg.Schedule {
+	case ScheduleLinear:
+		u = s
+	case ScheduleCosine:
+		// 1 - (1 + cos(pi*s))/2 = (1 - cos(pi*s))/2.
+		u = DivScalar(OneMinus(Cos(MulScalar(s, math.Pi))), 2)
+	default:
+		panic(errors.Errorf("spectral.Alpha: unknown schedule %q", cfg.Schedule))
+	}
+	diff := Sub(a1, a0)
+	half := Scalar(g, cdt, 0.5)
+	alpha := Where(LessThan(u, half), Add(a0, Mul(diff, u)), Sub(a1, Mul(diff, OneMinus(u))))
+	return ConvertDType(alpha, dtype)
+}
+
+// Blend returns g' = (1-alpha)*g + alpha*filtered, computed in float64 for float64 gradients and
+// float32 otherwise, and cast to g's dtype. alpha is a scalar node of any float dtype.
+func Blend(g, filtered, alpha *Node) *Node {
+	if !g.Shape().Equal(filtered.Shape()) {
+		panic(errors.Errorf("spectral.Blend: filtered has shape %s, want g's %s", filtered.Shape(), g.Shape()))
+	}
+	if !alpha.Shape().IsScalar() {
+		panic(errors.Errorf("spectral.Blend: alpha must be a scalar, got %s", alpha.Shape()))
+	}
+	cdt := computeDType(g.DType())
+	a := ConvertDType(alpha, cdt)
+	gc, fc := ConvertDType(g, cdt), ConvertDType(filtered, cdt)
+	out := Add(Mul(OneMinus(a), gc), Mul(a, fc))
+	return ConvertDType(out, g.DType())
+}

@@ -1,0 +1,213 @@
+package spectral
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's own style.
+	"github.com/pkg/errors"
+)
+
+// Quantile returns the q-quantile of all entries of x as a scalar of x's dtype, with the
+// semantics of numpy.quantile's default ("linear") method, which torch.quantile shares: with the
+// entries sorted ascending as v[0] <= ... <= v[N-1], rank r = q*(N-1), k = floor(r), f = r - k,
+//
+//	quantile = v[k] + f*(v[k+1] - v[k])   (written as numpy's and torch's lerp, exact at f = 0 and 1)
+//
+// The rank is computed on the host in float64 (as numpy does), so k and f are constants of the graph.
+//
+// It is exact: v[k] and v[k+1] are the true order statistics, found without sorting (see the
+// package documentation, "The exact quantile"). Any float values are accepted, negative ones
+// included: -0 and +0 count as equal values, -Inf and +Inf are ordinary values, and if any entry
+// is NaN the result is NaN (as in numpy and torch). bfloat16 and float16 inputs are handled in
+// float32 (exactly: the conversion preserves order and values) and the result is cast back.
+//
+// It panics (graph-building error) if x is empty or not a float tensor, or q is outside [0, 1].
+func Quantile(x *Node, q float64) *Node {
+	dtype := x.DType()
+	if !isFilterableDType(dtype) {
+		panic(errors.Errorf("spectral.Quantile: x must be a float tensor (float16, bfloat16, float32 or float64), got %s", x.Shape()))
+	}
+	if !validQuantile(q) {
+		panic(errors.Errorf("spectral.Quantile: q must be in [0, 1], got %v", q))
+	}
+	size := x.Shape().Size()
+	if size == 0 {
+		panic(errors.Errorf("spectral.Quantile: x must not be empty, got %s", x.Shape()))
+	}
+	flat := Reshape(ConvertDType(x, computeDType(dtype)), size)
+	rank := q * float64(size-1)
+	k := int(math.Floor(rank))
+	frac := rank - float64(k)
+	if k >= size-1 {
+		k, frac = size-1, 0
+	}
+	keys := orderKeys(flat)
+	keyLo := kthSmallestKey(keys, k)
+	result := keyToValue(keyLo, flat.DType())
+	if frac > 0 {
+		keyHi := nextKey(keys, keyLo, k)
+		hi := keyToValue(keyHi, flat.DType())
+		result = lerp(result, hi, frac)
+	}
+	anyNaN := ReduceLogicalOr(IsNaN(flat))
+	result = Where(anyNaN, Scalar(x.Graph(), flat.DType(), math.NaN()), result)
+	return ConvertDType(result, dtype)
+}
+
+// lerp is numpy's/torch's linear interpolation: a + f*(b-a) for f < 0.5, else b - (1-f)*(b-a).
+func lerp(a, b *Node, f float64) *Node {
+	diff := Sub(b, a)
+	if f < 0.5 {
+		return Add(a, MulScalar(diff, f))
+	}
+	return Sub(b, MulScalar(diff, 1-f))
+}
+
+// keyDType is the unsigned integer type with the width of the float type.
+func keyDType(floatDType dtypes.DType) dtypes.DType {
+	if floatDType == dtypes.Float64 {
+		return dtypes.Uint64
+	}
+	return dtypes.Uint32
+}
+
+// keyConst returns a scalar constant of the key dtype with the given bit pattern.
+func keyConst(g *Graph, keyDT dtypes.DType, v uint64) *Node {
+	if keyDT == dtypes.Uint64 {
+		return Const(g, v)
+	}
+	return Const(g, uint32(v))
+}
+
+// orderKeys maps float32/float64 values to unsigned integers of the same width whose order is
+// the order of the values: non-negative floats get their sign bit set (so they sort above all
+// negative ones, in the order of their magnitude bits), negative floats get all bits flipped
+// (a larger magnitude then gives a smaller key).
+func orderKeys(x *Node) *Node {
+	g := x.Graph()
+	keyDT := keyDType(x.DType())
+	bitsWidth := keyDT.Bits()
+	signedDT := dtypes.Int32
+	if keyDT == dtypes.Uint64 {
+		signedDT = dtypes.Int64
+	}
+	bits := Bitcast(x, keyDT)
+	// All ones for negative values (arithmetic shift of the sign bit), zero otherwise.
+	negMask := Bitcast(BitwiseShiftRightArithmeticScalar(Bitcast(x, signedDT), bitsWidth-1), keyDT)
+	signBit := keyConst(g, keyDT, uint64(1)<<(bitsWidth-1))
+	return BitwiseXor(bits, BitwiseOr(negMask, signBit))
+}
+
+// keyToValue inverts orderKeys for a scalar key.
+func keyToValue(key *Node, floatDType dtypes.DType) *Node {
+	g := key.Graph()
+	keyDT := key.DType()
+	bitsWidth := keyDT.Bits()
+	signBit := keyConst(g, keyDT, uint64(1)<<(bitsWidth-1))
+	wasNonNegative := NotEqual(BitwiseAnd(key, signBit), keyConst(g, keyDT, 0))
+	bits := Where(wasNonNegative, BitwiseXor(key, signBit), BitwiseNot(key))
+	return Bitcast(bits, floatDType)
+}
+
+// countDType is the integer type used to count entries: int32 unless there could be 2^31 of them.
+func countDType(size int) dtypes.DType {
+	if size < math.MaxInt32 {
+		return dtypes.Int32
+	}
+	return dtypes.Int64
+}
+
+// countAtMost returns the number of keys <= threshold (a scalar of countDType).
+func countAtMost(keys, threshold *Node) *Node {
+	return ReduceAllSum(ConvertDType(LessOrEqual(keys, threshold), countDType(keys.Shape().Size())))
+}
+
+// digitBits is how many bits of the answer each counting pass decides (see kthSmallestKey).
+var digitBits = 1
+
+// kthSmallestKey returns the k-th smallest (0-based) of the keys: the smallest value v with
+// count(keys <= v) >= k+1, decided digitBits bits at a time from the most significant. With the
+// higher bits of v fixed to prefix (lower bits zero), the next digit of v is the number of
+// i in 1 .. 2^digitBits-1 for which count(keys <= prefix | (i<<shift)-1) < k+1: all thresholds
+// of a digit are counted in one pass over the keys, and the passes are unrolled (GoMLX has no
+// While loop), so XLA fuses each pass into one loop over the data.
+func kthSmallestKey(keys *Node, k int) *Node {
+	g := keys.Graph()
+	keyDT := keys.DType()
+	width := keyDT.Bits()
+	size := keys.Shape().Size()
+	cntDT := countDType(size)
+	need := Scalar(g, cntDT, k+1)
+	column := Reshape(keys, size, 1)
+	prefix := keyConst(g, keyDT, 0)
+	for top := width; top > 0; {
+		bits := min(digitBits, top)
+		if r := top % digitBits; r != 0 && top == width {
+			bits = r // The first pass takes the remainder, the others full digits.
+		}
+		shift := top - bits
+		top = shift
+		if bits == 1 {
+			count := countAtMost(keys, BitwiseOr(prefix, keyConst(g, keyDT, uint64(1)<<shift-1)))
+			digit := ConvertDType(LessThan(count, need), keyDT)
+			prefix = BitwiseOr(prefix, BitwiseShiftLeftScalar(digit, shift))
+			continue
+		}
+		offsets := make([]uint64, 1<<bits-1)
+		for i := range offsets {
+			offsets[i] = uint64(i+1)<<shift - 1
+		}
+		var lowOnes *Node
+		if keyDT == dtypes.Uint64 {
+			lowOnes = Const(g, [][]uint64{offsets})
+		} else {
+			o32 := make([]uint32, len(offsets))
+			for i, o := range offsets {
+				o32[i] = uint32(o)
+			}
+			lowOnes = Const(g, [][]uint32{o32})
+		}
+		thresholds := BitwiseOr(prefix, lowOnes)                                     // [1, 2^bits-1]
+		counts := ReduceSum(ConvertDType(LessOrEqual(column, thresholds), cntDT), 0) // [2^bits-1]
+		digit := ReduceAllSum(ConvertDType(LessThan(counts, need), keyDT))
+		prefix = BitwiseOr(prefix, BitwiseShiftLeftScalar(digit, shift))
+	}
+	return prefix
+}
+
+// nextKey returns the (k+1)-th smallest key, given keyK, the k-th smallest: keyK itself if it
+// occurs at least k+2 times among the k+2 smallest, else the smallest key above keyK.
+func nextKey(keys, keyK *Node, k int) *Node {
+	g := keys.Graph()
+	keyDT := keys.DType()
+	need := Scalar(g, countDType(keys.Shape().Size()), k+2)
+	maxKey := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
+	above := ReduceAllMin(Where(GreaterThan(keys, keyK), keys, BroadcastToShape(maxKey, keys.Shape())))
+	return Where(GreaterOrEqual(countAtMost(keys, keyK), need), keyK, above)
+}
+
+// isFilterableDType reports whether gradients of this dtype are filtered.
+func isFilterableDType(dtype dtypes.DType) bool {
+	switch dtype {
+	case dtypes.Float16, dtypes.BFloat16, dtypes.Float32, dtypes.Float64:
+		return true
+	}
+	return false
+}
+
+// computeDType is the precision the filter runs in: float64 for float64, float32 otherwise.
+func computeDType(dtype dtypes.DType) dtypes.DType {
+	if dtype == dtypes.Float64 {
+		return dtypes.Float64
+	}
+	return dtypes.Float32
+}
+
+// complexDType is the complex type matching a real compute dtype.
+func complexDType(dtype dtypes.DType) dtypes.DType {
+	if dtype == dtypes.Float64 {
+		return dtypes.Complex128
+	}
+	return dtypes.Complex64
+}

@@ -137,7 +137,7 @@ func (o *lion) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, los
 		}
 		shape := v.Shape().Clone()
 		shape.DType = dtype
-		mVar := stateVariable(ctx, LionScope, v, "_momentum", shape)
+		mVar := stateVariable(ctx.In(LionScope), v, "_momentum", shape)
 
 		value := v.ValueGraph(g)
 		w := ConvertDType(value, dtype)

@@ -142,7 +142,7 @@ func (o *sgdMomentum) UpdateGraphWithGradients(ctx *context.Context, grads []*No
 		}
 		shape := v.Shape().Clone()
 		shape.DType = dtype
-		bufVar := stateVariable(ctx, SGDMomentumScope, v, "_momentum", shape)
+		bufVar := stateVariable(ctx.In(SGDMomentumScope), v, "_momentum", shape)
 
 		value := v.ValueGraph(g)
 		w := ConvertDType(value, dtype)

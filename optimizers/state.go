@@ -26,14 +26,14 @@ func trainableVariables(ctx *context.Context, g *Graph, numGrads int, who string
 }
 
 // stateVariable returns the non-trainable variable that holds per-variable optimizer state for v, creating it
-// with zeros on first use. It lives under ctx.In(scope) and mirrors v's scope, so names never collide and
+// with zeros on first use. It lives under scopeCtx's scope followed by v's scope, so names never collide, and
 // checkpoints save it with the model.
-func stateVariable(ctx *context.Context, scope string, v *context.Variable, suffix string, shape shapes.Shape) *context.Variable {
-	path := ctx.In(scope).Scope()
+func stateVariable(scopeCtx *context.Context, v *context.Variable, suffix string, shape shapes.Shape) *context.Variable {
+	path := scopeCtx.Scope()
 	if v.Scope() != context.RootScope {
 		path += v.Scope()
 	}
-	return ctx.Checked(false).InAbsPath(path).
+	return scopeCtx.Checked(false).InAbsPath(path).
 		WithInitializer(initializers.Zero).
 		VariableWithShape(v.Name()+suffix, shape).
 		SetTrainable(false)

@@ -1,0 +1,187 @@
+// Package data loads tiny Shakespeare as characters and draws training batches.
+//
+// The text is split into the first 90% for training and the last 10% for validation, as
+// nanoGPT's prepare.py does. Batches are random contiguous blocks; the blocks of a batch are a
+// pure function of (seed, stream) (see RNG), so the same seed gives the same batches and a resumed run
+// sees exactly the batches an uninterrupted one would.
+package data
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+const (
+	// URL is the corpus' public home (karpathy/char-rnn).
+	URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+	// SHA256 of the 1,115,394-byte file.
+	SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+	// FileName is the corpus' name in the cache and in the project's shared data.
+	FileName = "tinyshakespeare.txt"
+)
+
+// DefaultPath is the per-user cache location, e.g. ~/.cache/smi-gomlx/tinyshakespeare.txt.
+func DefaultPath() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "smi-gomlx", FileName)
+}
+
+// Corpus is the encoded text and its character vocabulary.
+type Corpus struct {
+	Chars []byte  // the vocabulary, sorted; token i is Chars[i]
+	Train []int32 // first 90%
+	Val   []int32 // last 10%
+	index [256]int32
+}
+
+// Ensure returns path if the file exists; otherwise, when download is true, it downloads the
+// corpus there and verifies its checksum.
+func Ensure(path string, download bool) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot read the data file: %w", err)
+	}
+	if !download {
+		return fmt.Errorf("data file %s not found: download %s to that path, or pass -data with the file's location", path, URL)
+	}
+	if err := fetch(path); err != nil {
+		return fmt.Errorf("data file %s not found and downloading it failed: %v\n"+
+			"Without internet, copy tiny Shakespeare (from %s) to %s, or pass -data with the file's location", path, err, URL, path)
+	}
+	return nil
+}
+
+func fetch(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Get(URL)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", URL, resp.Status)
+	}
+	text, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := verify(text); err != nil {
+		return err
+	}
+	// Write then rename, so an interrupted download leaves no partial file behind.
+	tmp := path + ".partial"
+	if err := os.WriteFile(tmp, text, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func verify(text []byte) error {
+	sum := sha256.Sum256(text)
+	if got := hex.EncodeToString(sum[:]); got != SHA256 {
+		return fmt.Errorf("checksum mismatch: sha256 is %s, want %s (%d bytes, want 1,115,394)", got, SHA256, len(text))
+	}
+	return nil
+}
+
+// Load reads and verifies the corpus at path and encodes it.
+func Load(path string) (*Corpus, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("data file %s not found: download %s there, or pass -data with its location", path, URL)
+		}
+		return nil, fmt.Errorf("cannot read the data file: %w", err)
+	}
+	if err := verify(text); err != nil {
+		return nil, fmt.Errorf("%s is not tiny Shakespeare (corrupt or a different file): %v; delete it and run again to re-download", path, err)
+	}
+	return FromText(text), nil
+}
+
+// FromText builds the vocabulary from the characters present and splits 90/10.
+func FromText(text []byte) *Corpus {
+	c := &Corpus{}
+	var seen [256]bool
+	for _, b := range text {
+		seen[b] = true
+	}
+	for b := range 256 {
+		if seen[b] {
+			c.index[b] = int32(len(c.Chars))
+			c.Chars = append(c.Chars, byte(b))
+		}
+	}
+	tokens := c.Encode(text)
+	n := len(tokens) * 9 / 10
+	c.Train, c.Val = tokens[:n], tokens[n:]
+	return c
+}
+
+// Encode maps bytes to token ids; bytes outside the vocabulary map to token 0.
+func (c *Corpus) Encode(text []byte) []int32 {
+	ids := make([]int32, len(text))
+	for i, b := range text {
+		ids[i] = c.index[b]
+	}
+	return ids
+}
+
+// Decode maps token ids back to text.
+func (c *Corpus) Decode(ids []int32) string {
+	out := make([]byte, len(ids))
+	for i, id := range ids {
+		out[i] = c.Chars[id]
+	}
+	return string(out)
+}
+
+// Known reports whether every byte of text is in the vocabulary.
+func (c *Corpus) Known(text []byte) bool {
+	for _, b := range text {
+		if !slices.Contains(c.Chars, b) {
+			return false
+		}
+	}
+	return true
+}
+
+// Streams separate the random batches of training steps from those of evaluations.
+const (
+	StreamTrain uint64 = 0
+	StreamEval  uint64 = 1 << 40
+)
+
+// RNG is the batch generator for one stream: training step i uses RNG(seed, StreamTrain+i).
+func RNG(seed int64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), stream))
+}
+
+// Batch draws batchSize random blocks of blockSize+1 tokens from split: inputs x and
+// next-token targets y, both [batchSize*blockSize] row-major.
+func Batch(split []int32, rng *rand.Rand, batchSize, blockSize int) (x, y []int32) {
+	x = make([]int32, batchSize*blockSize)
+	y = make([]int32, batchSize*blockSize)
+	for b := range batchSize {
+		i := rng.IntN(len(split) - blockSize)
+		copy(x[b*blockSize:], split[i:i+blockSize])
+		copy(y[b*blockSize:], split[i+1:i+1+blockSize])
+	}
+	return x, y
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+var (
+	colorRaw   = color.RGBA{R: 190, G: 190, B: 190, A: 255}
+	colorTrain = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+	colorVal   = color.RGBA{R: 214, G: 39, B: 40, A: 255}
+)
+
+// plotRun draws one run's loss curves: per-iteration training loss (grey), its smoothed curve,
+// and the evaluated train and validation losses.
+func plotRun(path string, m *Metrics) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s preset, run %d (%s), seed %d", m.Preset, m.Run, m.RunName, m.Seed)
+	p.X.Label.Text = "iteration"
+	p.Y.Label.Text = "cross-entropy (nats/char)"
+	p.Add(plotter.NewGrid())
+
+	raw := make(plotter.XYs, len(m.IterLoss))
+	for i, l := range m.IterLoss {
+		raw[i] = plotter.XY{X: float64(i + 1), Y: l}
+	}
+	if err := addLine(p, raw, colorRaw, 0.5, "train (batch)"); err != nil {
+		return err
+	}
+	var sm plotter.XYs
+	for i, l := range smooth(m.IterLoss, smoothWindow) {
+		if !math.IsNaN(l) {
+			sm = append(sm, plotter.XY{X: float64(i + 1), Y: l})
+		}
+	}
+	if len(sm) > 1 {
+		if err := addLine(p, sm, colorTrain, 1.5, fmt.Sprintf("train (mean of last %d)", smoothWindow)); err != nil {
+			return err
+		}
+	}
+	tr, va := make(plotter.XYs, len(m.Evals)), make(plotter.XYs, len(m.Evals))
+	for i, e := range m.Evals {
+		tr[i] = plotter.XY{X: float64(e.Iter), Y: e.Train}
+		va[i] = plotter.XY{X: float64(e.Iter), Y: e.Val}
+	}
+	if err := addPoints(p, tr, colorTrain, "train (eval)"); err != nil {
+		return err
+	}
+	if err := addPoints(p, va, colorVal, "validation (eval)"); err != nil {
+		return err
+	}
+	p.Legend.Top = true
+	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}
+
+func addLine(p *plot.Plot, xys plotter.XYs, c color.Color, width float64, label string) error {
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return err
+	}
+	l.Color, l.Width = c, vg.Points(width)
+	p.Add(l)
+	p.Legend.Add(label, l)
+	return nil
+}
+
+func addPoints(p *plot.Plot, xys plotter.XYs, c color.Color, label string) error {
+	l, s, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return err
+	}
+	l.Color, s.Color = c, c
+	l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(l, s)
+	p.Legend.Add(label, l, s)
+	return nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/backend"
+)
+
+// loadRun opens a run directory's checkpoint and returns its context and model configuration.
+func loadRun(dir string) (*context.Context, gpt.Config, error) {
+	ckptDir := filepath.Join(dir, "checkpoint")
+	if _, err := os.Stat(ckptDir); err != nil {
+		return nil, gpt.Config{}, fmt.Errorf("no checkpoint in %s: train first (shakespeare train -out %s)", dir, dir)
+	}
+	ctx := context.New()
+	if _, err := checkpoints.Load(ctx).Dir(ckptDir).Immediate().Done(); err != nil {
+		return nil, gpt.Config{}, fmt.Errorf("loading %s: %v", ckptDir, err)
+	}
+	name := context.GetParamOr(ctx, "preset", "")
+	preset, err := gpt.Preset(name)
+	if err != nil {
+		return nil, gpt.Config{}, fmt.Errorf("%s: %v", ckptDir, err)
+	}
+	cfg, err := gpt.FromContext(ctx, preset)
+	if err != nil {
+		return nil, gpt.Config{}, fmt.Errorf("%s: %v", ckptDir, err)
+	}
+	return ctx.Checked(false), cfg, nil
+}
+
+func cmdSample(args []string) error {
+	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
+	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
+	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare (for the vocabulary)")
+	n := fs.Int("tokens", 500, "characters to generate")
+	prompt := fs.String("prompt", "\n", "text to start from")
+	temperature := fs.Float64("temperature", 0.8, "sampling temperature (0: always the likeliest character)")
+	seed := fs.Int64("seed", 1337, "sampling seed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *n <= 0 || *temperature < 0 {
+		return fmt.Errorf("-tokens must be positive and -temperature >= 0")
+	}
+	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
+		return err
+	}
+	corpus, err := data.Load(*dataPath)
+	if err != nil {
+		return err
+	}
+	if !corpus.Known([]byte(*prompt)) {
+		return fmt.Errorf("-prompt holds characters that are not in tiny Shakespeare's vocabulary %q", corpus.Chars)
+	}
+	ctx, cfg, err := loadRun(*out)
+	if err != nil {
+		return err
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	promptIDs := corpus.Encode([]byte(*prompt))
+	tokens, err := newGenerator(b, ctx, cfg).generate(promptIDs, *n, *temperature, data.RNG(*seed, 0))
+	if err != nil {
+		return err
+	}
+	fmt.Println(corpus.Decode(tokens))
+	return nil
+}

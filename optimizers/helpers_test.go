@@ -116,3 +116,11 @@ func TryCatchError(fn func()) (err error) {
 	fn()
 	return nil
 }
+
+// tensorFromFlat returns a tensor of the given dims (a scalar for none) holding flat.
+func tensorFromFlat[T float32 | float64](flat []T, dims ...int) *tensors.Tensor {
+	if len(dims) == 0 {
+		return tensors.FromScalar(flat[0])
+	}
+	return tensors.FromFlatDataAndDimensions(flat, dims...)
+}

@@ -132,7 +132,7 @@ func newMetrics(b backends.Backend, o *trainOptions, ctx *context.Context, cfg g
 	r, _ := lookupRun(o.Run)
 	m := &Metrics{
 		Preset: o.Preset, Run: o.Run, RunName: r.Name, Seed: o.Seed, Config: cfg, SMI: smiSettings(ctx),
-		Params: cfg.NumParams(true), Backend: b.Name() + ": " + b.Description(), Machine: thisMachine(),
+		Params: cfg.NumParams(true), Backend: b.Description(), Machine: thisMachine(),
 		GoVersion: runtime.Version(), FinishedUTC: nowUTC(),
 		TrainSeconds: h.TrainSeconds, Smoothing: smoothingDoc,
 		IterLoss: h.IterLoss, Evals: h.Evals, SMITelemetry: h.Telemetry,

@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	smiopt "github.com/smi-gomlx/smi/optimizers"
+	"github.com/smi-gomlx/smi/spectral"
 )
 
 // Run is one of the paper's configurations (SMI.md, "The paper's experiment").
@@ -36,33 +39,23 @@ func lookupRun(n int) (Run, error) {
 	return runs[n], nil
 }
 
-// SMI hyperparameter names, read by the optimizers package's SMIConfig.FromContext.
-const (
-	paramSMI        = "smi" // whether to wrap AdamW in SMI at all
-	paramQuantile   = "smi_quantile"
-	paramBeta       = "smi_beta"
-	paramSchedule   = "smi_schedule"
-	paramAlphaStart = "smi_alpha_start"
-	paramAlphaEnd   = "smi_alpha_end"
-	paramTotalSteps = "smi_total_steps" // 0: max_iters
-)
+// paramSMI turns SMI on or off; the smi_* hyperparameters are the optimizers package's.
+const paramSMI = "smi"
 
 // setRunParams writes the run's settings as hyperparameters, so "-set" can change any of them
 // (and turn SMI on for free-form settings with "smi=true"). Run 0 carries the guideline
-// defaults (section 3.6, AdamW) with SMI off.
+// defaults (section 3.6, AdamW) with SMI off. smi_total_steps 0 stands for max_iters.
 func setRunParams(ctx *context.Context, r Run) {
-	guideline := runs[5]
-	if !r.SMI {
-		r.Schedule, r.AlphaStart, r.AlphaEnd, r.Beta, r.Quantile = guideline.Schedule,
-			guideline.AlphaStart, guideline.AlphaEnd, guideline.Beta, guideline.Quantile
+	cfg, _ := smiopt.PaperDefaults("adamw")
+	if r.SMI {
+		cfg.Quantile, cfg.Beta, cfg.Schedule = r.Quantile, r.Beta, spectral.Schedule(r.Schedule)
+		cfg.AlphaStart, cfg.AlphaEnd = r.AlphaStart, r.AlphaEnd
 	}
+	cfg.TotalSteps = 0
+	params := smiopt.DefaultParams(cfg)
+	delete(params, smiopt.ParamClipNorm) // grad_clip clips, with or without SMI
+	ctx.SetParams(params)
 	ctx.SetParam(paramSMI, r.SMI)
-	ctx.SetParam(paramQuantile, r.Quantile)
-	ctx.SetParam(paramBeta, r.Beta)
-	ctx.SetParam(paramSchedule, r.Schedule)
-	ctx.SetParam(paramAlphaStart, r.AlphaStart)
-	ctx.SetParam(paramAlphaEnd, r.AlphaEnd)
-	ctx.SetParam(paramTotalSteps, 0)
 }
 
 // smiSettings returns the SMI hyperparameters in ctx, for the metrics file; nil when SMI is off.
@@ -71,24 +64,24 @@ func smiSettings(ctx *context.Context) map[string]any {
 		return nil
 	}
 	out := map[string]any{}
-	for _, name := range []string{paramQuantile, paramBeta, paramSchedule, paramAlphaStart, paramAlphaEnd, paramTotalSteps} {
-		v, _ := ctx.GetParam(name)
-		out[name] = v
-	}
+	ctx.EnumerateParams(func(_, key string, value any) {
+		if strings.HasPrefix(key, "smi_") {
+			out[key] = value
+		}
+	})
 	return out
 }
 
 // newOptimizer builds the run's optimizer: global-norm clipping of the raw gradients (as
 // nanoGPT), then SMI's filter when enabled, then AdamW.
 func newOptimizer(ctx *context.Context, cfg gpt.Config) (gomlxopt.Interface, error) {
-	var opt gpt.WithGradients = gpt.AdamW(cfg)
-	if context.GetParamOr(ctx, paramSMI, false) {
-		return nil, fmt.Errorf("SMI runs need the optimizers package, which is not available yet")
+	adamw := gpt.AdamW(cfg)
+	if !context.GetParamOr(ctx, paramSMI, false) {
+		return smiopt.ClipByGlobalNorm(adamw, cfg.GradClip), nil
 	}
-	return gpt.ClipGlobalNorm(opt, cfg.GradClip), nil
-}
-
-// smiTelemetry returns the last step's SMI blend and kept spectral energy, when SMI runs.
-func smiTelemetry(ctx *context.Context) (alpha, keptEnergy float64, ok bool) {
-	return 0, 0, false
+	opt, err := smiopt.SMI(adamw).FromContext(ctx).ClipGlobalNorm(cfg.GradClip).Done()
+	if err != nil {
+		return nil, fmt.Errorf("SMI settings: %v", err)
+	}
+	return opt, nil
 }

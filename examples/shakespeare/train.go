@@ -24,6 +24,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
+	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
 
 // trainOptions are the train command's flags; hyperparameters go through -set.
@@ -45,8 +46,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file (downloaded there when missing)")
 	fs.StringVar(&o.Out, "out", "", "run directory (default results/shakespeare/<preset>-run<run>-seed<seed>)")
 	fs.StringVar(&o.Set, "set", "", `hyperparameters, e.g. "max_iters=500;learning_rate=3e-4;smi=true;smi_quantile=0.3"`+
-		"\n(names: "+strings.Join(append(gpt.ParamNames(), paramSMI, paramQuantile, paramBeta, paramSchedule,
-		paramAlphaStart, paramAlphaEnd, paramTotalSteps), ", ")+")")
+		"\n(names: "+strings.Join(append(gpt.ParamNames(), paramSMI, "smi_*: see the optimizers package"), ", ")+")")
 	fs.BoolVar(&o.Restart, "restart", false, "discard the run directory's checkpoint and start over")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar (for logs and tests)")
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")
@@ -79,8 +79,16 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	ctx.SetParam("preset", o.Preset)
 	ctx.SetParam("run", o.Run)
 	ctx.SetParam("seed", o.Seed)
-	if _, err := commandline.ParseContextSettings(ctx, o.Set); err != nil {
+	set, err := commandline.ParseContextSettings(ctx, o.Set)
+	if err != nil {
 		return nil, gpt.Config{}, fmt.Errorf("-set %q: %v", o.Set, err)
+	}
+	if !context.GetParamOr(ctx, paramSMI, false) {
+		for _, name := range set {
+			if strings.HasPrefix(name, "smi_") {
+				return nil, gpt.Config{}, fmt.Errorf("-set %s has no effect with SMI off (run 0): choose -run 1 to 5, or add smi=true", name)
+			}
+		}
 	}
 	cfg, err := gpt.FromContext(ctx, preset)
 	if err != nil {
@@ -89,8 +97,8 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	if cfg.VocabSize != vocabSize {
 		return nil, gpt.Config{}, fmt.Errorf("vocab_size is set by the data (%d), got %d", vocabSize, cfg.VocabSize)
 	}
-	if context.GetParamOr(ctx, paramTotalSteps, 0) == 0 {
-		ctx.SetParam(paramTotalSteps, cfg.MaxIters)
+	if context.GetParamOr(ctx, smiopt.ParamTotalSteps, 0) == 0 {
+		ctx.SetParam(smiopt.ParamTotalSteps, cfg.MaxIters)
 	}
 	return ctx, cfg, nil
 }
@@ -241,7 +249,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		hist.TrainSeconds += time.Since(stepStart).Seconds()
 		hist.IterLoss = append(hist.IterLoss, float64(tensors.ToScalar[float32](metrics[0])))
 		iter := len(hist.IterLoss)
-		if alpha, kept, ok := smiTelemetry(ctx); ok {
+		if alpha, kept, ok := smiopt.Telemetry(ctx); ok {
 			hist.Telemetry = append(hist.Telemetry, smiPoint{Iter: iter, Alpha: alpha, KeptEnergy: kept})
 		}
 		if iter%cfg.EvalInterval == 0 || iter == cfg.MaxIters {

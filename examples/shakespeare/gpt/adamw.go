@@ -14,8 +14,9 @@ import (
 // AdamW is PyTorch's AdamW as nanoGPT configures it: decoupled weight decay only on parameters
 // with two or more axes (matrices and embeddings, not LayerNorm gains), eps 1e-8, and nanoGPT's
 // learning-rate schedule (linear warm-up, cosine decay to MinLR). GoMLX's own Adam decays every
-// variable, hence this small optimizer.
-func AdamW(cfg Config) WithGradients { return &adamW{cfg: cfg} }
+// variable, hence this small optimizer. It also takes precomputed gradients
+// (train.OptimizeWithGradients), so SMI and gradient clipping can wrap it.
+func AdamW(cfg Config) optimizers.Interface { return &adamW{cfg: cfg} }
 
 type adamW struct{ cfg Config }
 

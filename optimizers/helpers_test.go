@@ -3,6 +3,7 @@ package optimizers
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -82,8 +83,15 @@ func flatFloat64(t testing.TB, x *tensors.Tensor) []float64 {
 			}
 		case []float64:
 			out = append(out, f...)
-		default:
-			t.Fatalf("flatFloat64: unsupported dtype %s", x.DType())
+		default: // bfloat16.BFloat16 and float16.Float16 both have a Float32 method.
+			v := reflect.ValueOf(flat)
+			for i := range v.Len() {
+				m := v.Index(i).MethodByName("Float32")
+				if !m.IsValid() {
+					t.Fatalf("flatFloat64: unsupported dtype %s", x.DType())
+				}
+				out = append(out, float64(m.Call(nil)[0].Interface().(float32)))
+			}
 		}
 	})
 	return out

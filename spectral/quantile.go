@@ -5,6 +5,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's own style.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/pkg/errors"
 )
 
@@ -43,10 +44,10 @@ func Quantile(x *Node, q float64) *Node {
 		k, frac = size-1, 0
 	}
 	keys := orderKeys(flat)
-	keyLo := kthSmallestKey(keys, k)
+	keyLo, countLo := kthSmallestKey(keys, k)
 	result := keyToValue(keyLo, flat.DType())
 	if frac > 0 {
-		keyHi := nextKey(keys, keyLo, k)
+		keyHi := nextKey(keys, keyLo, countLo, k)
 		hi := keyToValue(keyHi, flat.DType())
 		result = lerp(result, hi, frac)
 	}
@@ -118,73 +119,61 @@ func countDType(size int) dtypes.DType {
 	return dtypes.Int64
 }
 
-// countAtMost returns the number of keys <= threshold (a scalar of countDType).
-func countAtMost(keys, threshold *Node) *Node {
-	return ReduceAllSum(ConvertDType(LessOrEqual(keys, threshold), countDType(keys.Shape().Size())))
-}
+// radixBits is the width of the digit each histogram pass decides: 256 bins, so 4 passes for
+// float32 keys and 8 for float64 ones.
+const radixBits = 8
 
-// digitBits is how many bits of the answer each counting pass decides (see kthSmallestKey).
-var digitBits = 1
-
-// kthSmallestKey returns the k-th smallest (0-based) of the keys: the smallest value v with
-// count(keys <= v) >= k+1, decided digitBits bits at a time from the most significant. With the
-// higher bits of v fixed to prefix (lower bits zero), the next digit of v is the number of
-// i in 1 .. 2^digitBits-1 for which count(keys <= prefix | (i<<shift)-1) < k+1: all thresholds
-// of a digit are counted in one pass over the keys, and the passes are unrolled (GoMLX has no
-// While loop), so XLA fuses each pass into one loop over the data.
-func kthSmallestKey(keys *Node, k int) *Node {
+// kthSmallestKey returns the k-th smallest (0-based) of the keys, and the number of keys <= it.
+//
+// It is a radix select, most significant digit first: with the digits above fixed (prefix),
+// one pass builds the histogram of the next radixBits-bit digit over the keys that share the
+// prefix (ScatterSum of ones into 2^radixBits bins; other keys go to a discarded extra bin). The
+// digit is the first bin at which the running count reaches the rank still sought, and the
+// keys in lower bins are subtracted from that rank. Integer counts make every step exact.
+// GoMLX has no While loop, so the passes are unrolled.
+func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	width := keyDT.Bits()
 	size := keys.Shape().Size()
 	cntDT := countDType(size)
-	need := Scalar(g, cntDT, k+1)
-	column := Reshape(keys, size, 1)
+	const bins = 1 << radixBits
+	binIndex := Iota(g, shapes.Make(cntDT, bins), 0)
+	ones := Ones(g, shapes.Make(cntDT, size))
+	zeros := Zeros(g, shapes.Make(cntDT, bins+1))
+	need := Scalar(g, cntDT, k+1) // 1-based rank sought among the keys that share prefix.
 	prefix := keyConst(g, keyDT, 0)
-	for top := width; top > 0; {
-		bits := min(digitBits, top)
-		if r := top % digitBits; r != 0 && top == width {
-			bits = r // The first pass takes the remainder, the others full digits.
+	var binCount *Node // Keys equal to the answer in the digits decided so far.
+	for top := width; top > 0; top -= radixBits {
+		shift := top - radixBits
+		digits := ConvertDType(BitwiseAnd(BitwiseShiftRightLogicalScalar(keys, shift), keyConst(g, keyDT, bins-1)), dtypes.Int32)
+		if top < width {
+			samePrefix := Equal(BitwiseShiftRightLogicalScalar(keys, top), BitwiseShiftRightLogicalScalar(prefix, top))
+			digits = Where(samePrefix, digits, Scalar(g, dtypes.Int32, bins))
 		}
-		shift := top - bits
-		top = shift
-		if bits == 1 {
-			count := countAtMost(keys, BitwiseOr(prefix, keyConst(g, keyDT, uint64(1)<<shift-1)))
-			digit := ConvertDType(LessThan(count, need), keyDT)
-			prefix = BitwiseOr(prefix, BitwiseShiftLeftScalar(digit, shift))
-			continue
-		}
-		offsets := make([]uint64, 1<<bits-1)
-		for i := range offsets {
-			offsets[i] = uint64(i+1)<<shift - 1
-		}
-		var lowOnes *Node
-		if keyDT == dtypes.Uint64 {
-			lowOnes = Const(g, [][]uint64{offsets})
-		} else {
-			o32 := make([]uint32, len(offsets))
-			for i, o := range offsets {
-				o32[i] = uint32(o)
-			}
-			lowOnes = Const(g, [][]uint32{o32})
-		}
-		thresholds := BitwiseOr(prefix, lowOnes)                                     // [1, 2^bits-1]
-		counts := ReduceSum(ConvertDType(LessOrEqual(column, thresholds), cntDT), 0) // [2^bits-1]
-		digit := ReduceAllSum(ConvertDType(LessThan(counts, need), keyDT))
-		prefix = BitwiseOr(prefix, BitwiseShiftLeftScalar(digit, shift))
+		counts := ScatterSum(zeros, Reshape(digits, size, 1), ones, false, false)
+		counts = Slice(counts, AxisRange(0, bins))
+		// The digit is the number of bins whose running count is still below need.
+		digit := ReduceAllSum(ConvertDType(LessThan(CumSum(counts, 0), need), cntDT))
+		isDigit := Equal(binIndex, digit)
+		need = Sub(need, ReduceAllSum(Where(LessThan(binIndex, digit), counts, ZerosLike(counts))))
+		binCount = ReduceAllSum(Where(isDigit, counts, ZerosLike(counts)))
+		prefix = BitwiseOr(prefix, BitwiseShiftLeftScalar(ConvertDType(digit, keyDT), shift))
 	}
-	return prefix
+	// need keys equal to the answer complete rank k+1, binCount keys equal it in all.
+	countAtMost = Add(Scalar(g, cntDT, k+1), Sub(binCount, need))
+	return prefix, countAtMost
 }
 
-// nextKey returns the (k+1)-th smallest key, given keyK, the k-th smallest: keyK itself if it
-// occurs at least k+2 times among the k+2 smallest, else the smallest key above keyK.
-func nextKey(keys, keyK *Node, k int) *Node {
+// nextKey returns the (k+1)-th smallest key (0-based), given keyK, the k-th smallest, and the
+// number of keys <= keyK: keyK itself if that number is at least k+2, else the smallest key
+// above keyK (one masked-min pass).
+func nextKey(keys, keyK, countAtMost *Node, k int) *Node {
 	g := keys.Graph()
 	keyDT := keys.DType()
-	need := Scalar(g, countDType(keys.Shape().Size()), k+2)
 	maxKey := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
 	above := ReduceAllMin(Where(GreaterThan(keys, keyK), keys, BroadcastToShape(maxKey, keys.Shape())))
-	return Where(GreaterOrEqual(countAtMost(keys, keyK), need), keyK, above)
+	return Where(GreaterOrEqual(countAtMost, Scalar(g, countAtMost.DType(), k+2)), keyK, above)
 }
 
 // isFilterableDType reports whether gradients of this dtype are filtered.

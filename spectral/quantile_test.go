@@ -1,0 +1,285 @@
+package spectral
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/smi-gomlx/smi/internal/backend"
+)
+
+// testBackend returns the XLA backend, skipping the test when GOMLX_BACKEND selects one without FFT.
+func testBackend(t testing.TB) backends.Backend {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Name() != "xla" {
+		t.Skipf("backend %q: the spectral tests need XLA (FFT, complex numbers)", b.Name())
+	}
+	return b
+}
+
+// quantileQs are the quantiles checked for every input: the spec's grid, the extremes, and
+// ranks that fall between order statistics on both sides of the lerp's 0.5 switch.
+var quantileQs = []float64{0, 0.25, 0.5, 0.9, 1, 0.37, 0.8123}
+
+// refQuantile32 is numpy's linear quantile of float32 values, with the lerp evaluated in float32
+// as the graph does, so that both sides round the same way.
+func refQuantile32(values []float32, q float64) float32 {
+	for _, v := range values {
+		if v != v {
+			return float32(math.NaN())
+		}
+	}
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	r := q * float64(len(sorted)-1)
+	k := int(math.Floor(r))
+	if k >= len(sorted)-1 {
+		return sorted[len(sorted)-1]
+	}
+	f := r - float64(k)
+	a, b := sorted[k], sorted[k+1]
+	if f == 0 {
+		return a
+	}
+	if f < 0.5 {
+		return a + float32(f)*(b-a)
+	}
+	return b - float32(1-f)*(b-a)
+}
+
+// quantileCase is one input for TestQuantile; values are float32 on the host and converted to
+// dtype in the graph (the graph also returns the converted values, so the reference sees exactly
+// what Quantile saw).
+type quantileCase struct {
+	name   string
+	dims   []int
+	dtype  dtypes.DType
+	values []float32 // For float64 cases, values64 is used instead.
+	vals64 []float64
+}
+
+func quantileCases() []quantileCase {
+	rng := rand.New(rand.NewPCG(3, 4))
+	gauss := func(n int, scale float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * scale)
+		}
+		return v
+	}
+	ties := make([]float32, 257)
+	for i := range ties {
+		ties[i] = float32(rng.IntN(5) - 2)
+	}
+	signedZeros := make([]float32, 64)
+	for i := range signedZeros {
+		if i%2 == 0 {
+			signedZeros[i] = float32(math.Copysign(0, -1))
+		}
+	}
+	signedZeros[5], signedZeros[9] = -1, 2
+	infs := gauss(99, 1)
+	infs[3], infs[50], infs[70] = float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Inf(1))
+	nans := gauss(20, 1)
+	nans[7] = float32(math.NaN())
+	wide := make([]float32, 500) // Every binade of float32, subnormals included, both signs.
+	for i := range wide {
+		v := float32(math.Ldexp(1+rng.Float64(), rng.IntN(276)-149))
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		wide[i] = v
+	}
+	constant := slices.Repeat([]float32{0.3}, 77)
+	g64 := make([]float64, 3*331)
+	for i := range g64 {
+		g64[i] = rng.NormFloat64() * 1e200 // Beyond float32's range: must use 64-bit keys.
+	}
+	ties64 := make([]float64, 100)
+	for i := range ties64 {
+		ties64[i] = float64(rng.IntN(3)) * 1e-300
+	}
+	return []quantileCase{
+		{name: "gaussian", dims: []int{10, 100}, dtype: dtypes.Float32, values: gauss(1000, 1)},
+		{name: "single", dims: []int{1}, dtype: dtypes.Float32, values: []float32{-3.5}},
+		{name: "scalar", dims: nil, dtype: dtypes.Float32, values: []float32{2.25}},
+		{name: "pair", dims: []int{2}, dtype: dtypes.Float32, values: []float32{5, -1}},
+		{name: "ties", dims: []int{257}, dtype: dtypes.Float32, values: ties},
+		{name: "signed zeros", dims: []int{8, 8}, dtype: dtypes.Float32, values: signedZeros},
+		{name: "infinities", dims: []int{9, 11}, dtype: dtypes.Float32, values: infs},
+		{name: "NaN", dims: []int{20}, dtype: dtypes.Float32, values: nans},
+		{name: "all binades", dims: []int{5, 10, 10}, dtype: dtypes.Float32, values: wide},
+		{name: "constant", dims: []int{7, 11}, dtype: dtypes.Float32, values: constant},
+		{name: "bfloat16", dims: []int{3, 41}, dtype: dtypes.BFloat16, values: gauss(123, 10)},
+		{name: "float16", dims: []int{61}, dtype: dtypes.Float16, values: gauss(61, 100)},
+		{name: "float64", dims: []int{3, 331}, dtype: dtypes.Float64, vals64: g64},
+		{name: "float64 ties", dims: []int{100}, dtype: dtypes.Float64, vals64: ties64},
+	}
+}
+
+// TestQuantile checks Quantile against a sort on the host. Order statistics (q*(N-1) an integer)
+// must match bit for bit (-0 and +0 are equal values); between them the result must equal the
+// host's float32 (float64) lerp of the same two order statistics within one unit in the last
+// place (XLA may fuse the multiply-add; bfloat16 and float16 results are rounded to their dtype).
+func TestQuantile(t *testing.T) {
+	b := testBackend(t)
+	for i, tc := range quantileCases() {
+		// Three quantiles per input keep the compile time down; together they cover the list.
+		qs := []float64{quantileQs[i%len(quantileQs)], quantileQs[(i+2)%len(quantileQs)], quantileQs[(i+5)%len(quantileQs)]}
+		t.Run(tc.name, func(t *testing.T) {
+			exec := MustNewExec(b, func(x *Node) []*Node {
+				in := ConvertDType(x, tc.dtype)
+				outs := []*Node{ConvertDType(in, x.DType())}
+				for _, q := range qs {
+					outs = append(outs, ConvertDType(Quantile(in, q), x.DType()))
+				}
+				return outs
+			})
+			var input *tensors.Tensor
+			if tc.dtype == dtypes.Float64 {
+				input = tensors.FromFlatDataAndDimensions(tc.vals64, tc.dims...)
+			} else {
+				input = tensors.FromFlatDataAndDimensions(tc.values, tc.dims...)
+			}
+			outs := exec.MustExec(input)
+			for i, q := range qs {
+				if tc.dtype == dtypes.Float64 {
+					seen := tensors.MustCopyFlatData[float64](outs[0])
+					got := outs[i+1].Value().(float64)
+					want := refQuantile(seen, q)
+					checkQuantile(t, q, got, want, math.Nextafter(math.Max(math.Abs(want), 1e-300), math.Inf(1))-math.Abs(want))
+					continue
+				}
+				seen := tensors.MustCopyFlatData[float32](outs[0])
+				got := outs[i+1].Value().(float32)
+				want := refQuantile32(seen, q)
+				ulp := float64(math.Nextafter32(float32(math.Max(math.Abs(float64(want)), 1e-38)), float32(math.Inf(1))) - float32(math.Abs(float64(want))))
+				switch tc.dtype { // The result is rounded to the input's dtype: one unit of its last place.
+				case dtypes.BFloat16:
+					ulp = math.Abs(float64(want)) * 0x1p-7
+				case dtypes.Float16:
+					ulp = math.Abs(float64(want)) * 0x1p-10
+				}
+				checkQuantile(t, q, float64(got), float64(want), ulp)
+			}
+		})
+	}
+}
+
+func checkQuantile(t *testing.T, q, got, want, ulp float64) {
+	t.Helper()
+	switch {
+	case math.IsNaN(want):
+		if !math.IsNaN(got) {
+			t.Errorf("q=%v: got %v, want NaN", q, got)
+		}
+	case math.IsInf(want, 0) || got == want:
+		if got != want {
+			t.Errorf("q=%v: got %v, want %v", q, got, want)
+		}
+	default:
+		if math.Abs(got-want) > ulp {
+			t.Errorf("q=%v: got %v, want %v (|diff| %g > 1 ulp %g)", q, got, want, math.Abs(got-want), ulp)
+		}
+	}
+}
+
+// TestQuantileOrderStatisticsExact checks that every order statistic of an input with heavy ties
+// and mixed signs is found exactly: q = k/(N-1) for all k.
+func TestQuantileOrderStatisticsExact(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n = 13
+	values := make([]float32, n)
+	for i := range values {
+		values[i] = float32(rng.IntN(9)-4) * 0.125
+	}
+	values[0] = float32(math.Copysign(0, -1))
+	values[1] = 1e-40 // Subnormal.
+	qs := make([]float64, n)
+	for k := range qs {
+		qs[k] = float64(k) / float64(n-1)
+	}
+	exec := MustNewExec(b, func(x *Node) []*Node {
+		outs := make([]*Node, n)
+		for k, q := range qs {
+			outs[k] = Quantile(x, q)
+		}
+		return outs
+	})
+	outs := exec.MustExec(values)
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	for k := range qs {
+		got := outs[k].Value().(float32)
+		if got != sorted[k] {
+			t.Errorf("order statistic %d: got %v, want %v", k, got, sorted[k])
+		}
+	}
+}
+
+// TestQuantilePanics checks the graph-building errors.
+func TestQuantilePanics(t *testing.T) {
+	b := testBackend(t)
+	for name, fn := range map[string]func(g *Graph) *Node{
+		"q above 1": func(g *Graph) *Node { return Quantile(Const(g, []float32{1, 2}), 1.5) },
+		"q NaN":     func(g *Graph) *Node { return Quantile(Const(g, []float32{1, 2}), math.NaN()) },
+		"int":       func(g *Graph) *Node { return Quantile(Const(g, []int32{1, 2}), 0.5) },
+		"complex":   func(g *Graph) *Node { return Quantile(Const(g, []complex64{1, 2}), 0.5) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("no panic")
+				} else {
+					t.Logf("panic: %v", r)
+				}
+			}()
+			MustExecOnce(b, fn)
+		})
+	}
+}
+
+// TestQuantileTiming logs compile and run time of Quantile on the GPT's largest matrix shape.
+// Timings are logged, not asserted (the machine is shared).
+func TestQuantileTiming(t *testing.T) {
+	b := testBackend(t)
+	if testing.Short() {
+		t.Skip("timing")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, dims := range [][]int{{384, 1536}, {65, 384}} {
+		values := make([]float32, dims[0]*dims[1])
+		for i := range values {
+			values[i] = float32(math.Abs(rng.NormFloat64()))
+		}
+		input := tensors.FromFlatDataAndDimensions(values, dims...)
+		exec := MustNewExec(b, func(x *Node) *Node { return Quantile(x, 0.25) })
+		start := time.Now()
+		got := exec.MustExec(input)[0].Value().(float32)
+		first := time.Since(start)
+		const reps = 20
+		start = time.Now()
+		for range reps {
+			exec.MustExec(input)
+		}
+		per := time.Since(start) / reps
+		want := refQuantile32(values, 0.25)
+		if got != want {
+			t.Errorf("%v: got %v want %v", dims, got, want)
+		}
+		t.Logf("Quantile(%s float32, q=0.25) on %s: compile+first run %v, run %v (mean of %d)",
+			fmt.Sprint(dims), b.Description(), first, per, reps)
+	}
+}

@@ -1,0 +1,71 @@
+package optimizers_test
+
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/datasets"
+	"github.com/gomlx/gomlx/pkg/ml/layers"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	"github.com/gomlx/gomlx/pkg/ml/train/losses"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/optimizers"
+)
+
+// ExampleSMI trains a linear regression y = 2*x0 - 3*x1 + 1 with SMI over AdamW in GoMLX's Trainer and Loop,
+// logging SMI's telemetry every 100 steps.
+func ExampleSMI() {
+	b, err := backend.New() // In a program of your own: backends.MustNew().
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var x, y [][]float32
+	for i := range 64 {
+		x0, x1 := float32(i%8)/4-1, float32(i/8)/4-1
+		x, y = append(x, []float32{x0, x1}), append(y, []float32{2*x0 - 3*x1 + 1})
+	}
+	ds, err := datasets.InMemoryFromData(b, "line", []any{x}, []any{y})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ds.BatchSize(64, true).Infinite(true)
+	model := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
+		return []*Node{layers.Dense(ctx, inputs[0], true, 1)}
+	}
+
+	const steps = 300
+	adamw := gomlxopt.Adam().LearningRate(0.05).WeightDecay(1e-4).Done()
+	opt, err := optimizers.SMI(adamw).TotalSteps(steps).ClipGlobalNorm(1).Done()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.New()
+	ctx.SetRNGStateFromSeed(42)
+	trainer := train.NewTrainer(b, ctx, model, losses.MeanSquaredError, opt, nil, nil)
+	loop := train.NewLoop(trainer)
+	train.EveryNSteps(loop, 100, "smi telemetry", 0, func(loop *train.Loop, _ []*tensors.Tensor) error {
+		alpha, keptEnergy, _ := optimizers.Telemetry(ctx)
+		// Telemetry is from the step just run: alpha(t) for t = its global step before the update.
+		fmt.Printf("t=%d: alpha %.3f, kept energy in (0, 1]: %v\n", loop.LoopStep, alpha,
+			keptEnergy > 0 && keptEnergy <= 1)
+		return nil
+	})
+	metrics, err := loop.RunSteps(ds, steps)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("loss below 1e-3: %v\n", metrics[0].Value().(float32) < 1e-3)
+	// Output:
+	// t=99: alpha 0.198, kept energy in (0, 1]: true
+	// t=199: alpha 0.398, kept energy in (0, 1]: true
+	// t=299: alpha 0.500, kept energy in (0, 1]: true
+	// loss below 1e-3: true
+}

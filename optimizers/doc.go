@@ -1,0 +1,141 @@
+// Package optimizers brings Spectral Momentum Integration (SMI; Huang, Chen and Zheng, "Spectral momentum
+// integration: hybrid optimization of frequency and time domain gradients", Front. Artif. Intell. 8:1628943,
+// 2025) to GoMLX programs as one line, optimizers.SMI(base), around any GoMLX optimizer; and it adds what the
+// paper's recipes need and GoMLX lacks: SGD with momentum, Lion and global-norm gradient clipping.
+//
+// In the examples GoMLX's own package is imported as gomlxopt:
+//
+//	import gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+//
+// # What SMI does
+//
+// At every training step, for every filtered variable with gradient g (of any shape, viewed as an n x d matrix
+// G: d is the last axis, n the product of the others), SMI
+//
+//  1. takes the 2-D spectrum F = FFT2(G) and its magnitudes |F|;
+//  2. updates the variable's spectral history, an exponential moving average H = beta*H + (1-beta)*|F|
+//     (H = 0 before the first step);
+//  3. keeps the frequencies whose history is at least the q-quantile of H (the strongest 1-q fraction) and
+//     inverts: G~ = Re(IFFT2(F * 1[H >= quantile(H, q)]));
+//  4. blends g' = (1-alpha(t))*g + alpha(t)*G~, with alpha following a schedule over the training;
+//  5. hands g' to the base optimizer (AdamW, Adam, SGD with momentum, Lion, ...), which applies its own rule.
+//
+// The filter is package spectral's (github.com/smi-gomlx/smi/spectral), whose documentation states the
+// algorithm exactly, including the exact quantile. Everything is GoMLX graph operations: XLA compiles the filter
+// into the training step. Scalars (rank 0), empty and complex variables are never filtered.
+//
+// # Quick start
+//
+//	adamw := gomlxopt.Adam().LearningRate(1e-3).Betas(0.9, 0.99).WeightDecay(0.1).Done()
+//	opt, err := optimizers.SMI(adamw).TotalSteps(5000).ClipGlobalNorm(1).Done()
+//	if err != nil { ... }
+//	trainer := train.NewTrainer(backend, ctx, model, losses.SparseCategoricalCrossEntropyLogits, opt, nil, nil)
+//
+// SMI(base) is itself an optimizer (gomlxopt.Interface and train.OptimizeWithGradients), so it can also be
+// passed as is; then an invalid configuration panics, with the same message Done would return, when the
+// training graph is built. Done validates first and returns an error instead.
+//
+// # Options
+//
+// Setters on *SMIConfig, chainable; each with its context hyperparameter (see FromContext):
+//
+//	setter                   hyperparameter      default              valid range
+//	Quantile(q)              smi_quantile        0.25                 0 <= q < 1
+//	Beta(b)                  smi_beta            0.99                 0 <= b < 1
+//	Schedule(s, a0, a1)      smi_schedule        cosine               constant, linear or cosine
+//	                         smi_alpha_start     0.1                  0 <= a0 <= 1
+//	                         smi_alpha_end       0.5                  0 <= a1 <= 1
+//	TotalSteps(n)            smi_total_steps     none: must be set    n > 0
+//	HalfSpectrum(on)         smi_half_spectrum   false
+//	Exclude(patterns...)     smi_exclude         none                 Go regexps, comma-separated in smi_exclude
+//	FilterIf(pred)                               nil: all rank >= 1
+//	ClipGlobalNorm(maxNorm)  smi_clip_norm       0 (off)              maxNorm >= 0, finite
+//
+// Quantile q is the fraction of frequencies dropped: a lower q keeps more, and q = 0 keeps everything (then
+// G~ = g). Beta is the decay of the history. The schedule moves alpha from a0 at step 0 to a1 at step
+// TotalSteps, and holds a1 afterwards; with s = min(t/T, 1), linear is a0 + (a1-a0)*s and cosine is
+// a1 + (a0-a1)*(1+cos(pi*s))/2; constant stays at a0. The step t is GoMLX's global step before the
+// step's update (0 at the first step), so it continues across checkpoint restarts and counts applied updates
+// under gradient accumulation. HalfSpectrum uses the real FFT (history n x (d/2+1)): it halves the history's
+// memory and the FFT work, but it is an extension, not the paper's method; package spectral documents how its
+// kept set differs. Exclude's patterns are matched against each variable's scope and name, e.g.
+// "/model/dense_0/biases": Exclude(`biases$`, `/layer_norm/`) leaves biases and layer norms unfiltered (the
+// paper filters every variable). FilterIf, when set, must also return true for a variable to be filtered.
+// ClipGlobalNorm clips before the filter (see ClipByGlobalNorm). SetConfig sets all spectral settings at once
+// from a spectral.Config, and Config returns them.
+//
+// # Context hyperparameters and -set flags
+//
+// FromContext reads the smi_* hyperparameters from a context, the way GoMLX's Adam().FromContext does; values
+// present override the current ones (so call it before setters that should win), and smi_exclude's patterns
+// (comma-separated; a pattern with a comma must go through Exclude) add to Exclude's. GoMLX's "-set" flag
+// (commandline.ParseContextSettings) only sets parameters that already exist in the context: register them
+// first with DefaultParams:
+//
+//	ctx.SetParams(optimizers.DefaultParams(cfg)) // cfg, e.g., from PaperDefaults("adamw") with TotalSteps set
+//	settings := commandline.CreateContextSettingsFlag(ctx, "")
+//	flag.Parse()
+//	err := commandline.ParseContextSettings(ctx, *settings) // -set "smi_quantile=0.5;smi_schedule=linear"
+//	opt, err := optimizers.SMI(adamw).FromContext(ctx).Done()
+//
+// A hyperparameter of the wrong type (e.g. a string for smi_quantile) is reported by Done.
+//
+// # The paper's defaults per base optimizer
+//
+// The paper (section 3.6) gives these settings; PaperDefaults(base) returns them. They are the paper's
+// guidance, not settings this project has tuned:
+//
+//	base optimizer        beta    q      alpha schedule
+//	AdamW (most tested)   0.99    0.25   cosine 0.1 -> 0.5
+//	Adam                  0.995   0.25   cosine 0.1 -> 0.5
+//	SGD with momentum     0.9     0.3    linear 0.1 -> 0.4
+//	Lion (experimental)   0.99    0.4    linear 0.1 -> 0.3
+//
+// The paper also advises: q 0.25 by default, 0.5 for very noisy gradients or small batches, 0.15 for
+// well-conditioned problems, never below 0.1; beta 0.99 by default, 0.95 for fast-changing gradients, 0.999
+// for very stable ones, matching or exceeding the base optimizer's beta2; alpha cosine 0.1 -> 0.5
+// (recommended), linear 0.1 -> 0.3 (conservative), cosine 0.1 -> 0.7 (aggressive). SMI's own defaults are the
+// AdamW row.
+//
+// # Base optimizers
+//
+// Any optimizer implementing train.OptimizeWithGradients can be the base: GoMLX's StochasticGradientDescent,
+// Adam (AdamW with WeightDecay), Adamax and RMSProp, and this package's SGDMomentum (PyTorch's rule, optionally
+// Nesterov) and Lion (Chen et al., 2023, with decoupled weight decay). SGDMomentum and Lion take their learning
+// rate from GoMLX's learning-rate variable like Adam does (the "learning_rate" hyperparameter at first), so
+// GoMLX's schedules such as cosineschedule apply to them. SMI does not increment the global step itself: the
+// base does, once per step.
+//
+// # Gradient clipping
+//
+// ClipByGlobalNorm(base, maxNorm) wraps any optimizer, with or without SMI, and scales all gradients together
+// by min(1, maxNorm/(norm+1e-6)), as PyTorch's clip_grad_norm_ (used by nanoGPT and the paper at 1.0). Inside
+// SMI, ClipGlobalNorm does the same before filtering.
+//
+// # Safety
+//
+// A variable whose gradient holds a NaN or an Inf at a step keeps its history unchanged and gets its gradient
+// passed to the base optimizer unfiltered for that step (what happens next is the base's and GoMLX's clip_nan
+// hyperparameter's business); the other variables are filtered as usual, and the next finite step filters it
+// again from its intact history. Global-norm clipping leaves non-finite gradients out of the norm and unscaled.
+// A nil gradient (possible through UpdateGraphWithGradients) reaches the base optimizer as zeros and leaves
+// the history alone; zero gradients are filtered normally (they stay zero). bfloat16 and float16 variables are
+// filtered in float32, with a float32 history, and cast back; float64 variables are filtered in float64.
+//
+// # Telemetry
+//
+// Telemetry(ctx) returns, after each executed step, the step's alpha and the fraction of the gradients' energy
+// that the masks kept over all filtered variables, sum_i ||G~_i||^2 / sum_i ||g_i||^2 (energy-weighted, see
+// Telemetry); a trainer can log and plot both. They are the float32 scalar variables "alpha" and
+// "kept_energy" in scope "/smi".
+//
+// # State and checkpoints
+//
+// SMI's state is one history per filtered variable, as a non-trainable context variable created on first use:
+// under "/smi/history" followed by the variable's own scope and name (for "/model/dense/weights",
+// "/smi/history/model/dense/weights"), of shape n x d (n x (d/2+1) with HalfSpectrum), float32 (float64 for
+// float64 variables). GoMLX's checkpoints (package checkpoints) save and restore it with the model, the base
+// optimizer's state and the global step, so a resumed training continues exactly, bit for bit on XLA CPU (as
+// this package's tests check). Clear(ctx) deletes SMI's state and the base optimizer's, e.g. before saving a
+// model for inference.
+package optimizers

@@ -33,6 +33,7 @@ type LionConfig struct {
 	learningRate float64 // < 0: from the context's "learning_rate", else LionDefaultLearningRate.
 	beta1, beta2 float64
 	weightDecay  float64
+	err          error // First error met while reading the context in FromContext.
 }
 
 // Lion returns the configuration of Lion (EvoLved Sign Momentum; Chen et al., 2023, "Symbolic Discovery of
@@ -71,17 +72,25 @@ func (c *LionConfig) WeightDecay(wd float64) *LionConfig {
 }
 
 // FromContext reads ParamLionBeta1, ParamLionBeta2 and ParamLionWeightDecay from ctx, keeping the current
-// values for those not set. The learning rate is read at graph building time.
+// values for those not set. The learning rate is read at graph building time. A value of the wrong type is
+// reported by Validate.
 func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
-	c.beta1 = context.GetParamOr(ctx, ParamLionBeta1, c.beta1)
-	c.beta2 = context.GetParamOr(ctx, ParamLionBeta2, c.beta2)
-	c.weightDecay = context.GetParamOr(ctx, ParamLionWeightDecay, c.weightDecay)
+	r := paramReader{ctx: ctx, who: "Lion"}
+	c.beta1 = r.float(ParamLionBeta1, c.beta1)
+	c.beta2 = r.float(ParamLionBeta2, c.beta2)
+	c.weightDecay = r.float(ParamLionWeightDecay, c.weightDecay)
+	if c.err == nil {
+		c.err = r.err
+	}
 	return c
 }
 
 // Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
 // configuration panics with this error when the training graph is built.
 func (c *LionConfig) Validate() error {
+	if c.err != nil {
+		return c.err
+	}
 	if !(c.beta1 >= 0 && c.beta1 <= 1) {
 		return fmt.Errorf("Lion: beta1 must be in [0, 1], got %g", c.beta1)
 	}

@@ -51,4 +51,8 @@ func TestLionValidate(t *testing.T) {
 	require.ErrorContains(t, Lion().Betas(1.5, 0.99).Validate(), "beta1 must be in [0, 1]")
 	require.ErrorContains(t, Lion().Betas(0.9, -1).Validate(), "beta2 must be in [0, 1]")
 	require.ErrorContains(t, Lion().WeightDecay(-0.1).Validate(), "weight decay")
+	ctx := context.New()
+	ctx.SetParam(ParamLionBeta1, "high")
+	require.ErrorContains(t, Lion().FromContext(ctx).Validate(),
+		`Lion: context hyperparameter "lion_beta1" must be a number, got string high`)
 }

@@ -35,6 +35,7 @@ type SGDMomentumConfig struct {
 	momentum     float64
 	nesterov     bool
 	weightDecay  float64
+	err          error // First error met while reading the context in FromContext.
 }
 
 // SGDMomentum returns the configuration of SGD with momentum, with PyTorch's torch.optim.SGD update rule
@@ -80,17 +81,25 @@ func (c *SGDMomentumConfig) WeightDecay(wd float64) *SGDMomentumConfig {
 }
 
 // FromContext reads the hyperparameters ParamSGDMomentum, ParamSGDNesterov and ParamSGDWeightDecay from ctx,
-// keeping the current values for those not set. The learning rate is read at graph building time.
+// keeping the current values for those not set. The learning rate is read at graph building time. A value of
+// the wrong type is reported by Validate.
 func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig {
-	c.momentum = context.GetParamOr(ctx, ParamSGDMomentum, c.momentum)
-	c.nesterov = context.GetParamOr(ctx, ParamSGDNesterov, c.nesterov)
-	c.weightDecay = context.GetParamOr(ctx, ParamSGDWeightDecay, c.weightDecay)
+	r := paramReader{ctx: ctx, who: "SGDMomentum"}
+	c.momentum = r.float(ParamSGDMomentum, c.momentum)
+	c.nesterov = r.bool(ParamSGDNesterov, c.nesterov)
+	c.weightDecay = r.float(ParamSGDWeightDecay, c.weightDecay)
+	if c.err == nil {
+		c.err = r.err
+	}
 	return c
 }
 
 // Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
 // configuration panics with this error when the training graph is built.
 func (c *SGDMomentumConfig) Validate() error {
+	if c.err != nil {
+		return c.err
+	}
 	if !(c.momentum >= 0 && c.momentum < 1) {
 		return fmt.Errorf("SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
 	}

@@ -57,4 +57,8 @@ func TestSGDMomentumValidate(t *testing.T) {
 	require.ErrorContains(t, SGDMomentum().Momentum(1).Validate(), "momentum must be in [0, 1)")
 	require.ErrorContains(t, SGDMomentum().Momentum(-0.1).Validate(), "momentum must be in [0, 1)")
 	require.ErrorContains(t, SGDMomentum().WeightDecay(-1).Validate(), "weight decay")
+	ctx := context.New()
+	ctx.SetParam(ParamSGDNesterov, "yes")
+	require.ErrorContains(t, SGDMomentum().FromContext(ctx).Validate(),
+		`SGDMomentum: context hyperparameter "sgd_nesterov" must be a bool, got string yes`)
 }

@@ -405,6 +405,7 @@ func Telemetry(ctx *context.Context) (alpha, keptEnergy float64, ok bool) {
 // paramReader reads context hyperparameters, keeping the first type error instead of panicking.
 type paramReader struct {
 	ctx *context.Context
+	who string // Prefix of error messages; "optimizers.SMI" if empty.
 	err error
 }
 
@@ -415,7 +416,11 @@ func (r *paramReader) get(key string) (any, bool) {
 
 func (r *paramReader) fail(key string, v any, want string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("optimizers.SMI: context hyperparameter %q must be %s, got %T %v", key, want, v, v)
+		who := r.who
+		if who == "" {
+			who = "optimizers.SMI"
+		}
+		r.err = fmt.Errorf("%s: context hyperparameter %q must be %s, got %T %v", who, key, want, v, v)
 	}
 }
 

@@ -51,10 +51,9 @@ type refResult struct {
 	kept    float64
 }
 
-// tieTolerance: history bins within this fraction of max(H) from the threshold are "at a tie". In exact
-// arithmetic a real gradient's spectrum has |F(k)| = |F(-k)|, so such twins tie exactly and the threshold
-// often falls between them; in float32 their rounding decides the mask. The reference accepts either
-// decision for those bins and nowhere else.
+// tieTolerance: history bins within this fraction of max(H) from the threshold are "at a tie": the float32
+// graph's rounding may put them on either side of its threshold, so the reference accepts either decision
+// for those bins, and nowhere else. Twins (|F(k)| = |F(-k)|) tie exactly and are common at the threshold.
 const tieTolerance = 1e-5
 
 // step returns the admissible outcomes for gradient g (flattened, row-major) at step t (one per keep/drop
@@ -69,8 +68,12 @@ func (r *refSMI) step(g []float64, t int) []refResult {
 	maxH := 0.0
 	for i := 0; i < n; i++ {
 		for j := 0; j < cols; j++ {
+			// The spec: |F(k)| = |F(-k)| for a real gradient. Averaging the twins makes that exact here too, so
+			// twins tie exactly, as in exact arithmetic, rather than by float64 rounding.
+			twin := ((n-i)%n)*d + (d-j)%d
+			a := (cmplx.Abs(F[i*d+j]) + cmplx.Abs(F[twin])) / 2
 			h := &r.history[i*cols+j]
-			*h = r.cfg.Beta**h + (1-r.cfg.Beta)*cmplx.Abs(F[i*d+j])
+			*h = r.cfg.Beta**h + (1-r.cfg.Beta)*a
 			maxH = math.Max(maxH, *h)
 		}
 	}

@@ -1,0 +1,178 @@
+// Command smibench measures what SMI costs on the XLA backend and writes docs/BENCHMARKS.md
+// with its plots (`make bench`). Every figure in the report comes from this run.
+//
+//	go run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md
+//	go run ./benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/smi-gomlx/smi/benchmarks"
+	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/backend"
+)
+
+func main() {
+	out := flag.String("out", "docs/BENCHMARKS.md", "Markdown report; plots go to a folder named after it (docs/benchmarks/)")
+	quick := flag.Bool("quick", false, "few shapes and rounds: checks the harness, figures not for quoting")
+	presets := flag.String("presets", "tiny,cpu,paper", "GPT presets whose training step is timed")
+	paperRounds := flag.Int("paper-rounds", 5, "interleaved rounds for the paper preset (seconds per step on a CPU)")
+	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "presets" })
+	if *quick && !explicit {
+		*presets = "tiny"
+	}
+	if err := run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2); err != nil {
+		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) error {
+	start := time.Now()
+	b := backend.ForMain()
+	cmd := "make bench"
+	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 5 || !gpt2 {
+		cmd = "go run ./benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
+	}
+	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
+	progress := func(s string) { logf("%s", s) }
+
+	// 5. Bandwidth first: the reference for everything else.
+	bwElems, bwOpt := 1<<26, benchmarks.Options{Warmup: 2, Rounds: 15, MinSample: 200 * time.Millisecond}
+	if quick {
+		bwElems, bwOpt = 1<<22, benchmarks.Options{Warmup: 1, Rounds: 3, MinSample: 20 * time.Millisecond}
+	}
+	logf("bandwidth: %d float32", bwElems)
+	bw, err := benchmarks.MeasureBandwidth(b, bwElems, bwOpt)
+	if err != nil {
+		return fmt.Errorf("bandwidth: %w", err)
+	}
+	r.Bandwidth = bw
+	r.Rounds["bandwidth"] = fmt.Sprint(bwOpt.Rounds)
+
+	// 2. Filter sweep with the breakdown.
+	sizes := []int{64, 128, 256, 512, 1024, 2048, 4096}
+	skinny := [][]int{{16, 16384}, {16384, 16}, {256, 4096}, {4096, 256}, {65536}}
+	filterOpt := benchmarks.Options{Warmup: 2, Rounds: 9, MinSample: 20 * time.Millisecond, Budget: 40 * time.Second, MinRounds: 5}
+	if quick {
+		sizes, skinny = []int{64, 256}, [][]int{{16, 1024}}
+		filterOpt = benchmarks.Options{Warmup: 1, Rounds: 3, MinSample: 5 * time.Millisecond}
+	}
+	var sweep []benchmarks.FilterSpec
+	for _, half := range []bool{false, true} {
+		for _, n := range sizes {
+			sweep = append(sweep, benchmarks.FilterSpec{Label: "square", Dims: []int{n, n}, Half: half, Parts: true})
+		}
+		for _, d := range skinny {
+			sweep = append(sweep, benchmarks.FilterSpec{Label: "skinny", Dims: d, Half: half, Parts: true})
+		}
+	}
+	r.Sweep, err = benchmarks.MeasureFilter(b, sweep, filterOpt, progress)
+	if err != nil {
+		return err
+	}
+	r.Rounds["filter sweep"] = fmt.Sprintf("up to %d (at least %d, %s budget per shape)", filterOpt.Rounds, filterOpt.MinRounds, filterOpt.Budget)
+	if quick {
+		r.Rounds["filter sweep"] = fmt.Sprint(filterOpt.Rounds)
+	}
+
+	// Models: every distinct variable shape, whole filter only.
+	modelNames := []string{"tiny", "cpu", "paper"}
+	if gpt2 && !quick {
+		modelNames = append(modelNames, "GPT-2 small")
+	} else {
+		r.Notes = append(r.Notes, "GPT-2 small's variable shapes (run without -quick and with -gpt2).")
+	}
+	var modelSpecs []benchmarks.FilterSpec
+	seen := map[string]bool{}
+	for _, name := range modelNames {
+		cfg := benchmarks.GPT2Small()
+		if name != "GPT-2 small" {
+			if cfg, err = gpt.Preset(name); err != nil {
+				return err
+			}
+		}
+		shapes, params, err := benchmarks.ModelShapes(b, cfg)
+		if err != nil {
+			return err
+		}
+		r.Models = append(r.Models, benchmarks.ModelInfo{Name: name, Params: params, Shapes: shapes})
+		for _, sh := range shapes {
+			key := fmt.Sprint(sh.Dims)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			for _, half := range []bool{false, true} {
+				modelSpecs = append(modelSpecs, benchmarks.FilterSpec{Label: name, Dims: sh.Dims, Half: half})
+			}
+		}
+	}
+	modelOpt := filterOpt
+	modelOpt.Budget = 20 * time.Second
+	r.ModelFilters, err = benchmarks.MeasureFilter(b, modelSpecs, modelOpt, progress)
+	if err != nil {
+		return err
+	}
+	r.Rounds["model shapes"] = fmt.Sprintf("up to %d (at least %d, %s budget per shape)", modelOpt.Rounds, modelOpt.MinRounds, modelOpt.Budget)
+
+	// 1 and 3. Steps and memory.
+	for _, preset := range presets {
+		cfg, err := gpt.Preset(preset)
+		if err != nil {
+			return err
+		}
+		opts := []string{benchmarks.OptAdamW, benchmarks.OptSMIAdamW, benchmarks.OptSMIAdamWH,
+			benchmarks.OptSGDM, benchmarks.OptSMISGDM, benchmarks.OptSMISGDMH,
+			benchmarks.OptLion, benchmarks.OptSMILion, benchmarks.OptSMILionHalf}
+		stepOpt := benchmarks.Options{Warmup: 3, Rounds: 21, MinSample: 100 * time.Millisecond, Budget: 3 * time.Minute, MinRounds: 7}
+		switch {
+		case quick:
+			stepOpt = benchmarks.Options{Warmup: 1, Rounds: 3}
+		case preset == "paper":
+			// Seconds per step on a CPU: the AdamW trio only, few rounds.
+			opts = opts[:3]
+			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds}
+			r.Notes = append(r.Notes, fmt.Sprintf("`paper` preset: AdamW and SMI(AdamW) full and half only, %d rounds "+
+				"(a step takes seconds on this CPU); SGD-momentum and Lion pairs on the smaller presets.", paperRounds))
+		}
+		res, err := benchmarks.MeasureSteps(b, preset, cfg, opts, stepOpt, progress)
+		if err != nil {
+			return err
+		}
+		r.Steps = append(r.Steps, res)
+		r.Rounds["step "+preset] = fmt.Sprint(len(res.Results[0].Samples))
+	}
+
+	r.Env.LoadEnd = benchmarks.LoadAverage()
+	r.Elapsed = time.Since(start)
+	plotDir := strings.TrimSuffix(out, filepath.Ext(out))
+	plotDir = filepath.Join(filepath.Dir(out), strings.ToLower(filepath.Base(plotDir)))
+	if err := os.MkdirAll(plotDir, 0o755); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := r.Write(&buf, plotDir, filepath.Base(plotDir)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s and %s/ in %s", out, plotDir, r.Elapsed.Round(time.Second))
+	return nil
+}

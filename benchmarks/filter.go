@@ -1,0 +1,318 @@
+package benchmarks
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's graph DSL reads best dot-imported.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/smi-gomlx/smi/spectral"
+)
+
+// Filter hyperparameters used for every timing: the paper's AdamW guideline (q = 0.25,
+// beta = 0.99). The cost does not depend on them, except that a fractional rank q*(N-1)
+// adds one pass to the exact quantile, which q = 0.25 has for almost every size.
+const (
+	BenchQuantile = 0.25
+	BenchBeta     = 0.99
+	benchAlpha    = 0.3
+)
+
+// Part names of the filter breakdown, in the order the filter runs them.
+const (
+	PartFFT      = "fft"
+	PartHistory  = "magnitude+EMA"
+	PartQuantile = "quantile (exact)"
+	PartMask     = "mask+inverse FFT"
+	PartEnergy   = "kept-energy sums"
+	PartBlend    = "blend"
+	PartWhole    = "whole filter"
+	// PartSampled is not part of SMI: the quantile of a strided sample, to show what an
+	// approximate threshold would save.
+	PartSampled = "quantile (sampled, approx.)"
+)
+
+// RadixBits are the bits per pass of the RadixQuantile candidates timed beside the exact
+// quantile.
+var RadixBits = []int{2, 4}
+
+// RadixPart names the RadixQuantile candidate with the given bits per pass.
+func RadixPart(bits int) string {
+	return fmt.Sprintf("quantile (exact, %d bits/pass, candidate)", bits)
+}
+
+// SampledQuantileSize is the sample size of the approximate quantile compared in the breakdown.
+const SampledQuantileSize = 1 << 16
+
+// FilterParts lists the parts in report order, with the least DRAM traffic each needs per
+// history bin in float32 (reads + writes of its inputs and outputs, FFT passes not counted):
+// the bytes used for the effective-bandwidth column.
+var FilterParts = []struct {
+	Name        string
+	BytesPerBin float64
+	Traffic     string
+}{
+	{PartFFT, 12, "read g 4 + write F 8"},
+	{PartHistory, 16, "read F 8 + H 4, write H' 4"},
+	{PartQuantile, 4 * quantilePasses, fmt.Sprintf("%d counting passes over H' x 4", quantilePasses)},
+	{PartMask, 16, "read F 8 + H' 4, write G~ 4"},
+	{PartEnergy, 12, "read F 8 + H' 4"},
+	{PartBlend, 12, "read g 4 + G~ 4, write g' 4"},
+	{PartWhole, 16 + 4*quantilePasses, fmt.Sprintf("read g, H; write g', H' (16) + %d quantile passes x 4", quantilePasses)},
+}
+
+// quantilePasses is what spectral.Quantile reads for float32: 32 bit-by-bit counting passes,
+// one more count and a min for the next order statistic, and the NaN check.
+const quantilePasses = 35
+
+// FilterSpec names one gradient shape to time.
+type FilterSpec struct {
+	Label string
+	Dims  []int
+	Half  bool
+	// Parts: time the breakdown too, not only the whole filter.
+	Parts bool
+}
+
+// Bins is the number of history entries (frequency bins) of the spec.
+func (s FilterSpec) Bins() int {
+	h, ok := spectral.HistoryShape(shapes.Make(dtypes.Float32, s.Dims...), s.Half)
+	if !ok {
+		return 0
+	}
+	return h.Size()
+}
+
+// Elems is the gradient's number of elements.
+func (s FilterSpec) Elems() int { return shapes.Make(dtypes.Float32, s.Dims...).Size() }
+
+// FilterCases builds the timed cases for one gradient shape: the whole filter (steps 1-8: the
+// spectral.Filter graph plus spectral.Blend, outputs g' and H') and, with spec.Parts, each
+// part as its own compiled graph fed by the previous part's output.
+func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup func(), err error) {
+	var keep []*tensors.Tensor
+	var execs []*Exec
+	cleanup = func() {
+		for _, e := range execs {
+			e.Finalize()
+		}
+		for _, t := range keep {
+			_ = t.FinalizeAll()
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("filter %v: %v", spec.Dims, r)
+		}
+		if err != nil {
+			cleanup()
+			cases, cleanup = nil, nil
+		}
+	}()
+	gShape := shapes.Make(dtypes.Float32, spec.Dims...)
+	hShape, ok := spectral.HistoryShape(gShape, spec.Half)
+	if !ok {
+		return nil, nil, fmt.Errorf("shape %s is not filtered", gShape)
+	}
+	n, d, _ := spectral.MatrixView(gShape)
+	must := func(t *tensors.Tensor, err error) *tensors.Tensor {
+		if err != nil {
+			panic(err)
+		}
+		keep = append(keep, t)
+		return t
+	}
+	exec := func(fn any) *Exec {
+		e, err := NewExecAny(b, fn)
+		if err != nil {
+			panic(err)
+		}
+		execs = append(execs, e)
+		return e
+	}
+	add := func(name string, e *Exec, args ...*tensors.Tensor) {
+		in := make([]any, len(args))
+		for i, a := range args {
+			in[i] = a
+		}
+		cases = append(cases, Case{Name: name, Run: func() error { return run1(e, in...) }})
+	}
+	g := must(RandomTensor(b, 11, gShape))
+	// A history that is not all zero, so the quantile works on spread-out values.
+	h := must(absExec(b, must(RandomTensor(b, 12, hShape))))
+
+	// Kept energy is an output: optimizers.SMI reports it, so XLA must compute it there too.
+	whole := exec(func(g, h *Node) (*Node, *Node, *Node) {
+		filtered, newH, kept := spectral.Filter(g, h, BenchQuantile, BenchBeta, spec.Half)
+		return spectral.Blend(g, filtered, Scalar(g.Graph(), dtypes.Float32, benchAlpha)), newH, kept
+	})
+	add(PartWhole, whole, g, h)
+	if !spec.Parts {
+		return cases, cleanup, nil
+	}
+
+	// The parts restate spectral.Filter's steps one graph each, so each is timed with its
+	// inputs and outputs in memory.
+	fft := exec(func(g *Node) *Node {
+		m := Reshape(g, n, d)
+		if spec.Half {
+			return RealFFT(m, n, d)
+		}
+		return FFT(ConvertDType(m, dtypes.Complex64), n, d)
+	})
+	spectrum := must(fft.Exec1(g))
+	add(PartFFT, fft, g)
+
+	history := exec(func(f, h *Node) *Node {
+		return Add(MulScalar(h, BenchBeta), MulScalar(magnitude(f), 1-BenchBeta))
+	})
+	newH := must(history.Exec1(spectrum, h))
+	add(PartHistory, history, spectrum, h)
+
+	quant := exec(func(h *Node) *Node { return spectral.Quantile(h, BenchQuantile) })
+	tau := must(quant.Exec1(newH))
+	add(PartQuantile, quant, newH)
+
+	if size := hShape.Size(); size > 2*SampledQuantileSize {
+		stride := size / SampledQuantileSize
+		sampled := exec(func(h *Node) *Node {
+			flat := Reshape(h, size)
+			s := Slice(flat, AxisRange(0, stride*SampledQuantileSize).Stride(stride))
+			return spectral.Quantile(s, BenchQuantile)
+		})
+		add(PartSampled, sampled, newH)
+	}
+
+	for _, bits := range RadixBits {
+		radix := exec(func(h *Node) *Node { return RadixQuantile(h, BenchQuantile, bits) })
+		add(RadixPart(bits), radix, newH)
+	}
+
+	mask := exec(func(f, h, tau *Node) *Node {
+		m := Where(GreaterOrEqual(h, tau), f, ZerosLike(f))
+		var back *Node
+		if spec.Half {
+			back = InverseRealFFT(m, n, d)
+		} else {
+			back = Real(InverseFFT(m, n, d))
+		}
+		return Reshape(back, spec.Dims...)
+	})
+	filtered := must(mask.Exec1(spectrum, newH, tau))
+	add(PartMask, mask, spectrum, newH, tau)
+
+	energy := exec(func(f, h, tau *Node) *Node {
+		e := Square(magnitude(f))
+		kept := ReduceAllSum(Where(GreaterOrEqual(h, tau), e, ZerosLike(e)))
+		return Div(kept, ReduceAllSum(e))
+	})
+	add(PartEnergy, energy, spectrum, newH, tau)
+
+	blend := exec(func(g, f *Node) *Node {
+		return spectral.Blend(g, f, Scalar(g.Graph(), dtypes.Float32, benchAlpha))
+	})
+	add(PartBlend, blend, g, filtered)
+	return cases, cleanup, nil
+}
+
+// magnitude is |f| as spectral.Filter computes it (Abs of complex is real on XLA).
+func magnitude(f *Node) *Node {
+	m := Abs(f)
+	if m.DType() != dtypes.Float32 {
+		m = Real(m)
+	}
+	return m
+}
+
+func absExec(b backends.Backend, t *tensors.Tensor) (*tensors.Tensor, error) {
+	e, err := NewExec(b, Abs)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Finalize()
+	return e.Exec1(t)
+}
+
+// FilterResult is the timing of one spec: Results[i] for the i-th case of FilterCases.
+type FilterResult struct {
+	Spec    FilterSpec
+	Results []Result
+}
+
+// Time of a part (or the whole filter); ok is false if it was not timed.
+func (r FilterResult) Time(part string) (Result, bool) {
+	for _, res := range r.Results {
+		if res.Name == part {
+			return res, true
+		}
+	}
+	return Result{}, false
+}
+
+// MeasureFilter times each spec's cases interleaved among themselves.
+func MeasureFilter(b backends.Backend, specs []FilterSpec, opt Options, progress func(string)) ([]FilterResult, error) {
+	var out []FilterResult
+	for _, spec := range specs {
+		if progress != nil {
+			progress(fmt.Sprintf("filter %s %v half=%v", spec.Label, spec.Dims, spec.Half))
+		}
+		cases, cleanup, err := FilterCases(b, spec)
+		if err != nil {
+			return nil, err
+		}
+		res, err := Interleave(cases, opt)
+		cleanup()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, FilterResult{Spec: spec, Results: res})
+	}
+	return out, nil
+}
+
+// PowerFit is t = A * x^B fitted by least squares on logs.
+type PowerFit struct{ A, B, R2 float64 }
+
+// FitPower fits y = A*x^B over the positive pairs.
+func FitPower(xs, ys []float64) PowerFit {
+	var lx, ly []float64
+	for i := range xs {
+		if xs[i] > 0 && ys[i] > 0 {
+			lx = append(lx, math.Log(xs[i]))
+			ly = append(ly, math.Log(ys[i]))
+		}
+	}
+	n := float64(len(lx))
+	if n < 2 {
+		return PowerFit{A: math.NaN(), B: math.NaN(), R2: math.NaN()}
+	}
+	var sx, sy, sxx, sxy, syy float64
+	for i := range lx {
+		sx += lx[i]
+		sy += ly[i]
+		sxx += lx[i] * lx[i]
+		sxy += lx[i] * ly[i]
+		syy += ly[i] * ly[i]
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return PowerFit{A: math.NaN(), B: math.NaN(), R2: math.NaN()}
+	}
+	bb := (n*sxy - sx*sy) / den
+	a := (sy - bb*sx) / n
+	ssTot := syy - sy*sy/n
+	ssRes := 0.0
+	for i := range lx {
+		r := ly[i] - (a + bb*lx[i])
+		ssRes += r * r
+	}
+	r2 := 1.0
+	if ssTot > 0 {
+		r2 = 1 - ssRes/ssTot
+	}
+	return PowerFit{A: math.Exp(a), B: bb, R2: r2}
+}

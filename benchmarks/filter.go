@@ -36,21 +36,13 @@ const (
 	PartSampled = "quantile (sampled, approx.)"
 )
 
-// RadixBits are the bits per pass of the RadixQuantile candidates timed beside the exact
-// quantile.
-var RadixBits = []int{2, 4}
-
-// RadixPart names the RadixQuantile candidate with the given bits per pass.
-func RadixPart(bits int) string {
-	return fmt.Sprintf("quantile (exact, %d bits/pass, candidate)", bits)
-}
-
 // SampledQuantileSize is the sample size of the approximate quantile compared in the breakdown.
 const SampledQuantileSize = 1 << 16
 
 // FilterParts lists the parts in report order, with the least DRAM traffic each needs per
-// history bin in float32 (reads + writes of its inputs and outputs, FFT passes not counted):
-// the bytes used for the effective-bandwidth column.
+// history bin in float32: its inputs read once and its outputs written once (an FFT's internal
+// passes and a selection's extra passes not counted). Measured time over this traffic says how
+// many times more than the least the part moves or computes.
 var FilterParts = []struct {
 	Name        string
 	BytesPerBin float64
@@ -58,16 +50,12 @@ var FilterParts = []struct {
 }{
 	{PartFFT, 12, "read g 4 + write F 8"},
 	{PartHistory, 16, "read F 8 + H 4, write H' 4"},
-	{PartQuantile, 4 * quantilePasses, fmt.Sprintf("%d counting passes over H' x 4", quantilePasses)},
+	{PartQuantile, 4, "read H' 4 (once)"},
 	{PartMask, 16, "read F 8 + H' 4, write G~ 4"},
 	{PartEnergy, 12, "read F 8 + H' 4"},
 	{PartBlend, 12, "read g 4 + G~ 4, write g' 4"},
-	{PartWhole, 16 + 4*quantilePasses, fmt.Sprintf("read g, H; write g', H' (16) + %d quantile passes x 4", quantilePasses)},
+	{PartWhole, 16, "read g 4 + H 4, write g' 4 + H' 4"},
 }
-
-// quantilePasses is what spectral.Quantile reads for float32: 32 bit-by-bit counting passes,
-// one more count and a min for the next order statistic, and the NaN check.
-const quantilePasses = 35
 
 // FilterSpec names one gradient shape to time.
 type FilterSpec struct {
@@ -185,11 +173,6 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 			return spectral.Quantile(s, BenchQuantile)
 		})
 		add(PartSampled, sampled, newH)
-	}
-
-	for _, bits := range RadixBits {
-		radix := exec(func(h *Node) *Node { return RadixQuantile(h, BenchQuantile, bits) })
-		add(RadixPart(bits), radix, newH)
 	}
 
 	mask := exec(func(f, h, tau *Node) *Node {

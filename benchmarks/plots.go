@@ -29,11 +29,14 @@ func SaveLogLog(file, title, xLabel, yLabel string, series []Series) error {
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	var vs []any
+	xMin, xMax, yMin, yMax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, s := range series {
 		var xys plotter.XYs
 		for i := range s.X {
 			if s.X[i] > 0 && s.Y[i] > 0 {
 				xys = append(xys, plotter.XY{X: s.X[i], Y: s.Y[i]})
+				xMin, xMax = math.Min(xMin, s.X[i]), math.Max(xMax, s.X[i])
+				yMin, yMax = math.Min(yMin, s.Y[i]), math.Max(yMax, s.Y[i])
 			}
 		}
 		if len(xys) == 0 {
@@ -41,9 +44,15 @@ func SaveLogLog(file, title, xLabel, yLabel string, series []Series) error {
 		}
 		vs = append(vs, s.Name, xys)
 	}
+	if len(vs) == 0 {
+		return nil
+	}
 	if err := plotutil.AddLinePoints(p, vs...); err != nil {
 		return err
 	}
+	// Explicit ranges: gonum pads a single point's range below zero, which a log axis rejects.
+	p.X.Min, p.X.Max = xMin/1.5, xMax*1.5
+	p.Y.Min, p.Y.Max = yMin/1.5, yMax*1.5
 	return p.Save(18*vg.Centimeter, 12*vg.Centimeter, file)
 }
 

@@ -1,0 +1,66 @@
+package benchmarks
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+)
+
+func samples(ms ...float64) Result {
+	r := Result{Calls: 1}
+	for _, m := range ms {
+		r.Samples = append(r.Samples, time.Duration(m*float64(time.Millisecond)))
+	}
+	return r
+}
+
+func named(name string, r Result) Result { r.Name = name; return r }
+
+// The report renders every section and states the goals' verdicts from the data given.
+func TestReportWrite(t *testing.T) {
+	cfg, err := gpt.Preset("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := FilterSpec{Label: "square", Dims: []int{64, 64}, Parts: true}
+	var parts []Result
+	for i, p := range append(append([]string{}, breakdownParts...), PartWhole) {
+		parts = append(parts, named(p, samples(float64(i+1), float64(i+1))))
+	}
+	shapes := []ModelShape{{Dims: []int{64, 64}, Count: 2}}
+	r := &Report{
+		Command: "make bench",
+		Env:     Env{Date: time.Now()},
+		Bandwidth: []BandwidthResult{
+			{Op: StreamOps[0], Elems: 1 << 20, Time: samples(1, 1, 1)},
+			{Op: StreamOps[1], Elems: 1 << 20, Time: samples(2, 2, 2)},
+		},
+		Sweep:  []FilterResult{{Spec: spec, Results: parts}},
+		Models: []ModelInfo{{Name: "cpu", Params: 8192, Shapes: shapes}},
+		Steps: []StepResult{{
+			Preset: "cpu", Config: cfg, Params: 8192, Shapes: shapes,
+			Results: []Result{named(OptAdamW, samples(100, 100, 100)), named(OptSMIAdamW, samples(105, 104, 106)),
+				named(OptSMIAdamWH, samples(120, 121, 119))},
+			Memory: []MemoryResult{{Opt: OptAdamW, ParamBytes: 32768, StateBytes: 65536},
+				{Opt: OptSMIAdamW, ParamBytes: 32768, StateBytes: 98304}, {Opt: OptSMIAdamWH, ParamBytes: 32768, StateBytes: 65536 + 64*33*4*2}},
+		}},
+	}
+	var sb strings.Builder
+	if err := r.Write(&sb, t.TempDir(), "plots"); err != nil {
+		t.Fatal(err)
+	}
+	md := sb.String()
+	for _, want := range []string{"## 1. Step overhead", "## 2. Filter alone", "## 3. Memory", "## 4. Scaling",
+		"## 5. The limit", "| SMI(AdamW) step <= 1.10x AdamW on `cpu` (CPU) | 1.050x [1.040, 1.060] | **met** |",
+		"| SMI(AdamW) half step <= 1.10x AdamW on `cpu` (CPU) | 1.200x [1.190, 1.210] | **not met** |",
+		"half spectrum halves SMI's extra memory on `cpu`", "plots/step_overhead.svg"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+}

@@ -90,10 +90,7 @@ func filterParts(g, history *Node, quantile, beta float64, halfSpectrum bool) (p
 	} else {
 		spectrum = FFT(ConvertDType(matrix, complexDType(cdt)), n, d)
 	}
-	magnitude := Abs(spectrum)
-	if magnitude.DType() != cdt { // Abs of complex is real in XLA; keep this robust to backends.
-		magnitude = Real(magnitude)
-	}
+	magnitude := modulus(spectrum)
 	newHistory := Add(MulScalar(history, beta), MulScalar(magnitude, 1-beta))
 
 	var mask *Node
@@ -113,14 +110,24 @@ func filterParts(g, history *Node, quantile, beta float64, halfSpectrum bool) (p
 	}
 	filtered := ConvertDType(Reshape(back, g.Shape().Dimensions...), g.DType())
 
-	energy := Square(magnitude)
-	if halfSpectrum {
-		energy = Mul(energy, hermitianWeights(g.Graph(), cdt, d))
+	// keptEnergy is computed from the very spectrum handed to the inverse FFT, so that it describes
+	// the mask that was applied. Energies are summed in float64, where squares of float32
+	// magnitudes neither overflow nor underflow; float64 magnitudes are first divided by their
+	// maximum (the ratio is unchanged).
+	scale := ScalarOne(g.Graph(), cdt)
+	if cdt == dtypes.Float64 {
+		peak := ReduceAllMax(magnitude)
+		scale = Where(GreaterThan(peak, ScalarZero(g.Graph(), cdt)), peak, scale)
 	}
-	total := ReduceAllSum(energy)
-	kept := ReduceAllSum(Where(mask, energy, ZerosLike(energy)))
-	one := ScalarOne(g.Graph(), cdt)
-	ratio := Where(GreaterThan(total, ScalarZero(g.Graph(), cdt)), Div(kept, total), one)
+	energy := func(m *Node) *Node {
+		e := Square(ConvertDType(Div(m, scale), dtypes.Float64))
+		if halfSpectrum {
+			e = Mul(e, hermitianWeights(g.Graph(), dtypes.Float64, d))
+		}
+		return ReduceAllSum(e)
+	}
+	total, kept := energy(magnitude), energy(modulus(masked))
+	ratio := Where(GreaterThan(total, ScalarZero(g.Graph(), dtypes.Float64)), Div(kept, total), ScalarOne(g.Graph(), dtypes.Float64))
 	return parts{
 		filtered:   filtered,
 		history:    newHistory,
@@ -192,4 +199,15 @@ func Blend(g, filtered, alpha *Node) *Node {
 	gc, fc := ConvertDType(g, cdt), ConvertDType(filtered, cdt)
 	out := Add(Mul(OneMinus(a), gc), Mul(a, fc))
 	return ConvertDType(out, g.DType())
+}
+
+// modulus returns |z| element-wise without overflow or underflow in the squares (XLA's Abs of a
+// complex number squares its parts: |F| of float32 gradients around 1e20 or 1e-20 would come out
+// as +Inf or 0): with m = max(|re|, |im|), |z| = m * sqrt(1 + (min(|re|, |im|)/m)^2).
+func modulus(z *Node) *Node {
+	re, im := Abs(Real(z)), Abs(Imag(z))
+	hi, lo := Max(re, im), Min(re, im)
+	zero := ScalarZero(z.Graph(), hi.DType())
+	ratio := Div(lo, Where(GreaterThan(hi, zero), hi, OnesLike(hi)))
+	return Mul(hi, Sqrt(OnePlus(Square(ratio))))
 }

@@ -25,6 +25,11 @@ import (
 //
 // It panics (graph-building error) if x is empty or not a float tensor, or q is outside [0, 1].
 func Quantile(x *Node, q float64) *Node {
+	return quantile(x, q, x.Shape().Size() <= pairwiseMaxSize)
+}
+
+// quantile is Quantile with the order-statistic method chosen by the caller (tests use both).
+func quantile(x *Node, q float64, pairwise bool) *Node {
 	dtype := x.DType()
 	if !isFilterableDType(dtype) {
 		panic(errors.Errorf("spectral.Quantile: x must be a float tensor (float16, bfloat16, float32 or float64), got %s", x.Shape()))
@@ -44,12 +49,19 @@ func Quantile(x *Node, q float64) *Node {
 		k, frac = size-1, 0
 	}
 	keys := orderKeys(flat)
-	keyLo, countLo := kthSmallestKey(keys, k)
+	var keyLo, keyHi *Node
+	if pairwise {
+		keyLo, keyHi = orderStatisticsPairwise(keys, k, frac > 0)
+	} else {
+		var countLo *Node
+		keyLo, countLo = kthSmallestKey(keys, k)
+		if frac > 0 {
+			keyHi = nextKey(keys, keyLo, countLo, k)
+		}
+	}
 	result := keyToValue(keyLo, flat.DType())
 	if frac > 0 {
-		keyHi := nextKey(keys, keyLo, countLo, k)
-		hi := keyToValue(keyHi, flat.DType())
-		result = lerp(result, hi, frac)
+		result = lerp(result, keyToValue(keyHi, flat.DType()), frac)
 	}
 	anyNaN := ReduceLogicalOr(IsNaN(flat))
 	result = Where(anyNaN, Scalar(x.Graph(), flat.DType(), math.NaN()), result)
@@ -117,6 +129,30 @@ func countDType(size int) dtypes.DType {
 		return dtypes.Int32
 	}
 	return dtypes.Int64
+}
+
+// pairwiseMaxSize is the largest input for which Quantile counts ranks by comparing all pairs
+// (N^2 comparisons in one fused pass, quick to compile) instead of the radix select (O(N) work
+// per pass, but four passes that each take XLA much longer to compile).
+const pairwiseMaxSize = 1024
+
+// orderStatisticsPairwise returns the k-th smallest key and, if withNext, the (k+1)-th: the r-th
+// smallest (0-based) is the smallest key_i with #{j: key_j <= key_i} >= r+1.
+func orderStatisticsPairwise(keys *Node, k int, withNext bool) (keyK, keyNext *Node) {
+	g := keys.Graph()
+	keyDT := keys.DType()
+	size := keys.Shape().Size()
+	cntDT := countDType(size)
+	atMost := ReduceSum(ConvertDType(LessOrEqual(Reshape(keys, 1, size), Reshape(keys, size, 1)), cntDT), 1)
+	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
+	pick := func(r int) *Node {
+		return ReduceAllMin(Where(GreaterThan(atMost, Scalar(g, cntDT, r)), keys, maxKey))
+	}
+	keyK = pick(k)
+	if withNext {
+		keyNext = pick(k + 1)
+	}
+	return
 }
 
 // radixBits is the width of the digit each histogram pass decides: 256 bins, so 4 passes for

@@ -112,6 +112,7 @@ func quantileCases() []quantileCase {
 	}
 	return []quantileCase{
 		{name: "gaussian", dims: []int{10, 100}, dtype: dtypes.Float32, values: gauss(1000, 1)},
+		{name: "gaussian large", dims: []int{3, 1001}, dtype: dtypes.Float32, values: gauss(3003, 1)},
 		{name: "single", dims: []int{1}, dtype: dtypes.Float32, values: []float32{-3.5}},
 		{name: "scalar", dims: nil, dtype: dtypes.Float32, values: []float32{2.25}},
 		{name: "pair", dims: []int{2}, dtype: dtypes.Float32, values: []float32{5, -1}},
@@ -128,7 +129,8 @@ func quantileCases() []quantileCase {
 	}
 }
 
-// TestQuantile checks Quantile against a sort on the host. Order statistics (q*(N-1) an integer)
+// TestQuantile checks Quantile against a sort on the host, with both order-statistic methods
+// (pairwise rank counting and radix select) on every input. Order statistics (q*(N-1) an integer)
 // must match bit for bit (-0 and +0 are equal values); between them the result must equal the
 // host's float32 (float64) lerp of the same two order statistics within one unit in the last
 // place (XLA may fuse the multiply-add; bfloat16 and float16 results are rounded to their dtype).
@@ -144,6 +146,10 @@ func TestQuantile(t *testing.T) {
 				for _, q := range qs {
 					outs = append(outs, ConvertDType(Quantile(in, q), x.DType()))
 				}
+				// The method Quantile did not pick for this size, on the same quantiles.
+				for _, q := range qs {
+					outs = append(outs, ConvertDType(quantile(in, q, in.Shape().Size() > pairwiseMaxSize), x.DType()))
+				}
 				return outs
 			})
 			var input *tensors.Tensor
@@ -153,7 +159,7 @@ func TestQuantile(t *testing.T) {
 				input = tensors.FromFlatDataAndDimensions(tc.values, tc.dims...)
 			}
 			outs := exec.MustExec(input)
-			for i, q := range qs {
+			for i, q := range append(slices.Clone(qs), qs...) {
 				if tc.dtype == dtypes.Float64 {
 					seen := tensors.MustCopyFlatData[float64](outs[0])
 					got := outs[i+1].Value().(float64)

@@ -142,9 +142,13 @@ func (s *refState) fullMask(mask []bool) []bool {
 func (s *refState) apply(mask []bool) (filtered []float64, kept float64) {
 	full := s.fullMask(mask)
 	masked := make([]complex128, len(s.spectrum))
-	var keptE, totalE float64
+	var keptE, totalE, peak float64
+	for _, f := range s.spectrum {
+		peak = math.Max(peak, cmplx.Abs(f))
+	}
 	for i, f := range s.spectrum {
-		e := real(f)*real(f) + imag(f)*imag(f)
+		e := cmplx.Abs(f) / peak // Scaled: squares of 1e200 would overflow.
+		e *= e
 		totalE += e
 		if full[i] {
 			masked[i] = f

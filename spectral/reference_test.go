@@ -179,3 +179,26 @@ func refAlpha(t int, cfg Config) float64 {
 	}
 	return a0
 }
+
+// imagNorm returns ||Im(IFFT2(F*M'))||_2 for the last spectrum and a mask on the history's bins:
+// what taking the real part discards.
+func (s *refState) imagNorm(mask []bool) float64 {
+	full := s.fullMask(mask)
+	masked := make([]complex128, len(s.spectrum))
+	for i, f := range s.spectrum {
+		if full[i] {
+			masked[i] = f
+		}
+	}
+	sum := 0.0
+	for _, v := range refFFT2(masked, s.n, s.d, true) {
+		sum += imag(v) * imag(v)
+	}
+	return math.Sqrt(sum)
+}
+
+// mirror returns the index of bin (-i mod n, -j mod d) of bin idx in the full n x d spectrum.
+func (s *refState) mirror(idx int) int {
+	i, j := idx/s.d, idx%s.d
+	return ((s.n-i)%s.n)*s.d + (s.d-j)%s.d
+}

@@ -19,8 +19,9 @@ import (
 )
 
 var commands = map[string]func(args []string) error{
-	"train":  cmdTrain,
-	"sample": cmdSample,
+	"train":   cmdTrain,
+	"sample":  cmdSample,
+	"analyze": cmdAnalyze,
 }
 
 func main() {

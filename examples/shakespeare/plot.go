@@ -80,3 +80,31 @@ func addPoints(p *plot.Plot, xys plotter.XYs, c color.Color, label string) error
 	p.Legend.Add(label, l, s)
 	return nil
 }
+
+var kindColors = []color.Color{colorTrain, colorVal, color.RGBA{R: 44, G: 160, B: 44, A: 255}, color.RGBA{R: 148, G: 103, B: 189, A: 255}}
+
+// plotSpectralNorms draws each block matrix kind's spectral norm against the layer.
+func plotSpectralNorms(path string, a *Analysis) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("spectral norms: %s preset, run %d, seed %d", a.Preset, a.Run, a.Seed)
+	p.X.Label.Text = "layer"
+	p.Y.Label.Text = "largest singular value"
+	p.Add(plotter.NewGrid())
+	for k, kind := range blockKinds {
+		var xys plotter.XYs
+		for _, r := range a.Matrices {
+			if r.Kind == kind {
+				xys = append(xys, plotter.XY{X: float64(r.Layer), Y: r.SpectralNorm})
+			}
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		l.Color, s.Color = kindColors[k], kindColors[k]
+		p.Add(l, s)
+		p.Legend.Add(kind, l, s)
+	}
+	p.Legend.Top = true
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}

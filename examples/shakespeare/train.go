@@ -2,14 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -35,7 +38,12 @@ type trainOptions struct {
 	Restart, Quiet         bool
 	BenchTokens, BenchReps int
 	Thresholds             string
+
+	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
+
+// errStopped reports a run stopped early (Ctrl-C) after saving a checkpoint to resume from.
+var errStopped = errors.New("stopped")
 
 func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	o := &trainOptions{}
@@ -242,6 +250,18 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		}
 	}
 
+	var stopErr error
+	// Ctrl-C stops at the end of the current step, with a checkpoint, so no work is lost.
+	var interrupted atomic.Bool
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt)
+	defer signal.Stop(signals)
+	go func() {
+		if _, ok := <-signals; ok {
+			interrupted.Store(true)
+		}
+	}()
+
 	// Steps are timed from one step's end to the next, so hook work (evaluation, checkpoints)
 	// is left out of the training time.
 	stepStart := time.Now()
@@ -260,11 +280,24 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 				return err
 			}
 		}
+		if interrupted.Load() || iter == o.stopAt {
+			if iter%cfg.EvalInterval != 0 && iter != cfg.MaxIters {
+				if err := save(); err != nil {
+					return err
+				}
+			}
+			stopErr = fmt.Errorf("%w at iteration %d of %d with a checkpoint in %s: run the same command to resume",
+				errStopped, iter, cfg.MaxIters, ckptDir)
+			return stopErr
+		}
 		stepStart = time.Now()
 		return nil
 	})
 	ds := &batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter}
 	if _, err := loop.RunToGlobalStep(ds, cfg.MaxIters); err != nil {
+		if stopErr != nil {
+			return nil, stopErr
+		}
 		return nil, err
 	}
 	if len(hist.IterLoss) != cfg.MaxIters {

@@ -1,0 +1,72 @@
+package dotgrad
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/smi-gomlx/smi/internal/backend"
+)
+
+// gradients of sum(product * weights) w.r.t. both operands, for several product forms.
+func gradients(t *testing.T, lhsDims, rhsDims []int, product func(a, b *Node) *Node) [][]float32 {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := MustNewExec(b, func(a, c *Node) []*Node {
+		out := product(a, c)
+		// Non-uniform weights, so a wrong axis order changes the result.
+		w := Sin(ConvertDType(IotaFull(a.Graph(), shapes.Make(dtypes.Int32, out.Shape().Dimensions...)), dtypes.Float32))
+		return Gradient(ReduceAllSum(Mul(out, w)), a, c)
+	})
+	fill := func(dims []int, phase float64) *tensors.Tensor {
+		n := 1
+		for _, d := range dims {
+			n *= d
+		}
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = float32(math.Cos(float64(i)*0.37 + phase))
+		}
+		return tensors.FromFlatDataAndDimensions(data, dims...)
+	}
+	outs := exec.MustExec(fill(lhsDims, 0), fill(rhsDims, 1))
+	return [][]float32{tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])}
+}
+
+// TestSameGradientsAsGoMLX compares with GoMLX's own (slow) gradients.
+func TestSameGradientsAsGoMLX(t *testing.T) {
+	cases := []struct {
+		name     string
+		lhs, rhs []int
+		product  func(a, b *Node) *Node
+	}{
+		{"dot", []int{5, 3}, []int{3, 4}, Dot},
+		{"linear btc,cd->btd", []int{2, 5, 3}, []int{3, 4}, func(a, b *Node) *Node { return Einsum("btc,cd->btd", a, b) }},
+		{"tied head btc,vc->btv", []int{2, 5, 3}, []int{4, 3}, func(a, b *Node) *Node { return Einsum("btc,vc->btv", a, b) }},
+		{"scores bhqd,bhkd->bhqk", []int{2, 3, 5, 4}, []int{2, 3, 6, 4}, func(a, b *Node) *Node { return Einsum("bhqd,bhkd->bhqk", a, b) }},
+		{"values bhqk,bhkd->bhqd", []int{2, 3, 5, 6}, []int{2, 3, 6, 4}, func(a, b *Node) *Node { return Einsum("bhqk,bhkd->bhqd", a, b) }},
+		{"batch axes last", []int{3, 4, 2}, []int{4, 5, 2}, func(a, b *Node) *Node { return DotGeneral(a, []int{1}, []int{2}, b, []int{0}, []int{2}) }},
+	}
+	var want [][][]float32
+	for _, c := range cases {
+		want = append(want, gradients(t, c.lhs, c.rhs, c.product))
+	}
+	Enable()
+	for i, c := range cases {
+		got := gradients(t, c.lhs, c.rhs, c.product)
+		for k := range 2 {
+			for j := range want[i][k] {
+				if math.Abs(float64(got[k][j]-want[i][k][j])) > 1e-4 {
+					t.Fatalf("%s: gradient %d differs at %d: %g vs GoMLX's %g", c.name, k, j, got[k][j], want[i][k][j])
+				}
+			}
+		}
+	}
+}

@@ -135,6 +135,8 @@ type filterCase struct {
 	q, beta float64
 	half    bool
 	kind    string
+	// values, when set, replaces kind: the gradient's n*d values at a step (the fuzz target's).
+	values func(step int) []float64
 	steps   int
 }
 
@@ -258,7 +260,12 @@ func runFilterCase(t *testing.T, exec *Exec, c filterCase, seed uint64) (worst s
 	history := tensors.FromShape(hShape)
 	maxF := 0.0
 	for step := range c.steps {
-		values := gradientValues(rng, c.kind, n, d, c.dtype, step)
+		var values []float64
+		if c.values != nil {
+			values = c.values(step)
+		} else {
+			values = gradientValues(rng, c.kind, n, d, c.dtype, step)
+		}
 		var input *tensors.Tensor
 		if c.dtype == dtypes.Float64 {
 			input = tensors.FromFlatDataAndDimensions(values, c.dims...)

@@ -137,7 +137,7 @@ type filterCase struct {
 	kind    string
 	// values, when set, replaces kind: the gradient's n*d values at a step (the fuzz target's).
 	values func(step int) []float64
-	steps   int
+	steps  int
 }
 
 func (c filterCase) String() string {

@@ -3,15 +3,24 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup run test bench
+.PHONY: setup data run test bench
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
 setup:
 	@$(GO) mod download
 	@scripts/install-xla-cpu.sh
 
-run: setup
-	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:|PASS|FAIL|ok'
+# tiny Shakespeare: the project's shared copy when present, else the trainer's per-user cache,
+# where `data` downloads and verifies it.
+SHAKESPEARE_DATA := $(if $(wildcard ../shared/data/tinyshakespeare.txt),-data ../shared/data/tinyshakespeare.txt,)
+
+data:
+	@$(GO) run ./examples/shakespeare data $(SHAKESPEARE_DATA)
+
+# Trains the Shakespeare GPT (cpu preset) with SMI (the paper's run 5) on XLA CPU; a second run
+# resumes or, when complete, rewrites its metrics. Results go to results/shakespeare/.
+run: setup data
+	@$(GO) run ./examples/shakespeare train -preset cpu -run 5 $(SHAKESPEARE_DATA)
 
 test: setup
 	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:' || true

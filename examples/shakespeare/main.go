@@ -6,6 +6,7 @@
 //	shakespeare sample  -out DIR                # generate text from a run's checkpoint
 //	shakespeare analyze -out DIR                # parameter and activation analysis
 //	shakespeare report  DIR...                  # compare runs: table, tests, plots
+//	shakespeare data                            # download (if missing) and verify the corpus
 //
 // See docs/SHAKESPEARE.md.
 package main
@@ -22,6 +23,8 @@ var commands = map[string]func(args []string) error{
 	"train":   cmdTrain,
 	"sample":  cmdSample,
 	"analyze": cmdAnalyze,
+	"report":  cmdReport,
+	"data":    cmdData,
 }
 
 func main() {
@@ -32,7 +35,7 @@ func main() {
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, analyze or report\n", name)
+		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, analyze, report or data\n", name)
 		os.Exit(2)
 	}
 	if err := runCommand(cmd, args); err != nil {

@@ -24,7 +24,7 @@ type Run struct {
 }
 
 var runs = []Run{
-	{Name: "baseline (AdamW alone)"},
+	{Name: "AdamW alone"},
 	{Name: "basic SMI", SMI: true, Schedule: "linear", AlphaStart: 0.1, AlphaEnd: 0.9, Beta: 0.9, Quantile: 0.5},
 	{Name: "conservative alpha", SMI: true, Schedule: "linear", AlphaStart: 0.1, AlphaEnd: 0.5, Beta: 0.9, Quantile: 0.5},
 	{Name: "higher EMA decay", SMI: true, Schedule: "linear", AlphaStart: 0.1, AlphaEnd: 0.5, Beta: 0.99, Quantile: 0.5},

@@ -76,3 +76,23 @@ func cmdSample(args []string) error {
 	fmt.Println(corpus.Decode(tokens))
 	return nil
 }
+
+// cmdData makes the corpus available (downloading it to the default path when missing) and
+// verifies it.
+func cmdData(args []string) error {
+	fs := flag.NewFlagSet("data", flag.ContinueOnError)
+	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare text file (downloaded there when missing)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
+		return err
+	}
+	corpus, err := data.Load(*dataPath)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Data: %s (%d characters of training text, %d of validation, vocabulary of %d)\n",
+		*dataPath, len(corpus.Train), len(corpus.Val), len(corpus.Chars))
+	return nil
+}

@@ -56,7 +56,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.StringVar(&o.Set, "set", "", `hyperparameters, e.g. "max_iters=500;learning_rate=3e-4;smi=true;smi_quantile=0.3"`+
 		"\n(names: "+strings.Join(append(gpt.ParamNames(), paramSMI, "smi_*: see the optimizers package"), ", ")+")")
 	fs.BoolVar(&o.Restart, "restart", false, "discard the run directory's checkpoint and start over")
-	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar (for logs and tests)")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar, a line per evaluation instead (for logs)")
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")
 	fs.IntVar(&o.BenchReps, "bench_reps", 10, "repetitions of the inference-speed measurement")
 	fs.StringVar(&o.Thresholds, "thresholds", "2.5,2.0,1.8,1.5,1.2,1.0", "training-loss thresholds for iterations-to-threshold")
@@ -236,6 +236,10 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		}
 		hist.Evals = append(hist.Evals, evalLoss{Iter: iter, Train: trainLoss, Val: valLoss, LR: cfg.LearningRateAt(max(iter-1, 0))})
 		lastVal = valLoss
+		if o.Quiet {
+			fmt.Printf("iteration %d/%d: train loss %.4f, val loss %.4f (%.0f s training)\n",
+				iter, cfg.MaxIters, trainLoss, valLoss, hist.TrainSeconds)
+		}
 		return nil
 	}
 	save := func() error {

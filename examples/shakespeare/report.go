@@ -1,0 +1,414 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// runRecord is one run's metrics (and analysis, when `analyze` was run on it).
+type runRecord struct {
+	path     string
+	metrics  Metrics
+	analysis *Analysis
+}
+
+// group is one configuration: runs that differ only in their seed.
+type group struct {
+	label string
+	key   string
+	runs  []*runRecord
+	base  *group // run 0 with the same preset and recipe; nil for run 0 itself
+}
+
+// metricDef extracts one figure from a run; ok is false when the run lacks it.
+type metricDef struct {
+	name string
+	get  func(r *runRecord) (float64, bool)
+}
+
+func cmdReport(args []string) error {
+	fset := flag.NewFlagSet("report", flag.ContinueOnError)
+	out := fset.String("out", filepath.Join("results", "shakespeare", "report"), "directory for report.md and its plots")
+	fset.Usage = func() {
+		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...")
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() == 0 {
+		return fmt.Errorf("give run directories (or a directory holding them), e.g. results/shakespeare")
+	}
+	records, err := readRecords(fset.Args())
+	if err != nil {
+		return err
+	}
+	groups := groupRuns(records)
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	md := reportMarkdown(groups)
+	path := filepath.Join(*out, "report.md")
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+		return err
+	}
+	plots, err := reportPlots(*out, groups)
+	if err != nil {
+		return fmt.Errorf("plotting: %w", err)
+	}
+	fmt.Printf("%d runs in %d configurations.\nReport: %s\n", len(records), len(groups), path)
+	for _, p := range plots {
+		fmt.Printf("Plot:   %s\n", p)
+	}
+	return nil
+}
+
+func readRecords(args []string) ([]*runRecord, error) {
+	var paths []string
+	for _, arg := range args {
+		info, err := os.Stat(arg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", arg, err)
+		}
+		if !info.IsDir() {
+			paths = append(paths, arg)
+			continue
+		}
+		err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && d.Name() == "metrics.json" {
+				paths = append(paths, p)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no metrics.json found under %s: train some runs first", strings.Join(args, ", "))
+	}
+	sort.Strings(paths)
+	var records []*runRecord
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		r := &runRecord{path: p}
+		if err := json.Unmarshal(raw, &r.metrics); err != nil || r.metrics.Preset == "" {
+			return nil, fmt.Errorf("%s is not a run's metrics file (%v)", p, err)
+		}
+		if raw, err := os.ReadFile(filepath.Join(filepath.Dir(p), "analysis.json")); err == nil {
+			r.analysis = &Analysis{}
+			if err := json.Unmarshal(raw, r.analysis); err != nil {
+				return nil, fmt.Errorf("%s: %v", filepath.Join(filepath.Dir(p), "analysis.json"), err)
+			}
+		}
+		records = append(records, r)
+	}
+	return records, nil
+}
+
+// groupRuns groups runs by preset, recipe (Config) and optimizer settings: everything but the seed.
+func groupRuns(records []*runRecord) []*group {
+	byKey := map[string]*group{}
+	var groups []*group
+	for _, r := range records {
+		cfg, _ := json.Marshal(r.metrics.Config)
+		smi, _ := json.Marshal(r.metrics.SMI)
+		key := fmt.Sprintf("%s|%d|%s|%s", r.metrics.Preset, r.metrics.Run, cfg, smi)
+		g := byKey[key]
+		if g == nil {
+			g = &group{key: key, label: fmt.Sprintf("%s run %d (%s)", r.metrics.Preset, r.metrics.Run, r.metrics.RunName)}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.runs = append(g.runs, r)
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return groups[i].key < groups[j].key })
+	labels := map[string]int{}
+	for _, g := range groups {
+		labels[g.label]++
+		if n := labels[g.label]; n > 1 { // same run, other recipe or settings
+			g.label = fmt.Sprintf("%s #%d", g.label, n)
+		}
+	}
+	for _, g := range groups {
+		m := g.runs[0].metrics
+		if m.Run == 0 && m.SMI == nil {
+			continue
+		}
+		cfg, _ := json.Marshal(m.Config)
+		g.base = byKey[fmt.Sprintf("%s|0|%s|null", m.Preset, cfg)]
+	}
+	return groups
+}
+
+func reportMetrics(groups []*group) []metricDef {
+	m := func(name string, f func(*Metrics) float64) metricDef {
+		return metricDef{name, func(r *runRecord) (float64, bool) { return f(&r.metrics), true }}
+	}
+	a := func(name string, f func(*Analysis) float64) metricDef {
+		return metricDef{name, func(r *runRecord) (float64, bool) {
+			if r.analysis == nil {
+				return 0, false
+			}
+			return f(r.analysis), true
+		}}
+	}
+	defs := []metricDef{
+		m("final validation loss", func(m *Metrics) float64 { return m.FinalValLoss }),
+		m("final training loss", func(m *Metrics) float64 { return m.FinalTrainLoss }),
+		m("best validation loss", func(m *Metrics) float64 { return m.BestValLoss }),
+		m("training time (s)", func(m *Metrics) float64 { return m.TrainSeconds }),
+		m("training tokens/s", func(m *Metrics) float64 { return m.TrainTokensPerSec }),
+		m("loss variance, final 20%", func(m *Metrics) float64 { return m.FinalLossVariance }),
+		{"inference tokens/s", func(r *runRecord) (float64, bool) {
+			if r.metrics.Inference == nil {
+				return 0, false
+			}
+			return r.metrics.Inference.TokensPerSec, true
+		}},
+	}
+	thresholds := map[float64]bool{}
+	for _, g := range groups {
+		for _, r := range g.runs {
+			for _, th := range r.metrics.ItersToThreshold {
+				thresholds[th.Loss] = true
+			}
+		}
+	}
+	var ths []float64
+	for th := range thresholds {
+		ths = append(ths, th)
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(ths)))
+	for _, th := range ths {
+		defs = append(defs, metricDef{fmt.Sprintf("iterations to smoothed train loss < %g", th), func(r *runRecord) (float64, bool) {
+			for _, t := range r.metrics.ItersToThreshold {
+				if t.Loss == th && t.Iter != nil {
+					return float64(*t.Iter), true
+				}
+			}
+			return 0, false
+		}})
+	}
+	return append(defs,
+		a("spectral-norm variance across layers", func(a *Analysis) float64 { return a.SpectralNormVarianceAcrossLayers }),
+		a("mean condition number", func(a *Analysis) float64 { return a.MeanConditionNumber }),
+		a("variance of parameter magnitudes", func(a *Analysis) float64 { return a.ParamMagnitudeVariance }),
+		a("effectively active parameters", func(a *Analysis) float64 { return a.ActiveFraction }),
+		a("MLP activation sparsity", func(a *Analysis) float64 { return a.MLPSparsity }),
+		a("attention sparsity", func(a *Analysis) float64 { return a.AttentionSparsity }),
+	)
+}
+
+func values(g *group, d metricDef) []float64 {
+	var xs []float64
+	for _, r := range g.runs {
+		if v, ok := d.get(r); ok {
+			xs = append(xs, v)
+		}
+	}
+	return xs
+}
+
+// welch returns the two-sided p-value of Welch's t-test for equal means (NaN if either sample
+// has fewer than two values or both have zero variance).
+func welch(a, b []float64) float64 {
+	if len(a) < 2 || len(b) < 2 {
+		return math.NaN()
+	}
+	ma, va := stat.MeanVariance(a, nil)
+	mb, vb := stat.MeanVariance(b, nil)
+	sa, sb := va/float64(len(a)), vb/float64(len(b))
+	if sa+sb == 0 {
+		return math.NaN()
+	}
+	t := (ma - mb) / math.Sqrt(sa+sb)
+	df := (sa + sb) * (sa + sb) / (sa*sa/float64(len(a)-1) + sb*sb/float64(len(b)-1))
+	return 2 * distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.CDF(-math.Abs(t))
+}
+
+func fmtNum(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "n/a"
+	case x != 0 && (math.Abs(x) < 1e-3 || math.Abs(x) >= 1e5):
+		return fmt.Sprintf("%.3e", x)
+	default:
+		return fmt.Sprintf("%.4g", x)
+	}
+}
+
+func reportMarkdown(groups []*group) string {
+	var sb strings.Builder
+	sb.WriteString("# Shakespeare runs: comparison\n\n")
+	sb.WriteString("Generated by `shakespeare report`. Mean over seeds with its 95% Student-t confidence interval; ")
+	sb.WriteString("differences are from run 0 (AdamW alone) with the same preset and recipe, with the two-sided ")
+	sb.WriteString("p-value of Welch's t-test (n/a with fewer than two seeds on either side). ")
+	sb.WriteString("Definitions: docs/SHAKESPEARE.md.\n\n## Configurations\n\n| configuration | seeds | backend | machine |\n|---|---|---|---|\n")
+	for _, g := range groups {
+		var seeds []string
+		for _, r := range g.runs {
+			seeds = append(seeds, fmt.Sprint(r.metrics.Seed))
+		}
+		m := g.runs[0].metrics
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s, %d CPUs (%s) |\n", g.label, strings.Join(seeds, ", "),
+			m.Backend, m.Machine.Host, m.Machine.CPUs, m.Machine.CPU)
+	}
+	for _, d := range reportMetrics(groups) {
+		rows := 0
+		var body strings.Builder
+		for _, g := range groups {
+			xs := values(g, d)
+			if len(xs) == 0 {
+				continue
+			}
+			rows++
+			mean, lo, hi := meanCI95(xs)
+			diff, pct, p := "", "", ""
+			if g.base != nil {
+				if bs := values(g.base, d); len(bs) > 0 {
+					bm := stat.Mean(bs, nil)
+					diff = fmtNum(mean - bm)
+					if bm != 0 {
+						pct = fmt.Sprintf("%+.1f%%", 100*(mean-bm)/math.Abs(bm))
+					}
+					p = fmtNum(welch(xs, bs))
+				}
+			}
+			ci := "n/a"
+			if !math.IsNaN(lo) {
+				ci = fmtNum(lo) + " to " + fmtNum(hi)
+			}
+			fmt.Fprintf(&body, "| %s | %d/%d | %s | %s | %s | %s | %s |\n", g.label, len(xs), len(g.runs),
+				fmtNum(mean), ci, diff, pct, p)
+		}
+		if rows == 0 {
+			continue
+		}
+		fmt.Fprintf(&sb, "\n## %s\n\n| configuration | n | mean | 95%% CI | vs run 0 | change | p (Welch) |\n|---|---|---|---|---|---|---|\n%s",
+			d.name, body.String())
+	}
+	return sb.String()
+}
+
+// reportPlots draws the mean smoothed training-loss curves and bar charts of key figures.
+func reportPlots(dir string, groups []*group) ([]string, error) {
+	var written []string
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("training loss (mean over seeds of the trailing %d-iteration mean)", smoothWindow)
+	p.X.Label.Text = "iteration"
+	p.Y.Label.Text = "cross-entropy"
+	p.Add(plotter.NewGrid())
+	for k, g := range groups {
+		var curves [][]float64
+		for _, r := range g.runs {
+			curves = append(curves, smooth(r.metrics.IterLoss, smoothWindow))
+		}
+		n := len(curves[0])
+		for _, c := range curves {
+			n = min(n, len(c))
+		}
+		var xys plotter.XYs
+		for i := range n {
+			sum := 0.0
+			for _, c := range curves {
+				sum += c[i]
+			}
+			if !math.IsNaN(sum) {
+				xys = append(xys, plotter.XY{X: float64(i + 1), Y: sum / float64(len(curves))})
+			}
+		}
+		if len(xys) < 2 {
+			continue
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = plotutil.Color(k)
+		p.Add(l)
+		p.Legend.Add(g.label, l)
+	}
+	p.Legend.Top = true
+	path := filepath.Join(dir, "loss_curves.png")
+	if err := p.Save(9*vg.Inch, 5.5*vg.Inch, path); err != nil {
+		return nil, err
+	}
+	written = append(written, path)
+
+	for _, d := range reportMetrics(groups)[:7] {
+		path, err := barPlot(dir, groups, d)
+		if err != nil {
+			return nil, err
+		}
+		if path != "" {
+			written = append(written, path)
+		}
+	}
+	return written, nil
+}
+
+func barPlot(dir string, groups []*group, d metricDef) (string, error) {
+	var means plotter.Values
+	var errs plotter.YErrors
+	var names []string
+	for _, g := range groups {
+		xs := values(g, d)
+		if len(xs) == 0 {
+			continue
+		}
+		mean, lo, hi := meanCI95(xs)
+		half := 0.0
+		if !math.IsNaN(lo) {
+			half = (hi - lo) / 2
+		}
+		means = append(means, mean)
+		errs = append(errs, struct{ Low, High float64 }{half, half})
+		names = append(names, strings.Replace(g.label, " (", "\n(", 1))
+	}
+	if len(means) == 0 {
+		return "", nil
+	}
+	p := plot.New()
+	p.Title.Text = d.name + " (mean, 95% CI)"
+	bars, err := plotter.NewBarChart(means, vg.Points(28))
+	if err != nil {
+		return "", err
+	}
+	bars.Color = colorTrain
+	p.Add(bars)
+	xys := make(plotter.XYs, len(means))
+	for i, m := range means {
+		xys[i] = plotter.XY{X: float64(i), Y: m}
+	}
+	eb, err := plotter.NewYErrorBars(struct {
+		plotter.XYs
+		plotter.YErrors
+	}{xys, errs})
+	if err != nil {
+		return "", err
+	}
+	p.Add(eb)
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = 0
+	name := strings.NewReplacer(" ", "_", "/", "_", "%", "pct", ",", "", "(", "", ")", "").Replace(d.name)
+	path := filepath.Join(dir, name+".png")
+	return path, p.Save(vg.Length(max(6, 1.3*float64(len(means))))*vg.Inch, 4.5*vg.Inch, path)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -56,6 +57,67 @@ func TestTinyLossFalls(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("missing output: %v", err)
 		}
+	}
+
+	// The analysis and the report work on this run.
+	if err := runCommand(cmdAnalyze, []string{"-out", dir, "-data", sharedData, "-batches", "2"}); err != nil {
+		t.Fatal(err)
+	}
+	var a Analysis
+	raw, err := os.ReadFile(filepath.Join(dir, "analysis.json"))
+	if err != nil || json.Unmarshal(raw, &a) != nil {
+		t.Fatalf("analysis.json: %v", err)
+	}
+	if len(a.Matrices) != 4*m.Config.NLayer+2 || a.MeanConditionNumber < 1 || a.SpectralNormVarianceAcrossLayers <= 0 {
+		t.Errorf("analysis: %d matrices, mean condition %g, spectral-norm variance %g", len(a.Matrices), a.MeanConditionNumber, a.SpectralNormVarianceAcrossLayers)
+	}
+	for name, f := range map[string]float64{"active": a.ActiveFraction, "mlp": a.MLPSparsity, "attention": a.AttentionSparsity} {
+		if f < 0 || f > 1 || math.IsNaN(f) {
+			t.Errorf("%s fraction %g outside [0, 1]", name, f)
+		}
+	}
+	reportDir := filepath.Join(dir, "report")
+	if err := runCommand(cmdReport, []string{"-out", reportDir, dir}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(reportDir, "report.md"))
+	for _, want := range []string{"## final validation loss", "tiny run 0 (AdamW alone)", "## attention sparsity"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	// Reference: Welch's test by direct numerical integration of Student's t density.
+	if p := welch([]float64{1, 2, 3, 4}, []float64{2, 3, 4, 5, 6}); math.Abs(p-0.161286) > 1e-4 {
+		t.Errorf("Welch p-value %.6f, want 0.161286", p)
+	}
+	mean, lo, hi := meanCI95([]float64{3.1, 2.9, 3.3})
+	// t(0.975, 2) = 4.302653; sd = 0.2; half-width = 4.302653*0.2/sqrt(3).
+	if math.Abs(mean-3.1) > 1e-12 || math.Abs((hi-lo)/2-4.302653*0.2/math.Sqrt(3)) > 1e-5 {
+		t.Errorf("meanCI95 = %g [%g, %g]", mean, lo, hi)
+	}
+	s := smooth([]float64{4, 2, 3, 1, 5}, 2)
+	if !math.IsNaN(s[0]) || s[1] != 3 || s[4] != 3 {
+		t.Errorf("smooth = %v", s)
+	}
+	th := itersToThresholds([]float64{5, 5, 5, 5, 1, 1, 1, 1, 1, 1}, []float64{2})
+	// Trailing means over 50 iterations need 50 values: none here.
+	if th[0].Iter != nil {
+		t.Errorf("threshold reached before the smoothing window filled: %v", *th[0].Iter)
+	}
+	// 50 losses of 5 then 1s: the trailing mean of 50 is 5 - 4k/50 after k ones, below 4.5
+	// from k = 7, the 57th iteration.
+	losses := make([]float64, 60)
+	for i := range losses {
+		losses[i] = 5
+		if i >= 50 {
+			losses[i] = 1
+		}
+	}
+	if th := itersToThresholds(losses, []float64{4.5}); th[0].Iter == nil || *th[0].Iter != 57 {
+		t.Errorf("iterations to 4.5: %v, want 57", th[0].Iter)
 	}
 }
 

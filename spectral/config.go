@@ -1,9 +1,6 @@
 package spectral
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Schedule names how the blend weight alpha(t) moves from AlphaStart to AlphaEnd.
 type Schedule string
@@ -72,6 +69,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
-// validQuantile reports whether q is usable by Quantile (q = 1 is allowed there: the maximum).
-func validQuantile(q float64) bool { return q >= 0 && q <= 1 && !math.IsNaN(q) }

@@ -65,7 +65,7 @@ type parts struct {
 	mask                          *Node // Bool, history's shape.
 }
 
-func filterParts(g, history *Node, quantile, beta float64, halfSpectrum bool) (p parts) {
+func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) {
 	hShape, ok := HistoryShape(g.Shape(), halfSpectrum)
 	if !ok {
 		panic(errors.Errorf("spectral.Filter: gradient %s is not filtered (rank 0, empty or not float)", g.Shape()))
@@ -74,8 +74,8 @@ func filterParts(g, history *Node, quantile, beta float64, halfSpectrum bool) (p
 		panic(errors.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
 			history.Shape(), hShape, g.Shape(), halfSpectrum))
 	}
-	if !(quantile >= 0 && quantile < 1) {
-		panic(errors.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", quantile))
+	if !(q >= 0 && q < 1) {
+		panic(errors.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", q))
 	}
 	if !(beta >= 0 && beta < 1) {
 		panic(errors.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
@@ -94,8 +94,8 @@ func filterParts(g, history *Node, quantile, beta float64, halfSpectrum bool) (p
 	newHistory := Add(MulScalar(history, beta), MulScalar(magnitude, 1-beta))
 
 	var mask *Node
-	if quantile > 0 {
-		p.tau = Quantile(newHistory, quantile)
+	if q > 0 {
+		p.tau = Quantile(newHistory, q)
 		mask = GreaterOrEqual(newHistory, p.tau)
 	} else {
 		// q = 0: tau = min(H), and H >= min(H) everywhere, so the mask keeps every bin.
@@ -111,22 +111,26 @@ func filterParts(g, history *Node, quantile, beta float64, halfSpectrum bool) (p
 	filtered := ConvertDType(Reshape(back, g.Shape().Dimensions...), g.DType())
 
 	// keptEnergy is computed from the very spectrum handed to the inverse FFT, so that it describes
-	// the mask that was applied. Energies are summed in float64, where squares of float32
-	// magnitudes neither overflow nor underflow; float64 magnitudes are first divided by their
-	// maximum (the ratio is unchanged).
+	// the mask that was applied. Squares are taken in float64, where those of float32 parts
+	// neither overflow nor underflow; float64 parts are first divided by the largest magnitude
+	// (the ratio is unchanged). Both sums come from one reduction.
 	scale := ScalarOne(g.Graph(), cdt)
 	if cdt == dtypes.Float64 {
 		peak := ReduceAllMax(magnitude)
 		scale = Where(GreaterThan(peak, ScalarZero(g.Graph(), cdt)), peak, scale)
 	}
-	energy := func(m *Node) *Node {
-		e := Square(ConvertDType(Div(m, scale), dtypes.Float64))
-		if halfSpectrum {
-			e = Mul(e, hermitianWeights(g.Graph(), dtypes.Float64, d))
-		}
-		return ReduceAllSum(e)
+	energy := func(z *Node) *Node {
+		re := ConvertDType(Div(Real(z), scale), dtypes.Float64)
+		im := ConvertDType(Div(Imag(z), scale), dtypes.Float64)
+		return Add(Square(re), Square(im))
 	}
-	total, kept := energy(magnitude), energy(modulus(masked))
+	energies := Stack([]*Node{energy(spectrum), energy(masked)}, 0) // [2, rows, bins]
+	if halfSpectrum {
+		energies = Mul(energies, Reshape(hermitianWeights(g.Graph(), dtypes.Float64, d), 1, 1, HalfBins(d)))
+	}
+	sums := ReduceSum(energies, 1, 2)
+	total, kept := Slice(sums, AxisElem(0)), Slice(sums, AxisElem(1))
+	total, kept = Reshape(total), Reshape(kept)
 	ratio := Where(GreaterThan(total, ScalarZero(g.Graph(), dtypes.Float64)), Div(kept, total), ScalarOne(g.Graph(), dtypes.Float64))
 	return parts{
 		filtered:   filtered,

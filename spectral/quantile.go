@@ -15,7 +15,8 @@ import (
 //
 //	quantile = v[k] + f*(v[k+1] - v[k])   (written as numpy's and torch's lerp, exact at f = 0 and 1)
 //
-// The rank is computed on the host in float64 (as numpy does), so k and f are constants of the graph.
+// The rank is computed on the host in float64 (as numpy does), so k and f are constants of the
+// graph; torch computes it in the input's dtype, so for float32 inputs its f can differ by rounding.
 //
 // It is exact: v[k] and v[k+1] are the true order statistics, found without sorting (see the
 // package documentation, "The exact quantile"). Any float values are accepted, negative ones
@@ -34,7 +35,7 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 	if !isFilterableDType(dtype) {
 		panic(errors.Errorf("spectral.Quantile: x must be a float tensor (float16, bfloat16, float32 or float64), got %s", x.Shape()))
 	}
-	if !validQuantile(q) {
+	if !(q >= 0 && q <= 1) { // Also rejects NaN.
 		panic(errors.Errorf("spectral.Quantile: q must be in [0, 1], got %v", q))
 	}
 	size := x.Shape().Size()
@@ -48,22 +49,22 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 	if k >= size-1 {
 		k, frac = size-1, 0
 	}
-	keys := orderKeys(flat)
-	var keyLo, keyHi *Node
+	keys, isNaN := orderKeys(flat), IsNaN(flat)
+	var keyLo, keyHi, anyNaN *Node
 	if pairwise {
-		keyLo, keyHi = orderStatisticsPairwise(keys, k, frac > 0)
+		keyLo, keyHi, anyNaN = orderStatisticsPairwise(keys, isNaN, k, frac > 0)
 	} else {
 		var countLo *Node
 		keyLo, countLo = kthSmallestKey(keys, k)
 		if frac > 0 {
 			keyHi = nextKey(keys, keyLo, countLo, k)
 		}
+		anyNaN = ReduceLogicalOr(isNaN)
 	}
 	result := keyToValue(keyLo, flat.DType())
 	if frac > 0 {
 		result = lerp(result, keyToValue(keyHi, flat.DType()), frac)
 	}
-	anyNaN := ReduceLogicalOr(IsNaN(flat))
 	result = Where(anyNaN, Scalar(x.Graph(), flat.DType(), math.NaN()), result)
 	return ConvertDType(result, dtype)
 }
@@ -136,21 +137,26 @@ func countDType(size int) dtypes.DType {
 // per pass, but four passes that each take XLA much longer to compile).
 const pairwiseMaxSize = 1024
 
-// orderStatisticsPairwise returns the k-th smallest key and, if withNext, the (k+1)-th: the r-th
-// smallest (0-based) is the smallest key_i with #{j: key_j <= key_i} >= r+1.
-func orderStatisticsPairwise(keys *Node, k int, withNext bool) (keyK, keyNext *Node) {
+// orderStatisticsPairwise returns the k-th smallest key, if withNext the (k+1)-th, and whether
+// any entry is NaN: the r-th smallest (0-based) is the smallest key_i with
+// #{j: key_j <= key_i} >= r+1. The minima share one reduction.
+func orderStatisticsPairwise(keys, isNaN *Node, k int, withNext bool) (keyK, keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	size := keys.Shape().Size()
 	cntDT := countDType(size)
 	atMost := ReduceSum(ConvertDType(LessOrEqual(Reshape(keys, 1, size), Reshape(keys, size, 1)), cntDT), 1)
 	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
-	pick := func(r int) *Node {
-		return ReduceAllMin(Where(GreaterThan(atMost, Scalar(g, cntDT, r)), keys, maxKey))
+	zeroKey := ZerosLike(keys)
+	rows := []*Node{Where(isNaN, zeroKey, maxKey)}
+	for r := k; r <= k+1 && (r == k || withNext); r++ {
+		rows = append(rows, Where(GreaterThan(atMost, Scalar(g, cntDT, r)), keys, maxKey))
 	}
-	keyK = pick(k)
+	minima := ReduceMin(Stack(rows, 0), 1)
+	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0))), keyConst(g, keyDT, 0))
+	keyK = Reshape(Slice(minima, AxisElem(1)))
 	if withNext {
-		keyNext = pick(k + 1)
+		keyNext = Reshape(Slice(minima, AxisElem(2)))
 	}
 	return
 }

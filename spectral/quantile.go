@@ -56,10 +56,7 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 	} else {
 		var countLo *Node
 		keyLo, countLo = kthSmallestKey(keys, k)
-		if frac > 0 {
-			keyHi = nextKey(keys, keyLo, countLo, k)
-		}
-		anyNaN = ReduceLogicalOr(isNaN)
+		keyHi, anyNaN = nextKey(keys, isNaN, keyLo, countLo, k, frac > 0)
 	}
 	result := keyToValue(keyLo, flat.DType())
 	if frac > 0 {
@@ -207,15 +204,25 @@ func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 	return prefix, countAtMost
 }
 
-// nextKey returns the (k+1)-th smallest key (0-based), given keyK, the k-th smallest, and the
-// number of keys <= keyK: keyK itself if that number is at least k+2, else the smallest key
-// above keyK (one masked-min pass).
-func nextKey(keys, keyK, countAtMost *Node, k int) *Node {
+// nextKey returns, if withNext, the (k+1)-th smallest key (0-based), given keyK, the k-th
+// smallest, and the number of keys <= keyK: keyK itself if that number is at least k+2, else the
+// smallest key above keyK. It also returns whether any entry is NaN; both come from one
+// masked-min pass.
+func nextKey(keys, isNaN, keyK, countAtMost *Node, k int, withNext bool) (keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
-	maxKey := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
-	above := ReduceAllMin(Where(GreaterThan(keys, keyK), keys, BroadcastToShape(maxKey, keys.Shape())))
-	return Where(GreaterOrEqual(countAtMost, Scalar(g, countAtMost.DType(), k+2)), keyK, above)
+	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
+	rows := []*Node{Where(isNaN, ZerosLike(keys), maxKey)}
+	if withNext {
+		rows = append(rows, Where(GreaterThan(keys, keyK), keys, maxKey))
+	}
+	minima := ReduceMin(Stack(rows, 0), 1)
+	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0))), keyConst(g, keyDT, 0))
+	if withNext {
+		above := Reshape(Slice(minima, AxisElem(1)))
+		keyNext = Where(GreaterOrEqual(countAtMost, Scalar(g, countAtMost.DType(), k+2)), keyK, above)
+	}
+	return
 }
 
 // isFilterableDType reports whether gradients of this dtype are filtered.

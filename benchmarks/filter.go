@@ -299,3 +299,65 @@ func FitPower(xs, ys []float64) PowerFit {
 	}
 	return PowerFit{A: math.Exp(a), B: bb, R2: r2}
 }
+
+// ModelFilterCase builds one graph that filters and blends every variable of a model, as
+// optimizers.SMI does inside the training step (without the base optimizer), so XLA can
+// schedule the per-variable filters together. Inputs are device-resident random gradients and
+// histories. The cleanup frees them.
+func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, half bool) (c Case, cleanup func(), err error) {
+	var args []*tensors.Tensor
+	cleanup = func() {
+		for _, t := range args {
+			_ = t.FinalizeAll()
+		}
+	}
+	seed := int64(100)
+	for _, sh := range shapesIn {
+		gShape := shapes.Make(dtypes.Float32, sh.Dims...)
+		hShape, ok := spectral.HistoryShape(gShape, half)
+		if !ok {
+			continue
+		}
+		for range sh.Count {
+			g, err := RandomTensor(b, seed, gShape)
+			if err != nil {
+				cleanup()
+				return Case{}, nil, err
+			}
+			args = append(args, g)
+			h, err := RandomTensor(b, seed+1, hShape)
+			if err != nil {
+				cleanup()
+				return Case{}, nil, err
+			}
+			h2, err := absExec(b, h)
+			_ = h.FinalizeAll()
+			if err != nil {
+				cleanup()
+				return Case{}, nil, err
+			}
+			args = append(args, h2)
+			seed += 2
+		}
+	}
+	e, err := NewExec(b, func(in []*Node) []*Node {
+		var outs []*Node
+		alpha := Scalar(in[0].Graph(), dtypes.Float32, benchAlpha)
+		for i := 0; i < len(in); i += 2 {
+			filtered, newH, kept := spectral.Filter(in[i], in[i+1], BenchQuantile, BenchBeta, half)
+			outs = append(outs, spectral.Blend(in[i], filtered, alpha), newH, kept)
+		}
+		return outs
+	})
+	if err != nil {
+		cleanup()
+		return Case{}, nil, err
+	}
+	inner := cleanup
+	cleanup = func() { e.Finalize(); inner() }
+	in := make([]any, len(args))
+	for i, a := range args {
+		in[i] = a
+	}
+	return Case{Name: name, Run: func() error { return run1(e, in...) }}, cleanup, nil
+}

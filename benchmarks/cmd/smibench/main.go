@@ -131,6 +131,38 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) e
 	}
 	r.Rounds["model shapes"] = fmt.Sprintf("up to %d (at least %d, %s budget per shape)", modelOpt.Rounds, modelOpt.MinRounds, modelOpt.Budget)
 
+	// Each model's filter as one graph, full and half interleaved.
+	graphOpt := benchmarks.Options{Warmup: 2, Rounds: 9, MinSample: 50 * time.Millisecond, Budget: time.Minute, MinRounds: 3}
+	if quick {
+		graphOpt = benchmarks.Options{Warmup: 1, Rounds: 3}
+	}
+	for i := range r.Models {
+		m := &r.Models[i]
+		logf("filter graph %s", m.Name)
+		var cases []benchmarks.Case
+		var cleanups []func()
+		for _, half := range []bool{false, true} {
+			name := "full"
+			if half {
+				name = "half"
+			}
+			c, cleanup, err := benchmarks.ModelFilterCase(b, name, m.Shapes, half)
+			if err != nil {
+				return fmt.Errorf("filter graph %s: %w", m.Name, err)
+			}
+			cases, cleanups = append(cases, c), append(cleanups, cleanup)
+		}
+		res, err := benchmarks.Interleave(cases, graphOpt)
+		for _, c := range cleanups {
+			c()
+		}
+		if err != nil {
+			return fmt.Errorf("filter graph %s: %w", m.Name, err)
+		}
+		m.Graph = res
+	}
+	r.Rounds["model filter graphs"] = fmt.Sprintf("up to %d (at least %d, %s budget per model)", graphOpt.Rounds, graphOpt.MinRounds, graphOpt.Budget)
+
 	// 1 and 3. Steps and memory.
 	for _, preset := range presets {
 		cfg, err := gpt.Preset(preset)

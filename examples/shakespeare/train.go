@@ -259,7 +259,6 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	var interrupted atomic.Bool
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, os.Interrupt)
-	defer signal.Stop(signals)
 	go func() {
 		if _, ok := <-signals; ok {
 			interrupted.Store(true)
@@ -298,7 +297,10 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		return nil
 	})
 	ds := &batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter}
-	if _, err := loop.RunToGlobalStep(ds, cfg.MaxIters); err != nil {
+	_, err = loop.RunToGlobalStep(ds, cfg.MaxIters)
+	signal.Stop(signals) // from here on Ctrl-C ends the program: the checkpoint is complete
+	close(signals)
+	if err != nil {
 		if stopErr != nil {
 			return nil, stopErr
 		}

@@ -6,6 +6,7 @@
 //	shakespeare sample  -out DIR                # generate text from a run's checkpoint
 //	shakespeare analyze -out DIR                # parameter and activation analysis
 //	shakespeare report  DIR...                  # compare runs: table, tests, plots
+//	shakespeare speed   DIR DIR...              # interleaved inference-speed comparison
 //	shakespeare data                            # download (if missing) and verify the corpus
 //
 // See docs/SHAKESPEARE.md.
@@ -25,6 +26,7 @@ var commands = map[string]func(args []string) error{
 	"analyze": cmdAnalyze,
 	"report":  cmdReport,
 	"data":    cmdData,
+	"speed":   cmdSpeed,
 }
 
 func main() {
@@ -35,7 +37,7 @@ func main() {
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, analyze, report or data\n", name)
+		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, analyze, report, speed or data\n", name)
 		os.Exit(2)
 	}
 	if err := runCommand(cmd, args); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 
@@ -39,7 +40,7 @@ type Analysis struct {
 	Preset   string         `json:"preset"`
 	Run      int            `json:"run"`
 	Seed     int64          `json:"seed"`
-	Iter     int64          `json:"iter"`
+	Iter     int64          `json:"iter"` // training iterations in the checkpoint
 	Matrices []MatrixReport `json:"matrices"`
 
 	// Summaries over the 4*n_layer block matrices (attention qkv and output, MLP in and out).
@@ -182,7 +183,7 @@ func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *d
 	if err := activationSparsity(b, ctx, cfg, corpus, batches, a); err != nil {
 		return nil, err
 	}
-	a.Iter = int64(context.GetParamOr(ctx, "max_iters", 0))
+	a.Iter = gomlxopt.GetGlobalStep(ctx)
 	return a, nil
 }
 

@@ -76,6 +76,16 @@ func TestTinyLossFalls(t *testing.T) {
 			t.Errorf("%s fraction %g outside [0, 1]", name, f)
 		}
 	}
+	if a.Iter != int64(m.Config.MaxIters) {
+		t.Errorf("analysis of the checkpoint at iteration %d, want %d", a.Iter, m.Config.MaxIters)
+	}
+	speedFile := filepath.Join(dir, "speed.md")
+	if err := runCommand(cmdSpeed, []string{"-data", sharedData, "-reps", "2", "-tokens", "5", "-out", speedFile, dir, dir}); err != nil {
+		t.Fatal(err)
+	}
+	if md, _ := os.ReadFile(speedFile); !strings.Contains(string(md), "| tokens/s |") {
+		t.Errorf("speed.md: %q", md)
+	}
 	reportDir := filepath.Join(dir, "report")
 	if err := runCommand(cmdReport, []string{"-out", reportDir, dir}); err != nil {
 		t.Fatal(err)

@@ -1,12 +1,12 @@
 package spectral
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's own style.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/pkg/errors"
 )
 
 // MatrixView returns the n x d matrix view of a gradient shape: d is the last axis and n the
@@ -68,17 +68,17 @@ type parts struct {
 func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) {
 	hShape, ok := HistoryShape(g.Shape(), halfSpectrum)
 	if !ok {
-		panic(errors.Errorf("spectral.Filter: gradient %s is not filtered (rank 0, empty or not float)", g.Shape()))
+		panic(fmt.Errorf("spectral.Filter: gradient %s is not filtered (rank 0, empty or not float)", g.Shape()))
 	}
 	if !history.Shape().Equal(hShape) {
-		panic(errors.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
+		panic(fmt.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
 			history.Shape(), hShape, g.Shape(), halfSpectrum))
 	}
 	if !(q >= 0 && q < 1) {
-		panic(errors.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", q))
+		panic(fmt.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", q))
 	}
 	if !(beta >= 0 && beta < 1) {
-		panic(errors.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
+		panic(fmt.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
 	}
 	n, d, _ := MatrixView(g.Shape())
 	cdt := computeDType(g.DType())
@@ -170,7 +170,7 @@ func Alpha(step *Node, cfg Config, dtype dtypes.DType) *Node {
 		return ConvertDType(a0, dtype)
 	}
 	if cfg.TotalSteps <= 0 {
-		panic(errors.Errorf("spectral.Alpha: Config.TotalSteps must be > 0, got %d", cfg.TotalSteps))
+		panic(fmt.Errorf("spectral.Alpha: Config.TotalSteps must be > 0, got %d", cfg.TotalSteps))
 	}
 	s := ClipScalar(DivScalar(ConvertDType(step, cdt), float64(cfg.TotalSteps)), 0, 1)
 	var u *Node // Fraction of the way from a0 to a1, exactly 0 at s = 0 and 1 at s = 1.
@@ -181,7 +181,7 @@ func Alpha(step *Node, cfg Config, dtype dtypes.DType) *Node {
 		// 1 - (1 + cos(pi*s))/2 = (1 - cos(pi*s))/2.
 		u = DivScalar(OneMinus(Cos(MulScalar(s, math.Pi))), 2)
 	default:
-		panic(errors.Errorf("spectral.Alpha: unknown schedule %q", cfg.Schedule))
+		panic(fmt.Errorf("spectral.Alpha: unknown schedule %q", cfg.Schedule))
 	}
 	diff := Sub(a1, a0)
 	half := Scalar(g, cdt, 0.5)
@@ -193,10 +193,10 @@ func Alpha(step *Node, cfg Config, dtype dtypes.DType) *Node {
 // float32 otherwise, and cast to g's dtype. alpha is a scalar node of any float dtype.
 func Blend(g, filtered, alpha *Node) *Node {
 	if !g.Shape().Equal(filtered.Shape()) {
-		panic(errors.Errorf("spectral.Blend: filtered has shape %s, want g's %s", filtered.Shape(), g.Shape()))
+		panic(fmt.Errorf("spectral.Blend: filtered has shape %s, want g's %s", filtered.Shape(), g.Shape()))
 	}
 	if !alpha.Shape().IsScalar() {
-		panic(errors.Errorf("spectral.Blend: alpha must be a scalar, got %s", alpha.Shape()))
+		panic(fmt.Errorf("spectral.Blend: alpha must be a scalar, got %s", alpha.Shape()))
 	}
 	cdt := computeDType(g.DType())
 	a := ConvertDType(alpha, cdt)

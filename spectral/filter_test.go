@@ -412,18 +412,17 @@ func TestFilterShapes(t *testing.T) {
 		r := runFilterCase(t, exec, c, uint64(i))
 		exec.Finalize()
 		run += time.Since(start)
-		cdt := computeDType(c.dtype)
-		w := worst[cdt]
+		w := worst[c.dtype]
 		w.histErr = math.Max(w.histErr, r.histErr)
 		w.outErr = math.Max(w.outErr, r.outErr)
 		w.keptDiff = math.Max(w.keptDiff, r.keptDiff)
-		worst[cdt] = w
+		worst[c.dtype] = w
 		if r.ties > 0 {
 			ties++
 		}
 	}
 	for dt, w := range worst {
-		t.Logf("%s compute: worst history error %.2e * max|F|, worst output error %.2e * ||g||_2, worst kept-energy difference %.2e",
+		t.Logf("%s gradients: worst history error %.2e * max|F|, worst output error %.2e * ||g||_2, worst kept-energy difference %.2e",
 			dt, w.histErr, w.outErr, w.keptDiff)
 	}
 	t.Logf("%d cases (%d shapes), %d with bins in the tie band; compile %v, run and reference %v",

@@ -1,12 +1,12 @@
 package spectral
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's own style.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/pkg/errors"
 )
 
 // Quantile returns the q-quantile of all entries of x as a scalar of x's dtype, with the
@@ -33,14 +33,14 @@ func Quantile(x *Node, q float64) *Node {
 func quantile(x *Node, q float64, pairwise bool) *Node {
 	dtype := x.DType()
 	if !isFilterableDType(dtype) {
-		panic(errors.Errorf("spectral.Quantile: x must be a float tensor (float16, bfloat16, float32 or float64), got %s", x.Shape()))
+		panic(fmt.Errorf("spectral.Quantile: x must be a float tensor (float16, bfloat16, float32 or float64), got %s", x.Shape()))
 	}
 	if !(q >= 0 && q <= 1) { // Also rejects NaN.
-		panic(errors.Errorf("spectral.Quantile: q must be in [0, 1], got %v", q))
+		panic(fmt.Errorf("spectral.Quantile: q must be in [0, 1], got %v", q))
 	}
 	size := x.Shape().Size()
 	if size == 0 {
-		panic(errors.Errorf("spectral.Quantile: x must not be empty, got %s", x.Shape()))
+		panic(fmt.Errorf("spectral.Quantile: x must not be empty, got %s", x.Shape()))
 	}
 	flat := Reshape(ConvertDType(x, computeDType(dtype)), size)
 	rank := q * float64(size-1)

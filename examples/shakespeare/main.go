@@ -4,6 +4,7 @@
 //
 //	shakespeare [train] -preset cpu -run 5      # train; writes metrics, plot and checkpoint
 //	shakespeare sample  -out DIR                # generate text from a run's checkpoint
+//	shakespeare eval    -out DIR                # losses of a checkpoint on many batches
 //	shakespeare analyze -out DIR                # parameter and activation analysis
 //	shakespeare report  DIR...                  # compare runs: table, tests, plots
 //	shakespeare speed   DIR DIR...              # interleaved inference-speed comparison
@@ -27,6 +28,7 @@ var commands = map[string]func(args []string) error{
 	"report":  cmdReport,
 	"data":    cmdData,
 	"speed":   cmdSpeed,
+	"eval":    cmdEval,
 }
 
 func main() {
@@ -37,7 +39,7 @@ func main() {
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, analyze, report, speed or data\n", name)
+		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, eval, analyze, report, speed or data\n", name)
 		os.Exit(2)
 	}
 	if err := runCommand(cmd, args); err != nil {

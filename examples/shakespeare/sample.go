@@ -96,3 +96,47 @@ func cmdData(args []string) error {
 		*dataPath, len(corpus.Train), len(corpus.Val), len(corpus.Chars))
 	return nil
 }
+
+// cmdEval estimates a checkpoint's losses on many batches, more precisely than the
+// training-time evaluations.
+func cmdEval(args []string) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
+	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare")
+	batches := fs.Int("batches", 200, "random batches per split")
+	seed := fs.Int64("seed", 1, "seed of the batches")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *batches < 2 {
+		return fmt.Errorf("-batches must be at least 2")
+	}
+	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
+		return err
+	}
+	corpus, err := data.Load(*dataPath)
+	if err != nil {
+		return err
+	}
+	ctx, cfg, err := loadRun(*out)
+	if err != nil {
+		return err
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	ev := newEvaluator(b, ctx, cfg, corpus, *seed)
+	for k, split := range []struct {
+		name   string
+		tokens []int32
+	}{{"train", corpus.Train}, {"val", corpus.Val}} {
+		losses, err := ev.batchLosses(split.tokens, data.RNG(*seed, data.StreamEval-2+uint64(k)), *batches)
+		if err != nil {
+			return err
+		}
+		mean, lo, hi := meanCI95(losses)
+		fmt.Printf("%-5s loss %.4f (95%% CI %.4f to %.4f, %d batches of %dx%d)\n", split.name, mean, lo, hi, *batches, cfg.BatchSize, cfg.BlockSize)
+	}
+	return nil
+}

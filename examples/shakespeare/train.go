@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
+	"gonum.org/v1/gonum/stat"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
@@ -406,25 +408,30 @@ func newEvaluator(b backends.Backend, ctx *context.Context, cfg gpt.Config, corp
 }
 
 func (e *evaluator) losses(iter int) (trainLoss, valLoss float64, err error) {
-	splitLoss := func(split []int32, k uint64) (float64, error) {
-		rng := data.RNG(e.seed, data.StreamEval+2*uint64(iter)+k)
-		sum := 0.0
-		for range e.cfg.EvalIters {
-			x, y := data.Batch(split, rng, e.cfg.BatchSize, e.cfg.BlockSize)
-			out, err := e.exec.Exec(tensors.FromFlatDataAndDimensions(x, e.cfg.BatchSize, e.cfg.BlockSize),
-				tensors.FromFlatDataAndDimensions(y, e.cfg.BatchSize, e.cfg.BlockSize))
-			if err != nil {
-				return 0, err
-			}
-			sum += float64(tensors.ToScalar[float32](out[0]))
+	trainLosses, err := e.batchLosses(e.corpus.Train, data.RNG(e.seed, data.StreamEval+2*uint64(iter)), e.cfg.EvalIters)
+	if err != nil {
+		return 0, 0, err
+	}
+	valLosses, err := e.batchLosses(e.corpus.Val, data.RNG(e.seed, data.StreamEval+2*uint64(iter)+1), e.cfg.EvalIters)
+	if err != nil {
+		return 0, 0, err
+	}
+	return stat.Mean(trainLosses, nil), stat.Mean(valLosses, nil), nil
+}
+
+// batchLosses returns the mean loss of each of n random batches of split.
+func (e *evaluator) batchLosses(split []int32, rng *rand.Rand, n int) ([]float64, error) {
+	losses := make([]float64, n)
+	for i := range losses {
+		x, y := data.Batch(split, rng, e.cfg.BatchSize, e.cfg.BlockSize)
+		out, err := e.exec.Exec(tensors.FromFlatDataAndDimensions(x, e.cfg.BatchSize, e.cfg.BlockSize),
+			tensors.FromFlatDataAndDimensions(y, e.cfg.BatchSize, e.cfg.BlockSize))
+		if err != nil {
+			return nil, err
 		}
-		return sum / float64(e.cfg.EvalIters), nil
+		losses[i] = float64(tensors.ToScalar[float32](out[0]))
 	}
-	if trainLoss, err = splitLoss(e.corpus.Train, 0); err != nil {
-		return
-	}
-	valLoss, err = splitLoss(e.corpus.Val, 1)
-	return
+	return losses, nil
 }
 
 func parseThresholds(s string) ([]float64, error) {

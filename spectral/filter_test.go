@@ -300,7 +300,17 @@ func runFilterCase(t *testing.T, exec *Exec, c filterCase, seed uint64) (worst s
 		if !(delta <= histTol(cdt)*logN*maxF) {
 			t.Errorf("%s step %d: history error %g > %g * log2(2N) * max|F| (max|F| = %g)", c, step, delta, histTol(cdt), maxF)
 		}
-		// Threshold and mask.
+		// The mask is exactly 1[H >= tau] for the returned history and threshold (XLA may
+		// evaluate H in several fusions; they must agree).
+		if c.q > 0 {
+			for i, h := range histG {
+				if (h >= tauG) != maskG[i] {
+					t.Errorf("%s step %d: bin %d has H %v, tau %v, but mask %v", c, step, i, h, tauG, maskG[i])
+					break
+				}
+			}
+		}
+		// Threshold and mask against the reference.
 		ties := 0
 		if c.q > 0 {
 			ulp := ulpOf(ref.tau, cdt)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -25,6 +26,8 @@ type Env struct {
 	BackendDesc string
 	LoadStart   string
 	LoadEnd     string
+	// Revision is the git commit measured, with "+changes" if the tree differed from it.
+	Revision string
 }
 
 // CurrentEnv reads the machine description (Linux /proc where available).
@@ -37,6 +40,7 @@ func CurrentEnv(b backends.Backend) Env {
 		OS:        runtime.GOOS + "/" + runtime.GOARCH,
 		GoVersion: runtime.Version(),
 		LoadStart: LoadAverage(),
+		Revision:  gitRevision(),
 	}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, m := range info.Deps {
@@ -50,6 +54,21 @@ func CurrentEnv(b backends.Backend) Env {
 		e.BackendDesc = b.Description()
 	}
 	return e
+}
+
+// gitRevision names the commit of the working tree, "" outside a git checkout.
+func gitRevision() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	rev := strings.TrimSpace(string(out))
+	// Only the Go sources matter to the figures.
+	diff, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", "*.go", "go.mod", "go.sum").Output()
+	if err == nil && len(strings.TrimSpace(string(diff))) > 0 {
+		rev += "+changes"
+	}
+	return rev
 }
 
 // LoadAverage is /proc/loadavg's 1, 5 and 15 minute figures, or "" where unavailable.

@@ -74,7 +74,7 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 	p("| | |\n|---|---|\n")
 	p("| machine | %s, %d logical CPUs, %s RAM, %s |\n", e.CPU, e.NumCPU, e.MemTotal, e.OS)
 	p("| backend | %s (%s) |\n", e.Backend, e.BackendDesc)
-	p("| software | %s, GoMLX %s |\n", e.GoVersion, e.GoMLX)
+	p("| software | %s, GoMLX %s, this repository at %s |\n", e.GoVersion, e.GoMLX, e.Revision)
 	p("| load average (1, 5, 15 min) | %s at start, %s at end |\n", e.LoadStart, e.LoadEnd)
 	p("\n**Method.** Timings are medians of interleaved repetitions: after warm-up (which includes XLA "+
 		"compilation), each round times every case of a group once, starting from a different case each "+
@@ -82,7 +82,8 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 		"per-round ratios (paired), with an approximately 95%% distribution-free confidence interval of "+
 		"that median in brackets (order statistics; with 5 or fewer rounds it is the whole range). "+
 		"Spread is the interquartile range over the median. Short cases repeat within a sample to last "+
-		"at least a few milliseconds. Rounds: %s.\n\n", r.roundsText())
+		"at least a few milliseconds. Training steps use `internal/dotgrad`'s matrix-product gradients "+
+		"(GoMLX v0.26's own are about 100x slower on XLA CPU). Rounds: %s.\n\n", r.roundsText())
 	if len(r.Notes) > 0 {
 		p("**Left out of this run:**\n\n")
 		for _, n := range r.Notes {

@@ -68,7 +68,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) e
 	// 2. Filter sweep with the breakdown.
 	sizes := []int{64, 128, 256, 512, 1024, 2048, 4096}
 	skinny := [][]int{{16, 16384}, {16384, 16}, {256, 4096}, {4096, 256}, {65536}}
-	filterOpt := benchmarks.Options{Warmup: 2, Rounds: 9, MinSample: 20 * time.Millisecond, Budget: 40 * time.Second, MinRounds: 5}
+	filterOpt := benchmarks.Options{Warmup: 2, Rounds: 9, MinSample: 20 * time.Millisecond, Budget: 30 * time.Second, MinRounds: 5}
 	if quick {
 		sizes, skinny = []int{64, 256}, [][]int{{16, 1024}}
 		filterOpt = benchmarks.Options{Warmup: 1, Rounds: 3, MinSample: 5 * time.Millisecond}
@@ -124,7 +124,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) e
 		}
 	}
 	modelOpt := filterOpt
-	modelOpt.Budget = 20 * time.Second
+	modelOpt.Budget = 10 * time.Second
 	r.ModelFilters, err = benchmarks.MeasureFilter(b, modelSpecs, modelOpt, progress)
 	if err != nil {
 		return err
@@ -173,15 +173,15 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) e
 			benchmarks.OptSGDM, benchmarks.OptSMISGDM, benchmarks.OptSMISGDMH,
 			benchmarks.OptLion, benchmarks.OptSMILion, benchmarks.OptSMILionHalf}
 		stepOpt := benchmarks.Options{Warmup: 3, Rounds: 21, MinSample: 100 * time.Millisecond, Budget: 3 * time.Minute, MinRounds: 7}
-		switch {
-		case quick:
-			stepOpt = benchmarks.Options{Warmup: 1, Rounds: 3}
-		case preset == "paper":
+		if preset == "paper" {
 			// Seconds per step on a CPU: the AdamW trio only, few rounds.
 			opts = opts[:3]
 			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds}
 			r.Notes = append(r.Notes, fmt.Sprintf("`paper` preset: AdamW and SMI(AdamW) full and half only, %d rounds "+
 				"(a step takes seconds on this CPU); SGD-momentum and Lion pairs on the smaller presets.", paperRounds))
+		}
+		if quick {
+			stepOpt = benchmarks.Options{Warmup: 1, Rounds: 3}
 		}
 		res, err := benchmarks.MeasureSteps(b, preset, cfg, opts, stepOpt, progress)
 		if err != nil {

@@ -46,7 +46,7 @@ type Analysis struct {
 	// Summaries over the 4*n_layer block matrices (attention qkv and output, MLP in and out).
 	SpectralNormVarianceAcrossLayers float64            `json:"spectral_norm_variance_across_layers"` // mean over the 4 kinds of the variance over layers
 	SpectralNormVarianceByKind       map[string]float64 `json:"spectral_norm_variance_by_kind"`
-	MeanConditionNumber              float64            `json:"mean_condition_number"`
+	ConditionNumberGeoMean           float64            `json:"condition_number_geomean"` // geometric mean: one near-singular matrix would dominate an arithmetic mean
 	ParamMagnitudeVariance           float64            `json:"param_magnitude_variance"` // variance of |w| over all weight-matrix entries
 	ActiveFraction                   float64            `json:"active_fraction"`          // fraction of weight-matrix entries with |w| >= 0.1*RMS(W)
 	MLPSparsity                      float64            `json:"mlp_sparsity"`             // fraction of MLP activations with |a| < 0.01
@@ -177,7 +177,7 @@ func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *d
 		a.SpectralNormVarianceByKind[kind] = variance
 		a.SpectralNormVarianceAcrossLayers += variance / float64(len(blockKinds))
 	}
-	a.MeanConditionNumber = stat.Mean(conds, nil)
+	a.ConditionNumberGeoMean = stat.GeometricMean(conds, nil)
 	_, a.ParamMagnitudeVariance = stat.PopMeanVariance(magnitudes, nil)
 	a.ActiveFraction = float64(active) / float64(len(magnitudes))
 	if err := activationSparsity(b, ctx, cfg, corpus, batches, a); err != nil {
@@ -234,7 +234,7 @@ func printAnalysis(a *Analysis) {
 		fmt.Printf("%-22s %5d %14.4f %16.2f\n", r.Kind, r.Layer, r.SpectralNorm, r.Condition)
 	}
 	fmt.Printf("spectral-norm variance across layers (mean over kinds): %.5g\n", a.SpectralNormVarianceAcrossLayers)
-	fmt.Printf("mean condition number (block matrices):                %.4g\n", a.MeanConditionNumber)
+	fmt.Printf("condition number, geometric mean (block matrices):     %.4g\n", a.ConditionNumberGeoMean)
 	fmt.Printf("variance of parameter magnitudes:                      %.5g\n", a.ParamMagnitudeVariance)
 	fmt.Printf("effectively active parameters:                         %.4f\n", a.ActiveFraction)
 	fmt.Printf("activation sparsity: MLP %.4f, attention %.4f (%d validation batches)\n",

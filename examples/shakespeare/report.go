@@ -209,7 +209,7 @@ func reportMetrics(groups []*group) []metricDef {
 	}
 	return append(defs,
 		a("spectral-norm variance across layers", func(a *Analysis) float64 { return a.SpectralNormVarianceAcrossLayers }),
-		a("mean condition number", func(a *Analysis) float64 { return a.MeanConditionNumber }),
+		a("condition number (geometric mean)", func(a *Analysis) float64 { return a.ConditionNumberGeoMean }),
 		a("variance of parameter magnitudes", func(a *Analysis) float64 { return a.ParamMagnitudeVariance }),
 		a("effectively active parameters", func(a *Analysis) float64 { return a.ActiveFraction }),
 		a("MLP activation sparsity", func(a *Analysis) float64 { return a.MLPSparsity }),

@@ -68,8 +68,8 @@ func TestTinyLossFalls(t *testing.T) {
 	if err != nil || json.Unmarshal(raw, &a) != nil {
 		t.Fatalf("analysis.json: %v", err)
 	}
-	if len(a.Matrices) != 4*m.Config.NLayer+2 || a.MeanConditionNumber < 1 || a.SpectralNormVarianceAcrossLayers <= 0 {
-		t.Errorf("analysis: %d matrices, mean condition %g, spectral-norm variance %g", len(a.Matrices), a.MeanConditionNumber, a.SpectralNormVarianceAcrossLayers)
+	if len(a.Matrices) != 4*m.Config.NLayer+2 || a.ConditionNumberGeoMean < 1 || a.SpectralNormVarianceAcrossLayers <= 0 {
+		t.Errorf("analysis: %d matrices, condition (geometric mean) %g, spectral-norm variance %g", len(a.Matrices), a.ConditionNumberGeoMean, a.SpectralNormVarianceAcrossLayers)
 	}
 	for name, f := range map[string]float64{"active": a.ActiveFraction, "mlp": a.MLPSparsity, "attention": a.AttentionSparsity} {
 		if f < 0 || f > 1 || math.IsNaN(f) {

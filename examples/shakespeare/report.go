@@ -308,7 +308,7 @@ func reportMarkdown(groups []*group) string {
 	return sb.String()
 }
 
-// reportPlots draws the mean smoothed training-loss curves and bar charts of key figures.
+// reportPlots draws the mean smoothed training-loss curves and interval plots of key figures.
 func reportPlots(dir string, groups []*group) ([]string, error) {
 	var written []string
 	p := plot.New()
@@ -354,7 +354,7 @@ func reportPlots(dir string, groups []*group) ([]string, error) {
 	written = append(written, path)
 
 	for _, d := range reportMetrics(groups)[:7] {
-		path, err := barPlot(dir, groups, d)
+		path, err := intervalPlot(dir, groups, d)
 		if err != nil {
 			return nil, err
 		}
@@ -365,8 +365,8 @@ func reportPlots(dir string, groups []*group) ([]string, error) {
 	return written, nil
 }
 
-func barPlot(dir string, groups []*group, d metricDef) (string, error) {
-	var means plotter.Values
+func intervalPlot(dir string, groups []*group, d metricDef) (string, error) {
+	var means []float64
 	var errs plotter.YErrors
 	var names []string
 	for _, g := range groups {
@@ -386,18 +386,21 @@ func barPlot(dir string, groups []*group, d metricDef) (string, error) {
 	if len(means) == 0 {
 		return "", nil
 	}
+	// Points with interval bars, on an axis fitted to them: differences between configurations
+	// are small next to the values themselves.
 	p := plot.New()
-	p.Title.Text = d.name + " (mean, 95% CI)"
-	bars, err := plotter.NewBarChart(means, vg.Points(28))
-	if err != nil {
-		return "", err
-	}
-	bars.Color = colorTrain
-	p.Add(bars)
+	p.Title.Text = d.name + " (mean over seeds, 95% CI)"
+	p.Add(plotter.NewGrid())
 	xys := make(plotter.XYs, len(means))
 	for i, m := range means {
 		xys[i] = plotter.XY{X: float64(i), Y: m}
 	}
+	points, err := plotter.NewScatter(xys)
+	if err != nil {
+		return "", err
+	}
+	points.Color = colorTrain
+	points.Radius = vg.Points(4)
 	eb, err := plotter.NewYErrorBars(struct {
 		plotter.XYs
 		plotter.YErrors
@@ -405,10 +408,26 @@ func barPlot(dir string, groups []*group, d metricDef) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p.Add(eb)
+	eb.Color = colorTrain
+	p.Add(points, eb)
+	p.X.Min, p.X.Max = -0.5, float64(len(means))-0.5
+	p.Y.Tick.Marker = preciseTicks{}
 	p.NominalX(names...)
 	p.X.Tick.Label.Rotation = 0
 	name := strings.NewReplacer(" ", "_", "/", "_", "%", "pct", ",", "", "(", "", ")", "").Replace(d.name)
 	path := filepath.Join(dir, name+".png")
-	return path, p.Save(vg.Length(max(6, 1.3*float64(len(means))))*vg.Inch, 4.5*vg.Inch, path)
+	return path, p.Save(vg.Length(max(5, 1.5*float64(len(means))))*vg.Inch, 4*vg.Inch, path)
+}
+
+// preciseTicks labels gonum's default ticks with enough digits to tell close ticks apart.
+type preciseTicks struct{}
+
+func (preciseTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = fmt.Sprintf("%.4g", ticks[i].Value)
+		}
+	}
+	return ticks
 }

@@ -57,25 +57,25 @@ func Ensure(path string, download bool) error {
 	if !download {
 		return fmt.Errorf("data file %s not found: download %s to that path, or pass -data with the file's location", path, URL)
 	}
-	if err := fetch(path); err != nil {
+	if err := fetch(URL, path); err != nil {
 		return fmt.Errorf("data file %s not found and downloading it failed: %v\n"+
 			"Without internet, copy tiny Shakespeare (from %s) to %s, or pass -data with the file's location", path, err, URL, path)
 	}
 	return nil
 }
 
-func fetch(path string) error {
+func fetch(url, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	client := &http.Client{Timeout: 60 * time.Second}
-	resp, err := client.Get(URL)
+	resp, err := client.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", URL, resp.Status)
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	text, err := io.ReadAll(resp.Body)
 	if err != nil {

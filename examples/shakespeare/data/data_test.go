@@ -1,6 +1,8 @@
 package data
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,5 +83,34 @@ func TestMissingAndCorruptData(t *testing.T) {
 	}
 	if _, err := Load(corrupt); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("corrupt file: got %v, want a checksum error", err)
+	}
+}
+
+func TestDownloadVerifies(t *testing.T) {
+	text, err := os.ReadFile(sharedCopy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(body []byte) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(body) }))
+	}
+	dir := t.TempDir()
+	good := serve(text)
+	defer good.Close()
+	path := filepath.Join(dir, "sub", FileName)
+	if err := fetch(good.URL, path); err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Fatalf("downloaded file: %v", err)
+	}
+	bad := serve(text[:1000])
+	defer bad.Close()
+	other := filepath.Join(dir, "other.txt")
+	if err := fetch(bad.URL, other); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("truncated download: got %v, want a checksum error", err)
+	}
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Fatalf("a download that failed verification left a file behind")
 	}
 }

@@ -203,7 +203,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		}
 	}
 	startIter := len(hist.IterLoss)
-	if resumed && !o.Quiet {
+	if resumed && startIter < cfg.MaxIters && !o.Quiet {
 		fmt.Printf("Resuming %s from iteration %d of %d.\n", dir, startIter, cfg.MaxIters)
 	}
 

@@ -20,6 +20,8 @@ type ModelInfo struct {
 	Shapes []ModelShape
 	// Graph: the whole model's filter as one graph (ModelFilterCase), "full" and "half".
 	Graph []Result
+	// EqualSquare is the side of the square variable with as many elements as the model.
+	EqualSquare int
 }
 
 func (m ModelInfo) graphTime(half bool) (Result, bool) {
@@ -429,6 +431,18 @@ func (r *Report) modelFilterTime(m ModelInfo, half bool) (time.Duration, bool) {
 	return sum, true
 }
 
+// shapeTime is the whole-filter median for dims, from any filter measurement.
+func (r *Report) shapeTime(dims []int, half bool) (time.Duration, bool) {
+	for _, fr := range append(slices.Clone(r.ModelFilters), r.Sweep...) {
+		if fr.Spec.Half == half && slices.Equal(fr.Spec.Dims, dims) {
+			if t, ok := fr.Time(PartWhole); ok {
+				return t.Median(), true
+			}
+		}
+	}
+	return 0, false
+}
+
 func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 	p("**Per model.** The filter's cost for a whole model is the sum, over its variables, of the " +
 		"whole-filter time of each variable's shape measured alone (section 2 and the model shapes " +
@@ -480,6 +494,19 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 			}
 		}
 		p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Name, humanCount(m.Params), nvars, fs, hs, gf, gh, per, stepT, over, share)
+	}
+	p("\n**Per-variable fixed costs.** The same number of elements as one square variable, against the " +
+		"model's variables in one graph:\n\n| model | variables | one graph, full | one square variable | " +
+		"its time | fixed cost per variable (difference / variables) |\n|---|---:|---:|---|---:|---:|\n")
+	for _, m := range r.Models {
+		g, okG := m.graphTime(false)
+		sq, okS := r.shapeTime([]int{m.EqualSquare, m.EqualSquare}, false)
+		if !okG || !okS {
+			continue
+		}
+		n := countVars(m)
+		p("| %s | %d | %s | %dx%d | %s | %s |\n", m.Name, n, HumanDuration(g.Median()), m.EqualSquare, m.EqualSquare,
+			HumanDuration(sq), signedDuration((g.Median()-sq)/time.Duration(n)))
 	}
 	if fit := FitPower(xs, ys); !math.IsNaN(fit.B) {
 		p("\nThe one-graph filter time over the models grows as parameters^%.2f (least squares on logs, R^2 = %.3f, %d models).\n", fit.B, fit.R2, len(xs))

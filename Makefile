@@ -26,7 +26,7 @@ test: setup
 	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:' || true
 	$(GO) test -count=1 -timeout 20m ./...
 
-# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 20-30
-# minutes on 2 CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./benchmarks
+# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 15
+# minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./benchmarks
 bench: setup
 	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md

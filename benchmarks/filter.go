@@ -34,6 +34,10 @@ const (
 	// PartSampled is not part of SMI: the quantile of a strided sample, to show what an
 	// approximate threshold would save.
 	PartSampled = "quantile (sampled, approx.)"
+	// Primitives any exact selection is built from, timed on the same history: one counting
+	// reduction (count of H' <= t) and one 256-bin histogram by ScatterSum.
+	PartCountPass = "one counting pass"
+	PartHistPass  = "one 256-bin ScatterSum histogram"
 )
 
 // SampledQuantileSize is the sample size of the approximate quantile compared in the breakdown.
@@ -174,6 +178,19 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 		})
 		add(PartSampled, sampled, newH)
 	}
+
+	count := exec(func(h, tau *Node) *Node {
+		return ReduceAllSum(ConvertDType(LessOrEqual(h, tau), dtypes.Int32))
+	})
+	add(PartCountPass, count, newH, tau)
+	hist := exec(func(h *Node) *Node {
+		size := h.Shape().Size()
+		bins := ConvertDType(BitwiseShiftRightLogicalScalar(Bitcast(Reshape(h, size), dtypes.Uint32), 24), dtypes.Int32)
+		zeros := Zeros(h.Graph(), shapes.Make(dtypes.Int32, 256))
+		ones := Ones(h.Graph(), shapes.Make(dtypes.Int32, size))
+		return ScatterSum(zeros, Reshape(bins, size, 1), ones, false, false)
+	})
+	add(PartHistPass, hist, newH)
 
 	mask := exec(func(f, h, tau *Node) *Node {
 		m := Where(GreaterOrEqual(h, tau), f, ZerosLike(f))

@@ -25,7 +25,7 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "Markdown report; plots go to a folder named after it (docs/benchmarks/)")
 	quick := flag.Bool("quick", false, "few shapes and rounds: checks the harness, figures not for quoting")
 	presets := flag.String("presets", "tiny,cpu,paper", "GPT presets whose training step is timed")
-	paperRounds := flag.Int("paper-rounds", 9, "interleaved rounds for the paper preset (seconds per step on a CPU)")
+	paperRounds := flag.Int("paper-rounds", 15, "interleaved rounds for the paper preset (seconds per step on a CPU)")
 	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
 	flag.Parse()
 	explicit := false
@@ -47,7 +47,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) e
 	start := time.Now()
 	b := backend.ForMain()
 	cmd := "make bench"
-	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 9 || !gpt2 {
+	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 {
 		cmd = "go run ./benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
 	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}

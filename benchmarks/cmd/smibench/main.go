@@ -3,6 +3,7 @@
 //
 //	go run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md
 //	go run ./benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
+//	go run ./benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
 package main
 
 import (
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gomlx/gomlx/backends"
+
 	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
@@ -27,13 +30,25 @@ func main() {
 	presets := flag.String("presets", "tiny,cpu,paper", "GPT presets whose training step is timed")
 	paperRounds := flag.Int("paper-rounds", 15, "interleaved rounds for the paper preset (seconds per step on a CPU)")
 	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
+	sections := flag.String("sections", "all", "\"all\" writes the report; \"steps\" only times the training steps and prints "+
+		"their ratios (no report written)")
+	bases := flag.String("bases", "AdamW,SGD-momentum,Lion", "base optimizers whose step pairs are timed")
 	flag.Parse()
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "presets" })
 	if *quick && !explicit {
 		*presets = "tiny"
 	}
-	if err := run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2); err != nil {
+	var err error
+	switch *sections {
+	case "all":
+		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","))
+	case "steps":
+		err = runSteps(*quick, strings.Split(*presets, ","), *paperRounds, strings.Split(*bases, ","))
+	default:
+		err = fmt.Errorf("-sections must be all or steps, got %q", *sections)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
 		os.Exit(1)
 	}
@@ -43,11 +58,11 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) error {
+func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, bases []string) error {
 	start := time.Now()
 	b := backend.ForMain()
 	cmd := "make bench"
-	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 {
+	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 || len(bases) != 3 {
 		cmd = "go run ./benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
 	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
@@ -179,31 +194,8 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) e
 	r.Rounds["model filter graphs"] = fmt.Sprintf("up to %d (at least %d, %s budget per model)", graphOpt.Rounds, graphOpt.MinRounds, graphOpt.Budget)
 
 	// 1 and 3. Steps and memory.
-	for _, preset := range presets {
-		cfg, err := gpt.Preset(preset)
-		if err != nil {
-			return err
-		}
-		opts := []string{benchmarks.OptAdamW, benchmarks.OptSMIAdamW, benchmarks.OptSMIAdamWH,
-			benchmarks.OptSGDM, benchmarks.OptSMISGDM, benchmarks.OptSMISGDMH,
-			benchmarks.OptLion, benchmarks.OptSMILion, benchmarks.OptSMILionHalf}
-		stepOpt := benchmarks.Options{Warmup: 3, Rounds: 21, MinSample: 100 * time.Millisecond, Budget: 3 * time.Minute, MinRounds: 7}
-		if preset == "paper" {
-			// Seconds per step on a CPU: the AdamW trio only, few rounds.
-			opts = opts[:3]
-			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds}
-			r.Notes = append(r.Notes, fmt.Sprintf("`paper` preset: AdamW and SMI(AdamW) full and half only, %d rounds "+
-				"(a step takes seconds on this CPU); SGD-momentum and Lion pairs on the smaller presets.", paperRounds))
-		}
-		if quick {
-			stepOpt = benchmarks.Options{Warmup: 1, Rounds: 3}
-		}
-		res, err := benchmarks.MeasureSteps(b, preset, cfg, opts, stepOpt, progress)
-		if err != nil {
-			return err
-		}
-		r.Steps = append(r.Steps, res)
-		r.Rounds["step "+preset] = fmt.Sprint(len(res.Results[0].Samples))
+	if err := measureSteps(r, b, quick, presets, paperRounds, bases); err != nil {
+		return err
 	}
 
 	r.Env.LoadEnd = benchmarks.LoadAverage()
@@ -222,4 +214,66 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool) e
 	}
 	logf("wrote %s and %s/ in %s", out, plotDir, r.Elapsed.Round(time.Second))
 	return nil
+}
+
+// measureSteps times the step pairs of each preset whose base is in bases, and logs their ratios.
+func measureSteps(r *benchmarks.Report, b backends.Backend, quick bool, presets []string, paperRounds int, bases []string) error {
+	for _, preset := range presets {
+		cfg, err := gpt.Preset(preset)
+		if err != nil {
+			return err
+		}
+		var opts []string
+		for _, base := range bases {
+			switch base {
+			case benchmarks.OptAdamW:
+				opts = append(opts, benchmarks.OptAdamW, benchmarks.OptSMIAdamW, benchmarks.OptSMIAdamWH)
+			case benchmarks.OptSGDM:
+				opts = append(opts, benchmarks.OptSGDM, benchmarks.OptSMISGDM, benchmarks.OptSMISGDMH)
+			case benchmarks.OptLion:
+				opts = append(opts, benchmarks.OptLion, benchmarks.OptSMILion, benchmarks.OptSMILionHalf)
+			default:
+				return fmt.Errorf("unknown base optimizer %q in -bases (AdamW, SGD-momentum or Lion)", base)
+			}
+		}
+		stepOpt := benchmarks.Options{Warmup: 3, Rounds: 21, MinSample: 100 * time.Millisecond, Budget: 3 * time.Minute, MinRounds: 7}
+		if preset == "paper" {
+			// Seconds per step on a CPU: the AdamW trio only, few rounds.
+			opts = slices.DeleteFunc(opts, func(o string) bool { return !strings.Contains(o, benchmarks.OptAdamW) })
+			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds}
+			r.Notes = append(r.Notes, fmt.Sprintf("`paper` preset: AdamW and SMI(AdamW) full and half only, %d rounds "+
+				"(a step takes seconds on this CPU); SGD-momentum and Lion pairs on the smaller presets.", paperRounds))
+		}
+		if quick {
+			stepOpt = benchmarks.Options{Warmup: 1, Rounds: 3}
+		}
+		if len(opts) == 0 {
+			continue
+		}
+		res, err := benchmarks.MeasureSteps(b, preset, cfg, opts, stepOpt, func(s string) { logf("%s", s) })
+		if err != nil {
+			return err
+		}
+		r.Steps = append(r.Steps, res)
+		r.Rounds["step "+preset] = fmt.Sprint(len(res.Results[0].Samples))
+		for _, pair := range append(slices.Clone(benchmarks.AdamWPairs), benchmarks.OtherPairs...) {
+			a, okA := res.Time(pair.Base)
+			s, okS := res.Time(pair.SMI)
+			if okA && okS {
+				logf("step %s: %s %s / %s %s = %s", preset, pair.SMI, benchmarks.HumanDuration(s.Median()),
+					pair.Base, benchmarks.HumanDuration(a.Median()), benchmarks.PairedRatio(a, s))
+			}
+		}
+	}
+	return nil
+}
+
+// runSteps is -sections steps: the step ratios only, logged; no report is written.
+func runSteps(quick bool, presets []string, paperRounds int, bases []string) error {
+	b := backend.ForMain()
+	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Rounds: map[string]string{}}
+	logf("load average at start: %s", benchmarks.LoadAverage())
+	err := measureSteps(r, b, quick, presets, paperRounds, bases)
+	logf("load average at end: %s", benchmarks.LoadAverage())
+	return err
 }

@@ -53,19 +53,41 @@ func HistoryShape(grad shapes.Shape, halfSpectrum bool) (h shapes.Shape, ok bool
 //
 // Computation is in float64 for float64 gradients and in float32 otherwise. It panics
 // (graph-building error) if g is not filterable or history does not have HistoryShape(g).
+// It is FilterBatch with one slice.
 func Filter(g, history *Node, quantile, beta float64, halfSpectrum bool) (filtered, newHistory, keptEnergy *Node) {
 	p := filterParts(g, history, quantile, beta, halfSpectrum)
 	return p.filtered, p.history, p.keptEnergy
 }
 
-// parts are Filter's results and, for tests and diagnostics, its threshold and mask.
+// FilterBatch is Filter on B gradients of the same shape at once, stacked along a leading axis:
+// g is [B, S...] and history [B, rows, bins], with rows x bins = HistoryShape(S). Slice b of
+// each result is what Filter computes on slice b alone (each slice has its own spectrum,
+// threshold and mask; nothing is shared across slices but the compiled operations), so a
+// NaN in one slice does not reach the others. Batching same-shape variables saves the fixed
+// cost of each operation per variable, which dominates for small ones.
+//
+// It returns filtered ([B, S...], g's dtype), newHistory (history's shape), keptEnergy ([B]
+// float32) and energy ([B] float64): ||g_b||^2 obtained from the spectrum by Parseval's theorem
+// (sum|F|^2 / (n*d)), saturated at the largest float64. energy[b] is NaN or +Inf exactly when
+// slice b's spectrum holds a NaN or an Inf, as it does when g_b does (or when g_b is so large,
+// beyond about 1e33 in float32, that its FFT overflows), so callers can use it as the slice's
+// finiteness check.
+func FilterBatch(g, history *Node, quantile, beta float64, halfSpectrum bool) (filtered, newHistory, keptEnergy, energy *Node) {
+	p := batchParts(g, history, quantile, beta, halfSpectrum)
+	return p.filtered, p.history, p.keptEnergy, p.energy
+}
+
+// parts are Filter's (or FilterBatch's) results and, for tests and diagnostics, its threshold
+// and mask.
 type parts struct {
 	filtered, history, keptEnergy *Node
+	energy                        *Node // ||g||^2 from the spectrum, float64.
 	tau                           *Node // nil when quantile = 0.
 	mask                          *Node // Bool, history's shape.
 }
 
-func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) {
+// filterParts is Filter's parts, through batchParts with one slice.
+func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) parts {
 	hShape, ok := HistoryShape(g.Shape(), halfSpectrum)
 	if !ok {
 		panic(fmt.Errorf("spectral.Filter: gradient %s is not filtered (rank 0, empty or not float)", g.Shape()))
@@ -74,15 +96,43 @@ func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts)
 		panic(fmt.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
 			history.Shape(), hShape, g.Shape(), halfSpectrum))
 	}
+	p := batchParts(InsertAxes(g, 0), InsertAxes(history, 0), q, beta, halfSpectrum)
+	p.filtered = Reshape(p.filtered, g.Shape().Dimensions...)
+	p.history = Reshape(p.history, hShape.Dimensions...)
+	p.mask = Reshape(p.mask, hShape.Dimensions...)
+	p.keptEnergy, p.energy = Reshape(p.keptEnergy), Reshape(p.energy)
+	if p.tau != nil {
+		p.tau = Reshape(p.tau)
+	}
+	return p
+}
+
+func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) {
+	if g.Rank() < 2 {
+		panic(fmt.Errorf("spectral.FilterBatch: gradient %s has no batch axis and slice of rank >= 1", g.Shape()))
+	}
+	batch := g.Shape().Dim(0)
+	slice := shapes.Make(g.DType(), g.Shape().Dimensions[1:]...)
+	hSlice, ok := HistoryShape(slice, halfSpectrum)
+	if !ok || batch == 0 {
+		panic(fmt.Errorf("spectral.FilterBatch: gradient %s is not filtered (no slices, or slices of rank 0, empty or not float)", g.Shape()))
+	}
+	hShape := shapes.Make(hSlice.DType, append([]int{batch}, hSlice.Dimensions...)...)
+	if !history.Shape().Equal(hShape) {
+		panic(fmt.Errorf("spectral.FilterBatch: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
+			history.Shape(), hShape, g.Shape(), halfSpectrum))
+	}
 	if !(q >= 0 && q < 1) {
 		panic(fmt.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", q))
 	}
 	if !(beta >= 0 && beta < 1) {
 		panic(fmt.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
 	}
-	n, d, _ := MatrixView(g.Shape())
+	gr := g.Graph()
+	n, d, _ := MatrixView(slice)
+	bins := hSlice.Dimensions[1]
 	cdt := computeDType(g.DType())
-	matrix := Reshape(ConvertDType(g, cdt), n, d)
+	matrix := Reshape(ConvertDType(g, cdt), batch, n, d)
 
 	var spectrum *Node
 	if halfSpectrum {
@@ -95,11 +145,12 @@ func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts)
 
 	var mask *Node
 	if q > 0 {
-		p.tau = Quantile(newHistory, q)
-		mask = GreaterOrEqual(newHistory, p.tau)
+		tau := quantileRows(Reshape(newHistory, batch, n*bins), q, n*bins <= pairwiseMaxSize)
+		p.tau = tau
+		mask = GreaterOrEqual(newHistory, Reshape(tau, batch, 1, 1))
 	} else {
 		// q = 0: tau = min(H), and H >= min(H) everywhere, so the mask keeps every bin.
-		mask = Ones(g.Graph(), shapes.Make(dtypes.Bool, hShape.Dimensions...))
+		mask = Ones(gr, shapes.Make(dtypes.Bool, hShape.Dimensions...))
 	}
 	masked := Where(mask, spectrum, ZerosLike(spectrum))
 	var back *Node
@@ -112,30 +163,41 @@ func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts)
 
 	// keptEnergy is computed from the very spectrum handed to the inverse FFT, so that it describes
 	// the mask that was applied. Squares are taken in float64, where those of float32 parts
-	// neither overflow nor underflow; float64 parts are first divided by the largest magnitude
-	// (the ratio is unchanged). Both sums come from one reduction.
-	scale := ScalarOne(g.Graph(), cdt)
+	// neither overflow nor underflow; float64 parts are first divided by their slice's largest
+	// magnitude (the ratio is unchanged). Both sums come from one reduction. A NaN or Inf in the
+	// spectrum makes the total non-finite whatever Max does with NaN: its square, or its ratio to
+	// an infinite peak, is NaN or Inf.
+	scale := ScalarOne(gr, cdt)
 	if cdt == dtypes.Float64 {
-		peak := ReduceAllMax(magnitude)
-		scale = Where(GreaterThan(peak, ScalarZero(g.Graph(), cdt)), peak, scale)
+		peak := ReduceAndKeep(magnitude, ReduceMax, 1, 2)
+		scale = Where(GreaterThan(peak, ZerosLike(peak)), peak, OnesLike(peak))
 	}
-	energy := func(z *Node) *Node {
+	energyOf := func(z *Node) *Node {
 		re := ConvertDType(Div(Real(z), scale), dtypes.Float64)
 		im := ConvertDType(Div(Imag(z), scale), dtypes.Float64)
 		return Add(Square(re), Square(im))
 	}
-	energies := Stack([]*Node{energy(spectrum), energy(masked)}, 0) // [2, rows, bins]
+	energies := Stack([]*Node{energyOf(spectrum), energyOf(masked)}, 0) // [2, B, rows, bins]
 	if halfSpectrum {
-		energies = Mul(energies, Reshape(hermitianWeights(g.Graph(), dtypes.Float64, d), 1, 1, HalfBins(d)))
+		energies = Mul(energies, Reshape(hermitianWeights(gr, dtypes.Float64, d), 1, 1, 1, bins))
 	}
-	sums := ReduceSum(energies, 1, 2)
-	total, kept := Slice(sums, AxisElem(0)), Slice(sums, AxisElem(1))
-	total, kept = Reshape(total), Reshape(kept)
-	ratio := Where(GreaterThan(total, ScalarZero(g.Graph(), dtypes.Float64)), Div(kept, total), ScalarOne(g.Graph(), dtypes.Float64))
+	sums := ReduceSum(energies, 2, 3) // [2, B]
+	total := Reshape(Slice(sums, AxisElem(0)), batch)
+	kept := Reshape(Slice(sums, AxisElem(1)), batch)
+	zero := ZerosLike(total)
+	ratio := Where(GreaterThan(total, zero), Div(kept, total), OnesLike(total))
+	// Parseval: sum|F|^2 = n*d*||g||^2, with the scale undone; saturated at the largest float64,
+	// so that only a non-finite spectrum gives a non-finite energy.
+	energy := DivScalar(total, float64(n*d))
+	if cdt == dtypes.Float64 {
+		energy = Mul(energy, Square(Reshape(scale, batch)))
+		energy = Where(IsFinite(total), Min(energy, Scalar(gr, dtypes.Float64, math.MaxFloat64)), total)
+	}
 	return parts{
 		filtered:   filtered,
 		history:    newHistory,
 		keptEnergy: ConvertDType(ratio, dtypes.Float32),
+		energy:     energy,
 		tau:        p.tau,
 		mask:       mask,
 	}

@@ -42,14 +42,21 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 	if size == 0 {
 		panic(fmt.Errorf("spectral.Quantile: x must not be empty, got %s", x.Shape()))
 	}
-	flat := Reshape(ConvertDType(x, computeDType(dtype)), size)
+	rows := Reshape(ConvertDType(x, computeDType(dtype)), 1, size)
+	return ConvertDType(Reshape(quantileRows(rows, q, pairwise)), dtype)
+}
+
+// quantileRows returns the q-quantile of each row of x ([B, N], float32 or float64) as [B]: each
+// row's result is Quantile's on that row alone (the counts are kept per row).
+func quantileRows(x *Node, q float64, pairwise bool) *Node {
+	size := x.Shape().Dim(1)
 	rank := q * float64(size-1)
 	k := int(math.Floor(rank))
 	frac := rank - float64(k)
 	if k >= size-1 {
 		k, frac = size-1, 0
 	}
-	keys, isNaN := orderKeys(flat), IsNaN(flat)
+	keys, isNaN := orderKeys(x), IsNaN(x)
 	var keyLo, keyHi, anyNaN *Node
 	if pairwise {
 		keyLo, keyHi, anyNaN = orderStatisticsPairwise(keys, isNaN, k, frac > 0)
@@ -58,12 +65,11 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 		keyLo, countLo = kthSmallestKey(keys, k)
 		keyHi, anyNaN = nextKey(keys, isNaN, keyLo, countLo, k, frac > 0)
 	}
-	result := keyToValue(keyLo, flat.DType())
+	result := keyToValue(keyLo, x.DType())
 	if frac > 0 {
-		result = lerp(result, keyToValue(keyHi, flat.DType()), frac)
+		result = lerp(result, keyToValue(keyHi, x.DType()), frac)
 	}
-	result = Where(anyNaN, Scalar(x.Graph(), flat.DType(), math.NaN()), result)
-	return ConvertDType(result, dtype)
+	return Where(anyNaN, Scalar(x.Graph(), x.DType(), math.NaN()), result)
 }
 
 // lerp is numpy's/torch's linear interpolation: a + f*(b-a) for f < 0.5, else b - (1-f)*(b-a).
@@ -134,26 +140,26 @@ func countDType(size int) dtypes.DType {
 // per pass, but four passes that each take XLA much longer to compile).
 const pairwiseMaxSize = 1024
 
-// orderStatisticsPairwise returns the k-th smallest key, if withNext the (k+1)-th, and whether
-// any entry is NaN: the r-th smallest (0-based) is the smallest key_i with
-// #{j: key_j <= key_i} >= r+1. The minima share one reduction.
+// orderStatisticsPairwise returns, per row of keys ([B, N]), the k-th smallest key, if withNext
+// the (k+1)-th, and whether any entry is NaN, each as [B]: the r-th smallest (0-based) is the
+// smallest key_i with #{j: key_j <= key_i} >= r+1. The minima share one reduction.
 func orderStatisticsPairwise(keys, isNaN *Node, k int, withNext bool) (keyK, keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
-	size := keys.Shape().Size()
+	batch, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
 	cntDT := countDType(size)
-	atMost := ReduceSum(ConvertDType(LessOrEqual(Reshape(keys, 1, size), Reshape(keys, size, 1)), cntDT), 1)
+	atMost := ReduceSum(ConvertDType(LessOrEqual(Reshape(keys, batch, 1, size), Reshape(keys, batch, size, 1)), cntDT), 2)
 	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
 	zeroKey := ZerosLike(keys)
 	rows := []*Node{Where(isNaN, zeroKey, maxKey)}
 	for r := k; r <= k+1 && (r == k || withNext); r++ {
 		rows = append(rows, Where(GreaterThan(atMost, Scalar(g, cntDT, r)), keys, maxKey))
 	}
-	minima := ReduceMin(Stack(rows, 0), 1)
-	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0))), keyConst(g, keyDT, 0))
-	keyK = Reshape(Slice(minima, AxisElem(1)))
+	minima := ReduceMin(Stack(rows, 0), 2) // [rows, B]
+	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0)), batch), keyConst(g, keyDT, 0))
+	keyK = Reshape(Slice(minima, AxisElem(1)), batch)
 	if withNext {
-		keyNext = Reshape(Slice(minima, AxisElem(2)))
+		keyNext = Reshape(Slice(minima, AxisElem(2)), batch)
 	}
 	return
 }
@@ -162,26 +168,29 @@ func orderStatisticsPairwise(keys, isNaN *Node, k int, withNext bool) (keyK, key
 // float32 keys and 8 for float64 ones.
 const radixBits = 8
 
-// kthSmallestKey returns the k-th smallest (0-based) of the keys, and the number of keys <= it.
+// kthSmallestKey returns, per row of keys ([B, N]), the k-th smallest (0-based) key and the
+// number of keys <= it, each as [B].
 //
 // It is a radix select, most significant digit first: with the digits above fixed (prefix),
 // one pass builds the histogram of the next radixBits-bit digit over the keys that share the
 // prefix (ScatterSum of ones into 2^radixBits bins; other keys go to a discarded extra bin). The
 // digit is the first bin at which the running count reaches the rank still sought, and the
 // keys in lower bins are subtracted from that rank. Integer counts make every step exact.
-// GoMLX has no While loop, so the passes are unrolled.
+// All rows share one ScatterSum per pass, each into its own bins. GoMLX has no While loop, so
+// the passes are unrolled.
 func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	width := keyDT.Bits()
-	size := keys.Shape().Size()
+	batch, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
 	cntDT := countDType(size)
 	const bins = 1 << radixBits
-	binIndex := Iota(g, shapes.Make(cntDT, bins), 0)
-	ones := Ones(g, shapes.Make(cntDT, size))
-	zeros := Zeros(g, shapes.Make(cntDT, bins+1))
-	need := Scalar(g, cntDT, k+1) // 1-based rank sought among the keys that share prefix.
-	prefix := keyConst(g, keyDT, 0)
+	binIndex := Iota(g, shapes.Make(cntDT, 1, bins), 1)
+	ones := Ones(g, shapes.Make(cntDT, batch*size))
+	zeros := Zeros(g, shapes.Make(cntDT, batch*(bins+1)))
+	rowBase := MulScalar(Iota(g, shapes.Make(dtypes.Int32, batch, 1), 0), bins+1) // Row b's bins start at b*(bins+1).
+	need := BroadcastToDims(Scalar(g, cntDT, k+1), batch, 1)                      // 1-based rank sought among the keys that share prefix.
+	prefix := BroadcastToDims(keyConst(g, keyDT, 0), batch, 1)
 	var binCount *Node // Keys equal to the answer in the digits decided so far.
 	for top := width; top > 0; top -= radixBits {
 		shift := top - radixBits
@@ -190,36 +199,37 @@ func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 			samePrefix := Equal(BitwiseShiftRightLogicalScalar(keys, top), BitwiseShiftRightLogicalScalar(prefix, top))
 			digits = Where(samePrefix, digits, Scalar(g, dtypes.Int32, bins))
 		}
-		counts := ScatterSum(zeros, Reshape(digits, size, 1), ones, false, false)
-		counts = Slice(counts, AxisRange(0, bins))
+		counts := ScatterSum(zeros, Reshape(Add(digits, rowBase), batch*size, 1), ones, false, false)
+		counts = Slice(Reshape(counts, batch, bins+1), AxisRange(), AxisRange(0, bins))
 		// The digit is the number of bins whose running count is still below need.
-		digit := ReduceAllSum(ConvertDType(LessThan(CumSum(counts, 0), need), cntDT))
+		digit := ReduceAndKeep(ConvertDType(LessThan(CumSum(counts, 1), need), cntDT), ReduceSum, 1)
 		isDigit := Equal(binIndex, digit)
-		need = Sub(need, ReduceAllSum(Where(LessThan(binIndex, digit), counts, ZerosLike(counts))))
-		binCount = ReduceAllSum(Where(isDigit, counts, ZerosLike(counts)))
+		need = Sub(need, ReduceAndKeep(Where(LessThan(binIndex, digit), counts, ZerosLike(counts)), ReduceSum, 1))
+		binCount = ReduceAndKeep(Where(isDigit, counts, ZerosLike(counts)), ReduceSum, 1)
 		prefix = BitwiseOr(prefix, BitwiseShiftLeftScalar(ConvertDType(digit, keyDT), shift))
 	}
 	// need keys equal to the answer complete rank k+1, binCount keys equal it in all.
 	countAtMost = Add(Scalar(g, cntDT, k+1), Sub(binCount, need))
-	return prefix, countAtMost
+	return Reshape(prefix, batch), Reshape(countAtMost, batch)
 }
 
-// nextKey returns, if withNext, the (k+1)-th smallest key (0-based), given keyK, the k-th
-// smallest, and the number of keys <= keyK: keyK itself if that number is at least k+2, else the
-// smallest key above keyK. It also returns whether any entry is NaN; both come from one
-// masked-min pass.
+// nextKey returns, per row of keys ([B, N]) and if withNext, the (k+1)-th smallest key (0-based),
+// given keyK, the k-th smallest, and the number of keys <= keyK (both [B]): keyK itself if that
+// number is at least k+2, else the smallest key above keyK. It also returns whether any entry
+// is NaN; both come from one masked-min pass.
 func nextKey(keys, isNaN, keyK, countAtMost *Node, k int, withNext bool) (keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
+	batch := keys.Shape().Dim(0)
 	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
 	rows := []*Node{Where(isNaN, ZerosLike(keys), maxKey)}
 	if withNext {
-		rows = append(rows, Where(GreaterThan(keys, keyK), keys, maxKey))
+		rows = append(rows, Where(GreaterThan(keys, Reshape(keyK, batch, 1)), keys, maxKey))
 	}
-	minima := ReduceMin(Stack(rows, 0), 1)
-	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0))), keyConst(g, keyDT, 0))
+	minima := ReduceMin(Stack(rows, 0), 2) // [rows, B]
+	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0)), batch), keyConst(g, keyDT, 0))
 	if withNext {
-		above := Reshape(Slice(minima, AxisElem(1)))
+		above := Reshape(Slice(minima, AxisElem(1)), batch)
 		keyNext = Where(GreaterOrEqual(countAtMost, Scalar(g, countAtMost.DType(), k+2)), keyK, above)
 	}
 	return

@@ -117,7 +117,8 @@
 // A variable whose gradient holds a NaN or an Inf at a step keeps its history unchanged and gets its gradient
 // passed to the base optimizer unfiltered for that step (what happens next is the base's and GoMLX's clip_nan
 // hyperparameter's business); the other variables are filtered as usual, and the next finite step filters it
-// again from its intact history. Global-norm clipping leaves non-finite gradients out of the norm and unscaled.
+// again from its intact history. The check is made on the spectrum (its energy, which the filter sums anyway),
+// so a gradient so large that its FFT overflows (beyond about 1e33 in float32) is treated the same way. Global-norm clipping leaves non-finite gradients out of the norm and unscaled.
 // A nil gradient (possible through UpdateGraphWithGradients) reaches the base optimizer as zeros and leaves
 // the history alone; zero gradients are filtered normally (they stay zero). bfloat16 and float16 variables are
 // filtered in float32, with a float32 history, and cast back; float64 variables are filtered in float64.
@@ -128,6 +129,13 @@
 // that the masks kept over all filtered variables, sum_i ||G~_i||^2 / sum_i ||g_i||^2 (energy-weighted, see
 // Telemetry); a trainer can log and plot both. They are the float32 scalar variables "alpha" and
 // "kept_energy" in scope "/smi".
+//
+// # Batching
+//
+// Variables with the same n x d view and compute dtype are filtered together, stacked, by one
+// spectral.FilterBatch call, which gives each what spectral.Filter gives it alone (bit for bit, or where XLA
+// rounds a batch differently, within rounding) but pays the filter's
+// fixed per-operation costs once per group: this is what makes SMI cheap on models with many small variables.
 //
 // # State and checkpoints
 //

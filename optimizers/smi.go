@@ -294,8 +294,21 @@ func (o *smiOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*N
 
 	smiCtx := ctx.In(SMIScope)
 	historyCtx := smiCtx.In(historyScope)
-	keptSum, energySum := ScalarZero(g, dtypes.Float32), ScalarZero(g, dtypes.Float32)
 	out := make([]*Node, len(grads))
+	// Variables with the same matrix view and compute dtype are filtered together by one FilterBatch:
+	// the filter's many small operations then cost their fixed price once per group instead of once
+	// per variable. Each keeps its own history variable.
+	type member struct {
+		index   int
+		hVar    *context.Variable
+		history *Node
+	}
+	type groupKey struct {
+		n, d  int
+		dtype dtypes.DType
+	}
+	groups := map[groupKey][]member{}
+	var order []groupKey
 	for i, v := range vars {
 		grad := grads[i]
 		if grad == nil {
@@ -310,26 +323,50 @@ func (o *smiOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*N
 			continue
 		}
 		hVar := stateVariable(historyCtx, v, "", hShape)
-		history := hVar.ValueGraph(g)
-		filtered, newHistory, kept := spectral.Filter(grad, history, o.cfg.Quantile, o.cfg.Beta, o.cfg.HalfSpectrum)
-
-		// A NaN or Inf would stay in the history for good: such a step leaves the history alone and passes the
-		// gradient through unfiltered, for the base optimizer (and GoMLX's clip_nan) to deal with.
-		finite := allFinite(grad)
-		hVar.SetValueGraph(Where(finite, newHistory, history))
-		out[i] = Where(finite, spectral.Blend(grad, filtered, alphaFor(grad.DType())), grad)
-
-		// By Parseval, kept*||g||^2 = ||G~||^2: the weighted mean below is the fraction of the squared norm of
-		// all filtered gradients that the masks kept.
-		energy := ReduceAllSum(Square(ConvertDType(grad, dtypes.Float32)))
-		zero := ScalarZero(g, dtypes.Float32)
-		energySum = Add(energySum, Where(finite, energy, zero))
-		keptSum = Add(keptSum, Where(finite, Mul(kept, energy), zero))
+		n, d, _ := spectral.MatrixView(grad.Shape())
+		key := groupKey{n, d, hShape.DType}
+		if groups[key] == nil {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], member{index: i, hVar: hVar, history: hVar.ValueGraph(g)})
 	}
-	keptEnergy := Where(GreaterThan(energySum, ScalarZero(g, dtypes.Float32)), Div(keptSum, energySum),
-		ScalarOne(g, dtypes.Float32))
+
+	keptSum, energySum := ScalarZero(g, dtypes.Float64), ScalarZero(g, dtypes.Float64)
+	for _, key := range order {
+		members := groups[key]
+		gs := make([]*Node, len(members))
+		hs := make([]*Node, len(members))
+		for j, m := range members {
+			gs[j] = Reshape(ConvertDType(grads[m.index], key.dtype), 1, key.n, key.d)
+			hs[j] = InsertAxes(m.history, 0)
+		}
+		filtered, newHistory, kept, energy := spectral.FilterBatch(Concatenate(gs, 0), Concatenate(hs, 0),
+			o.cfg.Quantile, o.cfg.Beta, o.cfg.HalfSpectrum)
+		for j, m := range members {
+			grad := grads[m.index]
+			f := ConvertDType(Reshape(Slice(filtered, AxisElem(j)), grad.Shape().Dimensions...), grad.DType())
+			h := Reshape(Slice(newHistory, AxisElem(j)), m.history.Shape().Dimensions...)
+			e := Reshape(Slice(energy, AxisElem(j)))
+			k := ConvertDType(Reshape(Slice(kept, AxisElem(j))), dtypes.Float64)
+
+			// A NaN or Inf would stay in the history for good: such a step leaves the history alone and passes
+			// the gradient through unfiltered, for the base optimizer (and GoMLX's clip_nan) to deal with. The
+			// energy, a sum over the spectrum, is non-finite exactly when the spectrum is.
+			finite := IsFinite(e)
+			m.hVar.SetValueGraph(Where(finite, h, m.history))
+			out[m.index] = Where(finite, spectral.Blend(grad, f, alphaFor(grad.DType())), grad)
+
+			// By Parseval, kept*||g||^2 = ||G~||^2: the weighted mean below is the fraction of the squared norm
+			// of all filtered gradients that the masks kept.
+			zero := ScalarZero(g, dtypes.Float64)
+			energySum = Add(energySum, Where(finite, e, zero))
+			keptSum = Add(keptSum, Where(finite, Mul(k, e), zero))
+		}
+	}
+	keptEnergy := Where(GreaterThan(energySum, ScalarZero(g, dtypes.Float64)), Div(keptSum, energySum),
+		ScalarOne(g, dtypes.Float64))
 	telemetryVariable(smiCtx, TelemetryAlphaName).SetValueGraph(alphas[dtypes.Float32])
-	telemetryVariable(smiCtx, TelemetryKeptEnergyName).SetValueGraph(keptEnergy)
+	telemetryVariable(smiCtx, TelemetryKeptEnergyName).SetValueGraph(ConvertDType(keptEnergy, dtypes.Float32))
 
 	o.withGrads.UpdateGraphWithGradients(ctx, out, lossDType)
 }

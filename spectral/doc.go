@@ -29,6 +29,12 @@
 // exact arithmetic, round to either side of tau, one is kept and one dropped, and Re() then keeps
 // half of that pair's contribution.
 //
+// FilterBatch does the same for B gradients of the same shape stacked along a leading axis, each
+// slice with its own history, threshold and mask (the quantile's counts are kept per slice), so
+// that a model's same-shape variables share one set of operations. It also returns each slice's
+// ||g||^2, from the energy sum by Parseval's theorem, which is non-finite exactly when the
+// slice's spectrum is: package optimizers uses it as both the telemetry weight and the NaN check.
+//
 // Schedules, with s = t/T clamped to [0, 1] (the spec's min(t/T, 1); steps are never negative):
 // constant alpha = AlphaStart; linear alpha = a0 + (a1-a0)*s; cosine
 // alpha = a1 + (a0-a1)*(1 + cos(pi*s))/2. Both are evaluated as a lerp from a0 to a1 by

@@ -317,10 +317,10 @@ func FitPower(xs, ys []float64) PowerFit {
 	return PowerFit{A: math.Exp(a), B: bb, R2: r2}
 }
 
-// ModelFilterCase builds one graph that filters and blends every variable of a model, as
-// optimizers.SMI does inside the training step (without the base optimizer), so XLA can
-// schedule the per-variable filters together. Inputs are device-resident random gradients and
-// histories. The cleanup frees them.
+// ModelFilterCase builds one graph that filters and blends every variable of a model as
+// optimizers.SMI does inside the training step (without the base optimizer): variables with
+// the same matrix view go through one spectral.FilterBatch. Inputs are device-resident random
+// gradients and histories; the cleanup frees them.
 func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, half bool) (c Case, cleanup func(), err error) {
 	var args []*tensors.Tensor
 	cleanup = func() {
@@ -328,41 +328,51 @@ func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, hal
 			_ = t.FinalizeAll()
 		}
 	}
-	seed := int64(100)
+	// One group per distinct matrix view: [count, n, d] gradients and [count, rows, bins] histories.
+	type group struct{ n, d, count int }
+	var groups []group
+	index := map[[2]int]int{}
 	for _, sh := range shapesIn {
-		gShape := shapes.Make(dtypes.Float32, sh.Dims...)
-		hShape, ok := spectral.HistoryShape(gShape, half)
+		n, d, ok := spectral.MatrixView(shapes.Make(dtypes.Float32, sh.Dims...))
 		if !ok {
 			continue
 		}
-		for range sh.Count {
-			g, err := RandomTensor(b, seed, gShape)
-			if err != nil {
-				cleanup()
-				return Case{}, nil, err
-			}
-			args = append(args, g)
-			h, err := RandomTensor(b, seed+1, hShape)
-			if err != nil {
-				cleanup()
-				return Case{}, nil, err
-			}
-			h2, err := absExec(b, h)
-			_ = h.FinalizeAll()
-			if err != nil {
-				cleanup()
-				return Case{}, nil, err
-			}
-			args = append(args, h2)
-			seed += 2
+		i, seen := index[[2]int{n, d}]
+		if !seen {
+			i = len(groups)
+			index[[2]int{n, d}] = i
+			groups = append(groups, group{n: n, d: d})
 		}
+		groups[i].count += sh.Count
+	}
+	for i, gr := range groups {
+		gShape := shapes.Make(dtypes.Float32, gr.count, gr.n, gr.d)
+		hView, _ := spectral.HistoryShape(shapes.Make(dtypes.Float32, gr.n, gr.d), half)
+		g, err := RandomTensor(b, int64(100+2*i), gShape)
+		if err != nil {
+			cleanup()
+			return Case{}, nil, err
+		}
+		args = append(args, g)
+		h, err := RandomTensor(b, int64(101+2*i), shapes.Make(dtypes.Float32, append([]int{gr.count}, hView.Dimensions...)...))
+		if err != nil {
+			cleanup()
+			return Case{}, nil, err
+		}
+		h2, err := absExec(b, h)
+		_ = h.FinalizeAll()
+		if err != nil {
+			cleanup()
+			return Case{}, nil, err
+		}
+		args = append(args, h2)
 	}
 	e, err := NewExec(b, func(in []*Node) []*Node {
 		var outs []*Node
 		alpha := Scalar(in[0].Graph(), dtypes.Float32, benchAlpha)
 		for i := 0; i < len(in); i += 2 {
-			filtered, newH, kept := spectral.Filter(in[i], in[i+1], BenchQuantile, BenchBeta, half)
-			outs = append(outs, spectral.Blend(in[i], filtered, alpha), newH, kept)
+			filtered, newH, kept, energy := spectral.FilterBatch(in[i], in[i+1], BenchQuantile, BenchBeta, half)
+			outs = append(outs, spectral.Blend(in[i], filtered, alpha), newH, kept, energy)
 		}
 		return outs
 	})

@@ -504,8 +504,9 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		"this project's GPT at GPT-2's size (vocabulary 50257, context 1024, 12 layers, 768 wide; no " +
 		"biases, head tied), for the filter alone.\n\n")
 	p("\"Sum\" adds up the variables' filters timed one by one; \"one graph\" filters all variables in a " +
-		"single compiled graph, as `optimizers.SMI` does inside the training step (without the base " +
-		"optimizer), so it is what the step should pay for the filter.\n\n")
+		"single compiled graph as `optimizers.SMI` does inside the training step (same-shape variables " +
+		"batched through one `spectral.FilterBatch`; no base optimizer), so it is what the step should " +
+		"pay for the filter.\n\n")
 	p("| model | parameters | variables | sum, full | sum, half | one graph, full | one graph, half | one graph full per 1M params | AdamW step | measured overhead SMI(AdamW) full | one graph / overhead |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var xs, ys []float64
 	for _, m := range r.Models {

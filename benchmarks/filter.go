@@ -44,19 +44,20 @@ const (
 const SampledQuantileSize = 1 << 16
 
 // FilterParts lists the parts in report order, with the least DRAM traffic each needs per
-// history bin in float32: its inputs read once and its outputs written once (an FFT's internal
-// passes and a selection's extra passes not counted). Measured time over this traffic says how
-// many times more than the least the part moves or computes.
+// gradient element in float32 for the full-spectrum mode (n x d history; the real FFT F has
+// about n x d/2 complex bins, 4 bytes per element): its inputs read once and its outputs
+// written once, an FFT's internal passes and a selection's extra passes not counted. Measured
+// time over this traffic says how far the part is from streaming its data once.
 var FilterParts = []struct {
-	Name        string
-	BytesPerBin float64
-	Traffic     string
+	Name            string
+	BytesPerElement float64
+	Traffic         string
 }{
-	{PartFFT, 12, "read g 4 + write F 8"},
-	{PartHistory, 16, "read F 8 + H 4, write H' 4"},
+	{PartFFT, 8, "read g 4 + write F 4"},
+	{PartHistory, 12, "read F 4 + H 4, write H' 4"},
 	{PartQuantile, 4, "read H' 4 (once)"},
-	{PartMask, 16, "read F 8 + H' 4, write G~ 4"},
-	{PartEnergy, 12, "read F 8 + H' 4"},
+	{PartMask, 12, "read F 4 + H' 4, write G~ 4"},
+	{PartEnergy, 8, "read F 4 + H' 4"},
 	{PartBlend, 12, "read g 4 + G~ 4, write g' 4"},
 	{PartWhole, 16, "read g 4 + H 4, write g' 4 + H' 4"},
 }
@@ -148,19 +149,20 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	}
 
 	// The parts restate spectral.Filter's steps one graph each, so each is timed with its
-	// inputs and outputs in memory.
-	fft := exec(func(g *Node) *Node {
-		m := Reshape(g, n, d)
-		if spec.Half {
-			return RealFFT(m, n, d)
-		}
-		return FFT(ConvertDType(m, dtypes.Complex64), n, d)
-	})
+	// inputs and outputs in memory. As the library does, both modes take the real FFT (the full
+	// spectrum's other half is its mirror image); the full mode mirrors the magnitudes onto the
+	// n x d history and folds the full mask back onto the real-FFT bins before the inverse.
+	bins := spectral.HalfBins(d)
+	fft := exec(func(g *Node) *Node { return RealFFT(Reshape(g, n, d), n, d) })
 	spectrum := must(fft.Exec1(g))
 	add(PartFFT, fft, g)
 
 	history := exec(func(f, h *Node) *Node {
-		return Add(MulScalar(h, BenchBeta), MulScalar(magnitude(f), 1-BenchBeta))
+		m := magnitude(f)
+		if !spec.Half {
+			m = mirrorToFull(m, n, d)
+		}
+		return Add(MulScalar(h, BenchBeta), MulScalar(m, 1-BenchBeta))
 	})
 	newH := must(history.Exec1(spectrum, h))
 	add(PartHistory, history, spectrum, h)
@@ -193,22 +195,19 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	add(PartHistPass, hist, newH)
 
 	mask := exec(func(f, h, tau *Node) *Node {
-		m := Where(GreaterOrEqual(h, tau), f, ZerosLike(f))
-		var back *Node
-		if spec.Half {
-			back = InverseRealFFT(m, n, d)
-		} else {
-			back = Real(InverseFFT(m, n, d))
+		w := ConvertDType(GreaterOrEqual(h, tau), dtypes.Float32)
+		if !spec.Half {
+			w = MulScalar(Add(Slice(w, AxisRange(), AxisRange(0, bins)), foldToHalf(w, n, d)), 0.5)
 		}
-		return Reshape(back, spec.Dims...)
+		return Reshape(InverseRealFFT(Mul(f, ConvertDType(w, dtypes.Complex64)), n, d), spec.Dims...)
 	})
 	filtered := must(mask.Exec1(spectrum, newH, tau))
 	add(PartMask, mask, spectrum, newH, tau)
 
 	energy := exec(func(f, h, tau *Node) *Node {
 		e := Square(magnitude(f))
-		kept := ReduceAllSum(Where(GreaterOrEqual(h, tau), e, ZerosLike(e)))
-		return Div(kept, ReduceAllSum(e))
+		kept := Where(GreaterOrEqual(h, tau), mirrorOrSelf(e, n, d, spec.Half), ZerosLike(h))
+		return Div(ReduceAllSum(kept), ReduceAllSum(mirrorOrSelf(e, n, d, spec.Half)))
 	})
 	add(PartEnergy, energy, spectrum, newH, tau)
 
@@ -219,13 +218,49 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	return cases, cleanup, nil
 }
 
-// magnitude is |f| as spectral.Filter computes it (Abs of complex is real on XLA).
+// magnitude is |f| (Abs of complex is real on XLA).
 func magnitude(f *Node) *Node {
 	m := Abs(f)
 	if m.DType() != dtypes.Float32 {
 		m = Real(m)
 	}
 	return m
+}
+
+// rowsNegated maps row k to row -k mod n.
+func rowsNegated(x *Node, n int) *Node {
+	if n == 1 {
+		return x
+	}
+	return Concatenate([]*Node{Slice(x, AxisRange(0, 1)), Reverse(Slice(x, AxisRange(1, n)), 0)}, 0)
+}
+
+// mirrorToFull expands n x (d/2+1) real-FFT bins to the n x d grid: bin (k, j) beyond the half
+// is bin (-k, d-j).
+func mirrorToFull(x *Node, n, d int) *Node {
+	bins := spectral.HalfBins(d)
+	if bins == d {
+		return x
+	}
+	rest := Slice(rowsNegated(x, n), AxisRange(), AxisRange(1, d-bins+1))
+	return Concatenate([]*Node{x, Reverse(rest, 1)}, 1)
+}
+
+// foldToHalf returns, for each real-FFT bin (k, j), the full-grid value at its mirror (-k, -j).
+func foldToHalf(x *Node, n, d int) *Node {
+	bins := spectral.HalfBins(d)
+	r := rowsNegated(x, n)
+	if bins == 1 {
+		return Slice(r, AxisRange(), AxisRange(0, 1))
+	}
+	return Concatenate([]*Node{Slice(r, AxisRange(), AxisRange(0, 1)), Reverse(Slice(r, AxisRange(), AxisRange(d-bins+1, d)), 1)}, 1)
+}
+
+func mirrorOrSelf(x *Node, n, d int, half bool) *Node {
+	if half {
+		return x
+	}
+	return mirrorToFull(x, n, d)
 }
 
 func absExec(b backends.Backend, t *tensors.Tensor) (*tensors.Tensor, error) {

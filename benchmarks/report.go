@@ -679,25 +679,26 @@ func (r *Report) writeBandwidth(p printer) {
 	if !ok {
 		return
 	}
-	p("\n**The filter against it**, on the largest breakdown shape (%s, full spectrum). Bytes per bin "+
-		"are the least DRAM traffic of each part: its inputs read once, its outputs written once (an "+
+	p("\n**The filter against it**, on the largest breakdown shape (%s, full spectrum). Bytes per element "+
+		"are the least DRAM traffic of each part per gradient element: its inputs read once, its outputs "+
+		"written once (the real FFT's spectrum F has about half as many complex bins as g has elements; an "+
 		"FFT's internal passes and a selection's extra passes not counted). The effective rate is that "+
 		"traffic over the measured time, so \"of the reference\" well below 100%% means the part does "+
 		"much more than stream its data once. The reference is the read+write probe (%.1f GB/s); the "+
 		"quantile only reads, against the read probe (%.1f GB/s).\n\n", dimsLabel(fr.Spec.Dims), rw/1e9, read/1e9)
-	p("| part | least traffic | bytes per bin | median | effective | of the reference |\n|---|---|---:|---:|---:|---:|\n")
-	bins := float64(fr.Spec.Bins())
+	p("| part | least traffic | bytes per element | median | effective | of the reference |\n|---|---|---:|---:|---:|---:|\n")
+	elems := float64(fr.Spec.Elems())
 	for _, part := range FilterParts {
 		t, ok := fr.Time(part.Name)
 		if !ok {
 			continue
 		}
-		bps := part.BytesPerBin * bins / t.Median().Seconds()
+		bps := part.BytesPerElement * elems / t.Median().Seconds()
 		ref := rw
 		if part.Name == PartQuantile {
 			ref = read
 		}
-		p("| %s | %s | %.0f | %s | %.2f GB/s | %.0f%% |\n", part.Name, part.Traffic, part.BytesPerBin, HumanDuration(t.Median()), bps/1e9, 100*bps/ref)
+		p("| %s | %s | %.0f | %s | %.2f GB/s | %.0f%% |\n", part.Name, part.Traffic, part.BytesPerElement, HumanDuration(t.Median()), bps/1e9, 100*bps/ref)
 	}
 }
 

@@ -1,0 +1,50 @@
+package benchmarks
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/spectral"
+)
+
+// The breakdown's parts, chained, must compute what spectral.Filter computes (full spectrum,
+// odd and even widths), or the breakdown would time something else.
+func TestPartsMatchFilter(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, dims := range [][]int{{6, 5}, {4, 8}} {
+		n, d := dims[0], dims[1]
+		g, err := RandomTensor(b, 1, shapes.Make(dtypes.Float32, n, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := NewExec(b, func(g *Node) []*Node {
+			h := ZerosLike(g)
+			want, wantH, _ := spectral.Filter(g, h, BenchQuantile, BenchBeta, false)
+			f := RealFFT(g, n, d)
+			newH := Add(MulScalar(h, BenchBeta), MulScalar(mirrorToFull(magnitude(f), n, d), 1-BenchBeta))
+			tau := spectral.Quantile(newH, BenchQuantile)
+			w := ConvertDType(GreaterOrEqual(newH, tau), dtypes.Float32)
+			w = MulScalar(Add(Slice(w, AxisRange(), AxisRange(0, spectral.HalfBins(d))), foldToHalf(w, n, d)), 0.5)
+			got := InverseRealFFT(Mul(f, ConvertDType(w, dtypes.Complex64)), n, d)
+			return []*Node{ReduceAllMax(Abs(Sub(got, want))), ReduceAllMax(Abs(Sub(newH, wantH))), ReduceAllMax(Abs(want))}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := e.Exec(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff, diffH, scale := outs[0].Value().(float32), outs[1].Value().(float32), outs[2].Value().(float32)
+		if diff > 1e-5*scale || diffH > 1e-5 || math.IsNaN(float64(diff)) {
+			t.Errorf("%v: parts differ from spectral.Filter by %g (filtered, scale %g) and %g (history)", dims, diff, scale, diffH)
+		}
+	}
+}

@@ -12,6 +12,8 @@
 //  1. Matrix view: G = g reshaped to n x d, d the last axis and n the product of the others
 //     (rank 1 gives 1 x d; scalars and empty tensors are not filtered, see HistoryShape).
 //  2. Spectrum: F = FFT2(G), the 2-D DFT over both axes, in complex64 (complex128 for float64).
+//     G is real, so F(-k) = conj(F(k)): F is computed as the real FFT's n x (d/2+1) bins, and the
+//     other columns' magnitudes are their mirror images' (half the FFT work).
 //  3. Magnitude: A = |F|, computed as m*sqrt(1 + (l/m)^2) with m, l the larger and smaller of
 //     |Re F| and |Im F|, because XLA's complex Abs squares the parts and so turns |F| of huge or
 //     tiny gradients (around 1e20 or 1e-20 in float32) into +Inf or 0.
@@ -27,7 +29,10 @@
 // gradient survives. Because H inherits |F(k)| = |F(-k)|, M is conjugate-symmetric and
 // Re() discards only rounding, except at exact ties: when a mirror pair's two histories, equal in
 // exact arithmetic, round to either side of tau, one is kept and one dropped, and Re() then keeps
-// half of that pair's contribution.
+// half of that pair's contribution. Re(IFFT2(F*M)) is computed as the inverse real FFT of its
+// Hermitian part, F(k)*(M(k)+M(-k))/2 on the real FFT's bins, which is the same thing in exact
+// arithmetic and makes that halving explicit. (Mirrored magnitudes are copies, so in histories
+// built from zero only the self-conjugate columns j = 0 and d/2 can split a pair.)
 //
 // FilterBatch does the same for B gradients of the same shape stacked along a leading axis, each
 // slice with its own history, threshold and mask (the quantile's counts are kept per slice), so

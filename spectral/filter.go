@@ -130,58 +130,64 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 	}
 	gr := g.Graph()
 	n, d, _ := MatrixView(slice)
-	bins := hSlice.Dimensions[1]
+	bins := HalfBins(d) // Columns of the real FFT.
 	cdt := computeDType(g.DType())
 	matrix := Reshape(ConvertDType(g, cdt), batch, n, d)
 
-	var spectrum *Node
-	if halfSpectrum {
-		spectrum = RealFFT(matrix, n, d)
-	} else {
-		spectrum = FFT(ConvertDType(matrix, complexDType(cdt)), n, d)
+	// g is real, so F(-k) = conj(F(k)) and the real FFT's d/2+1 columns hold all of F: the full
+	// spectrum's magnitudes are the half's and their mirror images, at half the FFT cost.
+	spectrum := RealFFT(matrix, n, d) // [B, n, bins]
+	halfMagnitude := modulus(spectrum)
+	magnitude := halfMagnitude
+	if !halfSpectrum {
+		magnitude = mirrorHalf(halfMagnitude, n, d)
 	}
-	magnitude := modulus(spectrum)
 	newHistory := Add(MulScalar(history, beta), MulScalar(magnitude, 1-beta))
 
 	var mask *Node
 	if q > 0 {
-		tau := quantileRows(Reshape(newHistory, batch, n*bins), q, n*bins <= pairwiseMaxSize)
+		hBins := hSlice.Dimensions[1]
+		tau := quantileRows(Reshape(newHistory, batch, n*hBins), q, n*hBins <= pairwiseMaxSize)
 		p.tau = tau
 		mask = GreaterOrEqual(newHistory, Reshape(tau, batch, 1, 1))
 	} else {
 		// q = 0: tau = min(H), and H >= min(H) everywhere, so the mask keeps every bin.
 		mask = Ones(gr, shapes.Make(dtypes.Bool, hShape.Dimensions...))
 	}
-	masked := Where(mask, spectrum, ZerosLike(spectrum))
-	var back *Node
-	if halfSpectrum {
-		back = InverseRealFFT(masked, n, d)
-	} else {
-		back = Real(InverseFFT(masked, n, d))
+	// weight is what each real-FFT bin keeps. Full spectrum: Re(IFFT2(F*M)) = IFFT2 of the
+	// Hermitian part F(k)*(M(k)+M(-k))/2, which the inverse real FFT computes from its half
+	// bins; the weight is 1 or 0, and 1/2 only where a mirror pair is split (ties). Half spectrum:
+	// the mask itself.
+	weight := ConvertDType(mask, cdt)
+	if !halfSpectrum {
+		weight = MulScalar(Add(Slice(weight, AxisRange(), AxisRange(), AxisRange(0, bins)), mirrorFull(weight, n, d, bins)), 0.5)
 	}
+	masked := Mul(spectrum, ConvertDType(weight, complexDType(cdt)))
+	back := InverseRealFFT(masked, n, d)
 	filtered := ConvertDType(Reshape(back, g.Shape().Dimensions...), g.DType())
 
-	// keptEnergy is computed from the very spectrum handed to the inverse FFT, so that it describes
-	// the mask that was applied. Squares are taken in float64, where those of float32 parts
+	// keptEnergy is computed from the very spectrum and weights handed to the inverse FFT, so that
+	// it describes the mask that was applied. Squares are taken in float64, where those of float32 parts
 	// neither overflow nor underflow; float64 parts are first divided by their slice's largest
 	// magnitude (the ratio is unchanged). Both sums come from one reduction. A NaN or Inf in the
 	// spectrum makes the total non-finite whatever Max does with NaN: its square, or its ratio to
 	// an infinite peak, is NaN or Inf.
-	scale := ScalarOne(gr, cdt)
+	var scale *Node
 	if cdt == dtypes.Float64 {
-		peak := ReduceAndKeep(magnitude, ReduceMax, 1, 2)
+		peak := ReduceAndKeep(halfMagnitude, ReduceMax, 1, 2)
 		scale = Where(GreaterThan(peak, ZerosLike(peak)), peak, OnesLike(peak))
 	}
-	energyOf := func(z *Node) *Node {
-		re := ConvertDType(Div(Real(z), scale), dtypes.Float64)
-		im := ConvertDType(Div(Imag(z), scale), dtypes.Float64)
-		return Add(Square(re), Square(im))
+	re, im := Real(spectrum), Imag(spectrum)
+	if scale != nil {
+		re, im = Div(re, scale), Div(im, scale)
 	}
-	energies := Stack([]*Node{energyOf(spectrum), energyOf(masked)}, 0) // [2, B, rows, bins]
-	if halfSpectrum {
-		energies = Mul(energies, Reshape(hermitianWeights(gr, dtypes.Float64, d), 1, 1, 1, bins))
-	}
-	sums := ReduceSum(energies, 2, 3) // [2, B]
+	re, im = ConvertDType(re, dtypes.Float64), ConvertDType(im, dtypes.Float64)
+	// Each half bin stands for itself and, in the interior columns, its mirror, which has the same
+	// |F|^2: weighted by hermitianWeights the sums are over the full spectrum, and with the kept
+	// weight (M(k)+M(-k))/2 the kept sum is sum M|F|^2 over the full spectrum.
+	e := Mul(Add(Square(re), Square(im)), Reshape(hermitianWeights(gr, dtypes.Float64, d), 1, 1, bins))
+	energies := Stack([]*Node{e, Mul(e, ConvertDType(weight, dtypes.Float64))}, 0) // [2, B, rows, bins]
+	sums := ReduceSum(energies, 2, 3)                                              // [2, B]
 	total := Reshape(Slice(sums, AxisElem(0)), batch)
 	kept := Reshape(Slice(sums, AxisElem(1)), batch)
 	zero := ZerosLike(total)
@@ -201,6 +207,37 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 		tau:        p.tau,
 		mask:       mask,
 	}
+}
+
+// mirrorHalf returns the full n x d grid of a quantity x given on the real-FFT bins ([B, n, d/2+1])
+// that is the same at k and -k, such as |F|: columns j > d/2 are x(-k mod n, d-j).
+func mirrorHalf(x *Node, n, d int) *Node {
+	bins := HalfBins(d)
+	if bins == d {
+		return x
+	}
+	rest := Slice(negateRows(x, n), AxisRange(), AxisRange(), AxisRange(1, d-bins+1))
+	return Concatenate([]*Node{x, Reverse(rest, 2)}, 2)
+}
+
+// mirrorFull returns, on the real-FFT bins, x(-k mod n, -j mod d) of x given on the full grid
+// ([B, n, d]).
+func mirrorFull(x *Node, n, d, bins int) *Node {
+	rows := negateRows(x, n)
+	first := Slice(rows, AxisRange(), AxisRange(), AxisRange(0, 1))
+	if bins == 1 {
+		return first
+	}
+	rest := Reverse(Slice(rows, AxisRange(), AxisRange(), AxisRange(d-bins+1, d)), 2) // Columns d-1 down to d-bins+1.
+	return Concatenate([]*Node{first, rest}, 2)
+}
+
+// negateRows maps row k to row -k mod n along axis 1: row 0 stays, the others are reversed.
+func negateRows(x *Node, n int) *Node {
+	if n == 1 {
+		return x
+	}
+	return Concatenate([]*Node{Slice(x, AxisRange(), AxisRange(0, 1)), Reverse(Slice(x, AxisRange(), AxisRange(1, n)), 1)}, 1)
 }
 
 // hermitianWeights returns a 1 x (d/2+1) row with, for each real-FFT column j, the number of

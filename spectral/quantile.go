@@ -191,6 +191,16 @@ func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 	rowBase := MulScalar(Iota(g, shapes.Make(dtypes.Int32, batch, 1), 0), bins+1) // Row b's bins start at b*(bins+1).
 	need := BroadcastToDims(Scalar(g, cntDT, k+1), batch, 1)                      // 1-based rank sought among the keys that share prefix.
 	prefix := BroadcastToDims(keyConst(g, keyDT, 0), batch, 1)
+	// Running counts come from a product with the triangle of ones T[i][j] = 1[i <= j]: CumSum, a
+	// reduce-window, costs bins^2 scalar additions per row and pass, more than the histogram
+	// itself for small variables. The counts are integers below 2^24 (2^53 in float64), so the
+	// float sums are exact.
+	accDT := dtypes.Float32
+	if size >= 1<<24 {
+		accDT = dtypes.Float64
+	}
+	triangle := ConvertDType(LessOrEqual(Iota(g, shapes.Make(dtypes.Int32, bins, bins), 0),
+		Iota(g, shapes.Make(dtypes.Int32, bins, bins), 1)), accDT)
 	var binCount *Node // Keys equal to the answer in the digits decided so far.
 	for top := width; top > 0; top -= radixBits {
 		shift := top - radixBits
@@ -202,7 +212,8 @@ func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 		counts := ScatterSum(zeros, Reshape(Add(digits, rowBase), batch*size, 1), ones, false, false)
 		counts = Slice(Reshape(counts, batch, bins+1), AxisRange(), AxisRange(0, bins))
 		// The digit is the number of bins whose running count is still below need.
-		digit := ReduceAndKeep(ConvertDType(LessThan(CumSum(counts, 1), need), cntDT), ReduceSum, 1)
+		running := ConvertDType(Dot(ConvertDType(counts, accDT), triangle), cntDT)
+		digit := ReduceAndKeep(ConvertDType(LessThan(running, need), cntDT), ReduceSum, 1)
 		isDigit := Equal(binIndex, digit)
 		need = Sub(need, ReduceAndKeep(Where(LessThan(binIndex, digit), counts, ZerosLike(counts)), ReduceSum, 1))
 		binCount = ReduceAndKeep(Where(isDigit, counts, ZerosLike(counts)), ReduceSum, 1)

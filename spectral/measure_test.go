@@ -155,3 +155,89 @@ func TestFilterTiming(t *testing.T) {
 		}
 	}
 }
+
+// TestModelFilterTiming logs where the filter's time goes for a whole model, the `cpu` GPT
+// preset's 27 variables (their shapes below), compiled as one graph the way optimizers.SMI
+// builds it: each variable alone through Filter, or same-shape variables through one
+// FilterBatch; and, batched, without the quantile (q = 0) and the forward and inverse FFTs
+// alone. Medians of interleaved rounds; logged, not asserted.
+//
+//	SMI_SPECTRAL_MEASURE=1 go test ./spectral -run TestModelFilterTiming -v
+func TestModelFilterTiming(t *testing.T) {
+	measurementsOnly(t)
+	b := testBackend(t)
+	model := []struct{ n, d, count int }{{65, 128, 1}, {64, 128, 1}, {1, 128, 9}, {128, 384, 4}, {128, 128, 4}, {128, 512, 4}, {512, 128, 4}}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, half := range []bool{false, true} {
+		var inputs []any
+		for _, m := range model {
+			for range m.count {
+				v := make([]float32, m.n*m.d)
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+				hs, _ := HistoryShape(shapes.Make(dtypes.Float32, m.n, m.d), half)
+				inputs = append(inputs, tensors.FromFlatDataAndDimensions(v, m.n, m.d), tensors.FromShape(hs))
+			}
+		}
+		build := func(q float64, batched, fftOnly bool) *Exec {
+			return MustNewExec(b, func(in []*Node) []*Node {
+				var outs []*Node
+				alpha := Scalar(in[0].Graph(), dtypes.Float32, 0.3)
+				i := 0
+				for _, m := range model {
+					var gs, hs []*Node
+					for range m.count {
+						if !batched {
+							f, h, k := Filter(in[i], in[i+1], q, 0.99, half)
+							outs = append(outs, Blend(in[i], f, alpha), h, k)
+						}
+						gs, hs = append(gs, InsertAxes(in[i], 0)), append(hs, InsertAxes(in[i+1], 0))
+						i += 2
+					}
+					if !batched {
+						continue
+					}
+					if fftOnly {
+						outs = append(outs, InverseRealFFT(RealFFT(Concatenate(gs, 0), m.n, m.d), m.n, m.d))
+						continue
+					}
+					f, h, k, e := FilterBatch(Concatenate(gs, 0), Concatenate(hs, 0), q, 0.99, half)
+					for j := range m.count {
+						outs = append(outs, Blend(gs[j], Slice(f, AxisElem(j)), alpha))
+					}
+					outs = append(outs, h, k, e)
+				}
+				return outs
+			})
+		}
+		names := []string{"each variable alone, q=0.25", "batched, q=0.25", "batched, q=0 (no quantile)", "batched, FFT and inverse only"}
+		execs := []*Exec{build(0.25, false, false), build(0.25, true, false), build(0, true, false), build(0, true, true)}
+		const rounds, reps = 9, 10
+		times := make([][]float64, len(execs))
+		for round := range rounds + 1 {
+			for k, e := range execs {
+				start := time.Now()
+				for range reps {
+					for _, o := range e.MustExec(inputs...) {
+						o.FinalizeAll()
+					}
+				}
+				if round > 0 { // Round 0 compiles and warms up.
+					times[k] = append(times[k], time.Since(start).Seconds()/reps)
+				}
+			}
+		}
+		for k, name := range names {
+			sorted := append([]float64(nil), times[k]...)
+			for i := range sorted {
+				for j := i + 1; j < len(sorted); j++ {
+					if sorted[j] < sorted[i] {
+						sorted[i], sorted[j] = sorted[j], sorted[i]
+					}
+				}
+			}
+			t.Logf("cpu preset's 27 variables, half=%v, %s: %.2f ms (median of %d rounds of %d)", half, name, 1e3*sorted[rounds/2], rounds, reps)
+		}
+	}
+}

@@ -164,64 +164,91 @@ func orderStatisticsPairwise(keys, isNaN *Node, k int, withNext bool) (keyK, key
 	return
 }
 
-// radixBits is the width of the digit each histogram pass decides: 256 bins, so 4 passes for
-// float32 keys and 8 for float64 ones.
-const radixBits = 8
+// digitWidths are the widths of the digits the histogram passes decide, most significant first:
+// 11, 11 and 10 bits for float32 keys (3 passes over the keys instead of 4 with bytes), and
+// 11, 11, 11, 11, 10 and 10 for float64 ones. Each pass costs a scatter over all the keys and
+// work on the 2^width bins of each row, which stays small next to the keys.
+func digitWidths(keyBits int) []int {
+	if keyBits == 64 {
+		return []int{11, 11, 11, 11, 10, 10}
+	}
+	return []int{11, 11, 10}
+}
 
 // kthSmallestKey returns, per row of keys ([B, N]), the k-th smallest (0-based) key and the
 // number of keys <= it, each as [B].
 //
 // It is a radix select, most significant digit first: with the digits above fixed (prefix),
-// one pass builds the histogram of the next radixBits-bit digit over the keys that share the
-// prefix (ScatterSum of ones into 2^radixBits bins; other keys go to a discarded extra bin). The
-// digit is the first bin at which the running count reaches the rank still sought, and the
-// keys in lower bins are subtracted from that rank. Integer counts make every step exact.
-// All rows share one ScatterSum per pass, each into its own bins. GoMLX has no While loop, so
-// the passes are unrolled.
+// one pass builds the histogram of the next digit over the keys that share the prefix
+// (ScatterSum of ones into 2^width bins; other keys go to a discarded extra bin). The digit is
+// the first bin at which the running count reaches the rank still sought, and the keys in
+// lower bins are subtracted from that rank. Integer counts make every step exact. All rows
+// share one ScatterSum per pass, each into its own bins. GoMLX has no While loop, so the
+// passes are unrolled.
 func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	width := keyDT.Bits()
 	batch, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
 	cntDT := countDType(size)
-	const bins = 1 << radixBits
-	binIndex := Iota(g, shapes.Make(cntDT, 1, bins), 1)
 	ones := Ones(g, shapes.Make(cntDT, batch*size))
-	zeros := Zeros(g, shapes.Make(cntDT, batch*(bins+1)))
-	rowBase := MulScalar(Iota(g, shapes.Make(dtypes.Int32, batch, 1), 0), bins+1) // Row b's bins start at b*(bins+1).
-	need := BroadcastToDims(Scalar(g, cntDT, k+1), batch, 1)                      // 1-based rank sought among the keys that share prefix.
+	need := BroadcastToDims(Scalar(g, cntDT, k+1), batch, 1) // 1-based rank sought among the keys that share prefix.
 	prefix := BroadcastToDims(keyConst(g, keyDT, 0), batch, 1)
-	// Running counts come from a product with the triangle of ones T[i][j] = 1[i <= j]: CumSum, a
-	// reduce-window, costs bins^2 scalar additions per row and pass, more than the histogram
-	// itself for small variables. The counts are integers below 2^24 (2^53 in float64), so the
-	// float sums are exact.
-	accDT := dtypes.Float32
-	if size >= 1<<24 {
-		accDT = dtypes.Float64
-	}
-	triangle := ConvertDType(LessOrEqual(Iota(g, shapes.Make(dtypes.Int32, bins, bins), 0),
-		Iota(g, shapes.Make(dtypes.Int32, bins, bins), 1)), accDT)
 	var binCount *Node // Keys equal to the answer in the digits decided so far.
-	for top := width; top > 0; top -= radixBits {
-		shift := top - radixBits
-		digits := ConvertDType(BitwiseAnd(BitwiseShiftRightLogicalScalar(keys, shift), keyConst(g, keyDT, bins-1)), dtypes.Int32)
+	top := width
+	for _, w := range digitWidths(width) {
+		bins := 1 << w
+		shift := top - w
+		binIndex := Iota(g, shapes.Make(cntDT, 1, bins), 1)
+		rowBase := MulScalar(Iota(g, shapes.Make(dtypes.Int32, batch, 1), 0), bins+1) // Row b's bins start at b*(bins+1).
+		digits := ConvertDType(BitwiseAnd(BitwiseShiftRightLogicalScalar(keys, shift), keyConst(g, keyDT, uint64(bins-1))), dtypes.Int32)
 		if top < width {
 			samePrefix := Equal(BitwiseShiftRightLogicalScalar(keys, top), BitwiseShiftRightLogicalScalar(prefix, top))
 			digits = Where(samePrefix, digits, Scalar(g, dtypes.Int32, bins))
 		}
+		zeros := Zeros(g, shapes.Make(cntDT, batch*(bins+1)))
 		counts := ScatterSum(zeros, Reshape(Add(digits, rowBase), batch*size, 1), ones, false, false)
 		counts = Slice(Reshape(counts, batch, bins+1), AxisRange(), AxisRange(0, bins))
 		// The digit is the number of bins whose running count is still below need.
-		running := ConvertDType(Dot(ConvertDType(counts, accDT), triangle), cntDT)
-		digit := ReduceAndKeep(ConvertDType(LessThan(running, need), cntDT), ReduceSum, 1)
+		digit := ReduceAndKeep(ConvertDType(LessThan(runningCounts(counts, size), need), cntDT), ReduceSum, 1)
 		isDigit := Equal(binIndex, digit)
 		need = Sub(need, ReduceAndKeep(Where(LessThan(binIndex, digit), counts, ZerosLike(counts)), ReduceSum, 1))
 		binCount = ReduceAndKeep(Where(isDigit, counts, ZerosLike(counts)), ReduceSum, 1)
 		prefix = BitwiseOr(prefix, BitwiseShiftLeftScalar(ConvertDType(digit, keyDT), shift))
+		top = shift
 	}
 	// need keys equal to the answer complete rank k+1, binCount keys equal it in all.
 	countAtMost = Add(Scalar(g, cntDT, k+1), Sub(binCount, need))
 	return Reshape(prefix, batch), Reshape(countAtMost, batch)
+}
+
+// runningCounts returns the inclusive running sums of counts ([B, bins], bins a power of two
+// >= 32) along the bins, in counts' dtype. CumSum, a reduce-window, would cost bins^2 scalar
+// additions per row; instead blocks of 32 bins are summed by a product with the triangle of
+// ones T[i][j] = 1[i <= j], and the blocks' totals likewise with the strict triangle. The
+// counts are integers at most size < 2^24 (2^53 in float64), so the float sums are exact.
+func runningCounts(counts *Node, size int) *Node {
+	g := counts.Graph()
+	accDT := dtypes.Float32
+	if size >= 1<<24 {
+		accDT = dtypes.Float64
+	}
+	triangle := func(m int, strict bool) *Node {
+		rows, cols := Iota(g, shapes.Make(dtypes.Int32, m, m), 0), Iota(g, shapes.Make(dtypes.Int32, m, m), 1)
+		if strict {
+			return ConvertDType(LessThan(rows, cols), accDT)
+		}
+		return ConvertDType(LessOrEqual(rows, cols), accDT)
+	}
+	const block = 32
+	batch, bins := counts.Shape().Dim(0), counts.Shape().Dim(1)
+	blocks := bins / block
+	c := ConvertDType(counts, accDT)
+	within := Reshape(Dot(Reshape(c, batch*blocks, block), triangle(block, false)), batch, blocks, block)
+	totals := Reshape(Slice(within, AxisRange(), AxisRange(), AxisElem(block-1)), batch, blocks)
+	before := Dot(totals, triangle(blocks, true)) // Counts in the blocks before each block.
+	running := Add(within, Reshape(before, batch, blocks, 1))
+	return ConvertDType(Reshape(running, batch, bins), counts.DType())
 }
 
 // nextKey returns, per row of keys ([B, N]) and if withNext, the (k+1)-th smallest key (0-based),

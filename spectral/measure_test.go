@@ -156,17 +156,38 @@ func TestFilterTiming(t *testing.T) {
 	}
 }
 
-// TestModelFilterTiming logs where the filter's time goes for a whole model, the `cpu` GPT
-// preset's 27 variables (their shapes below), compiled as one graph the way optimizers.SMI
-// builds it: each variable alone through Filter, or same-shape variables through one
-// FilterBatch; and, batched, without the quantile (q = 0) and the forward and inverse FFTs
-// alone. Medians of interleaved rounds; logged, not asserted.
+// TestModelFilterTiming logs where the filter's time goes for a whole GPT preset's variables
+// (their shapes below; SMI_SPECTRAL_MODEL = tiny, cpu (default) or paper), compiled as one graph
+// the way optimizers.SMI builds it: each variable alone through Filter, or same-shape variables
+// through one FilterBatch; and, batched, without the quantile (q = 0) and the forward and
+// inverse FFTs alone. Medians of interleaved rounds; logged, not asserted.
 //
-//	SMI_SPECTRAL_MEASURE=1 go test ./spectral -run TestModelFilterTiming -v
+//	SMI_SPECTRAL_MEASURE=1 SMI_SPECTRAL_MODEL=cpu go test ./spectral -run TestModelFilterTiming -v
 func TestModelFilterTiming(t *testing.T) {
 	measurementsOnly(t)
 	b := testBackend(t)
-	model := []struct{ n, d, count int }{{65, 128, 1}, {64, 128, 1}, {1, 128, 9}, {128, 384, 4}, {128, 128, 4}, {128, 512, 4}, {512, 128, 4}}
+	type shape struct{ n, d, count int }
+	presets := map[string]struct {
+		shapes       []shape
+		rounds, reps int
+	}{
+		"tiny":  {[]shape{{65, 32, 1}, {32, 32, 3}, {1, 32, 5}, {32, 96, 2}, {32, 128, 2}, {128, 32, 2}}, 15, 50},
+		"cpu":   {[]shape{{65, 128, 1}, {64, 128, 1}, {1, 128, 9}, {128, 384, 4}, {128, 128, 4}, {128, 512, 4}, {512, 128, 4}}, 9, 10},
+		"paper": {[]shape{{65, 384, 1}, {256, 384, 1}, {1, 384, 13}, {384, 1152, 6}, {384, 384, 6}, {384, 1536, 6}, {1536, 384, 6}}, 7, 2},
+	}
+	name := os.Getenv("SMI_SPECTRAL_MODEL")
+	if name == "" {
+		name = "cpu"
+	}
+	preset, ok := presets[name]
+	if !ok {
+		t.Fatalf("SMI_SPECTRAL_MODEL=%q: want tiny, cpu or paper", name)
+	}
+	model, rounds, reps := preset.shapes, preset.rounds, preset.reps
+	numVars := 0
+	for _, m := range model {
+		numVars += m.count
+	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, half := range []bool{false, true} {
 		var inputs []any
@@ -213,7 +234,6 @@ func TestModelFilterTiming(t *testing.T) {
 		}
 		names := []string{"each variable alone, q=0.25", "batched, q=0.25", "batched, q=0 (no quantile)", "batched, FFT and inverse only"}
 		execs := []*Exec{build(0.25, false, false), build(0.25, true, false), build(0, true, false), build(0, true, true)}
-		const rounds, reps = 9, 10
 		times := make([][]float64, len(execs))
 		for round := range rounds + 1 {
 			for k, e := range execs {
@@ -224,11 +244,11 @@ func TestModelFilterTiming(t *testing.T) {
 					}
 				}
 				if round > 0 { // Round 0 compiles and warms up.
-					times[k] = append(times[k], time.Since(start).Seconds()/reps)
+					times[k] = append(times[k], time.Since(start).Seconds()/float64(reps))
 				}
 			}
 		}
-		for k, name := range names {
+		for k, variant := range names {
 			sorted := append([]float64(nil), times[k]...)
 			for i := range sorted {
 				for j := i + 1; j < len(sorted); j++ {
@@ -237,7 +257,7 @@ func TestModelFilterTiming(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("cpu preset's 27 variables, half=%v, %s: %.2f ms (median of %d rounds of %d)", half, name, 1e3*sorted[rounds/2], rounds, reps)
+			t.Logf("%s preset's %d variables, half=%v, %s: %.2f ms (median of %d rounds of %d)", name, numVars, half, variant, 1e3*sorted[rounds/2], rounds, reps)
 		}
 	}
 }

@@ -64,11 +64,7 @@ type clipWithGradients struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (c *clipWithGradients) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	_ = g
-	if !loss.Shape().IsScalar() {
-		panicf("ClipByGlobalNorm requires a scalar loss, got shape %s", loss.Shape())
-	}
-	c.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+	updateFromLoss(ctx, "ClipByGlobalNorm", loss, c)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.

@@ -118,11 +118,7 @@ type lion struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (o *lion) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	_ = g
-	if !loss.Shape().IsScalar() {
-		panicf("Lion requires a scalar loss, got shape %s", loss.Shape())
-	}
-	o.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+	updateFromLoss(ctx, "Lion", loss, o)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.

@@ -124,11 +124,7 @@ type sgdMomentum struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (o *sgdMomentum) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	_ = g
-	if !loss.Shape().IsScalar() {
-		panicf("SGDMomentum requires a scalar loss, got shape %s", loss.Shape())
-	}
-	o.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+	updateFromLoss(ctx, "SGDMomentum", loss, o)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.

@@ -262,11 +262,7 @@ type smiOptimizer struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (o *smiOptimizer) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	_ = g
-	if !loss.Shape().IsScalar() {
-		panicf("optimizers.SMI requires a scalar loss, got shape %s", loss.Shape())
-	}
-	o.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+	updateFromLoss(ctx, "optimizers.SMI", loss, o)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients: optional clipping, then per variable the

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	"github.com/gomlx/gomlx/pkg/ml/train"
 )
 
 // trainableVariables lists the variables that ctx.BuildTrainableVariablesGradientsGraph differentiates, in the
@@ -50,4 +51,13 @@ func allFinite(x *Node) *Node {
 		return LogicalAnd(LogicalAll(IsFinite(Real(x))), LogicalAll(IsFinite(Imag(x))))
 	}
 	return LogicalAll(IsFinite(x))
+}
+
+// updateFromLoss is UpdateGraph for every optimizer here that works from gradients: it checks the
+// loss is a scalar, differentiates it, and hands the gradients to opt.
+func updateFromLoss(ctx *context.Context, name string, loss *Node, opt train.OptimizeWithGradients) {
+	if !loss.Shape().IsScalar() {
+		panicf("%s requires a scalar loss, got shape %s", name, loss.Shape())
+	}
+	opt.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
 }

@@ -79,10 +79,7 @@ func cmdAnalyze(args []string) error {
 	if *batches <= 0 {
 		return fmt.Errorf("-batches must be positive")
 	}
-	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
-		return err
-	}
-	corpus, err := data.Load(*dataPath)
+	corpus, err := loadCorpus(*dataPath)
 	if err != nil {
 		return err
 	}

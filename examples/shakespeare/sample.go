@@ -14,6 +14,15 @@ import (
 	"github.com/smi-gomlx/smi/internal/backend"
 )
 
+// loadCorpus loads tiny Shakespeare from path; the default path is downloaded and verified
+// when absent, any other path must already exist.
+func loadCorpus(path string) (*data.Corpus, error) {
+	if err := data.Ensure(path, path == data.DefaultPath()); err != nil {
+		return nil, err
+	}
+	return data.Load(path)
+}
+
 // loadRun opens a run directory's checkpoint and returns its context and model configuration.
 func loadRun(dir string) (*context.Context, gpt.Config, error) {
 	ckptDir := filepath.Join(dir, "checkpoint")
@@ -50,10 +59,7 @@ func cmdSample(args []string) error {
 	if *n <= 0 || *temperature < 0 {
 		return fmt.Errorf("-tokens must be positive and -temperature >= 0")
 	}
-	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
-		return err
-	}
-	corpus, err := data.Load(*dataPath)
+	corpus, err := loadCorpus(*dataPath)
 	if err != nil {
 		return err
 	}
@@ -85,10 +91,7 @@ func cmdData(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
-		return err
-	}
-	corpus, err := data.Load(*dataPath)
+	corpus, err := loadCorpus(*dataPath)
 	if err != nil {
 		return err
 	}
@@ -111,10 +114,7 @@ func cmdEval(args []string) error {
 	if *batches < 2 {
 		return fmt.Errorf("-batches must be at least 2")
 	}
-	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
-		return err
-	}
-	corpus, err := data.Load(*dataPath)
+	corpus, err := loadCorpus(*dataPath)
 	if err != nil {
 		return err
 	}

@@ -35,10 +35,7 @@ func cmdSpeed(args []string) error {
 	if len(dirs) == 0 || *tokens <= 0 || *reps < 2 {
 		return fmt.Errorf("give one or more run directories; -tokens must be positive and -reps at least 2")
 	}
-	if err := data.Ensure(*dataPath, *dataPath == data.DefaultPath()); err != nil {
-		return err
-	}
-	corpus, err := data.Load(*dataPath)
+	corpus, err := loadCorpus(*dataPath)
 	if err != nil {
 		return err
 	}

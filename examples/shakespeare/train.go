@@ -152,10 +152,7 @@ func cmdTrain(args []string) error {
 	if o.BenchTokens < 0 || o.BenchReps < 2 && o.BenchTokens > 0 {
 		return fmt.Errorf("-bench_tokens must be >= 0 and -bench_reps >= 2 (for a confidence interval)")
 	}
-	if err := data.Ensure(o.Data, o.Data == data.DefaultPath()); err != nil {
-		return err
-	}
-	corpus, err := data.Load(o.Data)
+	corpus, err := loadCorpus(o.Data)
 	if err != nil {
 		return err
 	}

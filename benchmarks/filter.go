@@ -44,22 +44,22 @@ const (
 const SampledQuantileSize = 1 << 16
 
 // FilterParts lists the parts in report order, with the least DRAM traffic each needs per
-// gradient element in float32 for the full-spectrum mode (n x d history; the real FFT F has
-// about n x d/2 complex bins, 4 bytes per element): its inputs read once and its outputs
-// written once, an FFT's internal passes and a selection's extra passes not counted. Measured
-// time over this traffic says how far the part is from streaming its data once.
+// gradient element in float32 (the real FFT F and the history H both have about n x d/2 bins:
+// 4 bytes of complex F and 2 of H per element): its inputs read once and its outputs written
+// once, an FFT's internal passes and a selection's extra passes not counted. Measured time over
+// this traffic says how far the part is from streaming its data once.
 var FilterParts = []struct {
 	Name            string
 	BytesPerElement float64
 	Traffic         string
 }{
 	{PartFFT, 8, "read g 4 + write F 4"},
-	{PartHistory, 12, "read F 4 + H 4, write H' 4"},
-	{PartQuantile, 4, "read H' 4 (once)"},
-	{PartMask, 12, "read F 4 + H' 4, write G~ 4"},
-	{PartEnergy, 8, "read F 4 + H' 4"},
+	{PartHistory, 8, "read F 4 + H 2, write H' 2"},
+	{PartQuantile, 2, "read H' 2 (once)"},
+	{PartMask, 10, "read F 4 + H' 2, write G~ 4"},
+	{PartEnergy, 6, "read F 4 + H' 2"},
 	{PartBlend, 12, "read g 4 + G~ 4, write g' 4"},
-	{PartWhole, 16, "read g 4 + H 4, write g' 4 + H' 4"},
+	{PartWhole, 12, "read g 4 + H 2, write g' 4 + H' 2"},
 }
 
 // FilterSpec names one gradient shape to time.
@@ -73,7 +73,7 @@ type FilterSpec struct {
 
 // Bins is the number of history entries (frequency bins) of the spec.
 func (s FilterSpec) Bins() int {
-	h, ok := spectral.HistoryShape(shapes.Make(dtypes.Float32, s.Dims...), s.Half)
+	h, ok := spectral.HistoryShape(shapes.Make(dtypes.Float32, s.Dims...))
 	if !ok {
 		return 0
 	}
@@ -107,7 +107,7 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 		}
 	}()
 	gShape := shapes.Make(dtypes.Float32, spec.Dims...)
-	hShape, ok := spectral.HistoryShape(gShape, spec.Half)
+	hShape, ok := spectral.HistoryShape(gShape)
 	if !ok {
 		return nil, nil, fmt.Errorf("shape %s is not filtered", gShape)
 	}
@@ -149,25 +149,20 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	}
 
 	// The parts restate spectral.Filter's steps one graph each, so each is timed with its
-	// inputs and outputs in memory. As the library does, both modes take the real FFT (the full
-	// spectrum's other half is its mirror image); the full mode mirrors the magnitudes onto the
-	// n x d history and folds the full mask back onto the real-FFT bins before the inverse.
-	bins := spectral.HalfBins(d)
+	// inputs and outputs in memory. As the library does, both modes work on the real FFT's
+	// bins (the full spectrum's other half is their mirror image); they differ only in how the
+	// quantile counts the bins.
 	fft := exec(func(g *Node) *Node { return RealFFT(Reshape(g, n, d), n, d) })
 	spectrum := must(fft.Exec1(g))
 	add(PartFFT, fft, g)
 
 	history := exec(func(f, h *Node) *Node {
-		m := magnitude(f)
-		if !spec.Half {
-			m = mirrorToFull(m, n, d)
-		}
-		return Add(MulScalar(h, BenchBeta), MulScalar(m, 1-BenchBeta))
+		return Add(MulScalar(h, BenchBeta), MulScalar(magnitude(f), 1-BenchBeta))
 	})
 	newH := must(history.Exec1(spectrum, h))
 	add(PartHistory, history, spectrum, h)
 
-	quant := exec(func(h *Node) *Node { return spectral.Quantile(h, BenchQuantile) })
+	quant := exec(func(h *Node) *Node { return spectral.HistoryQuantile(h, d, BenchQuantile, spec.Half) })
 	tau := must(quant.Exec1(newH))
 	add(PartQuantile, quant, newH)
 
@@ -195,19 +190,17 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	add(PartHistPass, hist, newH)
 
 	mask := exec(func(f, h, tau *Node) *Node {
-		w := ConvertDType(GreaterOrEqual(h, tau), dtypes.Float32)
-		if !spec.Half {
-			w = MulScalar(Add(Slice(w, AxisRange(), AxisRange(0, bins)), foldToHalf(w, n, d)), 0.5)
-		}
-		return Reshape(InverseRealFFT(Mul(f, ConvertDType(w, dtypes.Complex64)), n, d), spec.Dims...)
+		w := ConvertDType(GreaterOrEqual(h, tau), dtypes.Complex64)
+		return Reshape(InverseRealFFT(Mul(f, w), n, d), spec.Dims...)
 	})
 	filtered := must(mask.Exec1(spectrum, newH, tau))
 	add(PartMask, mask, spectrum, newH, tau)
 
 	energy := exec(func(f, h, tau *Node) *Node {
-		e := Square(magnitude(f))
-		kept := Where(GreaterOrEqual(h, tau), mirrorOrSelf(e, n, d, spec.Half), ZerosLike(h))
-		return Div(ReduceAllSum(kept), ReduceAllSum(mirrorOrSelf(e, n, d, spec.Half)))
+		// Each bin weighted by the number of full-spectrum bins it stands for.
+		e := Mul(Square(magnitude(f)), multiplicityRow(f.Graph(), d))
+		kept := Where(GreaterOrEqual(h, tau), e, ZerosLike(h))
+		return Div(ReduceAllSum(kept), ReduceAllSum(e))
 	})
 	add(PartEnergy, energy, spectrum, newH, tau)
 
@@ -227,40 +220,17 @@ func magnitude(f *Node) *Node {
 	return m
 }
 
-// rowsNegated maps row k to row -k mod n.
-func rowsNegated(x *Node, n int) *Node {
-	if n == 1 {
-		return x
+// multiplicityRow is the [1, d/2+1] row of how many full-spectrum columns each real-FFT
+// column stands for: 1 for column 0 and (d even) d/2, else 2.
+func multiplicityRow(g *Graph, d int) *Node {
+	w := make([]float32, spectral.HalfBins(d))
+	for j := range w {
+		w[j] = 2
+		if j == 0 || 2*j == d {
+			w[j] = 1
+		}
 	}
-	return Concatenate([]*Node{Slice(x, AxisRange(0, 1)), Reverse(Slice(x, AxisRange(1, n)), 0)}, 0)
-}
-
-// mirrorToFull expands n x (d/2+1) real-FFT bins to the n x d grid: bin (k, j) beyond the half
-// is bin (-k, d-j).
-func mirrorToFull(x *Node, n, d int) *Node {
-	bins := spectral.HalfBins(d)
-	if bins == d {
-		return x
-	}
-	rest := Slice(rowsNegated(x, n), AxisRange(), AxisRange(1, d-bins+1))
-	return Concatenate([]*Node{x, Reverse(rest, 1)}, 1)
-}
-
-// foldToHalf returns, for each real-FFT bin (k, j), the full-grid value at its mirror (-k, -j).
-func foldToHalf(x *Node, n, d int) *Node {
-	bins := spectral.HalfBins(d)
-	r := rowsNegated(x, n)
-	if bins == 1 {
-		return Slice(r, AxisRange(), AxisRange(0, 1))
-	}
-	return Concatenate([]*Node{Slice(r, AxisRange(), AxisRange(0, 1)), Reverse(Slice(r, AxisRange(), AxisRange(d-bins+1, d)), 1)}, 1)
-}
-
-func mirrorOrSelf(x *Node, n, d int, half bool) *Node {
-	if half {
-		return x
-	}
-	return mirrorToFull(x, n, d)
+	return Const(g, [][]float32{w})
 }
 
 func absExec(b backends.Backend, t *tensors.Tensor) (*tensors.Tensor, error) {
@@ -382,7 +352,7 @@ func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, hal
 	}
 	for i, gr := range groups {
 		gShape := shapes.Make(dtypes.Float32, gr.count, gr.n, gr.d)
-		hView, _ := spectral.HistoryShape(shapes.Make(dtypes.Float32, gr.n, gr.d), half)
+		hView, _ := spectral.HistoryShape(shapes.Make(dtypes.Float32, gr.n, gr.d))
 		g, err := RandomTensor(b, int64(100+2*i), gShape)
 		if err != nil {
 			cleanup()

@@ -25,14 +25,13 @@ func TestPartsMatchFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		e, err := NewExec(b, func(g *Node) []*Node {
-			h := ZerosLike(g)
+			h := Zeros(g.Graph(), shapes.Make(dtypes.Float32, n, spectral.HalfBins(d)))
 			want, wantH, _ := spectral.Filter(g, h, BenchQuantile, BenchBeta, false)
 			f := RealFFT(g, n, d)
-			newH := Add(MulScalar(h, BenchBeta), MulScalar(mirrorToFull(magnitude(f), n, d), 1-BenchBeta))
-			tau := spectral.Quantile(newH, BenchQuantile)
-			w := ConvertDType(GreaterOrEqual(newH, tau), dtypes.Float32)
-			w = MulScalar(Add(Slice(w, AxisRange(), AxisRange(0, spectral.HalfBins(d))), foldToHalf(w, n, d)), 0.5)
-			got := InverseRealFFT(Mul(f, ConvertDType(w, dtypes.Complex64)), n, d)
+			newH := Add(MulScalar(h, BenchBeta), MulScalar(magnitude(f), 1-BenchBeta))
+			tau := spectral.HistoryQuantile(newH, d, BenchQuantile, false)
+			w := ConvertDType(GreaterOrEqual(newH, tau), dtypes.Complex64)
+			got := InverseRealFFT(Mul(f, w), n, d)
 			return []*Node{ReduceAllMax(Abs(Sub(got, want))), ReduceAllMax(Abs(Sub(newH, wantH))), ReduceAllMax(Abs(want))}
 		})
 		if err != nil {

@@ -3,10 +3,14 @@ package optimizers
 import (
 	"math"
 	"math/rand/v2"
+	"path"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -64,6 +68,30 @@ func (p *resumeProblem) run(t *testing.T, from, to int) {
 	}
 }
 
+// runAndResume runs total steps straight, and k steps, a checkpoint (saved after beforeSave, when given, has
+// seen the first run), a fresh context loaded from it and total-k more steps; it returns both runs.
+func runAndResume(t *testing.T, newOpt func() gomlxopt.Interface, total, k int, beforeSave func(*resumeProblem)) (straight, resumed *resumeProblem) {
+	straight = newResumeProblem(t, context.New(), newOpt())
+	straight.run(t, 0, total)
+
+	dir := t.TempDir()
+	first := newResumeProblem(t, context.New(), newOpt())
+	ckpt, err := checkpoints.Build(first.ctx).Dir(dir).Done()
+	require.NoError(t, err)
+	first.run(t, 0, k)
+	if beforeSave != nil {
+		beforeSave(first)
+	}
+	require.NoError(t, ckpt.Save())
+
+	resumedCtx := context.New()
+	_, err = checkpoints.Build(resumedCtx).Dir(dir).Done()
+	require.NoError(t, err)
+	resumed = newResumeProblem(t, resumedCtx, newOpt())
+	resumed.run(t, k, total)
+	return straight, resumed
+}
+
 // TestSMICheckpointResume: N steps straight equal k steps, a checkpoint saved with GoMLX's checkpoints, a fresh
 // context loaded from it, and N-k more steps, bit for bit on every variable: the model, SMI's histories and
 // telemetry, AdamW's moments and step, and the global step.
@@ -73,21 +101,7 @@ func TestSMICheckpointResume(t *testing.T) {
 		return SMI(gomlxopt.Adam().LearningRate(0.01).WeightDecay(0.1).Done()).TotalSteps(total).ClipGlobalNorm(1)
 	}
 
-	straight := newResumeProblem(t, context.New(), newOpt())
-	straight.run(t, 0, total)
-
-	dir := t.TempDir()
-	first := newResumeProblem(t, context.New(), newOpt())
-	ckpt, err := checkpoints.Build(first.ctx).Dir(dir).Done()
-	require.NoError(t, err)
-	first.run(t, 0, k)
-	require.NoError(t, ckpt.Save())
-
-	resumedCtx := context.New()
-	_, err = checkpoints.Build(resumedCtx).Dir(dir).Done()
-	require.NoError(t, err)
-	resumed := newResumeProblem(t, resumedCtx, newOpt())
-	resumed.run(t, k, total)
+	straight, resumed := runAndResume(t, newOpt, total, k, nil)
 
 	var names []string
 	for v := range straight.ctx.IterVariables() {
@@ -132,4 +146,53 @@ func float32Bits(t *testing.T, value any) []uint32 {
 	}
 	walk(value)
 	return bits
+}
+
+// TestSMIUpgradesFullHistory: a checkpoint whose full-spectrum histories are stored on the whole n x d grid,
+// as earlier versions of this package saved them, resumes exactly: SMI keeps their first d/2+1 columns (the
+// rest is the mirror image), so the result equals an uninterrupted run bit for bit.
+func TestSMIUpgradesFullHistory(t *testing.T) {
+	const total, k = 7, 3
+	newOpt := func() gomlxopt.Interface {
+		return SMI(gomlxopt.Adam().LearningRate(0.01).Done()).TotalSteps(total).Quantile(0.5)
+	}
+	// Rewrite the histories in the old format before the checkpoint is saved.
+	oldFormat := func(first *resumeProblem) {
+		for _, name := range []string{"w1", "b1"} {
+			h := first.ctx.GetVariableByScopeAndName("/smi/history/model", name)
+			require.NotNil(t, h, name)
+			n, bins := h.Shape().Dim(0), h.Shape().Dim(1)
+			d := 12 // Both variables' last axis.
+			half := tensors.MustCopyFlatData[float32](h.MustValue())
+			full := make([]float32, n*d)
+			for i := range n {
+				for j := range d {
+					if j < bins {
+						full[i*d+j] = half[i*bins+j]
+					} else {
+						full[i*d+j] = half[((n-i)%n)*bins+d-j]
+					}
+				}
+			}
+			require.NoError(t, h.SetValue(tensors.FromFlatDataAndDimensions(full, n, d)))
+		}
+	}
+	straight, resumed := runAndResume(t, newOpt, total, k, oldFormat)
+	for _, name := range []string{"/model/w1", "/model/b1", "/smi/history/model/w1", "/smi/history/model/b1"} {
+		scope, base := path.Split(name)
+		want := straight.ctx.GetVariableByScopeAndName(strings.TrimSuffix(scope, "/"), base).MustValue()
+		got := resumed.ctx.GetVariableByScopeAndName(strings.TrimSuffix(scope, "/"), base).MustValue()
+		require.True(t, want.Shape().Equal(got.Shape()), "%s: shape %s vs %s", name, want.Shape(), got.Shape())
+		require.Equal(t, float32Bits(t, want.Value()), float32Bits(t, got.Value()), "%s differs after the upgrade", name)
+	}
+
+	// A history of a shape that no version stored is refused with a message, not reshaped.
+	bad := context.New()
+	bad.Checked(false).InAbsPath("/smi/history/model").VariableWithValue("w1", tensors.FromShape(shapes.Make(dtypes.Float32, 6, 5))).SetTrainable(false)
+	x, y := make([][]float32, 2), make([][]float32, 2)
+	for i := range x {
+		x[i], y[i] = make([]float32, 6), []float32{0}
+	}
+	_, err := newResumeProblem(t, bad, newOpt()).exec.Exec(x, y)
+	require.ErrorContains(t, err, "has shape (Float32)[6 5], want (Float32)[6 7] for variable /model/w1 (a checkpoint of another model?)")
 }

@@ -56,9 +56,9 @@
 // TotalSteps, and holds a1 afterwards; with s = min(t/T, 1), linear is a0 + (a1-a0)*s and cosine is
 // a1 + (a0-a1)*(1+cos(pi*s))/2; constant stays at a0. The step t is GoMLX's global step before the
 // step's update (0 at the first step), so it continues across checkpoint restarts and counts applied updates
-// under gradient accumulation. HalfSpectrum uses the real FFT (history n x (d/2+1)): it halves the history's
-// memory and the FFT work, but it is an extension, not the paper's method; package spectral documents how its
-// kept set differs. Exclude's patterns are matched against each variable's scope and name, e.g.
+// under gradient accumulation. HalfSpectrum counts each of the real FFT's bins once in the quantile instead of with
+// its multiplicity in the full spectrum: an extension, not the paper's method, with the same memory and about
+// the same cost; package spectral documents how its kept set differs. Exclude's patterns are matched against each variable's scope and name, e.g.
 // "/model/dense_0/biases": Exclude(`biases$`, `/layer_norm/`) leaves biases and layer norms unfiltered (the
 // paper filters every variable). FilterIf, when set, must also return true for a variable to be filtered.
 // ClipGlobalNorm clips before the filter (see ClipByGlobalNorm). SetConfig sets all spectral settings at once
@@ -141,9 +141,11 @@
 //
 // SMI's state is one history per filtered variable, as a non-trainable context variable created on first use:
 // under "/smi/history" followed by the variable's own scope and name (for "/model/dense/weights",
-// "/smi/history/model/dense/weights"), of shape n x d (n x (d/2+1) with HalfSpectrum), float32 (float64 for
+// "/smi/history/model/dense/weights"), of shape n x (d/2+1) for an n x d matrix view in both modes (the real FFT's bins,
+// which determine the full spectrum's history: about half the variable's size), float32 (float64 for
 // float64 variables). GoMLX's checkpoints (package checkpoints) save and restore it with the model, the base
 // optimizer's state and the global step, so a resumed training continues exactly, bit for bit on XLA CPU (as
-// this package's tests check). Clear(ctx) deletes SMI's state and the base optimizer's, e.g. before saving a
+// this package's tests check). Earlier versions stored the full-spectrum history on the whole n x d grid; such a
+// checkpoint is converted when loaded (its first d/2+1 columns hold all of it), and resumes exactly. Clear(ctx) deletes SMI's state and the base optimizer's, e.g. before saving a
 // model for inference.
 package optimizers

@@ -66,7 +66,7 @@ func TestSMIGroupsMatchFilter(t *testing.T) {
 			histories := make([]*tensors.Tensor, len(vars))
 			for i, v := range vars {
 				before[i] = cloneTensor(t, p.vars[i].MustValue())
-				hShape, _ := spectral.HistoryShape(shapes.Make(v.dtype, v.dims...), half)
+				hShape, _ := spectral.HistoryShape(shapes.Make(v.dtype, v.dims...))
 				histories[i] = tensors.FromShape(hShape)
 				if h := p.ctx.GetVariableByScopeAndName("/"+SMIScope+"/history"+p.vars[i].Scope(), p.vars[i].Name()); h != nil {
 					histories[i] = cloneTensor(t, h.MustValue())

@@ -32,6 +32,20 @@ func newRefSMI(cfg spectral.Config, dims ...int) *refSMI {
 	return &refSMI{cfg: cfg, n: n, d: d, history: make([]float64, n*cols)}
 }
 
+// stored returns the history's real-FFT bins (n x (d/2+1)): what SMI stores. For the full spectrum the
+// reference keeps the whole n x d grid, so that its quantile does not rely on the symmetry SMI uses.
+func (r *refSMI) stored() []float64 {
+	bins := r.d/2 + 1
+	if len(r.history) == r.n*bins {
+		return r.history
+	}
+	out := make([]float64, 0, r.n*bins)
+	for i := 0; i < r.n; i++ {
+		out = append(out, r.history[i*r.d:i*r.d+bins]...)
+	}
+	return out
+}
+
 // alpha is the schedule at step t (spec, "Blend schedules").
 func refAlpha(cfg spectral.Config, t int) float64 {
 	s := math.Min(float64(t)/float64(cfg.TotalSteps), 1)

@@ -94,8 +94,9 @@ func (c *SMIConfig) TotalSteps(n int) *SMIConfig {
 	return c
 }
 
-// HalfSpectrum selects the real-FFT variant, an extension that is not the paper's method: it halves the
-// history's memory and the FFT work, and its kept set can differ slightly (see package spectral). Default
+// HalfSpectrum selects the half-spectrum variant, an extension that is not the paper's method: the quantile
+// counts each real-FFT bin once instead of with its multiplicity in the full spectrum, so its kept set can
+// differ slightly (see package spectral); memory and cost are the same. Default
 // false.
 func (c *SMIConfig) HalfSpectrum(on bool) *SMIConfig {
 	c.cfg.HalfSpectrum = on
@@ -325,10 +326,11 @@ func (o *smiOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*N
 			continue
 		}
 		out[i] = grad
-		hShape, ok := spectral.HistoryShape(grad.Shape(), o.cfg.HalfSpectrum)
+		hShape, ok := spectral.HistoryShape(grad.Shape())
 		if !ok || !o.selected(v) {
 			continue
 		}
+		upgradeFullHistory(historyCtx, v, hShape)
 		hVar := stateVariable(historyCtx, v, "", hShape)
 		n, d, _ := spectral.MatrixView(grad.Shape())
 		key := groupKey{n, d, hShape.DType, -1}

@@ -106,7 +106,7 @@ func TestSMIEndToEnd(t *testing.T) {
 					if i == excluded || i == scalar {
 						require.Nil(t, historyOf(t, p.ctx, p.vars[i]), "no history for unfiltered variable %d", i)
 					} else {
-						assertClose(t, refs[i].history, historyOf(t, p.ctx, p.vars[i]), 1e-4, "history ", i)
+						assertClose(t, refs[i].stored(), historyOf(t, p.ctx, p.vars[i]), 1e-4, "history ", i)
 					}
 				}
 				alpha, kept, ok := Telemetry(p.ctx)

@@ -45,7 +45,7 @@ func TestFilterBatch(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			B := len(c.kinds)
 			n, d, _ := MatrixView(shapes.Make(c.dtype, c.dims...))
-			hShape, _ := HistoryShape(shapes.Make(c.dtype, c.dims...), c.half)
+			hShape, _ := HistoryShape(shapes.Make(c.dtype, c.dims...))
 			inDT := computeDType(c.dtype) // Inputs fed in float32 (float64), converted in the graph.
 			batchExec := MustNewExec(b, func(g, h *Node) []*Node {
 				p := batchParts(ConvertDType(g, c.dtype), h, c.q, 0.9, c.half)

@@ -12,27 +12,30 @@
 //  1. Matrix view: G = g reshaped to n x d, d the last axis and n the product of the others
 //     (rank 1 gives 1 x d; scalars and empty tensors are not filtered, see HistoryShape).
 //  2. Spectrum: F = FFT2(G), the 2-D DFT over both axes, in complex64 (complex128 for float64).
-//     G is real, so F(-k) = conj(F(k)): F is computed as the real FFT's n x (d/2+1) bins, and the
-//     other columns' magnitudes are their mirror images' (half the FFT work).
+//     G is real, so F(-k) = conj(F(k)) (indices mod (n, d)): F is computed as the real FFT's
+//     n x (d/2+1) bins, the other columns being their mirror images (half the FFT work).
 //  3. Magnitude: A = |F|, computed as m*sqrt(1 + (l/m)^2) with m, l the larger and smaller of
 //     |Re F| and |Im F|, because XLA's complex Abs squares the parts and so turns |F| of huge or
 //     tiny gradients (around 1e20 or 1e-20 in float32) into +Inf or 0.
 //  4. History: H' = beta*H + (1-beta)*A, with H = 0 before the first step, no bias correction.
-//  5. Threshold: tau = Quantile(H', q), exact (below).
+//     A(-k) = A(k), so H(-k) = H(k) at every step: H is stored on the real FFT's n x (d/2+1)
+//     bins only (HistoryShape), which determine the full n x d history.
+//  5. Threshold: tau = Quantile(H', q) over the full n x d history, exact (below), computed on
+//     the stored bins with each counted as often as it appears in the full spectrum: once in
+//     column 0 and, for even d, column d/2 (each holds both k and -k), twice in the others.
 //  6. Mask: M = 1[H' >= tau], which keeps the strongest 1-q fraction of the frequencies; q = 0
-//     keeps every bin and skips the quantile.
+//     keeps every bin and skips the quantile. M is evaluated on the stored bins and stands for
+//     the same mask on their mirrors.
 //  7. Filtered gradient: G~ = Re(IFFT2(F*M)), reshaped back to S and cast to g's dtype.
 //  8. Blend: g' = (1-alpha(t))*g + alpha(t)*G~ (Blend), with alpha(t) from Alpha.
 //
-// Filter also returns keptEnergy = sum|F*M|^2 / sum|F|^2 (1 when F = 0), computed from the very
-// spectrum handed to the inverse FFT and summed in float64, as a diagnostic of how much of the
-// gradient survives. Because H inherits |F(k)| = |F(-k)|, M is conjugate-symmetric and
-// Re() discards only rounding, except at exact ties: when a mirror pair's two histories, equal in
-// exact arithmetic, round to either side of tau, one is kept and one dropped, and Re() then keeps
-// half of that pair's contribution. Re(IFFT2(F*M)) is computed as the inverse real FFT of its
-// Hermitian part, F(k)*(M(k)+M(-k))/2 on the real FFT's bins, which is the same thing in exact
-// arithmetic and makes that halving explicit. (Mirrored magnitudes are copies, so in histories
-// built from zero only the self-conjugate columns j = 0 and d/2 can split a pair.)
+// Filter also returns keptEnergy = sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F = 0),
+// computed from the very spectrum handed to the inverse FFT and summed in float64, as a
+// diagnostic of how much of the gradient survives. M is the same at k and -k by construction, so
+// F*M is conjugate-symmetric, IFFT2(F*M) is real, and G~ is computed exactly as the inverse real
+// FFT of the masked stored bins: storing half the history changes no result. (Inside the columns
+// 0 and d/2, a bin and its mirror are two stored entries; their histories are built from the
+// same |F|, in the same operations, so they are equal and never split by tau.)
 //
 // FilterBatch does the same for B gradients of the same shape stacked along a leading axis, each
 // slice with its own history, threshold and mask (the quantile's counts are kept per slice), so
@@ -65,13 +68,13 @@
 //     result is NaN, as in numpy and torch. bfloat16 and float16 inputs are widened to float32,
 //     which preserves order and values, and the result is cast back.
 //   - N <= 1024: pairwise counting. One fused pass computes, for every entry, atMost_i =
-//     #{j: key_j <= key_i} (N^2 integer comparisons); v[r] is the smallest key_i with
-//     atMost_i >= r+1. This is the definition of the r-th order statistic, so it is exact,
-//     and it is cheap to compile.
+//     #{j: key_j <= key_i} (N^2 integer comparisons; each j counted with its multiplicity in the
+//     filter's case); v[r] is the smallest key_i with atMost_i >= r+1. This is the definition of
+//     the r-th order statistic, so it is exact, and it is cheap to compile.
 //   - N > 1024: radix select, most significant digit first, 11, 11 and 10 bits: 3 passes for
 //     float32 (6 for float64). A pass builds the histogram (2048 or 1024 bins) of the next digit
-//     over the keys that share the digits decided so far (a ScatterSum of ones; other keys go to
-//     an extra bin that is dropped), takes the first bin at which the running count reaches the
+//     over the keys that share the digits decided so far (a ScatterSum of ones, or of the
+//     entries' multiplicities; other keys go to an extra bin that is dropped), takes the first bin at which the running count reaches the
 //     rank still sought, and subtracts the counts of the lower bins from that rank. All counts are
 //     integers and each pass fixes a digit of the exact key, so the result is exact. Cost per
 //     element and pass: a shift, a compare and an integer scatter-add, O(N) per pass; the running
@@ -87,29 +90,28 @@
 //
 //	SMI_SPECTRAL_MEASURE=1 go test ./spectral -run 'TestFilterTiming|TestQuantileTiming' -v
 //
-// (on the shared 2-CPU development VM, XLA CPU plugin v0.81, over two runs: Quantile of a
-// 384 x 1536 float32 tensor 0.26 to 0.28 s to compile and 2.3 to 2.5 ms to run; Filter on 384 x 1536 8.0 to
-// 9.5 ms per step with the full spectrum, 4.3 to 4.7 ms with the half).
+// and docs/BENCHMARKS.md (make bench) times every part of the filter on the GPT's shapes.
 //
 // # The half-spectrum variant (an extension, not the paper's method)
 //
-// With halfSpectrum, F is the real FFT, n x (d/2+1) bins (columns j = 0 .. floor(d/2)), the
-// history has that shape (about half the memory) and G~ = InverseRealFFT(F*M). How its kept set
-// differs from the full spectrum's:
+// With halfSpectrum, the quantile counts each stored bin once instead of with its multiplicity
+// in the full spectrum; everything else (the stored history, the FFTs, the mask and its use) is
+// the same, and so are memory and cost, less a little in the quantile. How its kept set differs
+// from the full spectrum's:
 //
 //   - The full multiset of H holds n*d entries. Every bin (k, j) with 0 < j < d/2 has a mirror
-//     (-k mod n, d-j) outside the half spectrum with the same magnitude, so it appears twice
+//     (-k mod n, d-j) outside the stored bins with the same magnitude, so it appears twice
 //     there; the columns j = 0 and, for even d, j = d/2 are their own mirrors (they contain both
 //     k and -k) and appear once in both. The half-spectrum quantile therefore runs over the full
 //     multiset with each interior column counted once instead of twice: the self-conjugate
 //     columns weigh double, tau can differ, and so can the number of bins kept.
-//   - The mask M on the half bins is applied as its Hermitian expansion M'(k, d-j) = M(-k, j): a
-//     bin is kept exactly when its mirror is. InverseRealFFT(F_half*M) equals Re(IFFT2(F*M')) (the
-//     C2R transform reads only the real part of the self-conjugate columns); the tests check this
-//     against a host reference that builds M' explicitly.
+//   - In both modes the mask on the stored bins acts as its Hermitian expansion
+//     M'(k, d-j) = M(-k, j); InverseRealFFT(F_half*M) equals Re(IFFT2(F*M')) (the C2R transform
+//     reads only the real part of the self-conjugate columns); the tests check this against a
+//     host reference that builds M' explicitly, and, for the full spectrum, computes the
+//     quantile over all n*d entries.
 //   - For d <= 2 there is no interior column: the multisets coincide and the two variants filter
-//     identically (up to rounding). keptEnergy counts each interior bin twice, so it is the
-//     energy ratio of M' on the full spectrum.
+//     identically (up to rounding).
 //
 // How far the variants' filtered gradients differ on gradient-like matrices of the GPT's shapes
 // (sums of 16 outer products of smooth-plus-noise vectors plus noise, beta = 0.99, after 10
@@ -117,9 +119,9 @@
 //
 //	SMI_SPECTRAL_MEASURE=1 go test ./spectral -run TestHalfSpectrumDifference -v
 //
-// (on the development VM above: ||G~_half - G~_full|| / ||G~_full|| at most 0.015 at q = 0.25
-// and at most 0.038 at q = 0.5 over 65x384, 384x1152, 384x1536, 1536x384, 256x384 and 384; kept
-// energies within 0.003 of each other). The full spectrum stays the default.
+// (on the 2-CPU development VM, XLA CPU plugin v0.81: ||G~_half - G~_full|| / ||G~_full|| at
+// most 0.015 at q = 0.25 and at most 0.029 at q = 0.5 over 65x384, 384x1152, 384x1536, 1536x384,
+// 256x384 and 384; kept energies within 0.001 of each other). The full spectrum stays the default.
 //
 // # Verification
 //

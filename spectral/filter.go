@@ -23,10 +23,12 @@ func MatrixView(grad shapes.Shape) (n, d int, ok bool) {
 func HalfBins(d int) int { return d/2 + 1 }
 
 // HistoryShape returns the shape (dims and dtype) of the spectral history H for a gradient of
-// shape grad: n x d (or n x (d/2+1) with halfSpectrum), float64 for float64 gradients and float32
-// for float32, bfloat16 and float16 ones. ok is false when that gradient is not filtered: rank 0,
-// empty, or a dtype other than float16, bfloat16, float32 and float64 (complex included).
-func HistoryShape(grad shapes.Shape, halfSpectrum bool) (h shapes.Shape, ok bool) {
+// shape grad: n x (d/2+1), the real-FFT bins of the n x d matrix view, float64 for float64
+// gradients and float32 for float32, bfloat16 and float16 ones. Both modes store only those bins:
+// |F| of a real matrix is the same at k and -k, so the full spectrum's history is their mirror
+// image (see Filter). ok is false when that gradient is not filtered: rank 0, empty, or a dtype
+// other than float16, bfloat16, float32 and float64 (complex included).
+func HistoryShape(grad shapes.Shape) (h shapes.Shape, ok bool) {
 	if !isFilterableDType(grad.DType) {
 		return shapes.Shape{}, false
 	}
@@ -34,10 +36,7 @@ func HistoryShape(grad shapes.Shape, halfSpectrum bool) (h shapes.Shape, ok bool
 	if !ok {
 		return shapes.Shape{}, false
 	}
-	if halfSpectrum {
-		d = HalfBins(d)
-	}
-	return shapes.Make(computeDType(grad.DType), n, d), true
+	return shapes.Make(computeDType(grad.DType), n, HalfBins(d)), true
 }
 
 // Filter does steps 1-7 of the algorithm for one variable: matrix view G (n x d) of g, spectrum
@@ -47,9 +46,12 @@ func HistoryShape(grad shapes.Shape, halfSpectrum bool) (h shapes.Shape, ok bool
 // It returns the filtered gradient (g's shape and dtype), the new history H' (HistoryShape) and
 // keptEnergy, a float32 scalar sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F is all zero).
 //
-// With halfSpectrum, F is the real FFT (n x (d/2+1) bins), H and M live on those bins, and
-// G~ = InverseRealFFT(F*M), which equals Re(IFFT2(F*M')) for the Hermitian expansion M' of M to the
-// full spectrum (see the package documentation); keptEnergy then counts each bin with its mirror.
+// g is real, so |F(-k)| = |F(k)|: H, and with it M, are the same at k and -k, and both are
+// stored on the n x (d/2+1) real-FFT bins only. The quantile counts each bin as often as it
+// appears in the full n x d spectrum (once in column 0 and, for even d, column d/2; twice in the
+// others), so tau is exactly the full history's quantile, and G~ = InverseRealFFT(F*M) equals
+// Re(IFFT2(F*M)) on the full grid. With halfSpectrum, the quantile counts each stored bin once
+// instead (the variant of the package documentation); nothing else changes.
 //
 // Computation is in float64 for float64 gradients and in float32 otherwise. It panics
 // (graph-building error) if g is not filterable or history does not have HistoryShape(g).
@@ -88,13 +90,12 @@ type parts struct {
 
 // filterParts is Filter's parts, through batchParts with one slice.
 func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) parts {
-	hShape, ok := HistoryShape(g.Shape(), halfSpectrum)
+	hShape, ok := HistoryShape(g.Shape())
 	if !ok {
 		panic(fmt.Errorf("spectral.Filter: gradient %s is not filtered (rank 0, empty or not float)", g.Shape()))
 	}
 	if !history.Shape().Equal(hShape) {
-		panic(fmt.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
-			history.Shape(), hShape, g.Shape(), halfSpectrum))
+		panic(fmt.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s", history.Shape(), hShape, g.Shape()))
 	}
 	p := batchParts(InsertAxes(g, 0), InsertAxes(history, 0), q, beta, halfSpectrum)
 	p.filtered = Reshape(p.filtered, g.Shape().Dimensions...)
@@ -113,14 +114,13 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 	}
 	batch := g.Shape().Dim(0)
 	slice := shapes.Make(g.DType(), g.Shape().Dimensions[1:]...)
-	hSlice, ok := HistoryShape(slice, halfSpectrum)
+	hSlice, ok := HistoryShape(slice)
 	if !ok || batch == 0 {
 		panic(fmt.Errorf("spectral.FilterBatch: gradient %s is not filtered (no slices, or slices of rank 0, empty or not float)", g.Shape()))
 	}
 	hShape := shapes.Make(hSlice.DType, append([]int{batch}, hSlice.Dimensions...)...)
 	if !history.Shape().Equal(hShape) {
-		panic(fmt.Errorf("spectral.FilterBatch: history has shape %s, want %s for gradient %s (halfSpectrum=%v)",
-			history.Shape(), hShape, g.Shape(), halfSpectrum))
+		panic(fmt.Errorf("spectral.FilterBatch: history has shape %s, want %s for gradient %s", history.Shape(), hShape, g.Shape()))
 	}
 	if !(q >= 0 && q < 1) {
 		panic(fmt.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", q))
@@ -135,33 +135,29 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 	matrix := Reshape(ConvertDType(g, cdt), batch, n, d)
 
 	// g is real, so F(-k) = conj(F(k)) and the real FFT's d/2+1 columns hold all of F: the full
-	// spectrum's magnitudes are the half's and their mirror images, at half the FFT cost.
+	// spectrum's magnitudes are these bins' and their mirror images, at half the FFT cost.
 	spectrum := RealFFT(matrix, n, d) // [B, n, bins]
-	halfMagnitude := modulus(spectrum)
-	magnitude := halfMagnitude
-	if !halfSpectrum {
-		magnitude = mirrorHalf(halfMagnitude, n, d)
-	}
+	magnitude := modulus(spectrum)
 	newHistory := Add(MulScalar(history, beta), MulScalar(magnitude, 1-beta))
 
 	var mask *Node
 	if q > 0 {
-		hBins := hSlice.Dimensions[1]
-		tau := quantileRows(Reshape(newHistory, batch, n*hBins), q, n*hBins <= pairwiseMaxSize)
+		var multiplicity []int // nil: each bin once (half spectrum).
+		if !halfSpectrum {
+			for range n {
+				multiplicity = append(multiplicity, columnMultiplicity(d)...)
+			}
+		}
+		tau := quantileRows(Reshape(newHistory, batch, n*bins), q, n*bins <= pairwiseMaxSize, multiplicity)
 		p.tau = tau
 		mask = GreaterOrEqual(newHistory, Reshape(tau, batch, 1, 1))
 	} else {
 		// q = 0: tau = min(H), and H >= min(H) everywhere, so the mask keeps every bin.
 		mask = Ones(gr, shapes.Make(dtypes.Bool, hShape.Dimensions...))
 	}
-	// weight is what each real-FFT bin keeps. Full spectrum: Re(IFFT2(F*M)) = IFFT2 of the
-	// Hermitian part F(k)*(M(k)+M(-k))/2, which the inverse real FFT computes from its half
-	// bins; the weight is 1 or 0, and 1/2 only where a mirror pair is split (ties). Half spectrum:
-	// the mask itself.
+	// The mask on the real-FFT bins stands for a Hermitian mask on the full spectrum, so the inverse
+	// real FFT of the masked bins is Re(IFFT2(F*M)).
 	weight := ConvertDType(mask, cdt)
-	if !halfSpectrum {
-		weight = MulScalar(Add(Slice(weight, AxisRange(), AxisRange(), AxisRange(0, bins)), mirrorFull(weight, n, d, bins)), 0.5)
-	}
 	masked := Mul(spectrum, ConvertDType(weight, complexDType(cdt)))
 	back := InverseRealFFT(masked, n, d)
 	filtered := ConvertDType(Reshape(back, g.Shape().Dimensions...), g.DType())
@@ -174,7 +170,7 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 	// an infinite peak, is NaN or Inf.
 	var scale *Node
 	if cdt == dtypes.Float64 {
-		peak := ReduceAndKeep(halfMagnitude, ReduceMax, 1, 2)
+		peak := ReduceAndKeep(magnitude, ReduceMax, 1, 2)
 		scale = Where(GreaterThan(peak, ZerosLike(peak)), peak, OnesLike(peak))
 	}
 	re, im := Real(spectrum), Imag(spectrum)
@@ -182,9 +178,8 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 		re, im = Div(re, scale), Div(im, scale)
 	}
 	re, im = ConvertDType(re, dtypes.Float64), ConvertDType(im, dtypes.Float64)
-	// Each half bin stands for itself and, in the interior columns, its mirror, which has the same
-	// |F|^2: weighted by hermitianWeights the sums are over the full spectrum, and with the kept
-	// weight (M(k)+M(-k))/2 the kept sum is sum M|F|^2 over the full spectrum.
+	// Each bin stands for itself and, in the interior columns, its mirror, which has the same |F|^2
+	// and mask: weighted by their multiplicity, the sums are over the full spectrum.
 	e := Mul(Add(Square(re), Square(im)), Reshape(hermitianWeights(gr, dtypes.Float64, d), 1, 1, bins))
 	energies := Stack([]*Node{e, Mul(e, ConvertDType(weight, dtypes.Float64))}, 0) // [2, B, rows, bins]
 	sums := ReduceSum(energies, 2, 3)                                              // [2, B]
@@ -209,49 +204,50 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 	}
 }
 
-// mirrorHalf returns the full n x d grid of a quantity x given on the real-FFT bins ([B, n, d/2+1])
-// that is the same at k and -k, such as |F|: columns j > d/2 are x(-k mod n, d-j).
-func mirrorHalf(x *Node, n, d int) *Node {
-	bins := HalfBins(d)
-	if bins == d {
-		return x
+// HistoryQuantile returns the threshold tau that Filter uses for a history H ([n, d/2+1], as
+// HistoryShape for an n x d gradient; float32 or float64): the q-quantile of the full n x d
+// spectrum's history, each stored bin counted as often as it appears there (see Filter), or,
+// with halfSpectrum, once. Same semantics and exactness as Quantile. It panics (graph-building
+// error) if H's shape does not fit d or q is outside [0, 1].
+func HistoryQuantile(history *Node, d int, q float64, halfSpectrum bool) *Node {
+	if history.Rank() != 2 || d < 1 || history.Shape().Dim(1) != HalfBins(d) || (history.DType() != dtypes.Float32 && history.DType() != dtypes.Float64) {
+		panic(fmt.Errorf("spectral.HistoryQuantile: history %s is not the float32/float64 [n, %d] history of an n x %d gradient", history.Shape(), HalfBins(d), d))
 	}
-	rest := Slice(negateRows(x, n), AxisRange(), AxisRange(), AxisRange(1, d-bins+1))
-	return Concatenate([]*Node{x, Reverse(rest, 2)}, 2)
-}
-
-// mirrorFull returns, on the real-FFT bins, x(-k mod n, -j mod d) of x given on the full grid
-// ([B, n, d]).
-func mirrorFull(x *Node, n, d, bins int) *Node {
-	rows := negateRows(x, n)
-	first := Slice(rows, AxisRange(), AxisRange(), AxisRange(0, 1))
-	if bins == 1 {
-		return first
+	if !(q >= 0 && q <= 1) {
+		panic(fmt.Errorf("spectral.HistoryQuantile: q must be in [0, 1], got %v", q))
 	}
-	rest := Reverse(Slice(rows, AxisRange(), AxisRange(), AxisRange(d-bins+1, d)), 2) // Columns d-1 down to d-bins+1.
-	return Concatenate([]*Node{first, rest}, 2)
-}
-
-// negateRows maps row k to row -k mod n along axis 1: row 0 stays, the others are reversed.
-func negateRows(x *Node, n int) *Node {
-	if n == 1 {
-		return x
+	n, bins := history.Shape().Dim(0), HalfBins(d)
+	var multiplicity []int
+	if !halfSpectrum {
+		for range n {
+			multiplicity = append(multiplicity, columnMultiplicity(d)...)
+		}
 	}
-	return Concatenate([]*Node{Slice(x, AxisRange(), AxisRange(0, 1)), Reverse(Slice(x, AxisRange(), AxisRange(1, n)), 1)}, 1)
+	return Reshape(quantileRows(Reshape(history, 1, n*bins), q, n*bins <= pairwiseMaxSize, multiplicity))
 }
 
 // hermitianWeights returns a 1 x (d/2+1) row with, for each real-FFT column j, the number of
 // full-spectrum columns it stands for: 1 for j = 0 and (d even) j = d/2, 2 for the others.
 func hermitianWeights(g *Graph, dtype dtypes.DType, d int) *Node {
-	bins := HalfBins(d)
-	w := make([]float64, bins)
-	for j := range w {
-		w[j] = 2
-		if j == 0 || 2*j == d {
-			w[j] = 1
-		}
+	m := columnMultiplicity(d)
+	w := make([]float64, len(m))
+	for j, c := range m {
+		w[j] = float64(c)
 	}
 	return ConvertDType(Const(g, [][]float64{w}), dtype)
+}
+
+// columnMultiplicity returns, for each real-FFT column j of a length-d axis, how many
+// full-spectrum columns it stands for: 1 for j = 0 and (d even) j = d/2, 2 for the others.
+func columnMultiplicity(d int) []int {
+	m := make([]int, HalfBins(d))
+	for j := range m {
+		m[j] = 2
+		if j == 0 || 2*j == d {
+			m[j] = 1
+		}
+	}
+	return m
 }
 
 // Alpha returns the blend weight alpha(t) of the schedule as a scalar of dtype. step is a scalar

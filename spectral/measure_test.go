@@ -84,15 +84,14 @@ func TestHalfSpectrumDifference(t *testing.T) {
 	for _, dims := range [][]int{{65, 384}, {384, 1152}, {384, 1536}, {1536, 384}, {256, 384}, {384}} {
 		for _, q := range []float64{0.25, 0.5} {
 			n, d, _ := MatrixView(shapes.Make(dtypes.Float32, dims...))
-			full, _ := HistoryShape(shapes.Make(dtypes.Float32, dims...), false)
-			half, _ := HistoryShape(shapes.Make(dtypes.Float32, dims...), true)
+			hShape, _ := HistoryShape(shapes.Make(dtypes.Float32, dims...))
 			exec := MustNewExec(b, func(g, hf, hh *Node) []*Node {
 				f1, h1, k1 := Filter(g, hf, q, 0.99, false)
 				f2, h2, k2 := Filter(g, hh, q, 0.99, true)
 				return []*Node{f1, h1, k1, f2, h2, k2}
 			})
 			gen := newGPTGradients(uint64(n*d), n, d)
-			hf, hh := tensors.FromShape(full), tensors.FromShape(half)
+			hf, hh := tensors.FromShape(hShape), tensors.FromShape(hShape)
 			var outs []*tensors.Tensor
 			var g []float32
 			for range 10 {
@@ -137,7 +136,7 @@ func TestFilterTiming(t *testing.T) {
 				values[i] = float32(rng.NormFloat64())
 			}
 			input := tensors.FromFlatDataAndDimensions(values, dims...)
-			hs, _ := HistoryShape(input.Shape(), half)
+			hs, _ := HistoryShape(input.Shape())
 			exec := MustNewExec(b, func(g, h *Node) []*Node {
 				f, nh, k := Filter(g, h, 0.25, 0.99, half)
 				return []*Node{f, nh, k}
@@ -197,7 +196,7 @@ func TestModelFilterTiming(t *testing.T) {
 				for i := range v {
 					v[i] = float32(rng.NormFloat64())
 				}
-				hs, _ := HistoryShape(shapes.Make(dtypes.Float32, m.n, m.d), half)
+				hs, _ := HistoryShape(shapes.Make(dtypes.Float32, m.n, m.d))
 				inputs = append(inputs, tensors.FromFlatDataAndDimensions(v, m.n, m.d), tensors.FromShape(hs))
 			}
 		}

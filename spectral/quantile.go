@@ -43,26 +43,50 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 		panic(fmt.Errorf("spectral.Quantile: x must not be empty, got %s", x.Shape()))
 	}
 	rows := Reshape(ConvertDType(x, computeDType(dtype)), 1, size)
-	return ConvertDType(Reshape(quantileRows(rows, q, pairwise)), dtype)
+	return ConvertDType(Reshape(quantileRows(rows, q, pairwise, nil)), dtype)
 }
 
 // quantileRows returns the q-quantile of each row of x ([B, N], float32 or float64) as [B]: each
 // row's result is Quantile's on that row alone (the counts are kept per row).
-func quantileRows(x *Node, q float64, pairwise bool) *Node {
+//
+// With multiplicity (N positive integers, the same for every row), entry i of a row stands for
+// multiplicity[i] equal values: the result is Quantile's on the row with each entry repeated that
+// many times (the full spectrum's magnitudes, given on the real-FFT bins). Counts stay integers,
+// so the order statistics are as exact as without.
+func quantileRows(x *Node, q float64, pairwise bool, multiplicity []int) *Node {
 	size := x.Shape().Dim(1)
-	rank := q * float64(size-1)
+	total := size // Entries of the (expanded) row.
+	var weights *Node
+	if multiplicity != nil {
+		if len(multiplicity) != size {
+			panic(fmt.Errorf("spectral: %d multiplicities for rows of %d entries", len(multiplicity), size))
+		}
+		total = 0
+		for _, m := range multiplicity {
+			if m < 1 {
+				panic(fmt.Errorf("spectral: multiplicity %d < 1", m))
+			}
+			total += m
+		}
+		w := make([]int64, size)
+		for i, m := range multiplicity {
+			w[i] = int64(m)
+		}
+		weights = Reshape(ConvertDType(Const(x.Graph(), w), countDType(total)), 1, size)
+	}
+	rank := q * float64(total-1)
 	k := int(math.Floor(rank))
 	frac := rank - float64(k)
-	if k >= size-1 {
-		k, frac = size-1, 0
+	if k >= total-1 {
+		k, frac = total-1, 0
 	}
 	keys, isNaN := orderKeys(x), IsNaN(x)
 	var keyLo, keyHi, anyNaN *Node
 	if pairwise {
-		keyLo, keyHi, anyNaN = orderStatisticsPairwise(keys, isNaN, k, frac > 0)
+		keyLo, keyHi, anyNaN = orderStatisticsPairwise(keys, isNaN, weights, total, k, frac > 0)
 	} else {
 		var countLo *Node
-		keyLo, countLo = kthSmallestKey(keys, k)
+		keyLo, countLo = kthSmallestKey(keys, weights, total, k)
 		keyHi, anyNaN = nextKey(keys, isNaN, keyLo, countLo, k, frac > 0)
 	}
 	result := keyToValue(keyLo, x.DType())
@@ -142,13 +166,18 @@ const pairwiseMaxSize = 1024
 
 // orderStatisticsPairwise returns, per row of keys ([B, N]), the k-th smallest key, if withNext
 // the (k+1)-th, and whether any entry is NaN, each as [B]: the r-th smallest (0-based) is the
-// smallest key_i with #{j: key_j <= key_i} >= r+1. The minima share one reduction.
-func orderStatisticsPairwise(keys, isNaN *Node, k int, withNext bool) (keyK, keyNext, anyNaN *Node) {
+// smallest key_i with #{j: key_j <= key_i} >= r+1, each j counted weights[j] times (once when
+// weights is nil; total is the weights' sum). The minima share one reduction.
+func orderStatisticsPairwise(keys, isNaN, weights *Node, total, k int, withNext bool) (keyK, keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	batch, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
-	cntDT := countDType(size)
-	atMost := ReduceSum(ConvertDType(LessOrEqual(Reshape(keys, batch, 1, size), Reshape(keys, batch, size, 1)), cntDT), 2)
+	cntDT := countDType(total)
+	le := ConvertDType(LessOrEqual(Reshape(keys, batch, 1, size), Reshape(keys, batch, size, 1)), cntDT) // [B, i, j]
+	if weights != nil {
+		le = Mul(le, Reshape(weights, 1, 1, size))
+	}
+	atMost := ReduceSum(le, 2)
 	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
 	zeroKey := ZerosLike(keys)
 	rows := []*Node{Where(isNaN, zeroKey, maxKey)}
@@ -176,22 +205,26 @@ func digitWidths(keyBits int) []int {
 }
 
 // kthSmallestKey returns, per row of keys ([B, N]), the k-th smallest (0-based) key and the
-// number of keys <= it, each as [B].
+// number of keys <= it, each as [B]; each key counts weights[j] times (once when weights is nil;
+// total is the weights' sum).
 //
 // It is a radix select, most significant digit first: with the digits above fixed (prefix),
 // one pass builds the histogram of the next digit over the keys that share the prefix
-// (ScatterSum of ones into 2^width bins; other keys go to a discarded extra bin). The digit is
+// (ScatterSum of ones, or of the weights, into 2^width bins; other keys go to a discarded extra bin). The digit is
 // the first bin at which the running count reaches the rank still sought, and the keys in
 // lower bins are subtracted from that rank. Integer counts make every step exact. All rows
 // share one ScatterSum per pass, each into its own bins. GoMLX has no While loop, so the
 // passes are unrolled.
-func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
+func kthSmallestKey(keys, weights *Node, total, k int) (key, countAtMost *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	width := keyDT.Bits()
 	batch, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
-	cntDT := countDType(size)
+	cntDT := countDType(total)
 	ones := Ones(g, shapes.Make(cntDT, batch*size))
+	if weights != nil {
+		ones = Reshape(BroadcastToDims(weights, batch, size), batch*size)
+	}
 	need := BroadcastToDims(Scalar(g, cntDT, k+1), batch, 1) // 1-based rank sought among the keys that share prefix.
 	prefix := BroadcastToDims(keyConst(g, keyDT, 0), batch, 1)
 	var binCount *Node // Keys equal to the answer in the digits decided so far.
@@ -210,7 +243,7 @@ func kthSmallestKey(keys *Node, k int) (key, countAtMost *Node) {
 		counts := ScatterSum(zeros, Reshape(Add(digits, rowBase), batch*size, 1), ones, false, false)
 		counts = Slice(Reshape(counts, batch, bins+1), AxisRange(), AxisRange(0, bins))
 		// The digit is the number of bins whose running count is still below need.
-		digit := ReduceAndKeep(ConvertDType(LessThan(runningCounts(counts, size), need), cntDT), ReduceSum, 1)
+		digit := ReduceAndKeep(ConvertDType(LessThan(runningCounts(counts, total), need), cntDT), ReduceSum, 1)
 		isDigit := Equal(binIndex, digit)
 		need = Sub(need, ReduceAndKeep(Where(LessThan(binIndex, digit), counts, ZerosLike(counts)), ReduceSum, 1))
 		binCount = ReduceAndKeep(Where(isDigit, counts, ZerosLike(counts)), ReduceSum, 1)

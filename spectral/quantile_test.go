@@ -295,3 +295,66 @@ func TestQuantileTiming(t *testing.T) {
 			fmt.Sprint(dims), b.Description(), first, per, reps)
 	}
 }
+
+// TestQuantileMultiplicity checks quantileRows with multiplicities against refQuantile32 on the
+// rows with each entry repeated that many times, by both order-statistic methods, on rows with
+// ties, negative values and NaN, for every quantile of quantileQs and every rank of a short row.
+func TestQuantileMultiplicity(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, size := range []int{1, 2, 7, 40, 600} {
+		const rows = 3
+		values := make([]float32, rows*size)
+		for i := range values {
+			switch rng.IntN(3) {
+			case 0:
+				values[i] = float32(rng.IntN(5)) * 0.5 // Ties.
+			default:
+				values[i] = float32(rng.NormFloat64())
+			}
+		}
+		if size > 2 {
+			values[size+1] = float32(math.NaN()) // Row 1 holds a NaN.
+		}
+		mult := make([]int, size)
+		for i := range mult {
+			mult[i] = 1 + rng.IntN(3)
+		}
+		qs := slices.Clone(quantileQs)
+		if size == 7 {
+			total := 0
+			for _, m := range mult {
+				total += m
+			}
+			for k := range total {
+				qs = append(qs, float64(k)/float64(total-1))
+			}
+		}
+		for _, pairwise := range []bool{true, false} {
+			exec := MustNewExec(b, func(x *Node) []*Node {
+				outs := make([]*Node, len(qs))
+				for i, q := range qs {
+					outs[i] = quantileRows(x, q, pairwise, mult)
+				}
+				return outs
+			})
+			x := tensors.FromFlatDataAndDimensions(values, rows, size)
+			outs := exec.MustExec(x)
+			for r := range rows {
+				var expanded []float32
+				for i, v := range values[r*size : (r+1)*size] {
+					for range mult[i] {
+						expanded = append(expanded, v)
+					}
+				}
+				for i, q := range qs {
+					got := tensors.MustCopyFlatData[float32](outs[i])[r]
+					want := refQuantile32(expanded, q)
+					if got != want && !(got != got && want != want) {
+						t.Errorf("size %d row %d pairwise=%v q=%v: got %v, want %v", size, r, pairwise, q, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -116,28 +116,53 @@ func (s *refState) step(g []float64, q, beta float64) {
 	s.filtered, s.kept = s.apply(s.mask)
 }
 
-// fullMask expands a mask on the history's bins to the n x d spectrum. For the half spectrum,
-// column j <= d/2 is the history's own, and column d-j (j = 1 .. ceil(d/2)-1) mirrors bin
-// (-i mod n, j): the Hermitian expansion M'.
-func (s *refState) fullMask(mask []bool) []bool {
-	n, d, cols := s.n, s.d, s.cols()
-	if !s.half {
-		return mask
+// stored returns the real-FFT bins (n x (d/2+1)) of x given on the reference history's grid:
+// what Filter stores. The full-spectrum reference keeps the whole n x d grid, so that its
+// quantile is computed independently of Filter's multiplicities.
+func (s *refState) stored(x []float64) []float64 { return storedBins(x, s.n, s.d) }
+
+// storedMask is stored for the reference's mask.
+func (s *refState) storedMask() []bool { return storedBins(s.mask, s.n, s.d) }
+
+func storedBins[T any](x []T, n, d int) []T {
+	bins := d/2 + 1
+	if len(x) == n*bins {
+		return x
 	}
-	full := make([]bool, n*d)
+	out := make([]T, 0, n*bins)
+	for i := 0; i < n; i++ {
+		out = append(out, x[i*d:i*d+bins]...)
+	}
+	return out
+}
+
+// fullValues expands values on the real-FFT bins (n x (d/2+1)), such as Filter's history, to the
+// n x d grid by the mirror symmetry x(-i, -j) = x(i, j); values already on the grid are returned.
+func (s *refState) fullValues(x []float64) []float64 { return expandHermitian(x, s.n, s.d) }
+
+// fullMask is fullValues for a mask: column j <= d/2 is the mask's own, and column d-j
+// (j = 1 .. ceil(d/2)-1) mirrors bin (-i mod n, j): the Hermitian expansion M'.
+func (s *refState) fullMask(mask []bool) []bool { return expandHermitian(mask, s.n, s.d) }
+
+func expandHermitian[T any](x []T, n, d int) []T {
+	cols := d/2 + 1
+	if len(x) == n*d {
+		return x
+	}
+	full := make([]T, n*d)
 	for i := 0; i < n; i++ {
 		for j := 0; j < d; j++ {
 			if j < cols {
-				full[i*d+j] = mask[i*cols+j]
+				full[i*d+j] = x[i*cols+j]
 			} else {
-				full[i*d+j] = mask[((n-i)%n)*cols+(d-j)]
+				full[i*d+j] = x[((n-i)%n)*cols+(d-j)]
 			}
 		}
 	}
 	return full
 }
 
-// apply returns Re(IFFT2(F*M')) for the last spectrum and a mask on the history's bins, and the
+// apply returns Re(IFFT2(F*M')) for the last spectrum and a mask on the stored bins, and the
 // kept energy fraction sum|F*M'|^2 / sum|F|^2.
 func (s *refState) apply(mask []bool) (filtered []float64, kept float64) {
 	full := s.fullMask(mask)
@@ -180,7 +205,7 @@ func refAlpha(t int, cfg Config) float64 {
 	return a0
 }
 
-// imagNorm returns ||Im(IFFT2(F*M'))||_2 for the last spectrum and a mask on the history's bins:
+// imagNorm returns ||Im(IFFT2(F*M'))||_2 for the last spectrum and a mask on the stored bins:
 // what taking the real part discards.
 func (s *refState) imagNorm(mask []bool) float64 {
 	full := s.fullMask(mask)

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// countNear counts the pixels of img within 30 (per channel) of c.
+func countNear(img image.Image, c color.RGBA) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if absDiff(r>>8, uint32(c.R)) <= 30 && absDiff(g>>8, uint32(c.G)) <= 30 && absDiff(bl>>8, uint32(c.B)) <= 30 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func absDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// TestPlotRunDrawsCurves decodes the loss plot of a synthetic run and checks that it holds the
+// per-iteration curve (grey), the smoothed and evaluated training loss (blue) and the validation
+// loss (red) where the data puts them: the falling validation curve must reach the plot's
+// bottom-right corner (the legend is at the top), where the last, lowest evaluations are.
+func TestPlotRunDrawsCurves(t *testing.T) {
+	m := &Metrics{Preset: "tiny", Run: 0, RunName: "AdamW alone", Seed: 1}
+	for i := range 400 {
+		m.IterLoss = append(m.IterLoss, 2+2*math.Exp(-float64(i)/80)+0.1*math.Sin(float64(i)))
+	}
+	for it := 0; it <= 400; it += 100 {
+		m.Evals = append(m.Evals, evalLoss{Iter: it, Train: 2 + 2*math.Exp(-float64(it)/80), Val: 2.1 + 2*math.Exp(-float64(it)/80)})
+	}
+	path := filepath.Join(t.TempDir(), "loss.png")
+	if err := plotRun(path, m); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("loss.png is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 300 {
+		t.Fatalf("loss.png is %dx%d, want about 768x480", b.Dx(), b.Dy())
+	}
+	for name, c := range map[string]color.RGBA{"grey (per-iteration)": colorRaw, "blue (train)": colorTrain, "red (validation)": colorVal} {
+		if n := countNear(img, c); n < 200 {
+			t.Errorf("%s: %d pixels of that colour, want a drawn curve (>= 200)", name, n)
+		}
+	}
+	right := 0
+	b := img.Bounds()
+	for y := b.Min.Y + b.Dy()/2; y < b.Max.Y; y++ {
+		for x := b.Min.X + b.Dx()*3/4; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if absDiff(r>>8, uint32(colorVal.R)) <= 30 && absDiff(g>>8, uint32(colorVal.G)) <= 30 && absDiff(bl>>8, uint32(colorVal.B)) <= 30 {
+				right++
+			}
+		}
+	}
+	if right == 0 {
+		t.Errorf("no validation curve in the bottom-right corner of the plot, where iteration 400 and the lowest losses are")
+	}
+}

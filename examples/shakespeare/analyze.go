@@ -20,7 +20,6 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
-	"github.com/smi-gomlx/smi/internal/backend"
 )
 
 // The paper leaves its parameter analysis undefined; these thresholds fix our definitions
@@ -79,15 +78,7 @@ func cmdAnalyze(args []string) error {
 	if *batches <= 0 {
 		return fmt.Errorf("-batches must be positive")
 	}
-	corpus, err := loadCorpus(*dataPath)
-	if err != nil {
-		return err
-	}
-	ctx, cfg, err := loadRun(*out)
-	if err != nil {
-		return err
-	}
-	b, err := backend.New()
+	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {
 		return err
 	}

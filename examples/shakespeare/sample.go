@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 
@@ -21,6 +22,24 @@ func loadCorpus(path string) (*data.Corpus, error) {
 		return nil, err
 	}
 	return data.Load(path)
+}
+
+// openRun loads the corpus at dataPath and the run in dir (see loadRun), and opens the backend:
+// what every command that reads a trained run starts with.
+func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, backends.Backend, error) {
+	corpus, err := loadCorpus(dataPath)
+	if err != nil {
+		return nil, nil, gpt.Config{}, nil, err
+	}
+	ctx, cfg, err := loadRun(dir)
+	if err != nil {
+		return nil, nil, gpt.Config{}, nil, err
+	}
+	b, err := backend.New()
+	if err != nil {
+		return nil, nil, gpt.Config{}, nil, err
+	}
+	return corpus, ctx, cfg, b, nil
 }
 
 // loadRun opens a run directory's checkpoint and returns its context and model configuration.
@@ -59,20 +78,12 @@ func cmdSample(args []string) error {
 	if *n <= 0 || *temperature < 0 {
 		return fmt.Errorf("-tokens must be positive and -temperature >= 0")
 	}
-	corpus, err := loadCorpus(*dataPath)
+	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {
 		return err
 	}
 	if !corpus.Known([]byte(*prompt)) {
 		return fmt.Errorf("-prompt holds characters that are not in tiny Shakespeare's vocabulary %q", corpus.Chars)
-	}
-	ctx, cfg, err := loadRun(*out)
-	if err != nil {
-		return err
-	}
-	b, err := backend.New()
-	if err != nil {
-		return err
 	}
 	promptIDs := corpus.Encode([]byte(*prompt))
 	tokens, err := newGenerator(b, ctx, cfg).generate(promptIDs, *n, *temperature, data.RNG(*seed, 0))
@@ -114,15 +125,7 @@ func cmdEval(args []string) error {
 	if *batches < 2 {
 		return fmt.Errorf("-batches must be at least 2")
 	}
-	corpus, err := loadCorpus(*dataPath)
-	if err != nil {
-		return err
-	}
-	ctx, cfg, err := loadRun(*out)
-	if err != nil {
-		return err
-	}
-	b, err := backend.New()
+	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package spectral
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -83,42 +84,108 @@ func TestHistoryShape(t *testing.T) {
 	}
 }
 
-// TestFilterPanics checks the graph-building errors of Filter and Blend.
+// TestFilterPanics checks the graph-building errors of Filter, HistoryQuantile and Blend: each
+// input is wrong in one way only, and the message must name it.
 func TestFilterPanics(t *testing.T) {
 	b := testBackend(t)
-	for name, fn := range map[string]func(g *Graph) *Node{
-		"history shape": func(g *Graph) *Node {
-			f, _, _ := Filter(Zeros(g, shapes.Make(dtypes.Float32, 4, 6)), Zeros(g, shapes.Make(dtypes.Float32, 4, 6)), 0.5, 0.9, false)
+	f32 := func(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+	for name, tc := range map[string]struct {
+		fn   func(g *Graph) *Node
+		want string
+	}{
+		"history shape": {func(g *Graph) *Node {
+			f, _, _ := Filter(Zeros(g, f32(4, 6)), Zeros(g, f32(4, 6)), 0.5, 0.9, false)
 			return f
-		},
-		"history dtype": func(g *Graph) *Node {
-			f, _, _ := Filter(Zeros(g, shapes.Make(dtypes.BFloat16, 4, 6)), Zeros(g, shapes.Make(dtypes.BFloat16, 4, 6)), 0.5, 0.9, false)
+		}, "history has shape (Float32)[4 6], want (Float32)[4 4]"},
+		"history dtype": {func(g *Graph) *Node {
+			f, _, _ := Filter(Zeros(g, shapes.Make(dtypes.BFloat16, 4, 6)), Zeros(g, shapes.Make(dtypes.BFloat16, 4, 4)), 0.5, 0.9, false)
 			return f
-		},
-		"scalar": func(g *Graph) *Node {
+		}, "want (Float32)[4 4]"},
+		"scalar": {func(g *Graph) *Node {
 			f, _, _ := Filter(Const(g, float32(1)), Const(g, float32(1)), 0.5, 0.9, false)
 			return f
-		},
-		"complex": func(g *Graph) *Node {
-			f, _, _ := Filter(Zeros(g, shapes.Make(dtypes.Complex64, 4)), Zeros(g, shapes.Make(dtypes.Float32, 1, 4)), 0.5, 0.9, false)
+		}, "is not filtered"},
+		"complex": {func(g *Graph) *Node {
+			f, _, _ := Filter(Zeros(g, shapes.Make(dtypes.Complex64, 4)), Zeros(g, f32(1, 3)), 0.5, 0.9, false)
 			return f
-		},
-		"q = 1": func(g *Graph) *Node {
-			f, _, _ := Filter(Zeros(g, shapes.Make(dtypes.Float32, 4)), Zeros(g, shapes.Make(dtypes.Float32, 1, 4)), 1, 0.9, false)
+		}, "is not filtered"},
+		"q = 1": {func(g *Graph) *Node {
+			f, _, _ := Filter(Zeros(g, f32(4)), Zeros(g, f32(1, 3)), 1, 0.9, false)
 			return f
-		},
-		"blend shapes": func(g *Graph) *Node {
-			return Blend(Zeros(g, shapes.Make(dtypes.Float32, 4)), Zeros(g, shapes.Make(dtypes.Float32, 5)), Const(g, float32(0.5)))
-		},
+		}, "quantile must be in [0, 1)"},
+		"beta = 1": {func(g *Graph) *Node {
+			f, _, _ := Filter(Zeros(g, f32(4)), Zeros(g, f32(1, 3)), 0.5, 1, false)
+			return f
+		}, "beta must be in [0, 1)"},
+		"history quantile shape": {func(g *Graph) *Node {
+			return HistoryQuantile(Zeros(g, f32(4, 6)), 6, 0.5, false)
+		}, "is not the float32/float64 [n, 4] history of an n x 6 gradient"},
+		"history quantile q": {func(g *Graph) *Node {
+			return HistoryQuantile(Zeros(g, f32(4, 4)), 6, 1.5, false)
+		}, "q must be in [0, 1]"},
+		"blend shapes": {func(g *Graph) *Node {
+			return Blend(Zeros(g, f32(4)), Zeros(g, f32(5)), Const(g, float32(0.5)))
+		}, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
-				if r := recover(); r == nil {
-					t.Errorf("no panic")
+				r := recover()
+				if r == nil {
+					t.Fatalf("no panic")
+				}
+				if msg := fmt.Sprint(r); !strings.Contains(msg, tc.want) {
+					t.Errorf("panic %q does not contain %q", msg, tc.want)
 				}
 			}()
-			MustExecOnce(b, fn)
+			MustExecOnce(b, tc.fn)
 		})
+	}
+}
+
+// TestHistoryQuantile checks that HistoryQuantile on the stored bins equals Quantile over the
+// full n x d history they stand for (and, with halfSpectrum, Quantile over the stored bins).
+func TestHistoryQuantile(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, nd := range [][2]int{{7, 13}, {8, 12}, {1, 40}, {33, 1}, {9, 2}, {40, 70}} {
+		n, d := nd[0], nd[1]
+		bins := HalfBins(d)
+		half := make([]float32, n*bins)
+		for i := range half {
+			half[i] = float32(rng.IntN(20)) * 0.25 // Ties.
+		}
+		// A history on the stored bins must be mirror-consistent where a column holds both k and
+		// -k (columns 0 and d/2): those bins are equal in any history Filter builds.
+		for i := range n {
+			for _, j := range []int{0, d / 2} {
+				if j < bins && (j == 0 || 2*j == d) {
+					half[((n-i)%n)*bins+j] = half[i*bins+j]
+				}
+			}
+		}
+		ref := newRefState(n, d, false)
+		full64 := ref.fullValues(func() []float64 {
+			v := make([]float64, len(half))
+			for i, x := range half {
+				v[i] = float64(x)
+			}
+			return v
+		}())
+		full := make([]float32, len(full64))
+		for i, x := range full64 {
+			full[i] = float32(x)
+		}
+		for _, q := range []float64{0.25, 0.5, 0.9} {
+			outs := MustExecOnceN(b, func(h *Node) []*Node {
+				return []*Node{HistoryQuantile(h, d, q, false), HistoryQuantile(h, d, q, true)}
+			}, tensors.FromFlatDataAndDimensions(half, n, bins))
+			if got, want := outs[0].Value().(float32), refQuantile32(full, q); got != want {
+				t.Errorf("%dx%d q=%v: HistoryQuantile %v, quantile of the full history %v", n, d, q, got, want)
+			}
+			if got, want := outs[1].Value().(float32), refQuantile32(half, q); got != want {
+				t.Errorf("%dx%d q=%v half: HistoryQuantile %v, quantile of the stored bins %v", n, d, q, got, want)
+			}
+		}
 	}
 }
 

@@ -14,13 +14,26 @@ It prints one JSON line: the 20-batch losses at iteration 2000 (nanoGPT's figure
 losses of the same final model (a lower-variance estimate; batches from torch seed seed+100000).
 """
 import argparse, json, math, sys, time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-N_LAYER, N_HEAD, N_EMBD, BLOCK_SIZE, BATCH_SIZE = 4, 4, 128, 64, 12
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The model's size (nanoGPT's GPTConfig without vocabulary, dropout and bias)."""
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+
+
+CPU = Shape(n_layer=4, n_head=4, n_embd=128, block_size=64)
+BATCH_SIZE = 12
 LEARNING_RATE, MIN_LR, WARMUP_ITERS, WEIGHT_DECAY = 1e-3, 1e-4, 100, 0.1
 BETA1, BETA2, GRAD_CLIP, EVAL_INTERVAL = 0.9, 0.99, 1.0, 250
 
@@ -35,34 +48,35 @@ class LayerNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self):
+    def __init__(self, c):
         super().__init__()
-        self.c_attn = nn.Linear(N_EMBD, 3 * N_EMBD, bias=False)
-        self.c_proj = nn.Linear(N_EMBD, N_EMBD, bias=False)
+        self.n_head, self.n_embd = c.n_head, c.n_embd
+        self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=False)
+        self.c_proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
 
     def forward(self, x):
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(N_EMBD, dim=2)
-        q, k, v = (t.view(B, T, N_HEAD, C // N_HEAD).transpose(1, 2) for t in (q, k, v))
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0, is_causal=True)
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
 class MLP(nn.Module):
-    def __init__(self):
+    def __init__(self, c):
         super().__init__()
-        self.c_fc = nn.Linear(N_EMBD, 4 * N_EMBD, bias=False)
+        self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd, bias=False)
         self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(4 * N_EMBD, N_EMBD, bias=False)
+        self.c_proj = nn.Linear(4 * c.n_embd, c.n_embd, bias=False)
 
     def forward(self, x):
         return self.c_proj(self.gelu(self.c_fc(x)))
 
 
 class Block(nn.Module):
-    def __init__(self):
+    def __init__(self, c):
         super().__init__()
-        self.ln_1, self.attn, self.ln_2, self.mlp = LayerNorm(N_EMBD), Attention(), LayerNorm(N_EMBD), MLP()
+        self.ln_1, self.attn, self.ln_2, self.mlp = LayerNorm(c.n_embd), Attention(c), LayerNorm(c.n_embd), MLP(c)
 
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
@@ -70,17 +84,17 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab):
+    def __init__(self, vocab, c=CPU):
         super().__init__()
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(vocab, N_EMBD), wpe=nn.Embedding(BLOCK_SIZE, N_EMBD),
-            h=nn.ModuleList([Block() for _ in range(N_LAYER)]), ln_f=LayerNorm(N_EMBD)))
-        self.lm_head = nn.Linear(N_EMBD, vocab, bias=False)
+            wte=nn.Embedding(vocab, c.n_embd), wpe=nn.Embedding(c.block_size, c.n_embd),
+            h=nn.ModuleList([Block(c) for _ in range(c.n_layer)]), ln_f=LayerNorm(c.n_embd)))
+        self.lm_head = nn.Linear(c.n_embd, vocab, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # weight tying
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
             if name.endswith('c_proj.weight'):
-                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * N_LAYER))
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
     @staticmethod
     def _init_weights(module):
@@ -120,9 +134,9 @@ def train(seed, data_path, max_iters=2000, eval_iters=20, log=sys.stderr):
 
     def get_batch(split):
         d = splits[split]
-        ix = torch.randint(len(d) - BLOCK_SIZE, (BATCH_SIZE,))
-        x = torch.stack([torch.from_numpy(d[i:i + BLOCK_SIZE].astype(np.int64)) for i in ix])
-        y = torch.stack([torch.from_numpy(d[i + 1:i + 1 + BLOCK_SIZE].astype(np.int64)) for i in ix])
+        ix = torch.randint(len(d) - CPU.block_size, (BATCH_SIZE,))
+        x = torch.stack([torch.from_numpy(d[i:i + CPU.block_size].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(d[i + 1:i + 1 + CPU.block_size].astype(np.int64)) for i in ix])
         return x, y
 
     @torch.no_grad()

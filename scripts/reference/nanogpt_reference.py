@@ -1,93 +1,27 @@
 """Writes a PyTorch reference trajectory of nanoGPT's model and training step, for
 examples/shakespeare/gpt's TestMatchesPyTorch.
 
-The model and the step follow nanoGPT's model.py and train.py (bias-free GPT, tied head,
-GPT-2 initialisation, AdamW decaying only tensors with two or more axes, global-norm clipping,
-linear warm-up then cosine learning rate). The fixture holds a small model's initial weights,
-the batches, and per step: learning rate, loss, gradient norms (global and per tensor) before
-clipping; then the weights
-after the last step. Needs PyTorch (pip install torch numpy); the Go test needs only the fixture.
+The model is nanogpt_cpu_recipe.py's (nanoGPT's model.py: bias-free GPT, tied head, GPT-2
+initialisation) at a small size; the step is nanoGPT's train.py (AdamW decaying only tensors with
+two or more axes, global-norm clipping, linear warm-up then cosine learning rate). The fixture
+holds the initial weights, the batches, and per step: learning rate, loss, gradient norms (global
+and per tensor) before clipping; then the weights after the last step. Needs PyTorch (pip install torch numpy); the Go test needs only the fixture.
 
     python scripts/reference/nanogpt_reference.py /work/shared/data/tinyshakespeare.txt \
         examples/shakespeare/gpt/testdata/nanogpt_reference.json
 """
-import base64, json, math, sys
+import base64, json, math, os, sys
 
 import numpy as np
 import torch
-import torch.nn as nn
-from torch.nn import functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nanogpt_cpu_recipe import GPT, Shape  # noqa: E402 (nanoGPT's model, shared with the whole-run reference)
 
 CFG = dict(n_layer=2, n_head=2, n_embd=32, block_size=16, batch_size=4, steps=16,
            learning_rate=1e-2, min_lr=1e-3, warmup_iters=3, lr_decay_iters=12,
            weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, seed=7)
 C = CFG
-
-
-class LayerNorm(nn.Module):
-    def __init__(self, d):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-
-    def forward(self, x):
-        return F.layer_norm(x, self.weight.shape, self.weight, None, 1e-5)
-
-
-class Attention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c_attn = nn.Linear(C['n_embd'], 3 * C['n_embd'], bias=False)
-        self.c_proj = nn.Linear(C['n_embd'], C['n_embd'], bias=False)
-
-    def forward(self, x):
-        B, T, E = x.size()
-        H = C['n_head']
-        q, k, v = self.c_attn(x).split(E, dim=2)
-        q, k, v = (t.view(B, T, H, E // H).transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-        att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float('-inf'))
-        y = F.softmax(att, dim=-1) @ v
-        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, E))
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c_fc = nn.Linear(C['n_embd'], 4 * C['n_embd'], bias=False)
-        self.c_proj = nn.Linear(4 * C['n_embd'], C['n_embd'], bias=False)
-
-    def forward(self, x):
-        return self.c_proj(F.gelu(self.c_fc(x)))
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1, self.attn, self.ln_2, self.mlp = LayerNorm(C['n_embd']), Attention(), LayerNorm(C['n_embd']), MLP()
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class GPT(nn.Module):
-    def __init__(self, vocab):
-        super().__init__()
-        E = C['n_embd']
-        self.wte, self.wpe = nn.Embedding(vocab, E), nn.Embedding(C['block_size'], E)
-        self.h = nn.ModuleList([Block() for _ in range(C['n_layer'])])
-        self.ln_f = LayerNorm(E)
-        for name, p in self.named_parameters():
-            if p.dim() >= 2:
-                std = 0.02 / math.sqrt(2 * C['n_layer']) if name.endswith('c_proj.weight') else 0.02
-                torch.nn.init.normal_(p, mean=0.0, std=std)
-
-    def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))
-        for block in self.h:
-            x = block(x)
-        logits = self.ln_f(x) @ self.wte.weight.t()  # head tied to the token embedding
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
 
 def get_lr(it):
@@ -101,7 +35,7 @@ def get_lr(it):
 
 def go_name(name):
     """Our variable scope for a PyTorch parameter name, and whether to transpose it ([in, out])."""
-    parts = name.split('.')
+    parts = name.removeprefix('transformer.').split('.')
     if parts[0] in ('wte', 'wpe'):
         return '/gpt/%s/weights' % parts[0], False
     if parts[0] == 'ln_f':
@@ -130,7 +64,7 @@ def main(data_path, out_path):
     data = np.array([stoi[c] for c in text], dtype=np.int64)
     train = data[:int(len(data) * 0.9)]
     torch.manual_seed(C['seed'])
-    model = GPT(len(chars))
+    model = GPT(len(chars), Shape(C['n_layer'], C['n_head'], C['n_embd'], C['block_size']))
     initial = weights(model)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     nodecay = [p for p in model.parameters() if p.dim() < 2]

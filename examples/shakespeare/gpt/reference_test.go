@@ -69,20 +69,21 @@ func (f fixtureTensor) values(t *testing.T) []float32 {
 }
 
 // Tolerances of the comparison with PyTorch (float32 on both sides; the two differ only in the
-// order of floating-point operations). Measured worst cases when this test was written: loss
-// 8e-7; gradient norms 1e-6 relative, except 4.2e-5 on step 6, a gradient spike (norm 14.5
-// against about 1) that amplifies rounding uniformly in every tensor; weights 3.9e-6 relative
-// (L2, per tensor). Mutations the test catches: LayerNorm eps 1e-6, Adam eps 1e-7, weight decay
-// on the gains too, no clipping, tanh-approximated GELU, warm-up from 0.
+// order of floating-point operations). Measured worst cases when the fixture was written: loss
+// 5e-7 per step except 3.3e-6 at step 14, a gradient spike (norm 21.5 against about 1) that
+// amplifies rounding in every tensor alike; gradient norms 1e-6 relative except 1.1e-4 at that
+// step; weights 3.2e-6 relative (L2, per tensor). Mutations the test catches: LayerNorm eps 1e-6,
+// Adam eps 1e-7, weight decay on the gains too, no clipping, tanh-approximated GELU, warm-up
+// from 0.
 const (
-	refLossTol   = 1e-5 // absolute, per step
-	refNormTol   = 2e-4 // relative, per tensor and step
+	refLossTol   = 2e-5 // absolute, per step
+	refNormTol   = 5e-4 // relative, per tensor and step
 	refWeightTol = 2e-5 // relative L2 error per tensor after all steps
 )
 
 // TestMatchesPyTorch runs our model, AdamW, learning-rate schedule and global-norm clipping
 // from the fixture's initial weights on its batches, and compares every step's loss and
-// gradient norm, and the final weights, with nanoGPT's PyTorch code. Half of the steps clip.
+// gradient norm, and the final weights, with nanoGPT's PyTorch code. Some of the steps clip.
 func TestMatchesPyTorch(t *testing.T) {
 	raw, err := os.ReadFile("testdata/nanogpt_reference.json")
 	if err != nil {

@@ -142,13 +142,7 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 
 	var mask *Node
 	if q > 0 {
-		var multiplicity []int // nil: each bin once (half spectrum).
-		if !halfSpectrum {
-			for range n {
-				multiplicity = append(multiplicity, columnMultiplicity(d)...)
-			}
-		}
-		tau := quantileRows(Reshape(newHistory, batch, n*bins), q, n*bins <= pairwiseMaxSize, multiplicity)
+		tau := quantileRows(Reshape(newHistory, batch, n*bins), q, n*bins <= pairwiseMaxSize, historyMultiplicity(n, d, halfSpectrum))
 		p.tau = tau
 		mask = GreaterOrEqual(newHistory, Reshape(tau, batch, 1, 1))
 	} else {
@@ -217,13 +211,22 @@ func HistoryQuantile(history *Node, d int, q float64, halfSpectrum bool) *Node {
 		panic(fmt.Errorf("spectral.HistoryQuantile: q must be in [0, 1], got %v", q))
 	}
 	n, bins := history.Shape().Dim(0), HalfBins(d)
-	var multiplicity []int
-	if !halfSpectrum {
-		for range n {
-			multiplicity = append(multiplicity, columnMultiplicity(d)...)
-		}
+	return Reshape(quantileRows(Reshape(history, 1, n*bins), q, n*bins <= pairwiseMaxSize, historyMultiplicity(n, d, halfSpectrum)))
+}
+
+// historyMultiplicity returns, for each stored bin of an n x d gradient's history (row-major),
+// how often the quantile counts it: its multiplicity in the full spectrum, or nil (each once)
+// with halfSpectrum.
+func historyMultiplicity(n, d int, halfSpectrum bool) []int {
+	if halfSpectrum {
+		return nil
 	}
-	return Reshape(quantileRows(Reshape(history, 1, n*bins), q, n*bins <= pairwiseMaxSize, multiplicity))
+	row := columnMultiplicity(d)
+	m := make([]int, 0, n*len(row))
+	for range n {
+		m = append(m, row...)
+	}
+	return m
 }
 
 // hermitianWeights returns a 1 x (d/2+1) row with, for each real-FFT column j, the number of

@@ -47,21 +47,19 @@ func TestFilterBatch(t *testing.T) {
 			n, d, _ := MatrixView(shapes.Make(c.dtype, c.dims...))
 			hShape, _ := HistoryShape(shapes.Make(c.dtype, c.dims...))
 			inDT := computeDType(c.dtype) // Inputs fed in float32 (float64), converted in the graph.
-			batchExec := MustNewExec(b, func(g, h *Node) []*Node {
-				p := batchParts(ConvertDType(g, c.dtype), h, c.q, 0.9, c.half)
+			// outputs lists the parts compared: filtered, history, kept energy, energy, tau (0 for q = 0), mask.
+			outputs := func(p parts) []*Node {
 				tau := p.tau
 				if tau == nil {
 					tau = ZerosLike(p.keptEnergy)
 				}
 				return []*Node{ConvertDType(p.filtered, inDT), p.history, p.keptEnergy, p.energy, ConvertDType(tau, dtypes.Float64), p.mask}
+			}
+			batchExec := MustNewExec(b, func(g, h *Node) []*Node {
+				return outputs(batchParts(ConvertDType(g, c.dtype), h, c.q, 0.9, c.half))
 			})
 			sliceExec := MustNewExec(b, func(g, h *Node) []*Node {
-				p := filterParts(ConvertDType(g, c.dtype), h, c.q, 0.9, c.half)
-				tau := p.tau
-				if tau == nil {
-					tau = ZerosLike(p.keptEnergy)
-				}
-				return []*Node{ConvertDType(p.filtered, inDT), p.history, p.keptEnergy, p.energy, ConvertDType(tau, dtypes.Float64), p.mask}
+				return outputs(filterParts(ConvertDType(g, c.dtype), h, c.q, 0.9, c.half))
 			})
 			batchHist := tensors.FromShape(shapes.Make(hShape.DType, append([]int{B}, hShape.Dimensions...)...))
 			sliceHist := make([]*tensors.Tensor, B)

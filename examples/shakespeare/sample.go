@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -18,10 +20,18 @@ import (
 // loadCorpus loads tiny Shakespeare from path; the default path is downloaded and verified
 // when absent, any other path must already exist.
 func loadCorpus(path string) (*data.Corpus, error) {
-	if err := data.Ensure(path, path == data.DefaultPath()); err != nil {
+	isDefault := path == data.DefaultPath()
+	if err := data.Ensure(path, isDefault); err != nil {
 		return nil, err
 	}
-	return data.Load(path)
+	c, err := data.Load(path)
+	if errors.Is(err, data.ErrNotShakespeare) {
+		if isDefault {
+			return nil, fmt.Errorf("%v; delete it and run again to download it anew", err)
+		}
+		return nil, fmt.Errorf("%v; pass -data with tiny Shakespeare's location, or leave -data out to use (and download) %s", err, data.DefaultPath())
+	}
+	return c, err
 }
 
 // openRun loads the corpus at dataPath and the run in dir (see loadRun), and opens the backend:
@@ -42,12 +52,21 @@ func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, 
 	return corpus, ctx, cfg, b, nil
 }
 
-// loadRun opens a run directory's checkpoint and returns its context and model configuration.
+// loadRun opens a run directory's newest checkpoint that reads back (see ckptStore) and
+// returns its context and model configuration.
 func loadRun(dir string) (*context.Context, gpt.Config, error) {
-	ckptDir := filepath.Join(dir, "checkpoint")
-	if _, err := os.Stat(ckptDir); err != nil {
+	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	c, _, _, skipped, found, err := store.newest()
+	if err != nil {
+		return nil, gpt.Config{}, err
+	}
+	if !found {
 		return nil, gpt.Config{}, fmt.Errorf("no checkpoint in %s: train first (shakespeare train -out %s)", dir, dir)
 	}
+	for _, line := range skipped {
+		fmt.Fprintf(os.Stderr, "Skipping a checkpoint that does not read back: %s.\n", line)
+	}
+	ckptDir := c.dir
 	ctx := context.New()
 	if _, err := checkpoints.Load(ctx).Dir(ckptDir).Immediate().Done(); err != nil {
 		return nil, gpt.Config{}, fmt.Errorf("loading %s: %v", ckptDir, err)
@@ -75,8 +94,11 @@ func cmdSample(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *n <= 0 || *temperature < 0 {
-		return fmt.Errorf("-tokens must be positive and -temperature >= 0")
+	if *n <= 0 {
+		return fmt.Errorf("-tokens must be positive, got %d", *n)
+	}
+	if !(*temperature >= 0) || math.IsInf(*temperature, 1) {
+		return fmt.Errorf("-temperature must be a finite number >= 0, got %v", *temperature)
 	}
 	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {

@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -22,7 +24,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train"
-	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
 	"gonum.org/v1/gonum/stat"
 
@@ -40,6 +41,7 @@ type trainOptions struct {
 	Restart, Quiet         bool
 	BenchTokens, BenchReps int
 	Thresholds             string
+	CheckpointEvery        int
 
 	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
@@ -57,7 +59,8 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.StringVar(&o.Out, "out", "", "run directory (default results/shakespeare/<preset>-run<run>-seed<seed>)")
 	fs.StringVar(&o.Set, "set", "", `hyperparameters, e.g. "max_iters=500;learning_rate=3e-4;smi=true;smi_quantile=0.3"`+
 		"\n(names: "+strings.Join(append(gpt.ParamNames(), paramSMI, "smi_*: see the optimizers package"), ", ")+")")
-	fs.BoolVar(&o.Restart, "restart", false, "discard the run directory's checkpoint and start over")
+	fs.BoolVar(&o.Restart, "restart", false, "delete the run directory's checkpoints (it says which) and start over")
+	fs.IntVar(&o.CheckpointEvery, "checkpoint_every", 0, "also save a checkpoint every N iterations (0: only at evaluations and when stopped)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar, a line per evaluation instead (for logs)")
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")
 	fs.IntVar(&o.BenchReps, "bench_reps", 10, "repetitions of the inference-speed measurement")
@@ -107,7 +110,12 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	if cfg.VocabSize != vocabSize {
 		return nil, gpt.Config{}, fmt.Errorf("vocab_size is set by the data (%d), got %d", vocabSize, cfg.VocabSize)
 	}
-	if context.GetParamOr(ctx, smiopt.ParamTotalSteps, 0) == 0 {
+	// smi_total_steps defaults to max_iters; set, it must be positive like every other length.
+	if slices.Contains(set, smiopt.ParamTotalSteps) {
+		if n := context.GetParamOr(ctx, smiopt.ParamTotalSteps, 0); n <= 0 {
+			return nil, gpt.Config{}, fmt.Errorf("-set %s=%d: it must be > 0 (leave it out for max_iters, %d)", smiopt.ParamTotalSteps, n, cfg.MaxIters)
+		}
+	} else {
 		ctx.SetParam(smiopt.ParamTotalSteps, cfg.MaxIters)
 	}
 	return ctx, cfg, nil
@@ -172,26 +180,41 @@ func cmdTrain(args []string) error {
 	return nil
 }
 
-// trainRun trains (or resumes) one run and writes its metrics, plot and checkpoint.
+// trainRun trains (or resumes) one run and writes its metrics, plot and checkpoint. It holds
+// the run directory's lock throughout (see lockRun) and saves crash-safe checkpoints (see
+// ckptStore).
 func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions, thresholds []float64) (*Metrics, error) {
 	start := time.Now()
+	if o.CheckpointEvery < 0 {
+		return nil, fmt.Errorf("-checkpoint_every must be >= 0, got %d", o.CheckpointEvery)
+	}
+	// Settings are checked before anything is written.
+	if _, err := newOptimizer(ctx, cfg); err != nil {
+		return nil, err
+	}
 	dir := o.outDir()
-	ckptDir := filepath.Join(dir, "checkpoint")
-	if o.Restart {
-		if err := os.RemoveAll(ckptDir); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create the run directory: %w", err)
-	}
-	hist, resumed, err := restore(ctx, ckptDir)
+	lock, err := lockRun(dir)
 	if err != nil {
 		return nil, err
 	}
-	ckpt, err := checkpoints.Build(ctx).Dir(ckptDir).Keep(2).Done()
+	defer lock.release()
+	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	if o.Restart {
+		if err := restartRun(store); err != nil {
+			return nil, err
+		}
+	}
+	hist, from, err := restore(ctx, store)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %v", ckptDir, err)
+		return nil, err
+	}
+	resumed := from != ""
+	if err := store.prepareStaging(from); err != nil {
+		return nil, err
+	}
+	ckpt, err := checkpoints.Build(ctx).Dir(store.staging()).Keep(1).Done()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %v", from, err)
 	}
 	ctx = ctx.Checked(false)
 	if !resumed {
@@ -200,7 +223,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		}
 	}
 	startIter := len(hist.IterLoss)
-	if resumed && startIter < cfg.MaxIters && !o.Quiet {
+	if resumed && startIter < cfg.MaxIters {
 		fmt.Printf("Resuming %s from iteration %d of %d.\n", dir, startIter, cfg.MaxIters)
 	}
 
@@ -241,11 +264,15 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		}
 		return nil
 	}
+	var savedIter atomic.Int64 // the newest complete checkpoint, for the message of a second signal
+	savedIter.Store(int64(startIter))
 	save := func() error {
-		if err := ckpt.Save(); err != nil {
-			return fmt.Errorf("saving the checkpoint: %w", err)
+		iter := len(hist.IterLoss)
+		if err := store.save(ckpt, hist, iter); err != nil {
+			return err
 		}
-		return writeJSON(filepath.Join(ckptDir, historyFile), hist)
+		savedIter.Store(int64(iter))
+		return nil
 	}
 	if startIter == 0 {
 		if err := evaluate(0); err != nil {
@@ -253,14 +280,23 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		}
 	}
 
-	var stopErr error
-	// Ctrl-C stops at the end of the current step, with a checkpoint, so no work is lost.
+	var stopErr, saveErr error // returned as they are, not wrapped in the loop's context
+	// Ctrl-C, SIGTERM (job schedulers, docker stop) and SIGHUP (a closed terminal) stop at the
+	// end of the current step, with a checkpoint, so no work is lost; a second one exits at once.
 	var interrupted atomic.Bool
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, os.Interrupt)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		if _, ok := <-signals; ok {
-			interrupted.Store(true)
+		sig, ok := <-signals
+		if !ok {
+			return
+		}
+		interrupted.Store(true)
+		fmt.Fprintf(os.Stderr, "\n%v: stopping after this step, with a checkpoint (signal again to exit at once).\n", sig)
+		if sig, ok = <-signals; ok {
+			fmt.Fprintf(os.Stderr, "%v again: exiting without saving; the run resumes from its checkpoint of iteration %d (run the same command).\n",
+				sig, savedIter.Load())
+			os.Exit(1)
 		}
 	}()
 
@@ -274,22 +310,21 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		if alpha, kept, ok := smiopt.Telemetry(ctx); ok {
 			hist.Telemetry = append(hist.Telemetry, smiPoint{Iter: iter, Alpha: alpha, KeptEnergy: kept})
 		}
-		if iter%cfg.EvalInterval == 0 || iter == cfg.MaxIters {
+		evalIter := iter%cfg.EvalInterval == 0 || iter == cfg.MaxIters
+		if evalIter {
 			if err := evaluate(iter); err != nil {
 				return err
 			}
-			if err := save(); err != nil {
-				return err
+		}
+		stop := interrupted.Load() || iter == o.stopAt
+		if evalIter || stop || o.CheckpointEvery > 0 && iter%o.CheckpointEvery == 0 {
+			if saveErr = save(); saveErr != nil {
+				return saveErr
 			}
 		}
-		if interrupted.Load() || iter == o.stopAt {
-			if iter%cfg.EvalInterval != 0 && iter != cfg.MaxIters {
-				if err := save(); err != nil {
-					return err
-				}
-			}
+		if stop {
 			stopErr = fmt.Errorf("%w at iteration %d of %d with a checkpoint in %s: run the same command to resume",
-				errStopped, iter, cfg.MaxIters, ckptDir)
+				errStopped, iter, cfg.MaxIters, store.stepDir(iter))
 			return stopErr
 		}
 		stepStart = time.Now()
@@ -302,6 +337,9 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	if err != nil {
 		if stopErr != nil {
 			return nil, stopErr
+		}
+		if saveErr != nil {
+			return nil, saveErr
 		}
 		return nil, err
 	}
@@ -333,16 +371,20 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	return m, nil
 }
 
-// restore loads the checkpoint in ckptDir, if any, after checking that it holds the same run.
-func restore(ctx *context.Context, ckptDir string) (hist *history, resumed bool, err error) {
-	hist = &history{}
-	saved := context.New()
-	h, err := checkpoints.Build(saved).Dir(ckptDir).Immediate().Done()
+// restore finds the newest checkpoint of store that reads back and checks that it holds the
+// same run as ctx. from is its directory ("" when there is none: a new run). Newer checkpoints
+// that do not read back (a save cut short by an older version, a damaged disk) are skipped with
+// one line each.
+func restore(ctx *context.Context, store ckptStore) (hist *history, from string, err error) {
+	c, saved, hist, skipped, found, err := store.newest()
 	if err != nil {
-		return nil, false, fmt.Errorf("reading the checkpoint in %s: %v (use -restart to start over)", ckptDir, err)
+		return nil, "", fmt.Errorf("%v\nUse -restart to discard them and start over (it deletes %s)", err, store.dir)
 	}
-	if has, _ := h.HasCheckpoints(); !has {
-		return hist, false, nil
+	if !found {
+		return &history{}, "", nil
+	}
+	if len(skipped) > 0 {
+		fmt.Printf("Using the checkpoint of iteration %d: newer ones do not read back (%s).\n", len(hist.IterLoss), strings.Join(skipped, "; "))
 	}
 	var diffs []string
 	ctx.EnumerateParams(func(scope, key string, value any) {
@@ -352,22 +394,33 @@ func restore(ctx *context.Context, ckptDir string) (hist *history, resumed bool,
 	})
 	if len(diffs) > 0 {
 		sort.Strings(diffs)
-		return nil, false, fmt.Errorf("%s holds a run with different settings: %s.\n"+
-			"Use -restart to discard it, or -out for another directory", filepath.Dir(ckptDir), strings.Join(diffs, ", "))
+		return nil, "", fmt.Errorf("%s holds a run with different settings: %s.\n"+
+			"Use -restart to discard it, or -out for another directory", filepath.Dir(store.dir), strings.Join(diffs, ", "))
 	}
-	raw, err := os.ReadFile(filepath.Join(ckptDir, historyFile))
+	return hist, c.dir, nil
+}
+
+// restartRun deletes a run's checkpoints for -restart, saying what it deletes.
+func restartRun(store ckptStore) error {
+	all, err := store.list()
 	if err != nil {
-		return nil, false, fmt.Errorf("the checkpoint in %s has no %s (%v); use -restart to start over", ckptDir, historyFile, err)
+		return err
 	}
-	if err := json.Unmarshal(raw, hist); err != nil {
-		return nil, false, fmt.Errorf("%s: %v; use -restart to start over", filepath.Join(ckptDir, historyFile), err)
+	if len(all) > 0 {
+		var steps []string
+		for _, c := range all {
+			if c.step >= 0 {
+				steps = append(steps, strconv.Itoa(c.step))
+			} else {
+				steps = append(steps, "an older layout's")
+			}
+		}
+		fmt.Printf("-restart: deleting %s (%d checkpoints, of iterations %s).\n", store.dir, len(all), strings.Join(steps, ", "))
 	}
-	step := gomlxopt.GetGlobalStep(saved)
-	if int64(len(hist.IterLoss)) != step {
-		return nil, false, fmt.Errorf("%s records %d iterations but the checkpoint is at %d; use -restart to start over",
-			historyFile, len(hist.IterLoss), step)
+	if err := os.RemoveAll(store.dir); err != nil {
+		return fmt.Errorf("-restart: %w", err)
 	}
-	return hist, true, nil
+	return nil
 }
 
 // batches yields training batches; batch i depends only on (seed, i).
@@ -450,9 +503,29 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	// Write then rename, so an interruption never leaves a half-written file.
+	return writeFileAtomic(path, append(raw, '\n'))
+}
+
+// writeFileAtomic writes path through a synced temporary file and a rename, so an
+// interruption leaves the old file or the new one, never a part.
+func writeFileAtomic(path string, content []byte) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(raw, '\n'), 0o644); err != nil {
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)

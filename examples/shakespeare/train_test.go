@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,6 +19,12 @@ var sharedData = filepath.Join("..", "..", "..", "shared", "data", data.FileName
 // tinyRun trains the tiny preset in dir with the given -set settings.
 func tinyRun(t *testing.T, run int, dir, set string, stopAt int) (*Metrics, error) {
 	t.Helper()
+	return tinyRunWith(t, run, dir, set, stopAt, func(*trainOptions) {})
+}
+
+// tinyRunWith is tinyRun with further options set by edit.
+func tinyRunWith(t *testing.T, run int, dir, set string, stopAt int, edit func(*trainOptions)) (*Metrics, error) {
+	t.Helper()
 	b, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +35,7 @@ func tinyRun(t *testing.T, run int, dir, set string, stopAt int) (*Metrics, erro
 	}
 	o := &trainOptions{Preset: "tiny", Run: run, Seed: 7, Data: sharedData, Out: dir, Set: set, Quiet: true,
 		Thresholds: "3.5,3.0", stopAt: stopAt}
+	edit(o)
 	ctx, cfg, err := o.settings(len(corpus.Chars))
 	if err != nil {
 		t.Fatal(err)
@@ -182,5 +190,96 @@ func TestCommandLineErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("train %s: got %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+}
+
+// TestBadInputsLeaveNothing: settings, flags and data that cannot work give a message that
+// says what to do, and nothing is written for them.
+func TestBadInputsLeaveNothing(t *testing.T) {
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "run")
+	corrupt := filepath.Join(tmp, "corrupt.txt")
+	if err := os.WriteFile(corrupt, []byte("not Shakespeare"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cmd  func([]string) error
+		args []string
+		want string
+	}{
+		{cmdTrain, []string{"-run", "5", "-data", sharedData, "-out", out, "-set", "smi_total_steps=0"}, "smi_total_steps=0: it must be > 0"},
+		{cmdTrain, []string{"-run", "5", "-data", sharedData, "-out", out, "-set", "smi_quantile=2"}, "SMI settings"},
+		{cmdTrain, []string{"-preset", "tiny", "-data", sharedData, "-out", out, "-checkpoint_every", "-1"}, "-checkpoint_every"},
+		{cmdTrain, []string{"-data", corrupt, "-out", out}, "pass -data with tiny Shakespeare's location"},
+		{cmdSample, []string{"-out", out, "-data", sharedData, "-temperature", "NaN"}, "-temperature must be a finite number"},
+		{cmdSample, []string{"-out", out, "-data", sharedData, "-temperature", "+Inf"}, "-temperature must be a finite number"},
+		{cmdSample, []string{"-out", out, "-data", sharedData}, "no checkpoint in"},
+	} {
+		err := runCommand(tc.cmd, tc.args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+		if strings.Contains(err.Error(), "download it anew") {
+			t.Errorf("%s: advises a download for a file given with -data: %v", strings.Join(tc.args, " "), err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("%s left %s behind", strings.Join(tc.args, " "), out)
+		}
+	}
+}
+
+// TestResumeSkipsDamagedCheckpoint: when the newest checkpoint does not read back, the run
+// resumes from the one before it, to the same result; when none reads back, the message says
+// so and names -restart, which deletes them.
+func TestResumeSkipsDamagedCheckpoint(t *testing.T) {
+	const set = "max_iters=30;eval_interval=10;eval_iters=2"
+	every := func(o *trainOptions) { o.CheckpointEvery = 4 }
+	whole, err := tinyRunWith(t, 5, t.TempDir(), set, 0, every)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := tinyRunWith(t, 5, dir, set, 14, every); !errors.Is(err, errStopped) {
+		t.Fatalf("stopping at iteration 14: got %v", err)
+	}
+	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	all, err := store.list()
+	if err != nil || len(all) != keepCheckpoints || all[0].step != 14 || all[1].step != 12 || all[2].step != 10 {
+		t.Fatalf("checkpoints after stopping at 14: %+v, %v", all, err)
+	}
+	damage := func(c savedCheckpoint) {
+		bins, _ := filepath.Glob(filepath.Join(c.dir, "*.bin"))
+		if len(bins) != 1 {
+			t.Fatalf("%s: %v", c.dir, bins)
+		}
+		info, _ := os.Stat(bins[0])
+		if err := os.Truncate(bins[0], info.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damage(all[0])
+	resumed, err := tinyRunWith(t, 5, dir, set, 0, every)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(resumed.IterLoss) != fmt.Sprint(whole.IterLoss) || resumed.FinalValLoss != whole.FinalValLoss {
+		t.Fatalf("resumed from iteration 12: losses differ from the uninterrupted run")
+	}
+
+	// None reads back: a clear error, nothing deleted; -restart deletes them and starts over.
+	all, _ = store.list()
+	for _, c := range all {
+		damage(c)
+	}
+	_, err = tinyRunWith(t, 5, dir, set, 0, every)
+	if err == nil || !strings.Contains(err.Error(), "reads back") || !strings.Contains(err.Error(), "-restart") {
+		t.Fatalf("every checkpoint damaged: %v", err)
+	}
+	if again, _ := store.list(); len(again) != len(all) {
+		t.Fatalf("a failed resume deleted checkpoints: %d of %d left", len(again), len(all))
+	}
+	restarted, err := tinyRunWith(t, 5, dir, set, 0, func(o *trainOptions) { every(o); o.Restart = true })
+	if err != nil || fmt.Sprint(restarted.IterLoss) != fmt.Sprint(whole.IterLoss) {
+		t.Fatalf("-restart: %v", err)
 	}
 }

@@ -100,6 +100,9 @@ func verify(text []byte) error {
 	return nil
 }
 
+// ErrNotShakespeare is returned (wrapped) by Load for a file that is not tiny Shakespeare.
+var ErrNotShakespeare = errors.New("not tiny Shakespeare")
+
 // Load reads and verifies the corpus at path and encodes it.
 func Load(path string) (*Corpus, error) {
 	text, err := os.ReadFile(path)
@@ -110,7 +113,7 @@ func Load(path string) (*Corpus, error) {
 		return nil, fmt.Errorf("cannot read the data file: %w", err)
 	}
 	if err := verify(text); err != nil {
-		return nil, fmt.Errorf("%s is not tiny Shakespeare (corrupt or a different file): %v; delete it and run again to re-download", path, err)
+		return nil, fmt.Errorf("%w: %s (corrupt or a different file): %v", ErrNotShakespeare, path, err)
 	}
 	return FromText(text), nil
 }

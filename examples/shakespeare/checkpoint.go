@@ -1,0 +1,388 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+// A run's checkpoints live in RUN/checkpoint, one directory per saved iteration:
+//
+//	RUN/checkpoint/step-00000250/   GoMLX's checkpoint-*.json and .bin, and history.json
+//	RUN/checkpoint/step-00000500/
+//	RUN/checkpoint/.partial/        the checkpoint being written (never read as a checkpoint)
+//
+// A save writes the next checkpoint and its history into .partial, syncs every file and the
+// directory, reads the checkpoint back, and only then renames .partial to step-NNNNNNNN and
+// syncs the parent: a step directory is complete or absent, whatever interrupts the save (a
+// kill, a full disk, a power cut). The weights and the history are in the same directory, so
+// they are always in step. The newest keepCheckpoints are kept; resuming uses the newest one
+// that reads back, and says so when it had to skip newer ones.
+const (
+	stepPrefix      = "step-"
+	stagingName     = ".partial"
+	trashPrefix     = ".trash-"
+	keepCheckpoints = 3
+)
+
+// ckptStore is the checkpoint directory of one run.
+type ckptStore struct {
+	dir string // RUN/checkpoint
+}
+
+func (s ckptStore) staging() string { return filepath.Join(s.dir, stagingName) }
+
+func (s ckptStore) stepDir(step int) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%s%08d", stepPrefix, step))
+}
+
+// savedCheckpoint is one complete-looking checkpoint directory.
+type savedCheckpoint struct {
+	dir  string
+	step int
+}
+
+// list returns the step directories, newest first. A directory of the layout before step
+// directories existed (checkpoint files directly in RUN/checkpoint) is listed last, as step -1.
+func (s ckptStore) list() ([]savedCheckpoint, error) {
+	entries, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the checkpoint directory: %w", err)
+	}
+	var out []savedCheckpoint
+	legacy := false
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() && strings.HasPrefix(name, stepPrefix) {
+			if step, err := strconv.Atoi(strings.TrimPrefix(name, stepPrefix)); err == nil {
+				out = append(out, savedCheckpoint{dir: filepath.Join(s.dir, name), step: step})
+			}
+		}
+		if !e.IsDir() && strings.HasPrefix(name, "checkpoint-") && strings.HasSuffix(name, checkpoints.JsonNameSuffix) {
+			legacy = true
+		}
+	}
+	slices.SortFunc(out, func(a, b savedCheckpoint) int { return b.step - a.step })
+	if legacy {
+		out = append(out, savedCheckpoint{dir: s.dir, step: -1})
+	}
+	return out, nil
+}
+
+// readCheckpoint loads the checkpoint in dir into a fresh context and reads its history; it
+// fails unless both read completely and agree on the iteration.
+func readCheckpoint(dir string) (*context.Context, *history, error) {
+	saved := context.New()
+	h, err := checkpoints.Load(saved).Dir(dir).Immediate().Done()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%v", err)
+	}
+	if has, _ := h.HasCheckpoints(); !has {
+		return nil, nil, fmt.Errorf("no checkpoint files")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, historyFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("no %s (%v)", historyFile, err)
+	}
+	hist := &history{}
+	if err := json.Unmarshal(raw, hist); err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", historyFile, err)
+	}
+	if step := gomlxopt.GetGlobalStep(saved); int64(len(hist.IterLoss)) != step {
+		return nil, nil, fmt.Errorf("%s records %d iterations but the checkpoint is at %d", historyFile, len(hist.IterLoss), step)
+	}
+	return saved, hist, nil
+}
+
+// newest returns the newest checkpoint that reads back completely, and a line for each newer
+// one that did not. found is false when there is no checkpoint at all; err is set when there
+// are checkpoints but none reads back.
+func (s ckptStore) newest() (c savedCheckpoint, saved *context.Context, hist *history, skipped []string, found bool, err error) {
+	all, err := s.list()
+	if err != nil {
+		return c, nil, nil, nil, false, err
+	}
+	for _, c := range all {
+		saved, hist, err := readCheckpoint(c.dir)
+		if err == nil {
+			return c, saved, hist, skipped, true, nil
+		}
+		skipped = append(skipped, fmt.Sprintf("%s: %v", c.dir, err))
+	}
+	if len(all) > 0 {
+		return c, nil, nil, skipped, true, fmt.Errorf("no checkpoint in %s reads back:\n  %s", s.dir, strings.Join(skipped, "\n  "))
+	}
+	return c, nil, nil, nil, false, nil
+}
+
+// clean removes what an interrupted save or prune left behind (the writer's lock must be held).
+func (s ckptStore) clean() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if e.Name() == stagingName || strings.HasPrefix(e.Name(), trashPrefix) {
+			if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// prepareStaging empties .partial and, when resuming, links the checkpoint files of from into
+// it, so that a GoMLX handler on .partial loads them (and later writes the next one beside them).
+func (s ckptStore) prepareStaging(from string) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create the checkpoint directory: %w", err)
+	}
+	if err := s.clean(); err != nil {
+		return err
+	}
+	if err := os.Mkdir(s.staging(), 0o755); err != nil {
+		return err
+	}
+	if from == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasPrefix(name, "checkpoint-") {
+			continue
+		}
+		if err := linkOrCopy(filepath.Join(from, name), filepath.Join(s.staging(), name)); err != nil {
+			return fmt.Errorf("preparing the checkpoint directory: %w", err)
+		}
+	}
+	return nil
+}
+
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// saveHook, when set (by tests), runs between the stages of a save, to interrupt it there or
+// make it fail.
+var saveHook func(stage string) error
+
+func hook(stage string) error {
+	if saveHook != nil {
+		return saveHook(stage)
+	}
+	return nil
+}
+
+// save writes the checkpoint of iteration step (GoMLX's handler h writes into .partial) with
+// its history, makes it visible atomically, and prunes old checkpoints. On failure the
+// partial checkpoint is removed and the previous ones are untouched.
+func (s ckptStore) save(h *checkpoints.Handler, hist *history, step int) (err error) {
+	final := s.stepDir(step)
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(s.staging())
+			_ = os.Mkdir(s.staging(), 0o755)
+			err = s.describeFailure(step, err)
+		}
+	}()
+	if _, statErr := os.Stat(final); statErr == nil {
+		// This iteration is saved already (a run resumed there and stopped at once): same state.
+		return nil
+	}
+	if err := hook("start"); err != nil {
+		return err
+	}
+	if err := h.Save(); err != nil { // also removes the checkpoint it resumed from (Keep(1))
+		return err
+	}
+	if err := hook("weights"); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(s.staging(), historyFile), hist); err != nil {
+		return err
+	}
+	if err := hook("history"); err != nil {
+		return err
+	}
+	if err := syncDir(s.staging(), true); err != nil {
+		return err
+	}
+	// Read it back: GoMLX v0.26's Save can miss a failed write of a variable's data.
+	if _, _, err := readCheckpoint(s.staging()); err != nil {
+		return fmt.Errorf("the checkpoint written does not read back: %v", err)
+	}
+	if err := hook("verified"); err != nil {
+		return err
+	}
+	if err := os.Rename(s.staging(), final); err != nil {
+		return err
+	}
+	if err := syncDir(s.dir, false); err != nil {
+		return err
+	}
+	if err := hook("renamed"); err != nil {
+		return err
+	}
+	if err := os.Mkdir(s.staging(), 0o755); err != nil {
+		return err
+	}
+	return s.prune()
+}
+
+// prune removes all but the newest keepCheckpoints step directories (and the old layout's
+// files once a step directory exists). Each goes to a .trash- name first, so a removal cut
+// short never leaves a half-deleted checkpoint that looks like one.
+func (s ckptStore) prune() error {
+	all, err := s.list()
+	if err != nil {
+		return err
+	}
+	kept := 0
+	for _, c := range all {
+		if c.step < 0 {
+			if err := removeLegacy(s.dir); err != nil {
+				return err
+			}
+			continue
+		}
+		if kept++; kept <= keepCheckpoints {
+			continue
+		}
+		trash := filepath.Join(s.dir, trashPrefix+filepath.Base(c.dir))
+		if err := os.Rename(c.dir, trash); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(trash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeLegacy removes checkpoint files of the old layout (directly in RUN/checkpoint).
+func removeLegacy(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() && (strings.HasPrefix(e.Name(), "checkpoint-") || e.Name() == historyFile) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// describeFailure turns a failed save into an error that says what is safe and, for a full
+// disk, how much space a checkpoint needs and how much there is.
+func (s ckptStore) describeFailure(step int, err error) error {
+	last := "No earlier checkpoint exists: the run would start over"
+	if all, _ := s.list(); len(all) > 0 && all[0].step >= 0 {
+		last = fmt.Sprintf("The checkpoint of iteration %d (%s) is intact", all[0].step, all[0].dir)
+	}
+	msg := fmt.Sprintf("saving the checkpoint of iteration %d in %s failed: %v", step, s.dir, err)
+	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left") {
+		need := "an unknown amount"
+		if all, _ := s.list(); len(all) > 0 {
+			need = fmt.Sprintf("about %s (the size of the last checkpoint)", humanBytes(dirSize(all[0].dir)))
+		}
+		free := "unknown"
+		var st syscall.Statfs_t
+		if syscall.Statfs(s.dir, &st) == nil {
+			free = humanBytes(int64(st.Bavail) * int64(st.Bsize))
+		}
+		msg += fmt.Sprintf(".\nThe disk is full: a checkpoint needs %s, and %s is free there", need, free)
+	}
+	return fmt.Errorf("%s.\n%s; free space (or fix the cause) and run the same command to resume", msg, last)
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+}
+
+// syncDir fsyncs dir and, when files is true, every regular file in it.
+func syncDir(dir string, files bool) error {
+	if files {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
+			if err := syncFile(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return syncFile(dir)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// lockFile is the file in a run directory that train holds an exclusive OS lock on.
+const lockFile = "train.lock"
+
+// runLock is one process's exclusive hold on a run directory. The lock is flock(2)'s, so the
+// kernel releases it when the process exits, however it exits (kill -9 included); the PID
+// written in the file only serves the message of a second process.
+type runLock struct{ f *os.File }
+
+// lockRun takes the run directory dir (creating it) for this process, or fails at once naming
+// the process that holds it.
+func lockRun(dir string) (*runLock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the run directory: %w", err)
+	}
+	path := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		raw, _ := os.ReadFile(path)
+		f.Close()
+		holder := "another process"
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+			holder = fmt.Sprintf("another process (PID %d)", pid)
+		}
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is in use: %s is training it. Wait for it to finish or stop it, or use -out for another directory", dir, holder)
+		}
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &runLock{f: f}, nil
+}
+
+// release gives the run directory back (the kernel does it anyway at exit).
+func (l *runLock) release() {
+	if l != nil && l.f != nil {
+		_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+		_ = l.f.Close()
+		l.f = nil
+	}
+}

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup data run test bench reference
+.PHONY: setup data run test bench reference study
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
 setup:
@@ -28,6 +28,14 @@ run: setup data
 test: setup
 	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:' || true
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The paper's experiment: runs 0-5 x 5 seeds on PRESET (default cpu: 1-2 hours on 2 cores), one
+# run at a time, resumable (rerun after any interruption); analyses, times and reports it in
+# docs/REPRODUCTION.md from the files it publishes in docs/reproduction/. STUDY_FLAGS adds flags,
+# e.g. STUDY_FLAGS=-quiet for a log, or -seeds 1337,1,2,3,4,5,6 to extend it.
+PRESET ?= cpu
+study: setup data
+	$(GO) run ./examples/shakespeare study -preset $(PRESET) $(SHAKESPEARE_DATA) $(STUDY_FLAGS)
 
 # Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 15
 # minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./benchmarks

@@ -20,6 +20,7 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/backend"
 )
 
 // The paper leaves its parameter analysis undefined; these thresholds fix our definitions
@@ -78,19 +79,33 @@ func cmdAnalyze(args []string) error {
 	if *batches <= 0 {
 		return fmt.Errorf("-batches must be positive")
 	}
-	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
+	corpus, err := loadCorpus(*dataPath)
 	if err != nil {
 		return err
 	}
-	a, err := analyze(b, ctx, cfg, corpus, *batches)
+	b, err := backend.New()
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(*out, "analysis.json")
+	return analyzeRunDir(b, corpus, *out, *batches)
+}
+
+// analyzeRunDir analyses the newest checkpoint of the run in dir and writes analysis.json and
+// its plot there.
+func analyzeRunDir(b backends.Backend, corpus *data.Corpus, dir string, batches int) error {
+	ctx, cfg, err := loadRun(dir)
+	if err != nil {
+		return err
+	}
+	a, err := analyze(b, ctx, cfg, corpus, batches)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "analysis.json")
 	if err := writeJSON(path, a); err != nil {
 		return err
 	}
-	plotPath := filepath.Join(*out, "spectral_norms.png")
+	plotPath := filepath.Join(dir, "spectral_norms.png")
 	if err := plotSpectralNorms(plotPath, a); err != nil {
 		return fmt.Errorf("plotting: %w", err)
 	}

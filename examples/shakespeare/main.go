@@ -8,6 +8,7 @@
 //	shakespeare analyze -out DIR                # parameter and activation analysis
 //	shakespeare report  DIR...                  # compare runs: table, tests, plots
 //	shakespeare speed   DIR DIR...              # interleaved inference-speed comparison
+//	shakespeare study   -preset cpu             # the paper's runs x seeds, analysed and reported
 //	shakespeare data                            # download (if missing) and verify the corpus
 //
 // See docs/SHAKESPEARE.md.
@@ -29,6 +30,7 @@ var commands = map[string]func(args []string) error{
 	"data":    cmdData,
 	"speed":   cmdSpeed,
 	"eval":    cmdEval,
+	"study":   cmdStudy,
 }
 
 func main() {
@@ -39,7 +41,7 @@ func main() {
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, eval, analyze, report, speed or data\n", name)
+		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, eval, analyze, report, speed, study or data\n", name)
 		os.Exit(2)
 	}
 	if err := runCommand(cmd, args); err != nil {

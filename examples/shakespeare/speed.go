@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
@@ -44,60 +45,9 @@ func cmdSpeed(args []string) error {
 		return err
 	}
 
-	// The first model's context runs the program; the others lend their weights.
-	ctx, cfg, err := loadRun(dirs[0])
+	rates, err := interleavedSpeed(b, corpus, dirs, *tokens, *reps)
 	if err != nil {
 		return err
-	}
-	weights := make([]map[string]*tensors.Tensor, len(dirs))
-	for i, dir := range dirs {
-		other, otherCfg, err := loadRun(dir)
-		if err != nil {
-			return err
-		}
-		if !sameShape(cfg, otherCfg) {
-			return fmt.Errorf("%s has another model shape than %s: only models of one shape share a program", dir, dirs[0])
-		}
-		weights[i] = map[string]*tensors.Tensor{}
-		for v := range other.IterVariables() {
-			if strings.HasPrefix(v.Scope(), "/"+gpt.Scope+"/") {
-				t, err := v.Value()
-				if err != nil {
-					return err
-				}
-				weights[i][v.ScopeAndName()] = t
-			}
-		}
-	}
-	use := func(i int) error {
-		for v := range ctx.IterVariables() {
-			if t, ok := weights[i][v.ScopeAndName()]; ok {
-				if err := v.SetValuePreservingOld(t); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-
-	gen := newGenerator(b, ctx, cfg)
-	prompt := corpus.Val[:cfg.BlockSize/2]
-	rates := make([][]float64, len(dirs))
-	fmt.Printf("Measuring %d models, %d interleaved repetitions of %d characters...\n", len(dirs), *reps, *tokens)
-	for rep := -1; rep < *reps; rep++ { // rep -1 warms up (and compiles)
-		for k := range dirs {
-			i := (k + max(rep, 0)) % len(dirs) // rotate the order so no model always runs first
-			if err := use(i); err != nil {
-				return err
-			}
-			start := time.Now()
-			if _, err := gen.generate(prompt, *tokens, 1, data.RNG(7, 7)); err != nil {
-				return err
-			}
-			if rep >= 0 {
-				rates[i] = append(rates[i], float64(*tokens)/time.Since(start).Seconds())
-			}
-		}
 	}
 
 	var sb strings.Builder
@@ -131,4 +81,67 @@ func cmdSpeed(args []string) error {
 func sameShape(a, b gpt.Config) bool {
 	return a.VocabSize == b.VocabSize && a.BlockSize == b.BlockSize && a.NLayer == b.NLayer &&
 		a.NHead == b.NHead && a.NEmbd == b.NEmbd
+}
+
+// interleavedSpeed measures the inference speed (characters per second) of the final models of
+// the run directories dirs as the paper's claim needs: one process, one compiled program (each
+// model's weights are swapped into the same variables), a warm-up round, then reps rounds with
+// every model once per round in rotating order. It returns each model's per-round rates.
+func interleavedSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, tokens, reps int) ([][]float64, error) {
+	// The first model's context runs the program; the others lend their weights.
+	ctx, cfg, err := loadRun(dirs[0])
+	if err != nil {
+		return nil, err
+	}
+	weights := make([]map[string]*tensors.Tensor, len(dirs))
+	for i, dir := range dirs {
+		other, otherCfg, err := loadRun(dir)
+		if err != nil {
+			return nil, err
+		}
+		if !sameShape(cfg, otherCfg) {
+			return nil, fmt.Errorf("%s has another model shape than %s: only models of one shape share a program", dir, dirs[0])
+		}
+		weights[i] = map[string]*tensors.Tensor{}
+		for v := range other.IterVariables() {
+			if strings.HasPrefix(v.Scope(), "/"+gpt.Scope+"/") {
+				t, err := v.Value()
+				if err != nil {
+					return nil, err
+				}
+				weights[i][v.ScopeAndName()] = t
+			}
+		}
+	}
+	use := func(i int) error {
+		for v := range ctx.IterVariables() {
+			if t, ok := weights[i][v.ScopeAndName()]; ok {
+				if err := v.SetValuePreservingOld(t); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+
+	gen := newGenerator(b, ctx, cfg)
+	prompt := corpus.Val[:cfg.BlockSize/2]
+	rates := make([][]float64, len(dirs))
+	fmt.Printf("Measuring %d models, %d interleaved repetitions of %d characters...\n", len(dirs), reps, tokens)
+	for rep := -1; rep < reps; rep++ { // rep -1 warms up (and compiles)
+		for k := range dirs {
+			i := (k + max(rep, 0)) % len(dirs) // rotate the order so no model always runs first
+			if err := use(i); err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			if _, err := gen.generate(prompt, tokens, 1, data.RNG(7, 7)); err != nil {
+				return nil, err
+			}
+			if rep >= 0 {
+				rates[i] = append(rates[i], float64(tokens)/time.Since(start).Seconds())
+			}
+		}
+	}
+	return rates, nil
 }

@@ -46,6 +46,10 @@ type trainOptions struct {
 	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
 
+// defaultThresholds are the training-loss thresholds of iterations-to-threshold: the paper's 1.0
+// and the higher ones the smaller presets reach.
+const defaultThresholds = "2.5,2.0,1.8,1.5,1.2,1.0"
+
 // errStopped reports a run stopped early (Ctrl-C) after saving a checkpoint to resume from.
 var errStopped = errors.New("stopped")
 
@@ -64,7 +68,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar, a line per evaluation instead (for logs)")
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")
 	fs.IntVar(&o.BenchReps, "bench_reps", 10, "repetitions of the inference-speed measurement")
-	fs.StringVar(&o.Thresholds, "thresholds", "2.5,2.0,1.8,1.5,1.2,1.0", "training-loss thresholds for iterations-to-threshold")
+	fs.StringVar(&o.Thresholds, "thresholds", defaultThresholds, "training-loss thresholds for iterations-to-threshold")
 	return fs, o
 }
 

@@ -24,6 +24,7 @@ type runRecord struct {
 	path     string
 	metrics  Metrics
 	analysis *Analysis
+	speed    []float64 // inference tokens/s per repetition of a study's interleaved measurement
 }
 
 // group is one configuration: runs that differ only in their seed.
@@ -43,12 +44,31 @@ type metricDef struct {
 func cmdReport(args []string) error {
 	fset := flag.NewFlagSet("report", flag.ContinueOnError)
 	out := fset.String("out", filepath.Join("results", "shakespeare", "report"), "directory for report.md and its plots")
+	repro := fset.String("reproduction", "", "a study's published folder (e.g. docs/reproduction/cpu): write its reproduction report instead")
+	reproOut := fset.String("reproduction_out", "", "with -reproduction: the report to write (default docs/REPRODUCTION.md for cpu, docs/REPRODUCTION-<preset>.md otherwise)")
 	fset.Usage = func() {
-		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...")
+		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...\n       shakespeare report -reproduction PUBLISHED_STUDY_DIR [-reproduction_out FILE]")
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
 		return err
+	}
+	if *repro != "" {
+		path := *reproOut
+		if path == "" {
+			d, err := loadStudy(*repro)
+			if err != nil {
+				return err
+			}
+			o := &studyOptions{Preset: d.study.Preset}
+			o.defaults()
+			path = o.Report
+		}
+		if err := writeReproduction(*repro, path); err != nil {
+			return err
+		}
+		fmt.Printf("Report: %s\n", path)
+		return nil
 	}
 	if fset.NArg() == 0 {
 		return fmt.Errorf("give run directories (or a directory holding them), e.g. results/shakespeare")
@@ -77,12 +97,25 @@ func cmdReport(args []string) error {
 	return nil
 }
 
+// readRecords reads the metrics.json files given or found under the directories given, each
+// with the analysis.json beside it when there is one. A file that cannot be used is skipped
+// with a line on stderr naming it and why, and the other runs still count; it fails only when
+// no run can be used.
 func readRecords(args []string) ([]*runRecord, error) {
+	records, problems, err := readRecordsChecked(args)
+	for _, p := range problems {
+		fmt.Fprintf(os.Stderr, "skipped: %s\n", p)
+	}
+	return records, err
+}
+
+// readRecordsChecked is readRecords returning the skipped files' problems.
+func readRecordsChecked(args []string) (records []*runRecord, problems []string, err error) {
 	var paths []string
 	for _, arg := range args {
 		info, err := os.Stat(arg)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", arg, err)
+			return nil, nil, fmt.Errorf("%s: %v", arg, err)
 		}
 		if !info.IsDir() {
 			paths = append(paths, arg)
@@ -95,32 +128,69 @@ func readRecords(args []string) ([]*runRecord, error) {
 			return err
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no metrics.json found under %s: train some runs first", strings.Join(args, ", "))
 	}
 	sort.Strings(paths)
-	var records []*runRecord
 	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
 		r := &runRecord{path: p}
-		if err := json.Unmarshal(raw, &r.metrics); err != nil || r.metrics.Preset == "" {
-			return nil, fmt.Errorf("%s is not a run's metrics file (%v)", p, err)
+		if err := readChecked(p, &r.metrics, metricsRequired); err != nil {
+			problems = append(problems, err.Error())
+			continue
 		}
-		if raw, err := os.ReadFile(filepath.Join(filepath.Dir(p), "analysis.json")); err == nil {
+		ap := filepath.Join(filepath.Dir(p), "analysis.json")
+		if _, err := os.Stat(ap); err == nil {
 			r.analysis = &Analysis{}
-			if err := json.Unmarshal(raw, r.analysis); err != nil {
-				return nil, fmt.Errorf("%s: %v", filepath.Join(filepath.Dir(p), "analysis.json"), err)
+			if err := readChecked(ap, r.analysis, analysisRequired); err != nil {
+				problems = append(problems, err.Error()+" (the run counts without its analysis)")
+				r.analysis = nil
 			}
 		}
 		records = append(records, r)
 	}
-	return records, nil
+	if len(records) == 0 {
+		what := "no metrics.json found"
+		if len(paths) > 0 {
+			what = "no usable metrics.json found"
+		}
+		return nil, problems, fmt.Errorf("%s under %s: train some runs first", what, strings.Join(args, ", "))
+	}
+	return records, problems, nil
+}
+
+// The fields a run's files must have, present and not null: a figure that is absent must not
+// read as 0.
+var (
+	metricsRequired = []string{"preset", "run", "seed", "config", "final_train_loss", "final_val_loss",
+		"best_val_loss", "train_seconds", "iter_loss", "evals", "final_loss_variance"}
+	analysisRequired = []string{"spectral_norm_variance_across_layers", "condition_number_geomean",
+		"param_magnitude_variance", "active_fraction", "mlp_sparsity", "attention_sparsity"}
+)
+
+// readChecked decodes the JSON file at path into v after checking that every required field
+// is present and not null.
+func readChecked(path string, v any, required []string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return fmt.Errorf("%s is not valid JSON: %v", path, err)
+	}
+	var missing []string
+	for _, f := range required {
+		if val, ok := fields[f]; !ok || string(val) == "null" {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s lacks %s (missing or null)", path, strings.Join(missing, ", "))
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
 }
 
 // groupRuns groups runs by preset, recipe (Config) and optimizer settings: everything but the seed.

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// reproductionPlots draws the report's plots into dir: mean loss curves with a 95% band per
+// configuration, an interval plot per claim's measure, and the claims' paired changes.
+func reproductionPlots(d *studyData, dir string) error {
+	train := func(r *runRecord) ([]float64, []float64) {
+		s := smooth(r.metrics.IterLoss, smoothWindow)
+		xs := make([]float64, len(s))
+		for i := range s {
+			xs[i] = float64(i + 1)
+		}
+		return xs, s
+	}
+	val := func(r *runRecord) ([]float64, []float64) {
+		xs, ys := make([]float64, len(r.metrics.Evals)), make([]float64, len(r.metrics.Evals))
+		for i, e := range r.metrics.Evals {
+			xs[i], ys[i] = float64(e.Iter), e.Val
+		}
+		return xs, ys
+	}
+	if err := d.curvePlot(filepath.Join(dir, plotTrainCurves),
+		fmt.Sprintf("training loss (trailing mean of %d iterations): mean over seeds, 95%% band", smoothWindow), train); err != nil {
+		return err
+	}
+	if err := d.curvePlot(filepath.Join(dir, plotValCurves), "validation loss: mean over seeds, 95% band", val); err != nil {
+		return err
+	}
+	for _, c := range d.claims() {
+		if err := d.intervalPlot(filepath.Join(dir, plotFile(c.m)), c.m); err != nil {
+			return err
+		}
+	}
+	return d.claimsPlot(filepath.Join(dir, plotClaims))
+}
+
+// curvePlot draws, per configuration, the mean over seeds of curve(run) with its 95% Student-t
+// band. The bands are wide early and narrow late, so the y axis shows the second half's range
+// with margin; the first points are off the top.
+func (d *studyData) curvePlot(path, title string, curve func(*runRecord) ([]float64, []float64)) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "iteration"
+	p.Y.Label.Text = "cross-entropy (nats/char)"
+	p.Add(plotter.NewGrid())
+	yMin, yMax := math.Inf(1), math.Inf(-1)
+	for k, run := range d.runs {
+		var xs []float64
+		var curves [][]float64
+		for _, seed := range d.seeds {
+			if r := d.byRun[run][seed]; r != nil {
+				x, y := curve(r)
+				if xs == nil || len(x) < len(xs) {
+					xs = x
+				}
+				curves = append(curves, y)
+			}
+		}
+		if len(curves) == 0 {
+			continue
+		}
+		var mean plotter.XYs
+		var upper, lower plotter.XYs
+		col := withAlpha(plotutil.Color(k), 255)
+		for i := range xs {
+			vals := make([]float64, len(curves))
+			for j, c := range curves {
+				vals[j] = c[i]
+			}
+			m, lo, hi := meanCI95(vals)
+			if math.IsNaN(m) {
+				continue
+			}
+			mean = append(mean, plotter.XY{X: xs[i], Y: m})
+			if !math.IsNaN(lo) {
+				upper = append(upper, plotter.XY{X: xs[i], Y: hi})
+				lower = append(lower, plotter.XY{X: xs[i], Y: lo})
+			}
+			if i >= len(xs)/2 {
+				yMin, yMax = math.Min(yMin, math.Min(m, orNaN(lo, m))), math.Max(yMax, math.Max(m, orNaN(hi, m)))
+			}
+		}
+		if len(upper) > 1 {
+			poly := append(plotter.XYs{}, upper...)
+			for i := len(lower) - 1; i >= 0; i-- {
+				poly = append(poly, lower[i])
+			}
+			band, err := plotter.NewPolygon(poly)
+			if err != nil {
+				return err
+			}
+			band.Color = withAlpha(col, 50)
+			band.LineStyle.Width = 0
+			p.Add(band)
+		}
+		if len(mean) > 1 {
+			r, _ := lookupRun(run)
+			if err := addLine(p, mean, col, 1.5, fmt.Sprintf("run %d (%s)", run, r.Name)); err != nil {
+				return err
+			}
+		}
+	}
+	if !math.IsInf(yMin, 0) {
+		margin := 0.15 * (yMax - yMin)
+		p.Y.Min, p.Y.Max = yMin-margin, yMax+3*margin
+	}
+	p.Legend.Top = true
+	return p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+}
+
+func orNaN(x, alt float64) float64 {
+	if math.IsNaN(x) {
+		return alt
+	}
+	return x
+}
+
+func withAlpha(c color.Color, a uint8) color.Color {
+	r, g, b, _ := c.RGBA()
+	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: a}
+}
+
+// intervalPlot draws every configuration's mean on m with its 95% interval, and each seed's
+// value beside it.
+func (d *studyData) intervalPlot(path string, m measure) error {
+	p := plot.New()
+	p.Title.Text = m.name + ": mean over seeds with 95% CI (dots: seeds)"
+	p.Add(plotter.NewGrid())
+	var names []string
+	var means plotter.XYs
+	var errs plotter.YErrors
+	var seeds plotter.XYs
+	for i, run := range d.runs {
+		_, xs := d.values(run, m)
+		names = append(names, fmt.Sprintf("run %d", run))
+		if len(xs) == 0 {
+			continue
+		}
+		mean, lo, hi := meanCI95(xs)
+		half := 0.0
+		if !math.IsNaN(lo) {
+			half = (hi - lo) / 2
+		}
+		means = append(means, plotter.XY{X: float64(i), Y: mean})
+		errs = append(errs, struct{ Low, High float64 }{half, half})
+		for j, x := range xs {
+			seeds = append(seeds, plotter.XY{X: float64(i) + 0.12 + 0.04*float64(j), Y: x})
+		}
+	}
+	if len(means) == 0 {
+		return nil
+	}
+	pts, err := plotter.NewScatter(means)
+	if err != nil {
+		return err
+	}
+	pts.Color, pts.Radius = colorTrain, vg.Points(4)
+	eb, err := plotter.NewYErrorBars(struct {
+		plotter.XYs
+		plotter.YErrors
+	}{means, errs})
+	if err != nil {
+		return err
+	}
+	eb.Color = colorTrain
+	sp, err := plotter.NewScatter(seeds)
+	if err != nil {
+		return err
+	}
+	sp.Color, sp.Radius = colorRaw, vg.Points(2)
+	p.Add(sp, pts, eb)
+	p.X.Min, p.X.Max = -0.5, float64(len(d.runs))-0.5
+	p.Y.Tick.Marker = preciseTicks{}
+	p.NominalX(names...)
+	return p.Save(7*vg.Inch, 4*vg.Inch, path)
+}
+
+// claimsPlot draws each claim's paired change from run 0 (percent of run 0, 95% CI) beside
+// the paper's figure.
+func (d *studyData) claimsPlot(path string) error {
+	claims := d.claims()
+	p := plot.New()
+	p.Title.Text = "change from run 0, % (blue: ours, paired, 95% CI; red: the paper)"
+	p.Add(plotter.NewGrid())
+	var ours, paper plotter.XYs
+	var errs plotter.XErrors
+	var names []string
+	for i, c := range claims {
+		y := float64(len(claims) - 1 - i)
+		names = append(names, fmt.Sprintf("%s (run %d)", c.text, c.run))
+		paper = append(paper, plotter.XY{X: c.paperPct, Y: y})
+		cmp := d.compare(c.run, c.m)
+		if math.IsNaN(cmp.pct) {
+			continue
+		}
+		ours = append(ours, plotter.XY{X: cmp.pct, Y: y})
+		lo, hi := cmp.pct-cmp.pctLo, cmp.pctHi-cmp.pct
+		if math.IsNaN(lo) {
+			lo, hi = 0, 0
+		}
+		errs = append(errs, struct{ Low, High float64 }{math.Abs(lo), math.Abs(hi)})
+	}
+	pp, err := plotter.NewScatter(paper)
+	if err != nil {
+		return err
+	}
+	pp.Color, pp.Radius = colorVal, vg.Points(3)
+	p.Add(pp)
+	if len(ours) > 0 {
+		op, err := plotter.NewScatter(ours)
+		if err != nil {
+			return err
+		}
+		op.Color, op.Radius = colorTrain, vg.Points(4)
+		eb, err := plotter.NewXErrorBars(struct {
+			plotter.XYs
+			plotter.XErrors
+		}{ours, errs})
+		if err != nil {
+			return err
+		}
+		eb.Color = colorTrain
+		p.Add(op, eb)
+	}
+	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -0.5}, {X: 0, Y: float64(len(claims)) - 0.5}})
+	if err != nil {
+		return err
+	}
+	zero.Color = color.Black
+	p.Add(zero)
+	rev := make([]string, len(names))
+	for i, n := range names {
+		rev[len(names)-1-i] = n
+	}
+	p.NominalY(rev...)
+	p.Y.Min, p.Y.Max = -0.5, float64(len(claims))-0.5
+	return p.Save(10*vg.Inch, 5*vg.Inch, path)
+}

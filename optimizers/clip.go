@@ -132,3 +132,11 @@ func countNonNil(nodes []*Node) int {
 	}
 	return n
 }
+
+// allFinite is a boolean scalar: whether x holds no NaN or Inf (for complex x, in either part).
+func allFinite(x *Node) *Node {
+	if x.DType().IsComplex() {
+		return LogicalAnd(LogicalAll(IsFinite(Real(x))), LogicalAll(IsFinite(Imag(x))))
+	}
+	return LogicalAll(IsFinite(x))
+}

@@ -172,21 +172,3 @@ func (o *sgdMomentum) UpdateGraphWithGradients(ctx *context.Context, grads []*No
 func (o *sgdMomentum) Clear(ctx *context.Context) error {
 	return ctx.In(SGDMomentumScope).DeleteVariablesInScope()
 }
-
-// learningRate returns GoMLX's learning-rate variable's value in g: the value set by schedules, created from
-// value (or the context's "learning_rate", or def) on first use.
-func learningRate(ctx *context.Context, g *Graph, dtype dtypes.DType, value, def float64) *Node {
-	if value < 0 {
-		value = context.GetParamOr(ctx, gomlxopt.ParamLearningRate, def)
-	}
-	return gomlxopt.LearningRateVar(ctx, dtype, value).ValueGraph(g)
-}
-
-// applyStep sets v to w - step (w is v's value in the step's dtype), honouring GoMLX's clip_step_by_value and
-// clip_nan hyperparameters as GoMLX's Adam does.
-func applyStep(ctx *context.Context, v *context.Variable, value, w, step *Node) {
-	step = gomlxopt.ClipStepByValue(ctx, step)
-	updated := Sub(w, step)
-	updated = gomlxopt.ClipNaNsInUpdates(ctx, w, updated)
-	v.SetValueGraph(ConvertDType(updated, value.DType()))
-}

@@ -50,15 +50,21 @@ func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "SMI("), " half"), ")")
 	var opt gomlxopt.Interface
 	var guide string
+	var err error
 	switch base {
 	case OptAdamW:
 		opt, guide = gpt.AdamW(cfg), "adamw"
 	case OptSGDM:
-		opt, guide = smiopt.SGDMomentum().LearningRate(0.01).Done(), "sgd-momentum"
+		opt, err = smiopt.SGDMomentum().LearningRate(0.01).Done()
+		guide = "sgd-momentum"
 	case OptLion:
-		opt, guide = smiopt.Lion().LearningRate(1e-4).Done(), "lion"
+		opt, err = smiopt.Lion().LearningRate(1e-4).Done()
+		guide = "lion"
 	default:
 		return nil, fmt.Errorf("unknown optimizer %q", name)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if !strings.HasPrefix(name, "SMI(") {
 		return smiopt.ClipByGlobalNorm(opt, cfg.GradClip), nil
@@ -68,7 +74,11 @@ func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 		return nil, err
 	}
 	sc.TotalSteps = cfg.MaxIters
-	return smiopt.SMI(opt).SetConfig(sc).HalfSpectrum(half).ClipGlobalNorm(cfg.GradClip).Done()
+	smi, err := smiopt.SMI(opt).SetConfig(sc).HalfSpectrum(half).Done()
+	if err != nil {
+		return nil, err
+	}
+	return smiopt.ClipByGlobalNorm(smi, cfg.GradClip), nil
 }
 
 // Trainer is one model + optimizer ready to step on a fixed random batch.

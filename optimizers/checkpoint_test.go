@@ -98,7 +98,7 @@ func runAndResume(t *testing.T, newOpt func() gomlxopt.Interface, total, k int, 
 func TestSMICheckpointResume(t *testing.T) {
 	const total, k = 9, 4
 	newOpt := func() gomlxopt.Interface {
-		return SMI(gomlxopt.Adam().LearningRate(0.01).WeightDecay(0.1).Done()).TotalSteps(total).ClipGlobalNorm(1)
+		return ClipByGlobalNorm(SMI(gomlxopt.Adam().LearningRate(0.01).WeightDecay(0.1).Done()).TotalSteps(total), 1)
 	}
 
 	straight, resumed := runAndResume(t, newOpt, total, k, nil)

@@ -73,9 +73,9 @@ func (c *LionConfig) WeightDecay(wd float64) *LionConfig {
 
 // FromContext reads ParamLionBeta1, ParamLionBeta2 and ParamLionWeightDecay from ctx, keeping the current
 // values for those not set. The learning rate is read at graph building time. A value of the wrong type is
-// reported by Validate.
+// reported by Done and Validate.
 func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
-	r := paramReader{ctx: ctx, who: "Lion"}
+	r := paramReader{ctx: ctx, who: "optimizers.Lion"}
 	c.beta1 = r.float(ParamLionBeta1, c.beta1)
 	c.beta2 = r.float(ParamLionBeta2, c.beta2)
 	c.weightDecay = r.float(ParamLionWeightDecay, c.weightDecay)
@@ -85,31 +85,34 @@ func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
 	return c
 }
 
-// Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
-// configuration panics with this error when the training graph is built.
+// Validate reports the first invalid option, or nil.
 func (c *LionConfig) Validate() error {
 	if c.err != nil {
 		return c.err
 	}
 	if !(c.beta1 >= 0 && c.beta1 <= 1) {
-		return fmt.Errorf("Lion: beta1 must be in [0, 1], got %g", c.beta1)
+		return fmt.Errorf("optimizers.Lion: beta1 must be in [0, 1], got %g", c.beta1)
 	}
 	if !(c.beta2 >= 0 && c.beta2 <= 1) {
-		return fmt.Errorf("Lion: beta2 must be in [0, 1], got %g", c.beta2)
+		return fmt.Errorf("optimizers.Lion: beta2 must be in [0, 1], got %g", c.beta2)
 	}
 	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
-		return fmt.Errorf("Lion: weight decay must be finite and >= 0, got %g", c.weightDecay)
+		return fmt.Errorf("optimizers.Lion: weight decay must be finite and >= 0, got %g", c.weightDecay)
 	}
 	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
-		return fmt.Errorf("Lion: learning rate must be finite, got %g", c.learningRate)
+		return fmt.Errorf("optimizers.Lion: learning rate must be finite, got %g", c.learningRate)
 	}
 	return nil
 }
 
-// Done returns the optimizer. It also implements train.OptimizeWithGradients.
-func (c *LionConfig) Done() gomlxopt.Interface {
+// Done validates the configuration and returns the optimizer, or an error naming the first invalid
+// option. The returned optimizer also implements train.OptimizeWithGradients.
+func (c *LionConfig) Done() (gomlxopt.Interface, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	cfg := *c
-	return &lion{config: cfg}
+	return &lion{config: cfg}, nil
 }
 
 type lion struct {
@@ -118,19 +121,16 @@ type lion struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (o *lion) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	updateFromLoss(ctx, "Lion", loss, o)
+	updateFromLoss(ctx, "optimizers.Lion", loss, o)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
 func (o *lion) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	if err := o.config.Validate(); err != nil {
-		panic(err)
-	}
 	if len(grads) == 0 {
-		panicf("Lion: no gradients, are there any trainable variables?")
+		panicf("optimizers.Lion: no gradients, are there any trainable variables?")
 	}
 	g := grads[0].Graph()
-	vars := trainableVariables(ctx, g, len(grads), "Lion")
+	vars := trainableVariables(ctx, g, len(grads), "optimizers.Lion")
 	dtype := lossDType
 	lr := learningRate(ctx, g, dtype, o.config.learningRate, LionDefaultLearningRate)
 	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)

@@ -82,9 +82,9 @@ func (c *SGDMomentumConfig) WeightDecay(wd float64) *SGDMomentumConfig {
 
 // FromContext reads the hyperparameters ParamSGDMomentum, ParamSGDNesterov and ParamSGDWeightDecay from ctx,
 // keeping the current values for those not set. The learning rate is read at graph building time. A value of
-// the wrong type is reported by Validate.
+// the wrong type is reported by Done and Validate.
 func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig {
-	r := paramReader{ctx: ctx, who: "SGDMomentum"}
+	r := paramReader{ctx: ctx, who: "optimizers.SGDMomentum"}
 	c.momentum = r.float(ParamSGDMomentum, c.momentum)
 	c.nesterov = r.bool(ParamSGDNesterov, c.nesterov)
 	c.weightDecay = r.float(ParamSGDWeightDecay, c.weightDecay)
@@ -94,28 +94,31 @@ func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig
 	return c
 }
 
-// Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
-// configuration panics with this error when the training graph is built.
+// Validate reports the first invalid option, or nil.
 func (c *SGDMomentumConfig) Validate() error {
 	if c.err != nil {
 		return c.err
 	}
 	if !(c.momentum >= 0 && c.momentum < 1) {
-		return fmt.Errorf("SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
+		return fmt.Errorf("optimizers.SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
 	}
 	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
-		return fmt.Errorf("SGDMomentum: weight decay must be finite and >= 0, got %g", c.weightDecay)
+		return fmt.Errorf("optimizers.SGDMomentum: weight decay must be finite and >= 0, got %g", c.weightDecay)
 	}
 	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
-		return fmt.Errorf("SGDMomentum: learning rate must be finite, got %g", c.learningRate)
+		return fmt.Errorf("optimizers.SGDMomentum: learning rate must be finite, got %g", c.learningRate)
 	}
 	return nil
 }
 
-// Done returns the optimizer. It also implements train.OptimizeWithGradients.
-func (c *SGDMomentumConfig) Done() gomlxopt.Interface {
+// Done validates the configuration and returns the optimizer, or an error naming the first invalid
+// option. The returned optimizer also implements train.OptimizeWithGradients.
+func (c *SGDMomentumConfig) Done() (gomlxopt.Interface, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	cfg := *c
-	return &sgdMomentum{config: cfg}
+	return &sgdMomentum{config: cfg}, nil
 }
 
 type sgdMomentum struct {
@@ -124,19 +127,16 @@ type sgdMomentum struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (o *sgdMomentum) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	updateFromLoss(ctx, "SGDMomentum", loss, o)
+	updateFromLoss(ctx, "optimizers.SGDMomentum", loss, o)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
 func (o *sgdMomentum) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	if err := o.config.Validate(); err != nil {
-		panic(err)
-	}
 	if len(grads) == 0 {
-		panicf("SGDMomentum: no gradients, are there any trainable variables?")
+		panicf("optimizers.SGDMomentum: no gradients, are there any trainable variables?")
 	}
 	g := grads[0].Graph()
-	vars := trainableVariables(ctx, g, len(grads), "SGDMomentum")
+	vars := trainableVariables(ctx, g, len(grads), "optimizers.SGDMomentum")
 	dtype := lossDType
 	lr := learningRate(ctx, g, dtype, o.config.learningRate, SGDMomentumDefaultLearningRate)
 	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)

@@ -3,7 +3,6 @@ package optimizers
 import (
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -42,7 +41,6 @@ const (
 	ParamTotalSteps   = "smi_total_steps"   // int > 0
 	ParamHalfSpectrum = "smi_half_spectrum" // bool
 	ParamExclude      = "smi_exclude"       // comma-separated regular expressions
-	ParamClipNorm     = "smi_clip_norm"     // float64 >= 0, 0 = off
 )
 
 // SMIConfig configures SMI around a base optimizer. It is itself a gomlxopt.Interface and a
@@ -53,14 +51,14 @@ type SMIConfig struct {
 	cfg      spectral.Config
 	exclude  []string
 	filterIf func(v *context.Variable) bool
-	clipNorm float64
 	err      error // First error met while reading the context in FromContext.
 }
 
 // SMI wraps base (any optimizer implementing train.OptimizeWithGradients: GoMLX's SGD, Adam, AdamW, Adamax and
-// RMSProp, and this package's SGDMomentum and Lion) with Spectral Momentum Integration. The defaults are the
-// paper's guidance for AdamW (PaperDefaults("adamw")): quantile 0.25, beta 0.99, cosine alpha 0.1 -> 0.5, full
-// spectrum, every variable of rank >= 1 filtered, no clipping. TotalSteps has no default and must be set.
+// RMSProp, and this package's SGDMomentum and Lion) with Spectral Momentum Integration. The spectral settings
+// start as PaperDefaults("adamw"), the paper's guidance for AdamW, and every variable of rank >= 1 is filtered.
+// TotalSteps has no default and must be set. To clip the gradients before SMI filters them, as nanoGPT and the
+// paper do at 1.0, wrap the result: ClipByGlobalNorm(opt, 1).
 func SMI(base gomlxopt.Interface) *SMIConfig {
 	cfg, _ := PaperDefaults("adamw")
 	return &SMIConfig{base: base, cfg: cfg}
@@ -118,13 +116,6 @@ func (c *SMIConfig) FilterIf(pred func(v *context.Variable) bool) *SMIConfig {
 	return c
 }
 
-// ClipGlobalNorm clips the gradients by their global L2 norm (see ClipByGlobalNorm) before SMI filters them,
-// as nanoGPT and the paper do at 1.0. 0 (default) turns clipping off.
-func (c *SMIConfig) ClipGlobalNorm(maxNorm float64) *SMIConfig {
-	c.clipNorm = maxNorm
-	return c
-}
-
 // SetConfig replaces all the spectral settings at once, e.g. with PaperDefaults(base).
 func (c *SMIConfig) SetConfig(cfg spectral.Config) *SMIConfig {
 	c.cfg = cfg
@@ -147,14 +138,13 @@ func (c *SMIConfig) FromContext(ctx *context.Context) *SMIConfig {
 	c.cfg.TotalSteps = r.int(ParamTotalSteps, c.cfg.TotalSteps)
 	c.cfg.HalfSpectrum = r.bool(ParamHalfSpectrum, c.cfg.HalfSpectrum)
 	c.exclude = append(c.exclude, r.list(ParamExclude)...)
-	c.clipNorm = r.float(ParamClipNorm, c.clipNorm)
 	if c.err == nil {
 		c.err = r.err
 	}
 	return c
 }
 
-// DefaultParams returns the smi_* context hyperparameters holding cfg's values (no exclusions, no clipping), to
+// DefaultParams returns the smi_* context hyperparameters holding cfg's values (no exclusions), to
 // register them in a context before parsing "-set" flags:
 //
 //	ctx.SetParams(optimizers.DefaultParams(cfg))
@@ -169,7 +159,6 @@ func DefaultParams(cfg spectral.Config) map[string]any {
 		ParamTotalSteps:   cfg.TotalSteps,
 		ParamHalfSpectrum: cfg.HalfSpectrum,
 		ParamExclude:      "",
-		ParamClipNorm:     0.0,
 	}
 }
 
@@ -206,10 +195,7 @@ func (c *SMIConfig) build() (*smiOptimizer, error) {
 	if err := c.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizers.SMI: %w", err)
 	}
-	if !(c.clipNorm >= 0) || math.IsInf(c.clipNorm, 0) {
-		return nil, fmt.Errorf("optimizers.SMI: clip norm must be finite and >= 0 (0 = off), got %g", c.clipNorm)
-	}
-	o := &smiOptimizer{base: c.base, withGrads: withGrads, cfg: c.cfg, filterIf: c.filterIf, clipNorm: c.clipNorm}
+	o := &smiOptimizer{base: c.base, withGrads: withGrads, cfg: c.cfg, filterIf: c.filterIf}
 	for _, p := range c.exclude {
 		re, err := regexp.Compile(p)
 		if err != nil {

@@ -65,7 +65,7 @@ func telemetryVariable(smiCtx *context.Context, name string) *context.Variable {
 // variables together: sum_i k_i*||g_i||^2 / sum_i ||g_i||^2, where k_i = sum|F_i*M_i|^2 / sum|F_i|^2 is
 // variable i's kept fraction of spectral energy (by Parseval, k_i*||g_i||^2 = ||G~_i||^2, so this is
 // sum_i ||G~_i||^2 / sum_i ||g_i||^2). It is 1 when all filtered gradients are zero, or none is filtered.
-// Gradients are taken after clipping, before blending; variables skipped for non-finite gradients are left
+// Gradients are those SMI receives (clipped, when ClipByGlobalNorm wraps SMI), before blending; variables skipped for non-finite gradients are left
 // out. It is about 1-q for white-noise gradients and nearer 1 the more the gradients' energy is concentrated
 // in few frequencies.
 func Telemetry(ctx *context.Context) (alpha, keptEnergy float64, ok bool) {

@@ -19,7 +19,6 @@ type smiOptimizer struct {
 	cfg       spectral.Config
 	exclude   []*regexp.Regexp
 	filterIf  func(v *context.Variable) bool
-	clipNorm  float64
 }
 
 // UpdateGraph implements gomlxopt.Interface.
@@ -27,8 +26,9 @@ func (o *smiOptimizer) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
 	updateFromLoss(ctx, "optimizers.SMI", loss, o)
 }
 
-// UpdateGraphWithGradients implements train.OptimizeWithGradients: optional clipping, then per variable the
-// spectral filter and blend, then the base optimizer's update with the blended gradients.
+// UpdateGraphWithGradients implements train.OptimizeWithGradients: per variable the spectral filter and blend,
+// then the base optimizer's update with the blended gradients. Clipping, when wanted, wraps SMI
+// (ClipByGlobalNorm(SMI(base), maxNorm)), so SMI filters the clipped gradients.
 func (o *smiOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
 	var g *Graph
 	for _, grad := range grads {
@@ -41,9 +41,6 @@ func (o *smiOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*N
 		panicf("optimizers.SMI: no gradients, are there any trainable variables?")
 	}
 	vars := trainableVariables(ctx, g, len(grads), "optimizers.SMI")
-	if o.clipNorm > 0 {
-		grads = ClipGradientsByGlobalNorm(grads, o.clipNorm)
-	}
 
 	// The schedule's t is the global step before the base optimizer increments it: 0 at the first step.
 	step := gomlxopt.GetGlobalStepVar(ctx).ValueGraph(g)

@@ -52,9 +52,7 @@ func setRunParams(ctx *context.Context, r Run) {
 		cfg.AlphaStart, cfg.AlphaEnd = r.AlphaStart, r.AlphaEnd
 	}
 	cfg.TotalSteps = 0
-	params := smiopt.DefaultParams(cfg)
-	delete(params, smiopt.ParamClipNorm) // grad_clip clips, with or without SMI
-	ctx.SetParams(params)
+	ctx.SetParams(smiopt.DefaultParams(cfg))
 	ctx.SetParam(paramSMI, r.SMI)
 }
 
@@ -79,9 +77,9 @@ func newOptimizer(ctx *context.Context, cfg gpt.Config) (gomlxopt.Interface, err
 	if !context.GetParamOr(ctx, paramSMI, false) {
 		return smiopt.ClipByGlobalNorm(adamw, cfg.GradClip), nil
 	}
-	opt, err := smiopt.SMI(adamw).FromContext(ctx).ClipGlobalNorm(cfg.GradClip).Done()
+	opt, err := smiopt.SMI(adamw).FromContext(ctx).Done()
 	if err != nil {
 		return nil, fmt.Errorf("SMI settings: %v", err)
 	}
-	return opt, nil
+	return smiopt.ClipByGlobalNorm(opt, cfg.GradClip), nil
 }

@@ -30,18 +30,18 @@ test: setup
 	$(GO) test -count=1 -timeout 20m ./...
 
 # Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 15
-# minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./benchmarks
+# minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./internal/benchmarks
 bench: setup
-	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md
+	$(GO) run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md
 
 # Regenerates docs/NANOGPT_BASELINE.md: our cpu preset (run 0) against nanoGPT's CPU recipe in
 # PyTorch, seed by seed (about 3 minutes per seed on 2 CPU cores). PyTorch comes from PyPI into
 # its own virtual environment (a large download: PyPI's Linux wheel carries CUDA libraries).
-# Also rewrites the PyTorch fixture of examples/shakespeare/gpt's TestMatchesPyTorch.
+# Also rewrites the PyTorch fixture of internal/gpt's TestMatchesPyTorch.
 REF_VENV ?= $(HOME)/.cache/smi-gomlx/reference-venv
 SEEDS ?= 1337,1,2,3,4,5,6,7,8,9
 reference: setup data
 	@test -x $(REF_VENV)/bin/python || python3 -m venv $(REF_VENV)
 	@$(REF_VENV)/bin/python -c 'import torch, numpy, scipy' 2>/dev/null || $(REF_VENV)/bin/pip install -q torch numpy scipy
-	$(REF_VENV)/bin/python scripts/reference/nanogpt_reference.py $(DATA_FILE) examples/shakespeare/gpt/testdata/nanogpt_reference.json
+	$(REF_VENV)/bin/python scripts/reference/nanogpt_reference.py $(DATA_FILE) internal/gpt/testdata/nanogpt_reference.json
 	$(REF_VENV)/bin/python scripts/reference/compare_cpu_recipe.py --seeds $(SEEDS) --data $(DATA_FILE)

@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 // The paper leaves its parameter analysis undefined; these thresholds fix our definitions

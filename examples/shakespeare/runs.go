@@ -7,7 +7,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 	"github.com/smi-gomlx/smi/spectral"
 )

@@ -11,7 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
 )
 

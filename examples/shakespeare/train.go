@@ -27,7 +27,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )

@@ -14,7 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )

@@ -15,7 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/dotgrad"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )

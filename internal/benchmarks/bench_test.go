@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 // The Go benchmarks time the same cases as cmd/smibench, one b.N loop each, for benchstat:

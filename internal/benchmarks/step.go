@@ -15,8 +15,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/dotgrad"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
 
@@ -42,9 +42,9 @@ var (
 	OtherPairs = []StepPair{{OptSGDM, OptSMISGDM}, {OptSGDM, OptSMISGDMH}, {OptLion, OptSMILion}, {OptLion, OptSMILionHalf}}
 )
 
-// newOptimizer builds a named configuration the way examples/shakespeare trains: gradients
-// clipped at the preset's global norm, SMI (if any) with the paper's guideline settings for
-// that base, then the base optimizer.
+// newOptimizer builds a named configuration with the recipe examples/shakespeare trains with
+// (gpt.Optimizer): gradients clipped at the preset's global norm, SMI (if any) with the paper's
+// guideline settings for that base, then the base optimizer.
 func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 	half := strings.HasSuffix(name, " half")
 	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "SMI("), " half"), ")")
@@ -67,18 +67,16 @@ func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 		return nil, err
 	}
 	if !strings.HasPrefix(name, "SMI(") {
-		return smiopt.ClipByGlobalNorm(opt, cfg.GradClip), nil
+		return gpt.Optimizer(cfg, opt, nil)
 	}
 	sc, err := smiopt.PaperDefaults(guide)
 	if err != nil {
 		return nil, err
 	}
 	sc.TotalSteps = cfg.MaxIters
-	smi, err := smiopt.SMI(opt).SetConfig(sc).HalfSpectrum(half).Done()
-	if err != nil {
-		return nil, err
-	}
-	return smiopt.ClipByGlobalNorm(smi, cfg.GradClip), nil
+	return gpt.Optimizer(cfg, opt, func(c *smiopt.SMIConfig) *smiopt.SMIConfig {
+		return c.SetConfig(sc).HalfSpectrum(half)
+	})
 }
 
 // Trainer is one model + optimizer ready to step on a fixed random batch.

@@ -19,9 +19,9 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/benchmarks"
 	"github.com/smi-gomlx/smi/internal/gpt"
-	"github.com/smi-gomlx/smi/internal/backend"
 )
 
 func main() {

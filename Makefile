@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup data run test bench reference
+.PHONY: setup data run test check bench reference
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
 setup:
@@ -28,6 +28,15 @@ run: setup data
 test: setup
 	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:' || true
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The quick loop while editing: go vet, the gofmt check and the fast tests (spectral's -short
+# set, the optimizers, internal packages and the data loader; not the Shakespeare trainer's
+# end-to-end runs). Needs the XLA CPU plugin from an earlier `make setup`, no network.
+FAST_PACKAGES := ./spectral/ ./optimizers/ ./internal/... ./examples/shakespeare/data/
+check:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) test -short -count=1 $(FAST_PACKAGES)
 
 # Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 15
 # minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./internal/benchmarks

@@ -148,9 +148,9 @@ func float32Bits(t *testing.T, value any) []uint32 {
 	return bits
 }
 
-// TestSMIUpgradesFullHistory: a checkpoint whose full-spectrum histories are stored on the whole n x d grid,
-// as earlier versions of this package saved them, resumes exactly: SMI keeps their first d/2+1 columns (the
-// rest is the mirror image), so the result equals an uninterrupted run bit for bit.
+// TestSMIUpgradesFullHistory: a checkpoint whose full-spectrum histories are stored on the whole n x d grid
+// (the full-grid layout) resumes exactly: SMI keeps their first d/2+1 columns (the rest is the mirror
+// image), so the result equals an uninterrupted run bit for bit.
 func TestSMIUpgradesFullHistory(t *testing.T) {
 	const total, k = 7, 3
 	newOpt := func() gomlxopt.Interface {

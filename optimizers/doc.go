@@ -20,8 +20,9 @@
 //  4. blends g' = (1-alpha(t))*g + alpha(t)*G~, with alpha following a schedule over the training;
 //  5. hands g' to the base optimizer (AdamW, Adam, SGD with momentum, Lion, ...), which applies its own rule.
 //
-// The filter is package spectral's (github.com/smi-gomlx/smi/spectral), whose documentation states the
-// algorithm exactly, including the exact quantile. Everything is GoMLX graph operations: XLA compiles the filter
+// docs/ALGORITHM.md states the algorithm and where this project departs from the paper. The filter is package
+// spectral's (github.com/smi-gomlx/smi/spectral), whose documentation states how it is computed, including
+// the exact quantile. Everything is GoMLX graph operations: XLA compiles the filter
 // into the training step. Scalars (rank 0), empty and complex variables are never filtered.
 //
 // # Quick start
@@ -37,6 +38,9 @@
 // training graph is built. Done validates first and returns an error instead. Every builder of this package
 // (SMI, SGDMomentum, Lion) works that way: Done returns (optimizer, error), and Validate reports the same
 // error without building.
+//
+// Errors name the builder or function they come from ("optimizers.SMI: ...", "optimizers.Lion: ..."): Done and
+// Validate return them; building a graph with an invalid configuration panics with them, as GoMLX does.
 //
 // # Options
 //

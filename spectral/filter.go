@@ -211,7 +211,7 @@ func columnMultiplicity(d int) []int {
 }
 
 // Alpha returns the blend weight alpha(t) of the schedule as a scalar of dtype. step is a scalar
-// node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (the spec's
+// node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (docs/ALGORITHM.md's
 // min(t/T, 1); negative steps do not occur). The interpolations are written so that the end
 // points come out exactly: alpha(0) = AlphaStart and alpha(t >= T) = AlphaEnd, in any precision.
 // Computed in float64 for a float64 dtype, else in float32. cfg is assumed valid (see

@@ -126,38 +126,18 @@ func (o *lion) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
 func (o *lion) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	if len(grads) == 0 {
-		panicf("optimizers.Lion: no gradients, are there any trainable variables?")
-	}
-	g := grads[0].Graph()
-	vars := trainableVariables(ctx, g, len(grads), "optimizers.Lion")
-	dtype := lossDType
-	lr := learningRate(ctx, g, dtype, o.config.learningRate, LionDefaultLearningRate)
-	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
 	b1, b2 := o.config.beta1, o.config.beta2
-	for i, v := range vars {
-		grad := grads[i]
-		if grad == nil {
-			continue // No gradient: nothing to apply and the momentum keeps its value.
-		}
-		shape := v.Shape().Clone()
-		shape.DType = dtype
-		mVar := stateVariable(ctx.In(LionScope), v, "_momentum", shape)
-
-		value := v.ValueGraph(g)
-		w := ConvertDType(value, dtype)
-		grad = ConvertDType(grad, dtype)
-		gomlxopt.TraceNaNInGradients(ctx, v, grad)
-		grad = gomlxopt.ClipNaNsInGradients(ctx, grad)
-		m := mVar.ValueGraph(g)
-		c := Add(MulScalar(m, b1), MulScalar(grad, 1-b1))
-		dir := Sign(c)
-		if o.config.weightDecay > 0 {
-			dir = Add(dir, MulScalar(w, o.config.weightDecay))
-		}
-		mVar.SetValueGraph(Add(MulScalar(m, b2), MulScalar(grad, 1-b2)))
-		applyStep(ctx, v, value, w, Mul(lr, dir))
-	}
+	elementwiseUpdate(ctx, "optimizers.Lion", LionScope, grads, lossDType, o.config.learningRate, LionDefaultLearningRate,
+		func(u variableUpdate) {
+			m := u.state.ValueGraph(u.g)
+			c := Add(MulScalar(m, b1), MulScalar(u.grad, 1-b1))
+			dir := Sign(c)
+			if o.config.weightDecay > 0 {
+				dir = Add(dir, MulScalar(u.w, o.config.weightDecay))
+			}
+			u.state.SetValueGraph(Add(MulScalar(m, b2), MulScalar(u.grad, 1-b2)))
+			u.apply(dir)
+		})
 }
 
 // Clear implements gomlxopt.Interface: it deletes Lion's momentum.

@@ -132,40 +132,21 @@ func (o *sgdMomentum) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
 func (o *sgdMomentum) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	if len(grads) == 0 {
-		panicf("optimizers.SGDMomentum: no gradients, are there any trainable variables?")
-	}
-	g := grads[0].Graph()
-	vars := trainableVariables(ctx, g, len(grads), "optimizers.SGDMomentum")
-	dtype := lossDType
-	lr := learningRate(ctx, g, dtype, o.config.learningRate, SGDMomentumDefaultLearningRate)
-	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
-	for i, v := range vars {
-		grad := grads[i]
-		if grad == nil {
-			continue // No gradient: nothing to apply and the buffer keeps its value.
-		}
-		shape := v.Shape().Clone()
-		shape.DType = dtype
-		bufVar := stateVariable(ctx.In(SGDMomentumScope), v, "_momentum", shape)
-
-		value := v.ValueGraph(g)
-		w := ConvertDType(value, dtype)
-		d := ConvertDType(grad, dtype)
-		gomlxopt.TraceNaNInGradients(ctx, v, d)
-		d = gomlxopt.ClipNaNsInGradients(ctx, d)
-		if o.config.weightDecay > 0 {
-			d = Add(d, MulScalar(w, o.config.weightDecay))
-		}
-		buf := Add(MulScalar(bufVar.ValueGraph(g), o.config.momentum), d)
-		bufVar.SetValueGraph(buf)
-		if o.config.nesterov {
-			d = Add(d, MulScalar(buf, o.config.momentum))
-		} else {
-			d = buf
-		}
-		applyStep(ctx, v, value, w, Mul(lr, d))
-	}
+	elementwiseUpdate(ctx, "optimizers.SGDMomentum", SGDMomentumScope, grads, lossDType, o.config.learningRate,
+		SGDMomentumDefaultLearningRate, func(u variableUpdate) {
+			d := u.grad
+			if o.config.weightDecay > 0 {
+				d = Add(d, MulScalar(u.w, o.config.weightDecay))
+			}
+			buf := Add(MulScalar(u.state.ValueGraph(u.g), o.config.momentum), d)
+			u.state.SetValueGraph(buf)
+			if o.config.nesterov {
+				d = Add(d, MulScalar(buf, o.config.momentum))
+			} else {
+				d = buf
+			}
+			u.apply(d)
+		})
 }
 
 // Clear implements gomlxopt.Interface: it deletes the momentum buffers.

@@ -60,3 +60,48 @@ func applyStep(ctx *context.Context, v *context.Variable, value, w, step *Node) 
 func panicf(format string, args ...any) {
 	panic(fmt.Errorf(format, args...))
 }
+
+// variableUpdate is what elementwiseUpdate hands its rule for one variable v: the graph, v's
+// state variable (zeros before the first step), its value w and gradient grad in
+// the step's dtype (grad after GoMLX's NaN tracing and clip_nan), and apply, which sets v to
+// w - lr*direction.
+type variableUpdate struct {
+	g       *Graph
+	state   *context.Variable
+	w, grad *Node
+	apply   func(direction *Node)
+}
+
+// elementwiseUpdate is the update loop SGDMomentum and Lion share: it takes GoMLX's learning rate
+// (lrValue, or the context's "learning_rate", or lrDefault) and increments the global step once,
+// then, for each trainable variable with a gradient, creates its state variable (under scope, named
+// after the variable with suffix "_momentum", in the loss dtype) and calls rule. who prefixes the
+// graph-building errors.
+func elementwiseUpdate(ctx *context.Context, who, scope string, grads []*Node, lossDType dtypes.DType,
+	lrValue, lrDefault float64, rule func(u variableUpdate)) {
+	if len(grads) == 0 {
+		panicf("%s: no gradients, are there any trainable variables?", who)
+	}
+	g := grads[0].Graph()
+	vars := trainableVariables(ctx, g, len(grads), who)
+	dtype := lossDType
+	lr := learningRate(ctx, g, dtype, lrValue, lrDefault)
+	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
+	for i, v := range vars {
+		grad := grads[i]
+		if grad == nil {
+			continue // No gradient: nothing to apply, and the state keeps its value.
+		}
+		shape := v.Shape().Clone()
+		shape.DType = dtype
+		state := stateVariable(ctx.In(scope), v, "_momentum", shape)
+
+		value := v.ValueGraph(g)
+		w := ConvertDType(value, dtype)
+		grad = ConvertDType(grad, dtype)
+		gomlxopt.TraceNaNInGradients(ctx, v, grad)
+		grad = gomlxopt.ClipNaNsInGradients(ctx, grad)
+		rule(variableUpdate{g: g, state: state, w: w, grad: grad,
+			apply: func(direction *Node) { applyStep(ctx, v, value, w, Mul(lr, direction)) }})
+	}
+}

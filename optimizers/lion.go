@@ -2,7 +2,6 @@ package optimizers
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
@@ -96,13 +95,7 @@ func (c *LionConfig) Validate() error {
 	if !(c.beta2 >= 0 && c.beta2 <= 1) {
 		return fmt.Errorf("optimizers.Lion: beta2 must be in [0, 1], got %g", c.beta2)
 	}
-	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
-		return fmt.Errorf("optimizers.Lion: weight decay must be finite and >= 0, got %g", c.weightDecay)
-	}
-	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
-		return fmt.Errorf("optimizers.Lion: learning rate must be finite, got %g", c.learningRate)
-	}
-	return nil
+	return checkDecayAndRate("optimizers.Lion", c.weightDecay, c.learningRate)
 }
 
 // Done validates the configuration and returns the optimizer, or an error naming the first invalid

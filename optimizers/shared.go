@@ -2,6 +2,7 @@ package optimizers
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
@@ -104,4 +105,16 @@ func elementwiseUpdate(ctx *context.Context, who, scope string, grads []*Node, l
 		rule(variableUpdate{g: g, state: state, w: w, grad: grad,
 			apply: func(direction *Node) { applyStep(ctx, v, value, w, Mul(lr, direction)) }})
 	}
+}
+
+// checkDecayAndRate validates the options SGDMomentum and Lion share: a finite weight decay >= 0
+// and a finite learning rate (negative: from the context).
+func checkDecayAndRate(who string, weightDecay, learningRate float64) error {
+	if !(weightDecay >= 0) || math.IsInf(weightDecay, 0) {
+		return fmt.Errorf("%s: weight decay must be finite and >= 0, got %g", who, weightDecay)
+	}
+	if math.IsNaN(learningRate) || math.IsInf(learningRate, 0) {
+		return fmt.Errorf("%s: learning rate must be finite, got %g", who, learningRate)
+	}
+	return nil
 }

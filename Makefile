@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup data run test bench reference study
+.PHONY: setup data run test check bench reference study
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
 setup:
@@ -29,6 +29,15 @@ test: setup
 	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:' || true
 	$(GO) test -count=1 -timeout 20m ./...
 
+# The quick loop while editing: go vet, the gofmt check and the fast tests (spectral's -short
+# set, the optimizers, internal packages and the data loader; not the Shakespeare trainer's
+# end-to-end runs). Needs the XLA CPU plugin from an earlier `make setup`, no network.
+FAST_PACKAGES := ./spectral/ ./optimizers/ ./internal/... ./examples/shakespeare/data/
+check:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) test -short -count=1 $(FAST_PACKAGES)
+
 # The paper's experiment: runs 0-5 x 5 seeds on PRESET (default cpu: 1-2 hours on 2 cores), one
 # run at a time, resumable (rerun after any interruption); analyses, times and reports it in
 # docs/REPRODUCTION.md from the files it publishes in docs/reproduction/. STUDY_FLAGS adds flags,
@@ -38,18 +47,18 @@ study: setup data
 	$(GO) run ./examples/shakespeare study -preset $(PRESET) $(SHAKESPEARE_DATA) $(STUDY_FLAGS)
 
 # Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 15
-# minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./benchmarks
+# minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./internal/benchmarks
 bench: setup
-	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md
+	$(GO) run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md
 
 # Regenerates docs/NANOGPT_BASELINE.md: our cpu preset (run 0) against nanoGPT's CPU recipe in
 # PyTorch, seed by seed (about 3 minutes per seed on 2 CPU cores). PyTorch comes from PyPI into
 # its own virtual environment (a large download: PyPI's Linux wheel carries CUDA libraries).
-# Also rewrites the PyTorch fixture of examples/shakespeare/gpt's TestMatchesPyTorch.
+# Also rewrites the PyTorch fixture of internal/gpt's TestMatchesPyTorch.
 REF_VENV ?= $(HOME)/.cache/smi-gomlx/reference-venv
 SEEDS ?= 1337,1,2,3,4,5,6,7,8,9
 reference: setup data
 	@test -x $(REF_VENV)/bin/python || python3 -m venv $(REF_VENV)
 	@$(REF_VENV)/bin/python -c 'import torch, numpy, scipy' 2>/dev/null || $(REF_VENV)/bin/pip install -q torch numpy scipy
-	$(REF_VENV)/bin/python scripts/reference/nanogpt_reference.py $(DATA_FILE) examples/shakespeare/gpt/testdata/nanogpt_reference.json
+	$(REF_VENV)/bin/python scripts/reference/nanogpt_reference.py $(DATA_FILE) internal/gpt/testdata/nanogpt_reference.json
 	$(REF_VENV)/bin/python scripts/reference/compare_cpu_recipe.py --seeds $(SEEDS) --data $(DATA_FILE)

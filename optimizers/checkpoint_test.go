@@ -98,7 +98,7 @@ func runAndResume(t *testing.T, newOpt func() gomlxopt.Interface, total, k int, 
 func TestSMICheckpointResume(t *testing.T) {
 	const total, k = 9, 4
 	newOpt := func() gomlxopt.Interface {
-		return SMI(gomlxopt.Adam().LearningRate(0.01).WeightDecay(0.1).Done()).TotalSteps(total).ClipGlobalNorm(1)
+		return ClipByGlobalNorm(SMI(gomlxopt.Adam().LearningRate(0.01).WeightDecay(0.1).Done()).TotalSteps(total), 1)
 	}
 
 	straight, resumed := runAndResume(t, newOpt, total, k, nil)
@@ -148,9 +148,9 @@ func float32Bits(t *testing.T, value any) []uint32 {
 	return bits
 }
 
-// TestSMIUpgradesFullHistory: a checkpoint whose full-spectrum histories are stored on the whole n x d grid,
-// as earlier versions of this package saved them, resumes exactly: SMI keeps their first d/2+1 columns (the
-// rest is the mirror image), so the result equals an uninterrupted run bit for bit.
+// TestSMIUpgradesFullHistory: a checkpoint whose full-spectrum histories are stored on the whole n x d grid
+// (the full-grid layout) resumes exactly: SMI keeps their first d/2+1 columns (the rest is the mirror
+// image), so the result equals an uninterrupted run bit for bit.
 func TestSMIUpgradesFullHistory(t *testing.T) {
 	const total, k = 7, 3
 	newOpt := func() gomlxopt.Interface {

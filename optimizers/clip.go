@@ -43,7 +43,7 @@ type clipByLoss struct {
 // UpdateGraph implements gomlxopt.Interface.
 func (c *clipByLoss) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
 	if !loss.Shape().IsScalar() {
-		panicf("ClipByGlobalNorm requires a scalar loss, got shape %s", loss.Shape())
+		panicf("optimizers.ClipByGlobalNorm requires a scalar loss, got shape %s", loss.Shape())
 	}
 	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
 	if len(grads) == 0 {
@@ -64,7 +64,7 @@ type clipWithGradients struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (c *clipWithGradients) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	updateFromLoss(ctx, "ClipByGlobalNorm", loss, c)
+	updateFromLoss(ctx, "optimizers.ClipByGlobalNorm", loss, c)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
@@ -76,7 +76,7 @@ func (c *clipWithGradients) UpdateGraphWithGradients(ctx *context.Context, grads
 // min(1, maxNorm/(norm+1e-6)), with the same rule for non-finite gradients. nil gradients stay nil.
 func ClipGradientsByGlobalNorm(grads []*Node, maxNorm float64) []*Node {
 	if !(maxNorm > 0) || math.IsInf(maxNorm, 0) {
-		panicf("ClipByGlobalNorm: maxNorm must be finite and > 0, got %g", maxNorm)
+		panicf("optimizers.ClipByGlobalNorm: maxNorm must be finite and > 0, got %g", maxNorm)
 	}
 	if countNonNil(grads) == 0 {
 		return grads
@@ -131,4 +131,12 @@ func countNonNil(nodes []*Node) int {
 		}
 	}
 	return n
+}
+
+// allFinite is a boolean scalar: whether x holds no NaN or Inf (for complex x, in either part).
+func allFinite(x *Node) *Node {
+	if x.DType().IsComplex() {
+		return LogicalAnd(LogicalAll(IsFinite(Real(x))), LogicalAll(IsFinite(Imag(x))))
+	}
+	return LogicalAll(IsFinite(x))
 }

@@ -66,17 +66,15 @@ func TestSMIFromContextSetFlags(t *testing.T) {
 	c := SMI(plainSGD()).FromContext(ctx)
 	require.Equal(t, cfg, c.Config(), "defaults registered in the context come back unchanged")
 	require.Empty(t, c.exclude)
-	require.Zero(t, c.clipNorm)
 
 	_, err := commandline.ParseContextSettings(ctx, "smi_quantile=0.5;smi_beta=0.95;smi_schedule=cosine;"+
 		"smi_alpha_start=0.2;smi_alpha_end=0.7;smi_total_steps=1_000;smi_half_spectrum=true;"+
-		"smi_exclude=bias$, /norm/ ;smi_clip_norm=1.5")
+		"smi_exclude=bias$, /norm/ ")
 	require.NoError(t, err)
 	c = SMI(plainSGD()).Exclude("embedding").FromContext(ctx)
 	require.Equal(t, spectral.Config{Quantile: 0.5, Beta: 0.95, Schedule: spectral.ScheduleCosine, AlphaStart: 0.2,
 		AlphaEnd: 0.7, TotalSteps: 1000, HalfSpectrum: true}, c.Config())
 	require.Equal(t, []string{"embedding", "bias$", "/norm/"}, c.exclude, "context patterns add to Exclude's")
-	require.Equal(t, 1.5, c.clipNorm)
 	_, err = c.Done()
 	require.NoError(t, err)
 
@@ -111,8 +109,6 @@ func TestSMIInvalid(t *testing.T) {
 		{valid().TotalSteps(-5), "Config.TotalSteps must be > 0, got -5"},
 		{valid().TotalSteps(0), "total steps not set"},
 		{valid().Exclude("ok", "(unclosed"), `exclude pattern "(unclosed" is not a valid regular expression`},
-		{valid().ClipGlobalNorm(-1), "clip norm must be finite and >= 0 (0 = off), got -1"},
-		{valid().ClipGlobalNorm(math.Inf(1)), "clip norm must be finite and >= 0 (0 = off), got +Inf"},
 		{withParam(ParamQuantile, "a lot"), `context hyperparameter "smi_quantile" must be a number, got string a lot`},
 		{withParam(ParamTotalSteps, 10.5), `context hyperparameter "smi_total_steps" must be an integer, got float64 10.5`},
 		{withParam(ParamHalfSpectrum, "yes"), `context hyperparameter "smi_half_spectrum" must be a bool`},

@@ -20,20 +20,27 @@
 //  4. blends g' = (1-alpha(t))*g + alpha(t)*G~, with alpha following a schedule over the training;
 //  5. hands g' to the base optimizer (AdamW, Adam, SGD with momentum, Lion, ...), which applies its own rule.
 //
-// The filter is package spectral's (github.com/smi-gomlx/smi/spectral), whose documentation states the
-// algorithm exactly, including the exact quantile. Everything is GoMLX graph operations: XLA compiles the filter
+// docs/ALGORITHM.md states the algorithm and where this project departs from the paper. The filter is package
+// spectral's (github.com/smi-gomlx/smi/spectral), whose documentation states how it is computed, including
+// the exact quantile. Everything is GoMLX graph operations: XLA compiles the filter
 // into the training step. Scalars (rank 0), empty and complex variables are never filtered.
 //
 // # Quick start
 //
 //	adamw := gomlxopt.Adam().LearningRate(1e-3).Betas(0.9, 0.99).WeightDecay(0.1).Done()
-//	opt, err := optimizers.SMI(adamw).TotalSteps(5000).ClipGlobalNorm(1).Done()
+//	smi, err := optimizers.SMI(adamw).TotalSteps(5000).Done()
 //	if err != nil { ... }
+//	opt := optimizers.ClipByGlobalNorm(smi, 1) // SMI filters the clipped gradients
 //	trainer := train.NewTrainer(backend, ctx, model, losses.SparseCategoricalCrossEntropyLogits, opt, nil, nil)
 //
 // SMI(base) is itself an optimizer (gomlxopt.Interface and train.OptimizeWithGradients), so it can also be
 // passed as is; then an invalid configuration panics, with the same message Done would return, when the
-// training graph is built. Done validates first and returns an error instead.
+// training graph is built. Done validates first and returns an error instead. Every builder of this package
+// (SMI, SGDMomentum, Lion) works that way: Done returns (optimizer, error), and Validate reports the same
+// error without building.
+//
+// Errors name the builder or function they come from ("optimizers.SMI: ...", "optimizers.Lion: ..."): Done and
+// Validate return them; building a graph with an invalid configuration panics with them, as GoMLX does.
 //
 // # Options
 //
@@ -49,7 +56,6 @@
 //	HalfSpectrum(on)         smi_half_spectrum   false
 //	Exclude(patterns...)     smi_exclude         none                 Go regexps, comma-separated in smi_exclude
 //	FilterIf(pred)                               nil: all rank >= 1
-//	ClipGlobalNorm(maxNorm)  smi_clip_norm       0 (off)              maxNorm >= 0, finite
 //
 // Quantile q is the fraction of frequencies dropped: a lower q keeps more, and q = 0 keeps everything (then
 // G~ = g). Beta is the decay of the history. The schedule moves alpha from a0 at step 0 to a1 at step
@@ -61,7 +67,7 @@
 // the same cost; package spectral documents how its kept set differs. Exclude's patterns are matched against each variable's scope and name, e.g.
 // "/model/dense_0/biases": Exclude(`biases$`, `/layer_norm/`) leaves biases and layer norms unfiltered (the
 // paper filters every variable). FilterIf, when set, must also return true for a variable to be filtered.
-// ClipGlobalNorm clips before the filter (see ClipByGlobalNorm). SetConfig sets all spectral settings at once
+// SetConfig sets all spectral settings at once
 // from a spectral.Config, and Config returns them.
 //
 // # Context hyperparameters and -set flags
@@ -109,8 +115,8 @@
 // # Gradient clipping
 //
 // ClipByGlobalNorm(base, maxNorm) wraps any optimizer, with or without SMI, and scales all gradients together
-// by min(1, maxNorm/(norm+1e-6)), as PyTorch's clip_grad_norm_ (used by nanoGPT and the paper at 1.0). Inside
-// SMI, ClipGlobalNorm does the same before filtering.
+// by min(1, maxNorm/(norm+1e-6)), as PyTorch's clip_grad_norm_ (used by nanoGPT and the paper at 1.0). It is
+// the one way to clip: ClipByGlobalNorm(SMI(base)..., maxNorm) clips before SMI filters, as the paper does.
 //
 // # Safety
 //
@@ -135,7 +141,8 @@
 // Variables of at most 65536 elements with the same n x d view and compute dtype are filtered together,
 // stacked, by one spectral.FilterBatch call, which gives each what spectral.Filter gives it alone (bit for bit,
 // or where XLA rounds a batch differently, within rounding) but pays the filter's fixed per-operation costs
-// once per group. Larger variables are filtered one by one, which measured faster on XLA CPU.
+// once per group. Larger variables are filtered one by one, which measured faster on XLA CPU (see
+// docs/BENCHMARKS.md).
 //
 // # State and checkpoints
 //
@@ -145,7 +152,7 @@
 // which determine the full spectrum's history: about half the variable's size), float32 (float64 for
 // float64 variables). GoMLX's checkpoints (package checkpoints) save and restore it with the model, the base
 // optimizer's state and the global step, so a resumed training continues exactly, bit for bit on XLA CPU (as
-// this package's tests check). Earlier versions stored the full-spectrum history on the whole n x d grid; such a
-// checkpoint is converted when loaded (its first d/2+1 columns hold all of it), and resumes exactly. Clear(ctx) deletes SMI's state and the base optimizer's, e.g. before saving a
-// model for inference.
+// this package's tests check). A checkpoint whose histories are in the full-grid layout (n x d, the whole
+// spectrum) is converted when loaded (its first d/2+1 columns hold all of it), and resumes exactly. Clear(ctx)
+// deletes SMI's state and the base optimizer's, e.g. before saving a model for inference.
 package optimizers

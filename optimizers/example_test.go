@@ -41,11 +41,12 @@ func ExampleSMI() {
 
 	const steps = 300
 	adamw := gomlxopt.Adam().LearningRate(0.05).WeightDecay(1e-4).Done()
-	opt, err := optimizers.SMI(adamw).TotalSteps(steps).ClipGlobalNorm(1).Done()
+	smi, err := optimizers.SMI(adamw).TotalSteps(steps).Done()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	opt := optimizers.ClipByGlobalNorm(smi, 1) // Clipped gradients go to SMI, as in nanoGPT and the paper.
 	ctx := context.New()
 	ctx.SetRNGStateFromSeed(42)
 	trainer := train.NewTrainer(b, ctx, model, losses.MeanSquaredError, opt, nil, nil)

@@ -17,6 +17,14 @@ import (
 	"github.com/smi-gomlx/smi/internal/backend"
 )
 
+// must returns the optimizer a builder's Done made from settings a test knows to be valid.
+func must(opt gomlxopt.Interface, err error) gomlxopt.Interface {
+	if err != nil {
+		panic(err)
+	}
+	return opt
+}
+
 // testBackend returns the XLA CPU backend: SMI needs FFTs, which the pure-Go backend lacks.
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()

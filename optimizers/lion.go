@@ -2,7 +2,6 @@ package optimizers
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
@@ -73,9 +72,9 @@ func (c *LionConfig) WeightDecay(wd float64) *LionConfig {
 
 // FromContext reads ParamLionBeta1, ParamLionBeta2 and ParamLionWeightDecay from ctx, keeping the current
 // values for those not set. The learning rate is read at graph building time. A value of the wrong type is
-// reported by Validate.
+// reported by Done and Validate.
 func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
-	r := paramReader{ctx: ctx, who: "Lion"}
+	r := paramReader{ctx: ctx, who: "optimizers.Lion"}
 	c.beta1 = r.float(ParamLionBeta1, c.beta1)
 	c.beta2 = r.float(ParamLionBeta2, c.beta2)
 	c.weightDecay = r.float(ParamLionWeightDecay, c.weightDecay)
@@ -85,31 +84,28 @@ func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
 	return c
 }
 
-// Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
-// configuration panics with this error when the training graph is built.
+// Validate reports the first invalid option, or nil.
 func (c *LionConfig) Validate() error {
 	if c.err != nil {
 		return c.err
 	}
 	if !(c.beta1 >= 0 && c.beta1 <= 1) {
-		return fmt.Errorf("Lion: beta1 must be in [0, 1], got %g", c.beta1)
+		return fmt.Errorf("optimizers.Lion: beta1 must be in [0, 1], got %g", c.beta1)
 	}
 	if !(c.beta2 >= 0 && c.beta2 <= 1) {
-		return fmt.Errorf("Lion: beta2 must be in [0, 1], got %g", c.beta2)
+		return fmt.Errorf("optimizers.Lion: beta2 must be in [0, 1], got %g", c.beta2)
 	}
-	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
-		return fmt.Errorf("Lion: weight decay must be finite and >= 0, got %g", c.weightDecay)
-	}
-	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
-		return fmt.Errorf("Lion: learning rate must be finite, got %g", c.learningRate)
-	}
-	return nil
+	return checkDecayAndRate("optimizers.Lion", c.weightDecay, c.learningRate)
 }
 
-// Done returns the optimizer. It also implements train.OptimizeWithGradients.
-func (c *LionConfig) Done() gomlxopt.Interface {
+// Done validates the configuration and returns the optimizer, or an error naming the first invalid
+// option. The returned optimizer also implements train.OptimizeWithGradients.
+func (c *LionConfig) Done() (gomlxopt.Interface, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	cfg := *c
-	return &lion{config: cfg}
+	return &lion{config: cfg}, nil
 }
 
 type lion struct {
@@ -118,46 +114,23 @@ type lion struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (o *lion) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	updateFromLoss(ctx, "Lion", loss, o)
+	updateFromLoss(ctx, "optimizers.Lion", loss, o)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
 func (o *lion) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	if err := o.config.Validate(); err != nil {
-		panic(err)
-	}
-	if len(grads) == 0 {
-		panicf("Lion: no gradients, are there any trainable variables?")
-	}
-	g := grads[0].Graph()
-	vars := trainableVariables(ctx, g, len(grads), "Lion")
-	dtype := lossDType
-	lr := learningRate(ctx, g, dtype, o.config.learningRate, LionDefaultLearningRate)
-	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
 	b1, b2 := o.config.beta1, o.config.beta2
-	for i, v := range vars {
-		grad := grads[i]
-		if grad == nil {
-			continue // No gradient: nothing to apply and the momentum keeps its value.
-		}
-		shape := v.Shape().Clone()
-		shape.DType = dtype
-		mVar := stateVariable(ctx.In(LionScope), v, "_momentum", shape)
-
-		value := v.ValueGraph(g)
-		w := ConvertDType(value, dtype)
-		grad = ConvertDType(grad, dtype)
-		gomlxopt.TraceNaNInGradients(ctx, v, grad)
-		grad = gomlxopt.ClipNaNsInGradients(ctx, grad)
-		m := mVar.ValueGraph(g)
-		c := Add(MulScalar(m, b1), MulScalar(grad, 1-b1))
-		dir := Sign(c)
-		if o.config.weightDecay > 0 {
-			dir = Add(dir, MulScalar(w, o.config.weightDecay))
-		}
-		mVar.SetValueGraph(Add(MulScalar(m, b2), MulScalar(grad, 1-b2)))
-		applyStep(ctx, v, value, w, Mul(lr, dir))
-	}
+	elementwiseUpdate(ctx, "optimizers.Lion", LionScope, grads, lossDType, o.config.learningRate, LionDefaultLearningRate,
+		func(u variableUpdate) {
+			m := u.state.ValueGraph(u.g)
+			c := Add(MulScalar(m, b1), MulScalar(u.grad, 1-b1))
+			dir := Sign(c)
+			if o.config.weightDecay > 0 {
+				dir = Add(dir, MulScalar(u.w, o.config.weightDecay))
+			}
+			u.state.SetValueGraph(Add(MulScalar(m, b2), MulScalar(u.grad, 1-b2)))
+			u.apply(dir)
+		})
 }
 
 // Clear implements gomlxopt.Interface: it deletes Lion's momentum.

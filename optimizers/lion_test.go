@@ -20,7 +20,7 @@ import (
 //	weight decay 0.5, first step: w1 = w0 - 0.1*(sign(c) + 0.5*w0) = [0.85, -1.8, 0.475]
 func TestLionHandComputed(t *testing.T) {
 	grads := [][]float32{{0.5, -3, 0}, {-1, 1, 2}, {0.01, 0.01, -3}}
-	p := newLinearProblem(t, nil, Lion().LearningRate(0.1).Done(), []float32{1, -2, 0.5})
+	p := newLinearProblem(t, nil, must(Lion().LearningRate(0.1).Done()), []float32{1, -2, 0.5})
 	want := [][]float64{{0.9, -1.9, 0.5}, {1, -2, 0.4}, {1.1, -1.9, 0.5}}
 	for i, g := range grads {
 		p.step(t, g)
@@ -28,7 +28,7 @@ func TestLionHandComputed(t *testing.T) {
 	}
 	require.Equal(t, int64(3), gomlxopt.GetGlobalStep(p.ctx), "global step incremented once per step")
 
-	p = newLinearProblem(t, nil, Lion().LearningRate(0.1).WeightDecay(0.5).Done(), []float32{1, -2, 0.5})
+	p = newLinearProblem(t, nil, must(Lion().LearningRate(0.1).WeightDecay(0.5).Done()), []float32{1, -2, 0.5})
 	p.step(t, grads[0])
 	assertClose(t, []float64{0.85, -1.8, 0.475}, p.value(t, 0), 1e-6, "weight decay")
 }
@@ -38,7 +38,7 @@ func TestLionHandComputed(t *testing.T) {
 func TestLionFromContext(t *testing.T) {
 	ctx := context.New()
 	ctx.SetParams(map[string]any{gomlxopt.ParamLearningRate: 0.25, ParamLionBeta1: 0.0, ParamLionBeta2: 0.5})
-	p := newLinearProblem(t, ctx, Lion().FromContext(ctx).Done(), []float32{0, 0})
+	p := newLinearProblem(t, ctx, must(Lion().FromContext(ctx).Done()), []float32{0, 0})
 	p.step(t, []float32{3, -0.001})
 	assertClose(t, []float64{-0.25, 0.25}, p.value(t, 0), 1e-7)
 	gomlxopt.LearningRateVar(ctx, dtypes.Float32, 0).MustSetValue(tensorOf(float32(0.5)))
@@ -54,5 +54,7 @@ func TestLionValidate(t *testing.T) {
 	ctx := context.New()
 	ctx.SetParam(ParamLionBeta1, "high")
 	require.ErrorContains(t, Lion().FromContext(ctx).Validate(),
-		`Lion: context hyperparameter "lion_beta1" must be a number, got string high`)
+		`optimizers.Lion: context hyperparameter "lion_beta1" must be a number, got string high`)
+	_, err := Lion().Betas(1.5, 0.99).Done()
+	require.ErrorContains(t, err, "optimizers.Lion: beta1 must be in [0, 1]", "Done returns Validate's error")
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/smi-gomlx/smi/spectral"
 )
 
-// refSMI is an independent host reference of SMI for one variable, in float64, written from the spec
-// (../shared/spec/SMI.md) with gonum's FFT and a sort-based quantile. It shares no code with package spectral.
+// refSMI is an independent host reference of SMI for one variable, in float64, written from
+// docs/ALGORITHM.md with gonum's FFT and a sort-based quantile. It shares no code with package spectral.
 type refSMI struct {
 	cfg     spectral.Config
 	n, d    int
@@ -46,7 +46,7 @@ func (r *refSMI) stored() []float64 {
 	return out
 }
 
-// alpha is the schedule at step t (spec, "Blend schedules").
+// alpha is the schedule at step t (docs/ALGORITHM.md, "Blend schedules").
 func refAlpha(cfg spectral.Config, t int) float64 {
 	s := math.Min(float64(t)/float64(cfg.TotalSteps), 1)
 	a0, a1 := cfg.AlphaStart, cfg.AlphaEnd
@@ -82,7 +82,7 @@ func (r *refSMI) step(g []float64, t int) []refResult {
 	maxH := 0.0
 	for i := 0; i < n; i++ {
 		for j := 0; j < cols; j++ {
-			// The spec: |F(k)| = |F(-k)| for a real gradient. Averaging the twins makes that exact here too, so
+			// docs/ALGORITHM.md: |F(k)| = |F(-k)| for a real gradient. Averaging the twins makes that exact here too, so
 			// twins tie exactly, as in exact arithmetic, rather than by float64 rounding.
 			twin := ((n-i)%n)*d + (d-j)%d
 			a := (cmplx.Abs(F[i*d+j]) + cmplx.Abs(F[twin])) / 2

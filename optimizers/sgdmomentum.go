@@ -2,7 +2,6 @@ package optimizers
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
@@ -82,9 +81,9 @@ func (c *SGDMomentumConfig) WeightDecay(wd float64) *SGDMomentumConfig {
 
 // FromContext reads the hyperparameters ParamSGDMomentum, ParamSGDNesterov and ParamSGDWeightDecay from ctx,
 // keeping the current values for those not set. The learning rate is read at graph building time. A value of
-// the wrong type is reported by Validate.
+// the wrong type is reported by Done and Validate.
 func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig {
-	r := paramReader{ctx: ctx, who: "SGDMomentum"}
+	r := paramReader{ctx: ctx, who: "optimizers.SGDMomentum"}
 	c.momentum = r.float(ParamSGDMomentum, c.momentum)
 	c.nesterov = r.bool(ParamSGDNesterov, c.nesterov)
 	c.weightDecay = r.float(ParamSGDWeightDecay, c.weightDecay)
@@ -94,28 +93,25 @@ func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig
 	return c
 }
 
-// Validate reports an invalid option. Done does not return it, to match GoMLX's optimizers; an invalid
-// configuration panics with this error when the training graph is built.
+// Validate reports the first invalid option, or nil.
 func (c *SGDMomentumConfig) Validate() error {
 	if c.err != nil {
 		return c.err
 	}
 	if !(c.momentum >= 0 && c.momentum < 1) {
-		return fmt.Errorf("SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
+		return fmt.Errorf("optimizers.SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
 	}
-	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
-		return fmt.Errorf("SGDMomentum: weight decay must be finite and >= 0, got %g", c.weightDecay)
-	}
-	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
-		return fmt.Errorf("SGDMomentum: learning rate must be finite, got %g", c.learningRate)
-	}
-	return nil
+	return checkDecayAndRate("optimizers.SGDMomentum", c.weightDecay, c.learningRate)
 }
 
-// Done returns the optimizer. It also implements train.OptimizeWithGradients.
-func (c *SGDMomentumConfig) Done() gomlxopt.Interface {
+// Done validates the configuration and returns the optimizer, or an error naming the first invalid
+// option. The returned optimizer also implements train.OptimizeWithGradients.
+func (c *SGDMomentumConfig) Done() (gomlxopt.Interface, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	cfg := *c
-	return &sgdMomentum{config: cfg}
+	return &sgdMomentum{config: cfg}, nil
 }
 
 type sgdMomentum struct {
@@ -124,69 +120,29 @@ type sgdMomentum struct {
 
 // UpdateGraph implements gomlxopt.Interface.
 func (o *sgdMomentum) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	updateFromLoss(ctx, "SGDMomentum", loss, o)
+	updateFromLoss(ctx, "optimizers.SGDMomentum", loss, o)
 }
 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
 func (o *sgdMomentum) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	if err := o.config.Validate(); err != nil {
-		panic(err)
-	}
-	if len(grads) == 0 {
-		panicf("SGDMomentum: no gradients, are there any trainable variables?")
-	}
-	g := grads[0].Graph()
-	vars := trainableVariables(ctx, g, len(grads), "SGDMomentum")
-	dtype := lossDType
-	lr := learningRate(ctx, g, dtype, o.config.learningRate, SGDMomentumDefaultLearningRate)
-	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
-	for i, v := range vars {
-		grad := grads[i]
-		if grad == nil {
-			continue // No gradient: nothing to apply and the buffer keeps its value.
-		}
-		shape := v.Shape().Clone()
-		shape.DType = dtype
-		bufVar := stateVariable(ctx.In(SGDMomentumScope), v, "_momentum", shape)
-
-		value := v.ValueGraph(g)
-		w := ConvertDType(value, dtype)
-		d := ConvertDType(grad, dtype)
-		gomlxopt.TraceNaNInGradients(ctx, v, d)
-		d = gomlxopt.ClipNaNsInGradients(ctx, d)
-		if o.config.weightDecay > 0 {
-			d = Add(d, MulScalar(w, o.config.weightDecay))
-		}
-		buf := Add(MulScalar(bufVar.ValueGraph(g), o.config.momentum), d)
-		bufVar.SetValueGraph(buf)
-		if o.config.nesterov {
-			d = Add(d, MulScalar(buf, o.config.momentum))
-		} else {
-			d = buf
-		}
-		applyStep(ctx, v, value, w, Mul(lr, d))
-	}
+	elementwiseUpdate(ctx, "optimizers.SGDMomentum", SGDMomentumScope, grads, lossDType, o.config.learningRate,
+		SGDMomentumDefaultLearningRate, func(u variableUpdate) {
+			d := u.grad
+			if o.config.weightDecay > 0 {
+				d = Add(d, MulScalar(u.w, o.config.weightDecay))
+			}
+			buf := Add(MulScalar(u.state.ValueGraph(u.g), o.config.momentum), d)
+			u.state.SetValueGraph(buf)
+			if o.config.nesterov {
+				d = Add(d, MulScalar(buf, o.config.momentum))
+			} else {
+				d = buf
+			}
+			u.apply(d)
+		})
 }
 
 // Clear implements gomlxopt.Interface: it deletes the momentum buffers.
 func (o *sgdMomentum) Clear(ctx *context.Context) error {
 	return ctx.In(SGDMomentumScope).DeleteVariablesInScope()
-}
-
-// learningRate returns GoMLX's learning-rate variable's value in g: the value set by schedules, created from
-// value (or the context's "learning_rate", or def) on first use.
-func learningRate(ctx *context.Context, g *Graph, dtype dtypes.DType, value, def float64) *Node {
-	if value < 0 {
-		value = context.GetParamOr(ctx, gomlxopt.ParamLearningRate, def)
-	}
-	return gomlxopt.LearningRateVar(ctx, dtype, value).ValueGraph(g)
-}
-
-// applyStep sets v to w - step (w is v's value in the step's dtype), honouring GoMLX's clip_step_by_value and
-// clip_nan hyperparameters as GoMLX's Adam does.
-func applyStep(ctx *context.Context, v *context.Variable, value, w, step *Node) {
-	step = gomlxopt.ClipStepByValue(ctx, step)
-	updated := Sub(w, step)
-	updated = gomlxopt.ClipNaNsInUpdates(ctx, w, updated)
-	v.SetValueGraph(ConvertDType(updated, value.DType()))
 }

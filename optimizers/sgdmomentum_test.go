@@ -29,7 +29,7 @@ func TestSGDMomentumHandComputed(t *testing.T) {
 		{"weight decay", SGDMomentum().LearningRate(0.1).WeightDecay(0.5), [][]float64{{0.85, -2}, {0.5725, -1.8}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newLinearProblem(t, nil, tc.opt.Done(), []float32{1, -2})
+			p := newLinearProblem(t, nil, must(tc.opt.Done()), []float32{1, -2})
 			for i, g := range grads {
 				p.step(t, g)
 				assertClose(t, tc.want[i], p.value(t, 0), 1e-6, "step ", i+1)
@@ -44,7 +44,7 @@ func TestSGDMomentumHandComputed(t *testing.T) {
 func TestSGDMomentumLearningRateVariable(t *testing.T) {
 	ctx := context.New()
 	ctx.SetParams(map[string]any{gomlxopt.ParamLearningRate: 0.1, ParamSGDMomentum: 0.5})
-	p := newLinearProblem(t, ctx, SGDMomentum().FromContext(ctx).Done(), []float64{1})
+	p := newLinearProblem(t, ctx, must(SGDMomentum().FromContext(ctx).Done()), []float64{1})
 	p.step(t, []float64{1})                             // b = 1, w = 1 - 0.1
 	assertClose(t, []float64{0.9}, p.value(t, 0), 1e-7) // Computed in the loss dtype, float32.
 	gomlxopt.LearningRateVar(ctx, dtypes.Float32, 0).MustSetValue(tensorOf(float32(0.01)))
@@ -60,5 +60,7 @@ func TestSGDMomentumValidate(t *testing.T) {
 	ctx := context.New()
 	ctx.SetParam(ParamSGDNesterov, "yes")
 	require.ErrorContains(t, SGDMomentum().FromContext(ctx).Validate(),
-		`SGDMomentum: context hyperparameter "sgd_nesterov" must be a bool, got string yes`)
+		`optimizers.SGDMomentum: context hyperparameter "sgd_nesterov" must be a bool, got string yes`)
+	_, err := SGDMomentum().Momentum(1).Done()
+	require.ErrorContains(t, err, "optimizers.SGDMomentum: momentum must be in [0, 1)", "Done returns Validate's error")
 }

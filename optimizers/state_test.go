@@ -52,8 +52,8 @@ func TestClear(t *testing.T) {
 		scope string
 	}{
 		{"adam", gomlxopt.Adam().Done(), "/AdamOptimizer"},
-		{"sgd-momentum", SGDMomentum().Done(), "/" + SGDMomentumScope},
-		{"lion", Lion().Done(), "/" + LionScope},
+		{"sgd-momentum", must(SGDMomentum().Done()), "/" + SGDMomentumScope},
+		{"lion", must(Lion().Done()), "/" + LionScope},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := SMI(tc.base).TotalSteps(5)

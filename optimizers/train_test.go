@@ -83,8 +83,8 @@ func TestSMITrains(t *testing.T) {
 		opt  func() gomlxopt.Interface
 	}{
 		{"adamw", func() gomlxopt.Interface { return gomlxopt.Adam().LearningRate(0.02).WeightDecay(1e-4).Done() }},
-		{"sgd-momentum", func() gomlxopt.Interface { return SGDMomentum().LearningRate(0.05).Done() }},
-		{"lion", func() gomlxopt.Interface { return Lion().LearningRate(0.03).Done() }},
+		{"sgd-momentum", func() gomlxopt.Interface { return must(SGDMomentum().LearningRate(0.05).Done()) }},
+		{"lion", func() gomlxopt.Interface { return must(Lion().LearningRate(0.03).Done()) }},
 	}
 	xr, yr := regressionData(7)
 	xc, yc := quadrantsData(8)

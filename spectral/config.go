@@ -14,7 +14,8 @@ const (
 	ScheduleCosine Schedule = "cosine"
 )
 
-// Config holds SMI's hyperparameters (see the package documentation for their meaning).
+// Config holds SMI's hyperparameters (see the package documentation for their meaning). The
+// paper's settings for each base optimizer are optimizers.PaperDefaults.
 type Config struct {
 	// Quantile q in [0, 1): the fraction of frequencies dropped; 1-q is kept. 0 keeps everything.
 	Quantile float64
@@ -29,19 +30,6 @@ type Config struct {
 	// HalfSpectrum selects the real-FFT history of shape n x (d/2+1): an extension, not the
 	// paper's method (see the package documentation for how its kept set differs).
 	HalfSpectrum bool
-}
-
-// DefaultConfig returns the paper's recommended setting for AdamW (section 3.6): q = 0.25,
-// beta = 0.99, cosine alpha from 0.1 to 0.5 over totalSteps, full spectrum.
-func DefaultConfig(totalSteps int) Config {
-	return Config{
-		Quantile:   0.25,
-		Beta:       0.99,
-		Schedule:   ScheduleCosine,
-		AlphaStart: 0.1,
-		AlphaEnd:   0.5,
-		TotalSteps: totalSteps,
-	}
 }
 
 // Validate returns an error naming the first field out of its valid range, or nil.

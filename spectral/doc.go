@@ -1,8 +1,18 @@
 // Package spectral implements the frequency-domain filter of Spectral Momentum Integration
 // (SMI; Huang, Chen and Zheng, 2025) as GoMLX graph functions, so that XLA compiles and fuses it
 // into the training step. It knows nothing about training: package optimizers owns the state
-// (one history per variable) and calls these functions. The specification followed is
-// ../shared/spec/SMI.md.
+// (one history per variable) and calls these functions. docs/ALGORITHM.md states the algorithm
+// and where this project departs from the paper; this documentation states how it is computed.
+//
+// The blend schedule (Schedule, Alpha, Config.TotalSteps) lives here, not in optimizers, although
+// it depends on the training step: it is step 8 of the algorithm, a pure function of the step
+// that Config validates with the filter's other hyperparameters, and the host reference in the
+// tests checks it with the rest. Package optimizers only supplies the step (GoMLX's global step)
+// and stores nothing for it.
+//
+// Errors: functions panic while the graph is built (GoMLX's convention), with an error that names
+// the function called ("spectral.FilterBatch: ..."); Config.Validate returns errors prefixed
+// "spectral: ".
 //
 // # The algorithm, for one variable
 //
@@ -29,6 +39,10 @@
 //  7. Filtered gradient: G~ = Re(IFFT2(F*M)), reshaped back to S and cast to g's dtype.
 //  8. Blend: g' = (1-alpha(t))*g + alpha(t)*G~ (Blend), with alpha(t) from Alpha.
 //
+// Steps 2-7 are also exported one by one, on B stacked slices (Spectrum, Magnitude,
+// UpdateHistory, Threshold, Mask, InverseMasked, KeptEnergy): FilterBatch is their composition,
+// and the benchmarks time exactly them.
+//
 // Filter also returns keptEnergy = sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F = 0),
 // computed from the very spectrum handed to the inverse FFT and summed in float64, as a
 // diagnostic of how much of the gradient survives. M is the same at k and -k by construction, so
@@ -43,7 +57,7 @@
 // ||g||^2, from the energy sum by Parseval's theorem, which is non-finite exactly when the
 // slice's spectrum is: package optimizers uses it as both the telemetry weight and the NaN check.
 //
-// Schedules, with s = t/T clamped to [0, 1] (the spec's min(t/T, 1); steps are never negative):
+// Schedules, with s = t/T clamped to [0, 1] (min(t/T, 1); steps are never negative):
 // constant alpha = AlphaStart; linear alpha = a0 + (a1-a0)*s; cosine
 // alpha = a1 + (a0-a1)*(1 + cos(pi*s))/2. Both are evaluated as a lerp from a0 to a1 by
 // u = s or u = (1 - cos(pi*s))/2, written as numpy's two-sided lerp, so alpha(0) = AlphaStart and
@@ -84,13 +98,13 @@
 //     they reach rank k+1, v[k+1] = v[k], otherwise one masked-min pass finds the smallest key
 //     above v[k].
 //
-// An unrolled bisection on the keys (32 counting passes for float32) was tried first and was
-// slower both to compile and to run on XLA CPU; the radix select replaced it. Compile and run
-// times of Quantile and Filter on the GPT's shapes are logged by
+// Radix select needs 3 counting passes for float32 where a bisection on the keys would need 32,
+// and measured faster both to compile and to run on XLA CPU. Compile and run times of Quantile on the GPT's largest shape are
+// logged by
 //
-//	SMI_SPECTRAL_MEASURE=1 go test ./spectral -run 'TestFilterTiming|TestQuantileTiming' -v
+//	SMI_SPECTRAL_MEASURE=1 go test ./spectral -run TestQuantileTiming -v
 //
-// and docs/BENCHMARKS.md (make bench) times every part of the filter on the GPT's shapes.
+// and docs/BENCHMARKS.md (make bench) times every step of the filter on the GPT's shapes.
 //
 // # The half-spectrum variant (an extension, not the paper's method)
 //
@@ -119,14 +133,14 @@
 //
 //	SMI_SPECTRAL_MEASURE=1 go test ./spectral -run TestHalfSpectrumDifference -v
 //
-// (on the 2-CPU development VM, XLA CPU plugin v0.81: ||G~_half - G~_full|| / ||G~_full|| at
-// most 0.015 at q = 0.25 and at most 0.029 at q = 0.5 over 65x384, 384x1152, 384x1536, 1536x384,
-// 256x384 and 384; kept energies within 0.001 of each other). The full spectrum stays the default.
+// (||G~_half - G~_full|| / ||G~_full|| at most 0.015 at q = 0.25 and at most 0.029 at q = 0.5
+// over 65x384, 384x1152, 384x1536, 1536x384, 256x384 and 384; kept energies within 0.001 of each
+// other). The full spectrum stays the default.
 //
 // # Verification
 //
 // The tests compare every function with an independent host implementation in float64 (gonum's
-// FFT, a sort-based quantile) written from the specification (reference_test.go), on 210 shapes
+// FFT, a sort-based quantile) written from docs/ALGORITHM.md (reference_test.go), on 210 shapes
 // (the GPT's, 1x1, 1xd, nx1, primes, powers of two, rank 3 and 4, random), several steps,
 // q in {0, 0.25, 0.5, 0.9}, and values with ties, zeros, constants, huge and tiny magnitudes. The
 // tolerances, and the rule for bins tied with tau (the float32 graph and the float64 reference

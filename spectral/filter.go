@@ -97,6 +97,12 @@ func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) parts {
 	if !history.Shape().Equal(hShape) {
 		panic(fmt.Errorf("spectral.Filter: history has shape %s, want %s for gradient %s", history.Shape(), hShape, g.Shape()))
 	}
+	if !(q >= 0 && q < 1) {
+		panic(fmt.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", q))
+	}
+	if !(beta >= 0 && beta < 1) {
+		panic(fmt.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
+	}
 	p := batchParts(InsertAxes(g, 0), InsertAxes(history, 0), q, beta, halfSpectrum)
 	p.filtered = Reshape(p.filtered, g.Shape().Dimensions...)
 	p.history = Reshape(p.history, hShape.Dimensions...)
@@ -123,75 +129,27 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 		panic(fmt.Errorf("spectral.FilterBatch: history has shape %s, want %s for gradient %s", history.Shape(), hShape, g.Shape()))
 	}
 	if !(q >= 0 && q < 1) {
-		panic(fmt.Errorf("spectral.Filter: quantile must be in [0, 1), got %v", q))
+		panic(fmt.Errorf("spectral.FilterBatch: quantile must be in [0, 1), got %v", q))
 	}
 	if !(beta >= 0 && beta < 1) {
-		panic(fmt.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
+		panic(fmt.Errorf("spectral.FilterBatch: beta must be in [0, 1), got %v", beta))
 	}
-	gr := g.Graph()
 	n, d, _ := MatrixView(slice)
-	bins := HalfBins(d) // Columns of the real FFT.
-	cdt := computeDType(g.DType())
-	matrix := Reshape(ConvertDType(g, cdt), batch, n, d)
-
-	// g is real, so F(-k) = conj(F(k)) and the real FFT's d/2+1 columns hold all of F: the full
-	// spectrum's magnitudes are these bins' and their mirror images, at half the FFT cost.
-	spectrum := RealFFT(matrix, n, d) // [B, n, bins]
-	magnitude := modulus(spectrum)
-	newHistory := Add(MulScalar(history, beta), MulScalar(magnitude, 1-beta))
-
-	var mask *Node
+	spectrum := Spectrum(g)
+	magnitude := Magnitude(spectrum)
+	newHistory := UpdateHistory(history, magnitude, beta)
 	if q > 0 {
-		tau := quantileRows(Reshape(newHistory, batch, n*bins), q, n*bins <= pairwiseMaxSize, historyMultiplicity(n, d, halfSpectrum))
-		p.tau = tau
-		mask = GreaterOrEqual(newHistory, Reshape(tau, batch, 1, 1))
-	} else {
-		// q = 0: tau = min(H), and H >= min(H) everywhere, so the mask keeps every bin.
-		mask = Ones(gr, shapes.Make(dtypes.Bool, hShape.Dimensions...))
+		p.tau = Threshold(newHistory, d, q, halfSpectrum)
 	}
-	// The mask on the real-FFT bins stands for a Hermitian mask on the full spectrum, so the inverse
-	// real FFT of the masked bins is Re(IFFT2(F*M)).
-	weight := ConvertDType(mask, cdt)
-	masked := Mul(spectrum, ConvertDType(weight, complexDType(cdt)))
-	back := InverseRealFFT(masked, n, d)
+	// q = 0: tau = min(H), and H >= min(H) everywhere, so Mask keeps every bin without a threshold.
+	mask, weight := Mask(newHistory, p.tau)
+	back := InverseMasked(spectrum, weight, d)
 	filtered := ConvertDType(Reshape(back, g.Shape().Dimensions...), g.DType())
-
-	// keptEnergy is computed from the very spectrum and weights handed to the inverse FFT, so that
-	// it describes the mask that was applied. Squares are taken in float64, where those of float32 parts
-	// neither overflow nor underflow; float64 parts are first divided by their slice's largest
-	// magnitude (the ratio is unchanged). Both sums come from one reduction. A NaN or Inf in the
-	// spectrum makes the total non-finite whatever Max does with NaN: its square, or its ratio to
-	// an infinite peak, is NaN or Inf.
-	var scale *Node
-	if cdt == dtypes.Float64 {
-		peak := ReduceAndKeep(magnitude, ReduceMax, 1, 2)
-		scale = Where(GreaterThan(peak, ZerosLike(peak)), peak, OnesLike(peak))
-	}
-	re, im := Real(spectrum), Imag(spectrum)
-	if scale != nil {
-		re, im = Div(re, scale), Div(im, scale)
-	}
-	re, im = ConvertDType(re, dtypes.Float64), ConvertDType(im, dtypes.Float64)
-	// Each bin stands for itself and, in the interior columns, its mirror, which has the same |F|^2
-	// and mask: weighted by their multiplicity, the sums are over the full spectrum.
-	e := Mul(Add(Square(re), Square(im)), Reshape(hermitianWeights(gr, dtypes.Float64, d), 1, 1, bins))
-	energies := Stack([]*Node{e, Mul(e, ConvertDType(weight, dtypes.Float64))}, 0) // [2, B, rows, bins]
-	sums := ReduceSum(energies, 2, 3)                                              // [2, B]
-	total := Reshape(Slice(sums, AxisElem(0)), batch)
-	kept := Reshape(Slice(sums, AxisElem(1)), batch)
-	zero := ZerosLike(total)
-	ratio := Where(GreaterThan(total, zero), Div(kept, total), OnesLike(total))
-	// Parseval: sum|F|^2 = n*d*||g||^2, with the scale undone; saturated at the largest float64,
-	// so that only a non-finite spectrum gives a non-finite energy.
-	energy := DivScalar(total, float64(n*d))
-	if cdt == dtypes.Float64 {
-		energy = Mul(energy, Square(Reshape(scale, batch)))
-		energy = Where(IsFinite(total), Min(energy, Scalar(gr, dtypes.Float64, math.MaxFloat64)), total)
-	}
+	keptEnergy, energy := KeptEnergy(spectrum, magnitude, weight, n, d)
 	return parts{
 		filtered:   filtered,
 		history:    newHistory,
-		keptEnergy: ConvertDType(ratio, dtypes.Float32),
+		keptEnergy: keptEnergy,
 		energy:     energy,
 		tau:        p.tau,
 		mask:       mask,
@@ -210,8 +168,7 @@ func HistoryQuantile(history *Node, d int, q float64, halfSpectrum bool) *Node {
 	if !(q >= 0 && q <= 1) {
 		panic(fmt.Errorf("spectral.HistoryQuantile: q must be in [0, 1], got %v", q))
 	}
-	n, bins := history.Shape().Dim(0), HalfBins(d)
-	return Reshape(quantileRows(Reshape(history, 1, n*bins), q, n*bins <= pairwiseMaxSize, historyMultiplicity(n, d, halfSpectrum)))
+	return Reshape(Threshold(InsertAxes(history, 0), d, q, halfSpectrum))
 }
 
 // historyMultiplicity returns, for each stored bin of an n x d gradient's history (row-major),
@@ -254,7 +211,7 @@ func columnMultiplicity(d int) []int {
 }
 
 // Alpha returns the blend weight alpha(t) of the schedule as a scalar of dtype. step is a scalar
-// node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (the spec's
+// node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (docs/ALGORITHM.md's
 // min(t/T, 1); negative steps do not occur). The interpolations are written so that the end
 // points come out exactly: alpha(0) = AlphaStart and alpha(t >= T) = AlphaEnd, in any precision.
 // Computed in float64 for a float64 dtype, else in float32. cfg is assumed valid (see
@@ -301,15 +258,4 @@ func Blend(g, filtered, alpha *Node) *Node {
 	gc, fc := ConvertDType(g, cdt), ConvertDType(filtered, cdt)
 	out := Add(Mul(OneMinus(a), gc), Mul(a, fc))
 	return ConvertDType(out, g.DType())
-}
-
-// modulus returns |z| element-wise without overflow or underflow in the squares (XLA's Abs of a
-// complex number squares its parts: |F| of float32 gradients around 1e20 or 1e-20 would come out
-// as +Inf or 0): with m = max(|re|, |im|), |z| = m * sqrt(1 + (min(|re|, |im|)/m)^2).
-func modulus(z *Node) *Node {
-	re, im := Abs(Real(z)), Abs(Imag(z))
-	hi, lo := Max(re, im), Min(re, im)
-	zero := ScalarZero(z.Graph(), hi.DType())
-	ratio := Div(lo, Where(GreaterThan(hi, zero), hi, OnesLike(hi)))
-	return Mul(hi, Sqrt(OnePlus(Square(ratio))))
 }

@@ -14,9 +14,9 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	good := DefaultConfig(5000)
+	good := Config{Quantile: 0.25, Beta: 0.99, Schedule: ScheduleCosine, AlphaStart: 0.1, AlphaEnd: 0.5, TotalSteps: 5000}
 	if err := good.Validate(); err != nil {
-		t.Fatalf("DefaultConfig: %v", err)
+		t.Fatalf("valid config: %v", err)
 	}
 	for _, c := range []Config{
 		{Quantile: 0, Beta: 0, Schedule: ScheduleConstant, AlphaStart: 0, AlphaEnd: 1, TotalSteps: 1},
@@ -189,7 +189,7 @@ func TestHistoryQuantile(t *testing.T) {
 	}
 }
 
-// TestAlpha checks the schedules against the spec's formulas (reference_test.go) and that they
+// TestAlpha checks the schedules against docs/ALGORITHM.md's formulas (reference_test.go) and that they
 // hit their end points exactly: alpha(0) = AlphaStart and alpha(t) = AlphaEnd for t >= T.
 func TestAlpha(t *testing.T) {
 	b := testBackend(t)

@@ -28,7 +28,7 @@ func testBackend(t testing.TB) backends.Backend {
 	return b
 }
 
-// quantileQs are the quantiles checked for every input: the spec's grid, the extremes, and
+// quantileQs are the quantiles checked for every input: the paper's settings, the extremes, and
 // ranks that fall between order statistics on both sides of the lerp's 0.5 switch.
 var quantileQs = []float64{0, 0.25, 0.5, 0.9, 1, 0.37, 0.8123}
 

@@ -1,6 +1,6 @@
 package spectral
 
-// An independent host implementation of the algorithm in ../shared/spec/SMI.md, in float64 with
+// An independent host implementation of the algorithm in docs/ALGORITHM.md, in float64 with
 // gonum's FFT and a sort-based quantile. It shares no code with the graph functions.
 
 import (
@@ -93,7 +93,7 @@ func newRefState(n, d int, half bool) *refState {
 // cols is the number of history columns.
 func (s *refState) cols() int { return len(s.history) / s.n }
 
-// step runs steps 1-7 of the spec on g (the n x d matrix view, row-major).
+// step runs steps 1-7 of docs/ALGORITHM.md on g (the n x d matrix view, row-major).
 func (s *refState) step(g []float64, q, beta float64) {
 	n, d := s.n, s.d
 	x := make([]complex128, n*d)
@@ -192,7 +192,7 @@ func (s *refState) apply(mask []bool) (filtered []float64, kept float64) {
 	return
 }
 
-// refAlpha is the spec's schedule formula, written as in the spec.
+// refAlpha is the schedule formula of docs/ALGORITHM.md, written as there.
 func refAlpha(t int, cfg Config) float64 {
 	a0, a1 := cfg.AlphaStart, cfg.AlphaEnd
 	s := math.Min(float64(t)/float64(cfg.TotalSteps), 1)

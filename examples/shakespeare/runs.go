@@ -7,12 +7,12 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 	"github.com/smi-gomlx/smi/spectral"
 )
 
-// Run is one of the paper's configurations (SMI.md, "The paper's experiment").
+// Run is one of the configurations of the paper's experiment (docs/ALGORITHM.md).
 type Run struct {
 	Name       string
 	SMI        bool
@@ -52,9 +52,7 @@ func setRunParams(ctx *context.Context, r Run) {
 		cfg.AlphaStart, cfg.AlphaEnd = r.AlphaStart, r.AlphaEnd
 	}
 	cfg.TotalSteps = 0
-	params := smiopt.DefaultParams(cfg)
-	delete(params, smiopt.ParamClipNorm) // grad_clip clips, with or without SMI
-	ctx.SetParams(params)
+	ctx.SetParams(smiopt.DefaultParams(cfg))
 	ctx.SetParam(paramSMI, r.SMI)
 }
 
@@ -72,14 +70,14 @@ func smiSettings(ctx *context.Context) map[string]any {
 	return out
 }
 
-// newOptimizer builds the run's optimizer: global-norm clipping of the raw gradients (as
-// nanoGPT), then SMI's filter when enabled, then AdamW.
+// newOptimizer builds the run's optimizer with gpt's recipe: global-norm clipping of the raw
+// gradients (as nanoGPT), then SMI's filter when enabled, then AdamW.
 func newOptimizer(ctx *context.Context, cfg gpt.Config) (gomlxopt.Interface, error) {
-	adamw := gpt.AdamW(cfg)
-	if !context.GetParamOr(ctx, paramSMI, false) {
-		return smiopt.ClipByGlobalNorm(adamw, cfg.GradClip), nil
+	var configure func(*smiopt.SMIConfig) *smiopt.SMIConfig
+	if context.GetParamOr(ctx, paramSMI, false) {
+		configure = func(c *smiopt.SMIConfig) *smiopt.SMIConfig { return c.FromContext(ctx) }
 	}
-	opt, err := smiopt.SMI(adamw).FromContext(ctx).ClipGlobalNorm(cfg.GradClip).Done()
+	opt, err := gpt.Optimizer(cfg, gpt.AdamW(cfg), configure)
 	if err != nil {
 		return nil, fmt.Errorf("SMI settings: %v", err)
 	}

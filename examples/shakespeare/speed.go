@@ -12,8 +12,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 // cmdSpeed compares the inference speed of several trained models as the paper's claim needs:

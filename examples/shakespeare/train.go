@@ -28,8 +28,8 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
 

@@ -1,5 +1,5 @@
 """Writes a PyTorch reference trajectory of nanoGPT's model and training step, for
-examples/shakespeare/gpt's TestMatchesPyTorch.
+internal/gpt's TestMatchesPyTorch.
 
 The model is nanogpt_cpu_recipe.py's (nanoGPT's model.py: bias-free GPT, tied head, GPT-2
 initialisation) at a small size; the step is nanoGPT's train.py (AdamW decaying only tensors with
@@ -8,7 +8,7 @@ holds the initial weights, the batches, and per step: learning rate, loss, gradi
 and per tensor) before clipping; then the weights after the last step. Needs PyTorch (pip install torch numpy); the Go test needs only the fixture.
 
     python scripts/reference/nanogpt_reference.py /work/shared/data/tinyshakespeare.txt \
-        examples/shakespeare/gpt/testdata/nanogpt_reference.json
+        internal/gpt/testdata/nanogpt_reference.json
 """
 import base64, json, math, os, sys
 

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 // The Go benchmarks time the same cases as cmd/smibench, one b.N loop each, for benchstat:
 //
-//	go test -run '^$' -bench . -count 10 ./benchmarks > new.txt && benchstat old.txt new.txt
+//	go test -run '^$' -bench . -count 10 ./internal/benchmarks > new.txt && benchstat old.txt new.txt
 
 func benchCase(b *testing.B, c Case) {
 	b.Helper()

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 func samples(ms ...float64) Result {

@@ -69,7 +69,7 @@ func (o *adamW) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, _ 
 			continue
 		}
 		if i >= len(grads) {
-			panic(fmt.Sprintf("AdamW: more trainable variables than the %d gradients given", len(grads)))
+			panic(fmt.Errorf("gpt.AdamW: more trainable variables than the %d gradients given", len(grads)))
 		}
 		grad := grads[i]
 		i++
@@ -89,7 +89,7 @@ func (o *adamW) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, _ 
 		v.SetValueGraph(Sub(w, Div(Mul(lr, Div(m1, bc1)), denom)))
 	}
 	if i != len(grads) {
-		panic(fmt.Sprintf("AdamW: %d gradients for %d trainable variables", len(grads), i))
+		panic(fmt.Errorf("gpt.AdamW: %d gradients for %d trainable variables", len(grads), i))
 	}
 }
 

@@ -1,7 +1,10 @@
 // Package gpt is nanoGPT's GPT in GoMLX: token and learned position embeddings, pre-LayerNorm
 // transformer blocks (causal multi-head self-attention, 4x MLP with GELU), a final LayerNorm and
 // an output head tied to the token embedding, without biases. Config also carries the training
-// recipe (nanoGPT's train.py settings), so one preset names one experiment.
+// recipe (nanoGPT's train.py settings), so one preset names one experiment; AdamW is nanoGPT's
+// optimizer and Optimizer the clip -> SMI -> base recipe that the Shakespeare trainer and the
+// benchmarks share. Errors and graph-building panics name the function or type they come from
+// ("gpt.Config: ...").
 package gpt
 
 import (
@@ -38,26 +41,30 @@ type Config struct {
 
 var presets = map[string]Config{
 	// The paper's "baby GPT" (nanoGPT config/train_shakespeare_char.py).
-	"paper": {
+	"paper": nanoGPTOptimizer(Config{
 		VocabSize: 65, BlockSize: 256, NLayer: 6, NHead: 6, NEmbd: 384, Dropout: 0.2,
 		BatchSize: 64, MaxIters: 5000, LearningRate: 1e-3, MinLR: 1e-4, WarmupIters: 100,
-		LRDecayIters: 5000, WeightDecay: 0.1, Beta1: 0.9, Beta2: 0.99, GradClip: 1.0,
-		EvalInterval: 250, EvalIters: 200,
-	},
+		LRDecayIters: 5000, EvalInterval: 250, EvalIters: 200,
+	}),
 	// nanoGPT's README recipe for a laptop CPU.
-	"cpu": {
+	"cpu": nanoGPTOptimizer(Config{
 		VocabSize: 65, BlockSize: 64, NLayer: 4, NHead: 4, NEmbd: 128, Dropout: 0,
 		BatchSize: 12, MaxIters: 2000, LearningRate: 1e-3, MinLR: 1e-4, WarmupIters: 100,
-		LRDecayIters: 2000, WeightDecay: 0.1, Beta1: 0.9, Beta2: 0.99, GradClip: 1.0,
-		EvalInterval: 250, EvalIters: 20,
-	},
+		LRDecayIters: 2000, EvalInterval: 250, EvalIters: 20,
+	}),
 	// For tests: seconds on a CPU, still learns the character statistics.
-	"tiny": {
+	"tiny": nanoGPTOptimizer(Config{
 		VocabSize: 65, BlockSize: 32, NLayer: 2, NHead: 2, NEmbd: 32, Dropout: 0,
 		BatchSize: 8, MaxIters: 100, LearningRate: 3e-3, MinLR: 3e-4, WarmupIters: 10,
-		LRDecayIters: 100, WeightDecay: 0.1, Beta1: 0.9, Beta2: 0.99, GradClip: 1.0,
-		EvalInterval: 50, EvalIters: 4,
-	},
+		LRDecayIters: 100, EvalInterval: 50, EvalIters: 4,
+	}),
+}
+
+// nanoGPTOptimizer sets nanoGPT's AdamW and clipping settings, the same in every preset: weight
+// decay 0.1, betas 0.9 and 0.99, global-norm clip 1.0.
+func nanoGPTOptimizer(c Config) Config {
+	c.WeightDecay, c.Beta1, c.Beta2, c.GradClip = 0.1, 0.9, 0.99, 1.0
+	return c
 }
 
 // PresetNames lists the presets, sorted.
@@ -74,7 +81,7 @@ func PresetNames() []string {
 func Preset(name string) (Config, error) {
 	cfg, ok := presets[name]
 	if !ok {
-		return Config{}, fmt.Errorf("unknown preset %q: choose one of %s", name, strings.Join(PresetNames(), ", "))
+		return Config{}, fmt.Errorf("gpt.Preset: unknown preset %q: choose one of %s", name, strings.Join(PresetNames(), ", "))
 	}
 	return cfg, nil
 }
@@ -89,22 +96,22 @@ func (c Config) Validate() error {
 		{"eval_interval", c.EvalInterval}, {"eval_iters", c.EvalIters}}
 	for _, p := range positive {
 		if p.v <= 0 {
-			return fmt.Errorf("%s must be positive, got %d", p.name, p.v)
+			return fmt.Errorf("gpt.Config: %s must be positive, got %d", p.name, p.v)
 		}
 	}
 	switch {
 	case c.NEmbd%c.NHead != 0:
-		return fmt.Errorf("n_embd (%d) must be a multiple of n_head (%d)", c.NEmbd, c.NHead)
+		return fmt.Errorf("gpt.Config: n_embd (%d) must be a multiple of n_head (%d)", c.NEmbd, c.NHead)
 	case c.Dropout < 0 || c.Dropout >= 1:
-		return fmt.Errorf("dropout must be in [0, 1), got %g", c.Dropout)
+		return fmt.Errorf("gpt.Config: dropout must be in [0, 1), got %g", c.Dropout)
 	case c.LearningRate <= 0 || c.MinLR < 0 || c.MinLR > c.LearningRate:
-		return fmt.Errorf("need 0 <= min_lr <= learning_rate and learning_rate > 0, got %g and %g", c.MinLR, c.LearningRate)
+		return fmt.Errorf("gpt.Config: need 0 <= min_lr <= learning_rate and learning_rate > 0, got %g and %g", c.MinLR, c.LearningRate)
 	case c.WarmupIters < 0 || c.LRDecayIters < c.WarmupIters:
-		return fmt.Errorf("need 0 <= warmup_iters <= lr_decay_iters, got %d and %d", c.WarmupIters, c.LRDecayIters)
+		return fmt.Errorf("gpt.Config: need 0 <= warmup_iters <= lr_decay_iters, got %d and %d", c.WarmupIters, c.LRDecayIters)
 	case c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1:
-		return fmt.Errorf("betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
+		return fmt.Errorf("gpt.Config: betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
 	case c.WeightDecay < 0 || c.GradClip < 0:
-		return fmt.Errorf("weight_decay and grad_clip must be >= 0, got %g and %g", c.WeightDecay, c.GradClip)
+		return fmt.Errorf("gpt.Config: weight_decay and grad_clip must be >= 0, got %g and %g", c.WeightDecay, c.GradClip)
 	}
 	return nil
 }

@@ -1,9 +1,9 @@
 // Command smibench measures what SMI costs on the XLA backend and writes docs/BENCHMARKS.md
 // with its plots (`make bench`). Every figure in the report comes from this run.
 //
-//	go run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md
-//	go run ./benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
-//	go run ./benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
+//	go run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md
+//	go run ./internal/benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
+//	go run ./internal/benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
 package main
 
 import (
@@ -19,9 +19,9 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
-	"github.com/smi-gomlx/smi/benchmarks"
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/benchmarks"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 func main() {
@@ -63,7 +63,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	b := backend.ForMain()
 	cmd := "make bench"
 	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 || len(bases) != 3 {
-		cmd = "go run ./benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
+		cmd = "go run ./internal/benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
 	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
 	progress := func(s string) { logf("%s", s) }

@@ -37,7 +37,7 @@ func Forward(ctx *context.Context, cfg Config, tokens *Node, probe *Probe) *Node
 	g := tokens.Graph()
 	T := tokens.Shape().Dimensions[1]
 	if T > cfg.BlockSize {
-		panic(fmt.Sprintf("sequence length %d exceeds block_size %d", T, cfg.BlockSize))
+		panic(fmt.Errorf("gpt.Forward: sequence length %d exceeds block_size %d", T, cfg.BlockSize))
 	}
 	ctx = ctx.In(Scope).WithInitializer(initializers.RandomNormalFn(ctx, 0.02))
 	C := cfg.NEmbd

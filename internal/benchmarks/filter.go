@@ -148,21 +148,19 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 		return cases, cleanup, nil
 	}
 
-	// The parts restate spectral.Filter's steps one graph each, so each is timed with its
-	// inputs and outputs in memory. As the library does, both modes work on the real FFT's
-	// bins (the full spectrum's other half is their mirror image); they differ only in how the
-	// quantile counts the bins.
-	fft := exec(func(g *Node) *Node { return RealFFT(Reshape(g, n, d), n, d) })
+	// The parts are spectral's exported steps, the ones spectral.Filter is composed of, one graph
+	// each on a batch of one slice, so each is timed with its inputs and outputs in memory.
+	fft := exec(func(g *Node) *Node { return spectral.Spectrum(InsertAxes(g, 0)) })
 	spectrum := must(fft.Exec1(g))
 	add(PartFFT, fft, g)
 
 	history := exec(func(f, h *Node) *Node {
-		return Add(MulScalar(h, BenchBeta), MulScalar(magnitude(f), 1-BenchBeta))
+		return spectral.UpdateHistory(InsertAxes(h, 0), spectral.Magnitude(f), BenchBeta)
 	})
 	newH := must(history.Exec1(spectrum, h))
 	add(PartHistory, history, spectrum, h)
 
-	quant := exec(func(h *Node) *Node { return spectral.HistoryQuantile(h, d, BenchQuantile, spec.Half) })
+	quant := exec(func(h *Node) *Node { return spectral.Threshold(h, d, BenchQuantile, spec.Half) })
 	tau := must(quant.Exec1(newH))
 	add(PartQuantile, quant, newH)
 
@@ -177,7 +175,7 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	}
 
 	count := exec(func(h, tau *Node) *Node {
-		return ReduceAllSum(ConvertDType(LessOrEqual(h, tau), dtypes.Int32))
+		return ReduceAllSum(ConvertDType(LessOrEqual(h, Reshape(tau, 1, 1, 1)), dtypes.Int32))
 	})
 	add(PartCountPass, count, newH, tau)
 	hist := exec(func(h *Node) *Node {
@@ -190,17 +188,16 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	add(PartHistPass, hist, newH)
 
 	mask := exec(func(f, h, tau *Node) *Node {
-		w := ConvertDType(GreaterOrEqual(h, tau), dtypes.Complex64)
-		return Reshape(InverseRealFFT(Mul(f, w), n, d), spec.Dims...)
+		_, w := spectral.Mask(h, tau)
+		return Reshape(spectral.InverseMasked(f, w, d), spec.Dims...)
 	})
 	filtered := must(mask.Exec1(spectrum, newH, tau))
 	add(PartMask, mask, spectrum, newH, tau)
 
-	energy := exec(func(f, h, tau *Node) *Node {
-		// Each bin weighted by the number of full-spectrum bins it stands for.
-		e := Mul(Square(magnitude(f)), multiplicityRow(f.Graph(), d))
-		kept := Where(GreaterOrEqual(h, tau), e, ZerosLike(h))
-		return Div(ReduceAllSum(kept), ReduceAllSum(e))
+	energy := exec(func(f, h, tau *Node) (*Node, *Node) {
+		// The magnitude is an input of KeptEnergy only for float64 spectra; here XLA drops it.
+		_, w := spectral.Mask(h, tau)
+		return spectral.KeptEnergy(f, spectral.Magnitude(f), w, n, d)
 	})
 	add(PartEnergy, energy, spectrum, newH, tau)
 
@@ -209,28 +206,6 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	})
 	add(PartBlend, blend, g, filtered)
 	return cases, cleanup, nil
-}
-
-// magnitude is |f| (Abs of complex is real on XLA).
-func magnitude(f *Node) *Node {
-	m := Abs(f)
-	if m.DType() != dtypes.Float32 {
-		m = Real(m)
-	}
-	return m
-}
-
-// multiplicityRow is the [1, d/2+1] row of how many full-spectrum columns each real-FFT
-// column stands for: 1 for column 0 and (d even) d/2, else 2.
-func multiplicityRow(g *Graph, d int) *Node {
-	w := make([]float32, spectral.HalfBins(d))
-	for j := range w {
-		w[j] = 2
-		if j == 0 || 2*j == d {
-			w[j] = 1
-		}
-	}
-	return Const(g, [][]float32{w})
 }
 
 func absExec(b backends.Backend, t *tensors.Tensor) (*tensors.Tensor, error) {

@@ -15,8 +15,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/smi-gomlx/smi/examples/shakespeare/gpt"
 	"github.com/smi-gomlx/smi/internal/dotgrad"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
 
@@ -42,33 +42,41 @@ var (
 	OtherPairs = []StepPair{{OptSGDM, OptSMISGDM}, {OptSGDM, OptSMISGDMH}, {OptLion, OptSMILion}, {OptLion, OptSMILionHalf}}
 )
 
-// newOptimizer builds a named configuration the way examples/shakespeare trains: gradients
-// clipped at the preset's global norm, SMI (if any) with the paper's guideline settings for
-// that base, then the base optimizer.
+// newOptimizer builds a named configuration with the recipe examples/shakespeare trains with
+// (gpt.Optimizer): gradients clipped at the preset's global norm, SMI (if any) with the paper's
+// guideline settings for that base, then the base optimizer.
 func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 	half := strings.HasSuffix(name, " half")
 	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "SMI("), " half"), ")")
 	var opt gomlxopt.Interface
 	var guide string
+	var err error
 	switch base {
 	case OptAdamW:
 		opt, guide = gpt.AdamW(cfg), "adamw"
 	case OptSGDM:
-		opt, guide = smiopt.SGDMomentum().LearningRate(0.01).Done(), "sgd-momentum"
+		opt, err = smiopt.SGDMomentum().LearningRate(0.01).Done()
+		guide = "sgd-momentum"
 	case OptLion:
-		opt, guide = smiopt.Lion().LearningRate(1e-4).Done(), "lion"
+		opt, err = smiopt.Lion().LearningRate(1e-4).Done()
+		guide = "lion"
 	default:
 		return nil, fmt.Errorf("unknown optimizer %q", name)
 	}
+	if err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(name, "SMI(") {
-		return smiopt.ClipByGlobalNorm(opt, cfg.GradClip), nil
+		return gpt.Optimizer(cfg, opt, nil)
 	}
 	sc, err := smiopt.PaperDefaults(guide)
 	if err != nil {
 		return nil, err
 	}
 	sc.TotalSteps = cfg.MaxIters
-	return smiopt.SMI(opt).SetConfig(sc).HalfSpectrum(half).ClipGlobalNorm(cfg.GradClip).Done()
+	return gpt.Optimizer(cfg, opt, func(c *smiopt.SMIConfig) *smiopt.SMIConfig {
+		return c.SetConfig(sc).HalfSpectrum(half)
+	})
 }
 
 // Trainer is one model + optimizer ready to step on a fixed random batch.

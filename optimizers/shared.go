@@ -1,0 +1,120 @@
+package optimizers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+// This file holds what the optimizers of this package (SMI, SGDMomentum, Lion and the
+// ClipByGlobalNorm wrapper) share to build their update graphs.
+
+// updateFromLoss is UpdateGraph for every optimizer here that works from gradients: it checks the
+// loss is a scalar, differentiates it, and hands the gradients to opt.
+func updateFromLoss(ctx *context.Context, name string, loss *Node, opt train.OptimizeWithGradients) {
+	if !loss.Shape().IsScalar() {
+		panicf("%s requires a scalar loss, got shape %s", name, loss.Shape())
+	}
+	opt.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+}
+
+// trainableVariables lists the variables that ctx.BuildTrainableVariablesGradientsGraph differentiates, in the
+// same order, so that gradients[i] belongs to the i-th variable returned.
+func trainableVariables(ctx *context.Context, g *Graph, numGrads int, who string) []*context.Variable {
+	var vars []*context.Variable
+	for v := range ctx.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) {
+			vars = append(vars, v)
+		}
+	}
+	if len(vars) != numGrads {
+		panicf("%s: got %d gradients but the graph uses %d trainable variables -- were variables created "+
+			"or marked trainable after the gradients were computed?", who, numGrads, len(vars))
+	}
+	return vars
+}
+
+// learningRate returns GoMLX's learning-rate variable's value in g: the value set by schedules, created from
+// value (or the context's "learning_rate", or def) on first use.
+func learningRate(ctx *context.Context, g *Graph, dtype dtypes.DType, value, def float64) *Node {
+	if value < 0 {
+		value = context.GetParamOr(ctx, gomlxopt.ParamLearningRate, def)
+	}
+	return gomlxopt.LearningRateVar(ctx, dtype, value).ValueGraph(g)
+}
+
+// applyStep sets v to w - step (w is v's value in the step's dtype), honouring GoMLX's clip_step_by_value and
+// clip_nan hyperparameters as GoMLX's Adam does.
+func applyStep(ctx *context.Context, v *context.Variable, value, w, step *Node) {
+	step = gomlxopt.ClipStepByValue(ctx, step)
+	updated := Sub(w, step)
+	updated = gomlxopt.ClipNaNsInUpdates(ctx, w, updated)
+	v.SetValueGraph(ConvertDType(updated, value.DType()))
+}
+
+// panicf reports an error while building a graph, the way GoMLX's graph-building functions do.
+func panicf(format string, args ...any) {
+	panic(fmt.Errorf(format, args...))
+}
+
+// variableUpdate is what elementwiseUpdate hands its rule for one variable v: the graph, v's
+// state variable (zeros before the first step), its value w and gradient grad in
+// the step's dtype (grad after GoMLX's NaN tracing and clip_nan), and apply, which sets v to
+// w - lr*direction.
+type variableUpdate struct {
+	g       *Graph
+	state   *context.Variable
+	w, grad *Node
+	apply   func(direction *Node)
+}
+
+// elementwiseUpdate is the update loop SGDMomentum and Lion share: it takes GoMLX's learning rate
+// (lrValue, or the context's "learning_rate", or lrDefault) and increments the global step once,
+// then, for each trainable variable with a gradient, creates its state variable (under scope, named
+// after the variable with suffix "_momentum", in the loss dtype) and calls rule. who prefixes the
+// graph-building errors.
+func elementwiseUpdate(ctx *context.Context, who, scope string, grads []*Node, lossDType dtypes.DType,
+	lrValue, lrDefault float64, rule func(u variableUpdate)) {
+	if len(grads) == 0 {
+		panicf("%s: no gradients, are there any trainable variables?", who)
+	}
+	g := grads[0].Graph()
+	vars := trainableVariables(ctx, g, len(grads), who)
+	dtype := lossDType
+	lr := learningRate(ctx, g, dtype, lrValue, lrDefault)
+	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
+	for i, v := range vars {
+		grad := grads[i]
+		if grad == nil {
+			continue // No gradient: nothing to apply, and the state keeps its value.
+		}
+		shape := v.Shape().Clone()
+		shape.DType = dtype
+		state := stateVariable(ctx.In(scope), v, "_momentum", shape)
+
+		value := v.ValueGraph(g)
+		w := ConvertDType(value, dtype)
+		grad = ConvertDType(grad, dtype)
+		gomlxopt.TraceNaNInGradients(ctx, v, grad)
+		grad = gomlxopt.ClipNaNsInGradients(ctx, grad)
+		rule(variableUpdate{g: g, state: state, w: w, grad: grad,
+			apply: func(direction *Node) { applyStep(ctx, v, value, w, Mul(lr, direction)) }})
+	}
+}
+
+// checkDecayAndRate validates the options SGDMomentum and Lion share: a finite weight decay >= 0
+// and a finite learning rate (negative: from the context).
+func checkDecayAndRate(who string, weightDecay, learningRate float64) error {
+	if !(weightDecay >= 0) || math.IsInf(weightDecay, 0) {
+		return fmt.Errorf("%s: weight decay must be finite and >= 0, got %g", who, weightDecay)
+	}
+	if math.IsNaN(learningRate) || math.IsInf(learningRate, 0) {
+		return fmt.Errorf("%s: learning rate must be finite, got %g", who, learningRate)
+	}
+	return nil
+}

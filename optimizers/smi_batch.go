@@ -1,0 +1,108 @@
+package optimizers
+
+import (
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/smi-gomlx/smi/spectral"
+)
+
+// batchMaxElements is the largest variable (in elements) that SMI stacks with others of its shape.
+// Small variables with the same matrix view and compute dtype are filtered together by one
+// spectral.FilterBatch: the filter's many small operations then cost their fixed price once per
+// group instead of once per variable. Larger ones are filtered one by one: stacking them only adds
+// copies, and XLA CPU runs their independent filters concurrently. The limit lies between the
+// largest variable of the GPT's cpu preset (65536 elements), whose filter batching makes faster,
+// and those of its paper preset (up to 589824), whose filter it makes slower; the benchmarks'
+// model-filter timings measure both (see docs/BENCHMARKS.md).
+const batchMaxElements = 1 << 16
+
+// groupMember is one filtered variable of a filterGroup.
+type groupMember struct {
+	index   int               // Position of the variable (and its gradient) in the trainable variables.
+	hVar    *context.Variable // Its spectral history, which each variable keeps on its own.
+	history *Node             // hVar's value in the graph.
+}
+
+// filterGroup is the set of variables that one spectral.FilterBatch filters: the same n x d matrix
+// view and compute dtype and at most batchMaxElements elements each, or one variable alone.
+type filterGroup struct {
+	n, d    int
+	dtype   dtypes.DType
+	members []groupMember
+}
+
+// groupGradients returns the gradients handed to the base optimizer when nothing is filtered (zeros
+// for a variable without gradient, what GoMLX's Gradient returns for a variable the loss does not
+// reach; the gradient itself otherwise) and the groups of variables to filter, in the order of
+// their first variable. It creates (or, from a checkpoint in the full-grid layout, converts) each
+// filtered variable's history under historyCtx.
+func (o *smiOptimizer) groupGradients(historyCtx *context.Context, g *Graph, vars []*context.Variable, grads []*Node) (out []*Node, groups []*filterGroup) {
+	type groupKey struct {
+		n, d  int
+		dtype dtypes.DType
+		alone int // The variable's index if it is filtered alone, else -1.
+	}
+	index := map[groupKey]*filterGroup{}
+	out = make([]*Node, len(grads))
+	for i, v := range vars {
+		grad := grads[i]
+		if grad == nil {
+			// The history is left as is.
+			out[i] = Zeros(g, v.Shape())
+			continue
+		}
+		out[i] = grad
+		hShape, ok := spectral.HistoryShape(grad.Shape())
+		if !ok || !o.selected(v) {
+			continue
+		}
+		upgradeFullHistory(historyCtx, v, hShape)
+		hVar := stateVariable(historyCtx, v, "", hShape)
+		n, d, _ := spectral.MatrixView(grad.Shape())
+		key := groupKey{n, d, hShape.DType, -1}
+		if n*d > batchMaxElements {
+			key.alone = i
+		}
+		group := index[key]
+		if group == nil {
+			group = &filterGroup{n: key.n, d: key.d, dtype: key.dtype}
+			index[key] = group
+			groups = append(groups, group)
+		}
+		group.members = append(group.members, groupMember{index: i, hVar: hVar, history: hVar.ValueGraph(g)})
+	}
+	return out, groups
+}
+
+// groupResults are FilterBatch's results for a group, slice j for member j.
+type groupResults struct {
+	filtered, history, kept, energy *Node
+}
+
+// filter stacks the group's gradients (in its compute dtype) and histories and filters them with one
+// spectral.FilterBatch.
+func (gr *filterGroup) filter(grads []*Node, cfg spectral.Config) groupResults {
+	gs := make([]*Node, len(gr.members))
+	hs := make([]*Node, len(gr.members))
+	for j, m := range gr.members {
+		gs[j] = Reshape(ConvertDType(grads[m.index], gr.dtype), 1, gr.n, gr.d)
+		hs[j] = InsertAxes(m.history, 0)
+	}
+	var r groupResults
+	r.filtered, r.history, r.kept, r.energy = spectral.FilterBatch(Concatenate(gs, 0), Concatenate(hs, 0),
+		cfg.Quantile, cfg.Beta, cfg.HalfSpectrum)
+	return r
+}
+
+// slice returns member j's results: its filtered gradient (grad's shape and dtype), its new history
+// (history's shape), its kept-energy fraction (float64 scalar) and its gradient energy ||g||^2
+// (float64 scalar; see spectral.FilterBatch).
+func (r groupResults) slice(j int, grad, history *Node) (filtered, newHistory, kept, energy *Node) {
+	filtered = ConvertDType(Reshape(Slice(r.filtered, AxisElem(j)), grad.Shape().Dimensions...), grad.DType())
+	newHistory = Reshape(Slice(r.history, AxisElem(j)), history.Shape().Dimensions...)
+	energy = Reshape(Slice(r.energy, AxisElem(j)))
+	kept = ConvertDType(Reshape(Slice(r.kept, AxisElem(j))), dtypes.Float64)
+	return filtered, newHistory, kept, energy
+}

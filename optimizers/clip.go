@@ -16,7 +16,8 @@ const clipEpsilon = 1e-6
 // ClipByGlobalNorm wraps base so that the gradients of all trainable variables are scaled together, before
 // base sees them, by min(1, maxNorm/(norm+1e-6)), where norm is the L2 norm of all gradients concatenated
 // (PyTorch's torch.nn.utils.clip_grad_norm_, as nanoGPT and the paper use at 1.0). maxNorm 0 returns base
-// unchanged; a negative, NaN or infinite maxNorm panics when the graph is built.
+// unchanged; a negative, NaN or infinite maxNorm panics when the graph is built. A nil base panics at
+// once, with a message that says so (there is nothing to wrap).
 //
 // Non-finite gradients: a variable whose gradient holds a NaN or Inf is left out of the norm and passed on
 // unscaled, so one bad variable does not turn every other gradient into NaN (PyTorch would).
@@ -26,6 +27,9 @@ const clipEpsilon = 1e-6
 // factor (held constant for differentiation), which gives base the clipped gradients at the cost of
 // differentiating twice.
 func ClipByGlobalNorm(base gomlxopt.Interface, maxNorm float64) gomlxopt.Interface {
+	if base == nil {
+		panicf("optimizers.ClipByGlobalNorm: the base optimizer is nil: wrap an optimizer, e.g. ClipByGlobalNorm(optimizers.Adam().Done(), 1)")
+	}
 	if maxNorm == 0 {
 		return base
 	}

@@ -73,3 +73,8 @@ func TestClipGradientsByGlobalNormInvalid(t *testing.T) {
 		require.ErrorContains(t, err, "maxNorm must be finite and > 0")
 	}
 }
+
+func TestClipByGlobalNormNilBase(t *testing.T) {
+	err := TryCatchError(func() { ClipByGlobalNorm(nil, 1) })
+	require.ErrorContains(t, err, "optimizers.ClipByGlobalNorm: the base optimizer is nil")
+}

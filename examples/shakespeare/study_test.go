@@ -1,0 +1,188 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/smi-gomlx/smi/internal/backend"
+)
+
+func tinyStudy(dir string, runs []int, seeds []int64) *studyOptions {
+	o := &studyOptions{Preset: "tiny", Dir: filepath.Join(dir, "study"), Publish: filepath.Join(dir, "published"),
+		Report: filepath.Join(dir, "REPRODUCTION.md"), Data: sharedData, Set: "max_iters=30;eval_interval=15;eval_iters=2",
+		Runs: runs, Seeds: seeds, Quiet: true, SpeedTokens: 3, SpeedReps: 2, AnalyzeBatches: 1}
+	o.defaults()
+	return o
+}
+
+// TestStudy runs a 2 x 2 study on the tiny preset, interrupted in its third run; reruns it
+// (the interrupted run resumes, finished ones are skipped); extends it with a seed; checks the
+// runs against a run trained on its own, and the report.
+func TestStudy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains several runs")
+	}
+	dir := t.TempDir()
+	o := tinyStudy(dir, []int{0, 5}, []int64{1, 2})
+	o.stopRun, o.stopAt = 3, 12 // the third run (run 0, seed 2) stops at iteration 12
+	if err := runStudy(o, "test"); !errors.Is(err, errStopped) {
+		t.Fatalf("interrupted study: %v", err)
+	}
+	stat := func(name string) os.FileInfo {
+		info, err := os.Stat(filepath.Join(o.Dir, "runs", name, "metrics.json"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return info
+	}
+	first := stat("tiny-run0-seed1")
+	if _, err := os.Stat(filepath.Join(o.Publish, "runs", "tiny-run5-seed1", "metrics.json")); err != nil {
+		t.Fatalf("a finished run was not published as it finished: %v", err)
+	}
+	o.stopRun = 0
+	if err := runStudy(o, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if !stat("tiny-run0-seed1").ModTime().Equal(first.ModTime()) {
+		t.Error("a finished run was trained again")
+	}
+	// Extended by a seed: only its runs are trained.
+	before := stat("tiny-run5-seed2")
+	o = tinyStudy(dir, []int{0, 5}, []int64{1, 2, 3})
+	if err := runStudy(o, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if !stat("tiny-run5-seed2").ModTime().Equal(before.ModTime()) {
+		t.Error("extending the study retrained an existing run")
+	}
+	var sf studyFile
+	raw, _ := os.ReadFile(filepath.Join(o.Publish, "study.json"))
+	if err := json.Unmarshal(raw, &sf); err != nil || len(sf.Invocations) != 3 || len(sf.Seeds) != 3 {
+		t.Fatalf("study.json: %v, %+v", err, sf)
+	}
+
+	// The interrupted run equals the same run trained on its own.
+	alone := t.TempDir()
+	to := o.trainOptions(gridPoint{0, 2})
+	to.Out = alone
+	corpus, _ := loadCorpus(sharedData)
+	ctx, cfg, err := to.settings(len(corpus.Chars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testBackend(t)
+	thresholds, _ := parseThresholds(to.Thresholds)
+	want, err := trainRun(b, ctx, cfg, corpus, to, thresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readMetrics(t, filepath.Join(o.Dir, "runs", "tiny-run0-seed2"))
+	if fmt.Sprint(got.IterLoss) != fmt.Sprint(want.IterLoss) || got.FinalValLoss != want.FinalValLoss {
+		t.Fatal("the study's interrupted run differs from the same run trained without interruption")
+	}
+
+	// The report has every claim row, and the paired tests ran on 3 seeds.
+	md, err := os.ReadFile(o.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range (&studyData{}).claims() {
+		if !strings.Contains(string(md), "| "+c.text+" | "+c.paper+" |") {
+			t.Errorf("the report lacks the claim row %q", c.text)
+		}
+	}
+	for _, q := range qualitativeClaims {
+		if !strings.Contains(string(md), "| "+q.text+" |") {
+			t.Errorf("the report lacks the claim row %q", q.text)
+		}
+	}
+	for _, want := range []string{"identical across the configurations of each seed (6 runs)", "| **5** | 3 |", "Run 4 is not part of this study"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	for _, p := range []string{plotTrainCurves, plotValCurves, plotClaims} {
+		if _, err := os.Stat(filepath.Join(o.Publish, p)); err != nil {
+			t.Errorf("plot: %v", err)
+		}
+	}
+
+	// A malformed run file and a missing one: named, and the other runs still count.
+	bad := filepath.Join(o.Publish, "runs", "tiny-run5-seed3", "metrics.json")
+	if err := os.WriteFile(bad, []byte(`{"preset": "tiny", "run": 5, "seed": 3, "final_val_loss": null}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(o.Publish, "runs", "tiny-run0-seed3")); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "again.md")
+	if err := runCommand(cmdReport, []string{"-reproduction", o.Publish, "-reproduction_out", report}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ = os.ReadFile(report)
+	for _, want := range []string{bad + " lacks config, final_train_loss, final_val_loss", "run 0, seed 3: no usable metrics.json", "| **5** | 2 |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("the report from damaged data lacks %q", want)
+		}
+	}
+}
+
+// TestReproductionUpToDate: the committed report is what the committed study data generates.
+func TestReproductionUpToDate(t *testing.T) {
+	data := filepath.Join("..", "..", "docs", "reproduction", "cpu")
+	if _, err := os.Stat(filepath.Join(data, "study.json")); err != nil {
+		t.Skip("no committed study data")
+	}
+	d, err := loadStudy(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("..", "..", "docs", "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reproductionMarkdown(d, "reproduction/cpu"); got != string(want) {
+		t.Fatal("docs/REPRODUCTION.md is not what docs/reproduction/cpu generates: run `go run ./examples/shakespeare report -reproduction docs/reproduction/cpu`")
+	}
+}
+
+// TestReportRejectsMissingFigures: a metrics file with a figure missing or null is skipped
+// with a message naming it and the figure, not read as 0.
+func TestReportRejectsMissingFigures(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"empty": `{}`, "null": `{"preset":"tiny","run":0,"seed":1,"config":{},"final_train_loss":1,"final_val_loss":null,"best_val_loss":1,"train_seconds":1,"iter_loss":[1],"evals":[],"final_loss_variance":0}`, "broken": `{"preset":`} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "metrics.json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records, problems, err := readRecordsChecked([]string{dir})
+	if err == nil || len(records) != 0 || !strings.Contains(err.Error(), "no usable metrics.json") {
+		t.Fatalf("records %d, err %v", len(records), err)
+	}
+	all := strings.Join(problems, "\n")
+	for _, want := range []string{filepath.Join(dir, "null", "metrics.json") + " lacks final_val_loss", filepath.Join(dir, "empty", "metrics.json") + " lacks preset, run",
+		filepath.Join(dir, "broken", "metrics.json") + " is not valid JSON"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems lack %q:\n%s", want, all)
+		}
+	}
+}
+
+func testBackend(t *testing.T) backends.Backend {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -459,6 +459,7 @@ func writeReproduction(dir, path string) error {
 // plotNames are the report's plots, written in the data folder.
 const (
 	plotTrainCurves = "loss_train.png"
+	plotTrainDiff   = "loss_train_minus_run0.png"
 	plotValCurves   = "loss_val.png"
 	plotClaims      = "claims.png"
 )
@@ -567,6 +568,7 @@ func reproductionMarkdown(d *studyData, plots string) string {
 		w("| %d | %s | %d | %s (%s) | %s (%s) | %s |\n", run, r.Name, len(vals), fmtNum(vm), fmtCI(vlo, vhi), fmtNum(tm), fmtCI(tlo, thi), fmtNum(stat.Mean(bests, nil)))
 	}
 	w("\n![Training loss](%s/%s)\n\n![Validation loss](%s/%s)\n\n", plots, plotTrainCurves, plots, plotValCurves)
+	w("The paired comparison drawn: each SMI configuration's smoothed training loss minus run 0's for the same seed.\n\n![Training loss minus run 0's](%s/%s)\n\n", plots, plotTrainDiff)
 
 	// Scale.
 	w("## What may depend on scale\n\n")

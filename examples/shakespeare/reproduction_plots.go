@@ -37,6 +37,9 @@ func reproductionPlots(d *studyData, dir string) error {
 	if err := d.curvePlot(filepath.Join(dir, plotValCurves), "validation loss: mean over seeds, 95% band", val); err != nil {
 		return err
 	}
+	if err := d.diffCurvePlot(filepath.Join(dir, plotTrainDiff), train); err != nil {
+		return err
+	}
 	for _, c := range d.claims() {
 		if err := d.intervalPlot(filepath.Join(dir, plotFile(c.m)), c.m); err != nil {
 			return err
@@ -117,6 +120,95 @@ func (d *studyData) curvePlot(path, title string, curve func(*runRecord) ([]floa
 	}
 	p.Legend.Top = true
 	return p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+}
+
+// diffCurvePlot draws, per SMI configuration, the mean over seeds of its curve minus run 0's
+// for the same seed, with its 95% band: the paired comparison, drawn.
+func (d *studyData) diffCurvePlot(path string, curve func(*runRecord) ([]float64, []float64)) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("training loss minus run 0's, same seed (trailing mean of %d): mean over seeds, 95%% band", smoothWindow)
+	p.X.Label.Text = "iteration"
+	p.Y.Label.Text = "difference (nats/char; below 0: lower than run 0)"
+	p.Add(plotter.NewGrid())
+	for k, run := range d.runs {
+		if run == 0 {
+			continue
+		}
+		var xs []float64
+		var diffs [][]float64
+		for _, seed := range d.seeds {
+			r, r0 := d.byRun[run][seed], d.byRun[0][seed]
+			if r == nil || r0 == nil {
+				continue
+			}
+			x, y := curve(r)
+			_, y0 := curve(r0)
+			n := min(len(y), len(y0))
+			if xs == nil || n < len(xs) {
+				xs = x[:n]
+			}
+			dy := make([]float64, n)
+			for i := range n {
+				dy[i] = y[i] - y0[i]
+			}
+			diffs = append(diffs, dy)
+		}
+		if len(diffs) == 0 {
+			continue
+		}
+		col := withAlpha(plotutil.Color(k), 255)
+		var mean, upper, lower plotter.XYs
+		for i := range xs {
+			vals := make([]float64, len(diffs))
+			for j, dy := range diffs {
+				vals[j] = dy[i]
+			}
+			m, lo, hi := meanCI95(vals)
+			if math.IsNaN(m) {
+				continue
+			}
+			mean = append(mean, plotter.XY{X: xs[i], Y: m})
+			if !math.IsNaN(lo) {
+				upper = append(upper, plotter.XY{X: xs[i], Y: hi})
+				lower = append(lower, plotter.XY{X: xs[i], Y: lo})
+			}
+		}
+		if len(upper) > 1 {
+			poly := append(plotter.XYs{}, upper...)
+			for i := len(lower) - 1; i >= 0; i-- {
+				poly = append(poly, lower[i])
+			}
+			band, err := plotter.NewPolygon(poly)
+			if err != nil {
+				return err
+			}
+			band.Color = withAlpha(col, 40)
+			band.LineStyle.Width = 0
+			p.Add(band)
+		}
+		if len(mean) > 1 {
+			r, _ := lookupRun(run)
+			if err := addLine(p, mean, col, 1.5, fmt.Sprintf("run %d (%s)", run, r.Name)); err != nil {
+				return err
+			}
+		}
+	}
+	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: float64(d.maxIters()), Y: 0}})
+	if err != nil {
+		return err
+	}
+	zero.Color = color.Black
+	p.Add(zero)
+	p.Legend.Top = true
+	return p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+}
+
+func (d *studyData) maxIters() int {
+	n := 0
+	for _, r := range d.records {
+		n = max(n, len(r.metrics.IterLoss))
+	}
+	return n
 }
 
 func orNaN(x, alt float64) float64 {

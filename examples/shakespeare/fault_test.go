@@ -26,6 +26,11 @@ const (
 	savePauseEnv  = "SMI_SHAKESPEARE_SAVE_PAUSE"  // child: sleep this long at each stage of a save
 	saveMarkerEnv = "SMI_SHAKESPEARE_SAVE_MARKER" // child: this file exists while a save is under way
 	faultKillsEnv = "SMI_FAULT_KILLS"             // parent: number of kills (default 12)
+	// By hand, on a larger run: SMI_FAULT_PRESET=cpu SMI_FAULT_SET="max_iters=300;eval_interval=100"
+	// SMI_FAULT_EVERY=10 SMI_FAULT_KILLS=50 go test -run TestKillAnywhere -timeout 2h ./examples/shakespeare
+	faultPresetEnv = "SMI_FAULT_PRESET" // default tiny
+	faultSetEnv    = "SMI_FAULT_SET"    // default faultSet
+	faultEveryEnv  = "SMI_FAULT_EVERY"  // -checkpoint_every, default 3
 )
 
 func TestMain(m *testing.M) {
@@ -62,8 +67,15 @@ func faultArgs(t *testing.T, dir string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []string{"train", "-preset", "tiny", "-run", "5", "-seed", "7", "-quiet", "-bench_tokens", "0",
-		"-data", abs, "-out", dir, "-checkpoint_every", "3", "-set", faultSet}
+	return []string{"train", "-preset", envOr(faultPresetEnv, "tiny"), "-run", "5", "-seed", "7", "-quiet", "-bench_tokens", "0",
+		"-data", abs, "-out", dir, "-checkpoint_every", envOr(faultEveryEnv, "3"), "-set", envOr(faultSetEnv, faultSet)}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // startChild starts the trainer on dir; its output goes to out.

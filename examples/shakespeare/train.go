@@ -40,6 +40,7 @@ type trainOptions struct {
 	Restart, Quiet         bool
 	BenchTokens, BenchReps int
 	Thresholds             string
+	Devices                int // data-parallel over this many devices (devices.go); 0: all
 
 	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
@@ -62,6 +63,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")
 	fs.IntVar(&o.BenchReps, "bench_reps", 10, "repetitions of the inference-speed measurement")
 	fs.StringVar(&o.Thresholds, "thresholds", "2.5,2.0,1.8,1.5,1.2,1.0", "training-loss thresholds for iterations-to-threshold")
+	fs.IntVar(&o.Devices, "devices", 1, devicesUsage)
 	return fs, o
 }
 
@@ -175,6 +177,10 @@ func cmdTrain(args []string) error {
 // trainRun trains (or resumes) one run and writes its metrics, plot and checkpoint.
 func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions, thresholds []float64) (*Metrics, error) {
 	start := time.Now()
+	par, err := o.dataParallel(b, cfg)
+	if err != nil {
+		return nil, err
+	}
 	dir := o.outDir()
 	ckptDir := filepath.Join(dir, "checkpoint")
 	if o.Restart {
@@ -214,7 +220,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	lossFn := func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) }
 	trainer := train.NewTrainer(b, ctx, modelFn, lossFn, opt, nil, nil)
 	loop := train.NewLoop(trainer)
-	ev := newEvaluator(b, ctx, cfg, corpus, o.Seed)
+	ev := par.evaluator(newEvaluator(b, ctx, cfg, corpus, o.Seed))
 
 	lastVal := math.NaN()
 	if n := len(hist.Evals); n > 0 {
@@ -295,7 +301,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		stepStart = time.Now()
 		return nil
 	})
-	ds := &batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter}
+	ds := par.dataset(&batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter})
 	_, err = loop.RunToGlobalStep(ds, cfg.MaxIters)
 	signal.Stop(signals) // from here on Ctrl-C ends the program: the checkpoint is complete
 	close(signals)
@@ -313,6 +319,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	}
 
 	m := newMetrics(b, o, ctx, cfg, hist, thresholds)
+	m.Devices = par.numDevices()
 	if o.BenchTokens > 0 {
 		if !o.Quiet {
 			fmt.Printf("Measuring inference speed (%d repetitions of %d tokens)...\n", o.BenchReps, o.BenchTokens)
@@ -392,6 +399,7 @@ func (d *batches) Yield() (spec any, inputs, labels []*tensors.Tensor, err error
 // estimate_loss; the batches of evaluation at iteration i depend only on (seed, i).
 type evaluator struct {
 	exec   *context.Exec
+	par    *dataParallel // nil: one device
 	cfg    gpt.Config
 	corpus *data.Corpus
 	seed   int64
@@ -421,7 +429,7 @@ func (e *evaluator) batchLosses(split []int32, rng *rand.Rand, n int) ([]float64
 	losses := make([]float64, n)
 	for i := range losses {
 		x, y := data.Batch(split, rng, e.cfg.BatchSize, e.cfg.BlockSize)
-		out, err := e.exec.Exec(tensors.FromFlatDataAndDimensions(x, e.cfg.BatchSize, e.cfg.BlockSize),
+		out, err := e.par.exec(e.exec, tensors.FromFlatDataAndDimensions(x, e.cfg.BatchSize, e.cfg.BlockSize),
 			tensors.FromFlatDataAndDimensions(y, e.cfg.BatchSize, e.cfg.BlockSize))
 		if err != nil {
 			return nil, err

@@ -162,6 +162,9 @@ func cmdTrain(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := backend.PrepareDevices(o.Devices); err != nil {
+		return err
+	}
 	b, err := backend.New()
 	if err != nil {
 		return err

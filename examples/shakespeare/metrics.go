@@ -26,6 +26,7 @@ type Metrics struct {
 	SMI         map[string]any `json:"smi,omitempty"` // SMI hyperparameters; absent for AdamW alone
 	Params      int            `json:"params"`        // as nanoGPT counts, with position embeddings
 	Backend     string         `json:"backend"`
+	Devices     int            `json:"devices"` // data-parallel over this many devices (-devices)
 	Machine     Machine        `json:"machine"`
 	GoVersion   string         `json:"go_version"`
 	FinishedUTC string         `json:"finished_utc"`

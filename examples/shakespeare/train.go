@@ -42,6 +42,7 @@ type trainOptions struct {
 	BenchTokens, BenchReps int
 	Thresholds             string
 	CheckpointEvery        int
+	Devices                int // data-parallel over this many devices (devices.go); 0 (the zero value): 1; allDevices: all
 
 	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
@@ -69,6 +70,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")
 	fs.IntVar(&o.BenchReps, "bench_reps", 10, "repetitions of the inference-speed measurement")
 	fs.StringVar(&o.Thresholds, "thresholds", defaultThresholds, "training-loss thresholds for iterations-to-threshold")
+	fs.IntVar(&o.Devices, "devices", 1, devicesUsage)
 	return fs, o
 }
 
@@ -172,6 +174,15 @@ func cmdTrain(args []string) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case o.Devices < 0:
+		return fmt.Errorf("-devices must be >= 0 (0: all of the backend's devices), got %d", o.Devices)
+	case o.Devices == 0:
+		o.Devices = allDevices
+	}
+	if err := backend.PrepareDevices(o.Devices); err != nil {
+		return err
+	}
 	b, err := backend.New()
 	if err != nil {
 		return err
@@ -194,6 +205,10 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	}
 	// Settings are checked before anything is written.
 	if _, err := newOptimizer(ctx, cfg); err != nil {
+		return nil, err
+	}
+	par, err := o.dataParallel(b, cfg)
+	if err != nil {
 		return nil, err
 	}
 	dir := o.outDir()
@@ -241,7 +256,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	lossFn := func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) }
 	trainer := train.NewTrainer(b, ctx, modelFn, lossFn, opt, nil, nil)
 	loop := train.NewLoop(trainer)
-	ev := newEvaluator(b, ctx, cfg, corpus, o.Seed)
+	ev := par.evaluator(newEvaluator(b, ctx, cfg, corpus, o.Seed))
 
 	lastVal := math.NaN()
 	if n := len(hist.Evals); n > 0 {
@@ -334,7 +349,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		stepStart = time.Now()
 		return nil
 	})
-	ds := &batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter}
+	ds := par.dataset(&batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter})
 	_, err = loop.RunToGlobalStep(ds, cfg.MaxIters)
 	signal.Stop(signals) // from here on Ctrl-C ends the program: the checkpoint is complete
 	close(signals)
@@ -355,6 +370,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	}
 
 	m := newMetrics(b, o, ctx, cfg, hist, thresholds)
+	m.Devices = par.numDevices()
 	if o.BenchTokens > 0 {
 		if !o.Quiet {
 			fmt.Printf("Measuring inference speed (%d repetitions of %d tokens)...\n", o.BenchReps, o.BenchTokens)
@@ -449,6 +465,7 @@ func (d *batches) Yield() (spec any, inputs, labels []*tensors.Tensor, err error
 // estimate_loss; the batches of evaluation at iteration i depend only on (seed, i).
 type evaluator struct {
 	exec   *context.Exec
+	par    *dataParallel // nil: one device
 	cfg    gpt.Config
 	corpus *data.Corpus
 	seed   int64
@@ -478,7 +495,7 @@ func (e *evaluator) batchLosses(split []int32, rng *rand.Rand, n int) ([]float64
 	losses := make([]float64, n)
 	for i := range losses {
 		x, y := data.Batch(split, rng, e.cfg.BatchSize, e.cfg.BlockSize)
-		out, err := e.exec.Exec(tensors.FromFlatDataAndDimensions(x, e.cfg.BatchSize, e.cfg.BlockSize),
+		out, err := e.par.exec(e.exec, tensors.FromFlatDataAndDimensions(x, e.cfg.BatchSize, e.cfg.BlockSize),
 			tensors.FromFlatDataAndDimensions(y, e.cfg.BatchSize, e.cfg.BlockSize))
 		if err != nil {
 			return nil, err

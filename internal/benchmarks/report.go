@@ -50,6 +50,8 @@ type Report struct {
 	ModelFilters []FilterResult
 	Models       []ModelInfo
 	Steps        []StepResult
+	// Devices: data-parallel steps on several devices (devices.go).
+	Devices []DevicesResult
 	// Notes says what was left out of this run and why.
 	Notes []string
 	// Rounds per section, for the method text.
@@ -105,6 +107,10 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 	plotErr(r.writeScaling(p, plotDir, plotRef))
 	p("\n## 5. The limit: memory bandwidth\n\n")
 	r.writeBandwidth(p)
+	if len(r.Devices) > 0 {
+		p("\n## 6. Several devices\n\n")
+		r.writeDevices(p)
+	}
 	p("\n## Findings\n\n")
 	r.writeFindings(p)
 	_, err := io.WriteString(w, sb.String())

@@ -4,6 +4,8 @@
 //	go run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md
 //	go run ./internal/benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
 //	go run ./internal/benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
+//	go run ./internal/benchmarks/cmd/smibench -sections devices -devices 1,2,4   # data-parallel step times only, no report
+//	GOMLX_BACKEND=xla:cuda go run ./internal/benchmarks/cmd/smibench -sections devices -devices 1,2,4,8   # the same on GPUs
 package main
 
 import (
@@ -31,7 +33,10 @@ func main() {
 	paperRounds := flag.Int("paper-rounds", 15, "interleaved rounds for the paper preset (seconds per step on a CPU)")
 	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
 	sections := flag.String("sections", "all", "\"all\" writes the report; \"steps\" only times the training steps and prints "+
-		"their ratios (no report written)")
+		"their ratios, \"devices\" only the data-parallel steps (no report written)")
+	devices := flag.String("devices", "1,2,4", "device counts of the data-parallel step section (\"\" skips it)")
+	devicesPreset := flag.String("devices-preset", "cpu", "GPT preset of the data-parallel step section, trained with SMI(AdamW)")
+	devicesJSON := flag.String("devices-json", "", "with -sections devices: also write the results to this JSON file")
 	bases := flag.String("bases", "AdamW,SGD-momentum,Lion", "base optimizers whose step pairs are timed")
 	flag.Parse()
 	explicit := false
@@ -39,14 +44,18 @@ func main() {
 	if *quick && !explicit {
 		*presets = "tiny"
 	}
-	var err error
-	switch *sections {
-	case "all":
-		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","))
-	case "steps":
+	counts, err := parseCounts(*devices)
+	dp := devicesSection{preset: *devicesPreset, counts: counts, json: *devicesJSON}
+	switch {
+	case err != nil:
+	case *sections == "all":
+		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","), dp)
+	case *sections == "steps":
 		err = runSteps(*quick, strings.Split(*presets, ","), *paperRounds, strings.Split(*bases, ","))
+	case *sections == "devices":
+		err = runDevices(*quick, dp)
 	default:
-		err = fmt.Errorf("-sections must be all or steps, got %q", *sections)
+		err = fmt.Errorf("-sections must be all, steps or devices, got %q", *sections)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
@@ -58,11 +67,12 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, bases []string) error {
+func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, bases []string, dp devicesSection) error {
 	start := time.Now()
 	b := backend.ForMain()
 	cmd := "make bench"
-	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 || len(bases) != 3 {
+	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 || len(bases) != 3 ||
+		!dp.isDefault() {
 		cmd = "go run ./internal/benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
 	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
@@ -195,6 +205,11 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 
 	// 1 and 3. Steps and memory.
 	if err := measureSteps(r, b, quick, presets, paperRounds, bases); err != nil {
+		return err
+	}
+
+	// 6. Several devices, in a child process (see measureInChild).
+	if err := dp.measureInChild(r, quick); err != nil {
 		return err
 	}
 

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/benchmarks"
+	"github.com/smi-gomlx/smi/internal/gpt"
+)
+
+// devicesSection is the data-parallel step benchmark's settings (-devices, -devices-preset).
+type devicesSection struct {
+	preset string
+	counts []int  // none: the section is skipped
+	json   string // -devices-json: where -sections devices writes its results
+}
+
+// devicesOutput is what -sections devices writes to -devices-json for the report's run.
+type devicesOutput struct {
+	Devices []benchmarks.DevicesResult
+	Notes   []string
+	Rounds  string
+}
+
+// measureInChild runs the section in a child process (this command with -sections devices):
+// the XLA CPU plugin must be prepared for several devices before it is loaded (see
+// backend.PrepareDevices), and the other sections keep the plugin's default thread pool.
+func (d devicesSection) measureInChild(r *benchmarks.Report, quick bool) error {
+	if len(d.counts) == 0 {
+		r.Notes = append(r.Notes, "Several devices (-devices was empty).")
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp("", "smibench-devices-*.json")
+	if err != nil {
+		return err
+	}
+	_ = f.Close()
+	defer os.Remove(f.Name())
+	counts := make([]string, len(d.counts))
+	for i, n := range d.counts {
+		counts[i] = strconv.Itoa(n)
+	}
+	args := []string{"-sections", "devices", "-devices", strings.Join(counts, ","), "-devices-preset", d.preset, "-devices-json", f.Name()}
+	if quick {
+		args = append(args, "-quick")
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("several devices (%s %s): %w", exe, strings.Join(args, " "), err)
+	}
+	raw, err := os.ReadFile(f.Name())
+	if err != nil {
+		return err
+	}
+	var out devicesOutput
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return fmt.Errorf("several devices: %w", err)
+	}
+	r.Devices = append(r.Devices, out.Devices...)
+	r.Notes = append(r.Notes, out.Notes...)
+	if out.Rounds != "" {
+		r.Rounds["several devices"] = out.Rounds
+	}
+	return nil
+}
+
+func (d devicesSection) isDefault() bool {
+	return d.preset == "cpu" && slices.Equal(d.counts, []int{1, 2, 4})
+}
+
+func parseCounts(s string) ([]int, error) {
+	var counts []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-devices: %q is not a device count >= 1", f)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
+}
+
+// measure times SMI(AdamW)'s training step of the preset on each device count and adds the
+// section to r. Counts beyond the backend's devices are left out, with a note.
+func (d devicesSection) measure(r *benchmarks.Report, b backends.Backend, quick bool) error {
+	if len(d.counts) == 0 {
+		r.Notes = append(r.Notes, "Several devices (-devices was empty).")
+		return nil
+	}
+	cfg, err := gpt.Preset(d.preset)
+	if err != nil {
+		return err
+	}
+	var counts []int
+	for _, n := range d.counts {
+		if n > b.NumDevices() {
+			r.Notes = append(r.Notes, fmt.Sprintf("%d devices: the backend has %d.", n, b.NumDevices()))
+			continue
+		}
+		counts = append(counts, n)
+	}
+	opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 100 * time.Millisecond, Budget: 2 * time.Minute, MinRounds: 5}
+	if quick {
+		opt = benchmarks.Options{Warmup: 1, Rounds: 3}
+	}
+	res, err := benchmarks.MeasureDevices(b, d.preset, cfg, benchmarks.OptSMIAdamW, counts, opt, func(s string) { logf("%s", s) })
+	if err != nil {
+		return fmt.Errorf("several devices: %w", err)
+	}
+	r.Devices = append(r.Devices, res)
+	r.Rounds["several devices"] = fmt.Sprint(len(res.Results[0].Samples))
+	for _, line := range res.Summary() {
+		logf("%s", line)
+	}
+	return nil
+}
+
+// runDevices is -sections devices: the data-parallel step times, logged with their ratios to
+// one device; no report is written.
+func runDevices(quick bool, d devicesSection) error {
+	if len(d.counts) > 0 {
+		if err := backend.PrepareDevices(slices.Max(d.counts)); err != nil {
+			return err
+		}
+	}
+	b := backend.ForMain()
+	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Rounds: map[string]string{}}
+	logf("backend %s, %d devices; load average at start: %s", b.Name(), b.NumDevices(), benchmarks.LoadAverage())
+	if err := d.measure(r, b, quick); err != nil {
+		return err
+	}
+	for _, note := range r.Notes {
+		logf("left out: %s", note)
+	}
+	if len(r.Devices) > 0 {
+		res := r.Devices[0]
+		for i := 1; i < len(res.Results); i++ {
+			if res.Counts[0] == 1 {
+				logf("devices %s: %d / 1 = %s", res.Preset, res.Counts[i], benchmarks.PairedRatio(res.Results[0], res.Results[i]))
+			}
+		}
+	}
+	logf("load average at end: %s", benchmarks.LoadAverage())
+	if d.json == "" {
+		return nil
+	}
+	raw, err := json.Marshal(devicesOutput{Devices: r.Devices, Notes: r.Notes, Rounds: r.Rounds["several devices"]})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(d.json, raw, 0o644)
+}

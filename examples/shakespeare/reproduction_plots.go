@@ -73,46 +73,12 @@ func (d *studyData) curvePlot(path, title string, curve func(*runRecord) ([]floa
 		if len(curves) == 0 {
 			continue
 		}
-		var mean plotter.XYs
-		var upper, lower plotter.XYs
-		col := withAlpha(plotutil.Color(k), 255)
-		for i := range xs {
-			vals := make([]float64, len(curves))
-			for j, c := range curves {
-				vals[j] = c[i]
-			}
-			m, lo, hi := meanCI95(vals)
-			if math.IsNaN(m) {
-				continue
-			}
-			mean = append(mean, plotter.XY{X: xs[i], Y: m})
-			if !math.IsNaN(lo) {
-				upper = append(upper, plotter.XY{X: xs[i], Y: hi})
-				lower = append(lower, plotter.XY{X: xs[i], Y: lo})
-			}
-			if i >= len(xs)/2 {
-				yMin, yMax = math.Min(yMin, math.Min(m, orNaN(lo, m))), math.Max(yMax, math.Max(m, orNaN(hi, m)))
-			}
+		r, _ := lookupRun(run)
+		lo, hi, err := addMeanBand(p, xs, curves, withAlpha(plotutil.Color(k), 255), 50, fmt.Sprintf("run %d (%s)", run, r.Name))
+		if err != nil {
+			return err
 		}
-		if len(upper) > 1 {
-			poly := append(plotter.XYs{}, upper...)
-			for i := len(lower) - 1; i >= 0; i-- {
-				poly = append(poly, lower[i])
-			}
-			band, err := plotter.NewPolygon(poly)
-			if err != nil {
-				return err
-			}
-			band.Color = withAlpha(col, 50)
-			band.LineStyle.Width = 0
-			p.Add(band)
-		}
-		if len(mean) > 1 {
-			r, _ := lookupRun(run)
-			if err := addLine(p, mean, col, 1.5, fmt.Sprintf("run %d (%s)", run, r.Name)); err != nil {
-				return err
-			}
-		}
+		yMin, yMax = math.Min(yMin, lo), math.Max(yMax, hi)
 	}
 	if !math.IsInf(yMin, 0) {
 		margin := 0.15 * (yMax - yMin)
@@ -156,41 +122,9 @@ func (d *studyData) diffCurvePlot(path string, curve func(*runRecord) ([]float64
 		if len(diffs) == 0 {
 			continue
 		}
-		col := withAlpha(plotutil.Color(k), 255)
-		var mean, upper, lower plotter.XYs
-		for i := range xs {
-			vals := make([]float64, len(diffs))
-			for j, dy := range diffs {
-				vals[j] = dy[i]
-			}
-			m, lo, hi := meanCI95(vals)
-			if math.IsNaN(m) {
-				continue
-			}
-			mean = append(mean, plotter.XY{X: xs[i], Y: m})
-			if !math.IsNaN(lo) {
-				upper = append(upper, plotter.XY{X: xs[i], Y: hi})
-				lower = append(lower, plotter.XY{X: xs[i], Y: lo})
-			}
-		}
-		if len(upper) > 1 {
-			poly := append(plotter.XYs{}, upper...)
-			for i := len(lower) - 1; i >= 0; i-- {
-				poly = append(poly, lower[i])
-			}
-			band, err := plotter.NewPolygon(poly)
-			if err != nil {
-				return err
-			}
-			band.Color = withAlpha(col, 40)
-			band.LineStyle.Width = 0
-			p.Add(band)
-		}
-		if len(mean) > 1 {
-			r, _ := lookupRun(run)
-			if err := addLine(p, mean, col, 1.5, fmt.Sprintf("run %d (%s)", run, r.Name)); err != nil {
-				return err
-			}
+		r, _ := lookupRun(run)
+		if _, _, err := addMeanBand(p, xs, diffs, withAlpha(plotutil.Color(k), 255), 40, fmt.Sprintf("run %d (%s)", run, r.Name)); err != nil {
+			return err
 		}
 	}
 	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: float64(d.maxIters()), Y: 0}})
@@ -211,11 +145,51 @@ func (d *studyData) maxIters() int {
 	return n
 }
 
-func orNaN(x, alt float64) float64 {
-	if math.IsNaN(x) {
-		return alt
+// addMeanBand draws the mean over series (each indexed like xs) as a line and its 95%
+// Student-t interval as a band of the given opacity, and returns the range they span over the
+// second half of xs.
+func addMeanBand(p *plot.Plot, xs []float64, series [][]float64, col color.Color, alpha uint8, label string) (lo, hi float64, err error) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	var mean, upper, lower plotter.XYs
+	vals := make([]float64, len(series))
+	for i := range xs {
+		for j, s := range series {
+			vals[j] = s[i]
+		}
+		m, l, h := meanCI95(vals)
+		if math.IsNaN(m) {
+			continue
+		}
+		mean = append(mean, plotter.XY{X: xs[i], Y: m})
+		if !math.IsNaN(l) {
+			upper = append(upper, plotter.XY{X: xs[i], Y: h})
+			lower = append(lower, plotter.XY{X: xs[i], Y: l})
+		} else {
+			l, h = m, m
+		}
+		if i >= len(xs)/2 {
+			lo, hi = math.Min(lo, l), math.Max(hi, h)
+		}
 	}
-	return x
+	if len(upper) > 1 {
+		poly := append(plotter.XYs{}, upper...)
+		for i := len(lower) - 1; i >= 0; i-- {
+			poly = append(poly, lower[i])
+		}
+		band, err := plotter.NewPolygon(poly)
+		if err != nil {
+			return lo, hi, err
+		}
+		band.Color = withAlpha(col, alpha)
+		band.LineStyle.Width = 0
+		p.Add(band)
+	}
+	if len(mean) > 1 {
+		if err := addLine(p, mean, col, 1.5, label); err != nil {
+			return lo, hi, err
+		}
+	}
+	return lo, hi, nil
 }
 
 func withAlpha(c color.Color, a uint8) color.Color {

@@ -23,6 +23,7 @@ type studyData struct {
 	dir      string
 	study    studyFile
 	speed    *speedFile
+	steps    *stepFile
 	records  []*runRecord
 	problems []string // files skipped, and grid points without a usable run
 	// byRun[run][seed]
@@ -50,6 +51,15 @@ func loadStudy(dir string) (*studyData, error) {
 		if err := json.Unmarshal(raw, d.speed); err != nil {
 			d.problems = append(d.problems, fmt.Sprintf("%s: %v (no inference speeds)", filepath.Join(dir, "speed.json"), err))
 			d.speed = nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if raw, err := os.ReadFile(filepath.Join(dir, "steps.json")); err == nil {
+		d.steps = &stepFile{}
+		if err := json.Unmarshal(raw, d.steps); err != nil {
+			d.problems = append(d.problems, fmt.Sprintf("%s: %v (no interleaved step times)", filepath.Join(dir, "steps.json"), err))
+			d.steps = nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -89,6 +99,9 @@ type measure struct {
 	name, unit   string
 	higherBetter bool
 	get          func(r *runRecord) (float64, bool)
+	// stepTime: the measure is steps.json's interleaved step times, paired by round, not a
+	// figure of each run (runs trained one after another see different machine load).
+	stepTime bool
 }
 
 // claim is one of the paper's quantitative claims: configuration run against run 0 on m.
@@ -149,6 +162,33 @@ func itersMeasure(th float64) measure {
 	}}
 }
 
+// overheadClaim is the training-time claim: on the interleaved step times when the study has
+// them, else on each run's own training time.
+func (d *studyData) overheadClaim() claim {
+	c := claim{text: "Training-time overhead of SMI", paper: "about 4.5%", paperPct: 4.5, run: 5}
+	if d.steps != nil {
+		c.m = measure{name: "seconds per training step", stepTime: true, get: func(*runRecord) (float64, bool) { return 0, false }}
+		c.note = fmt.Sprintf("every configuration's training step (forward, backward, clipping, SMI, AdamW) timed in one process, %d interleaved rounds of %d steps in rotating order, paired by round (n below counts rounds); %s",
+			d.steps.Rounds, d.steps.StepsPerRound, "the runs' own training times, measured one run after another, are in the table of losses")
+		return c
+	}
+	c.m = measure{name: "training time (s)", get: func(r *runRecord) (float64, bool) { return r.metrics.TrainSeconds, true }}
+	c.note = "seconds of training steps, excluding evaluation and checkpoints, as each run measured them; runs did not run side by side, so machine load between runs adds to the spread"
+	return c
+}
+
+// compareClaim compares the claim's measure of configuration run with run 0.
+func (d *studyData) compareClaim(c claim, run int) comparison {
+	if c.m.stepTime && d.steps != nil {
+		x, b := d.steps.Seconds[fmt.Sprintf("run%d", run)], d.steps.Seconds["run0"]
+		n := min(len(x), len(b))
+		cmp := pairedComparison(run, x, b, x[:n], b[:n])
+		cmp.pairs = "interleaved rounds"
+		return cmp
+	}
+	return d.compare(run, c.m)
+}
+
 func (d *studyData) claims() []claim {
 	th, reached := d.convergenceThreshold()
 	conv := itersMeasure(th)
@@ -163,8 +203,7 @@ func (d *studyData) claims() []claim {
 	return []claim{
 		{"Inference speed-up of SMI models", "12-15% (run 5: 15%)", 15, 5, measureSpeed,
 			"characters generated per second by the final model, all models interleaved in one process with one compiled program"},
-		{"Training-time overhead of SMI", "about 4.5%", 4.5, 5, measure{name: "training time (s)", get: func(r *runRecord) (float64, bool) { return r.metrics.TrainSeconds, true }},
-			"seconds of training steps, excluding evaluation and checkpoints, as each run measured them; runs did not run side by side, so machine load between runs adds to the spread (docs/BENCHMARKS.md measures the step overhead interleaved)"},
+		d.overheadClaim(),
 		{"Faster convergence", "8% fewer iterations to train loss < 1.0 (run 4)", -8, 4, conv, convNote},
 		{"Lower loss variance in the final iterations", "43.5% lower (run 5)", -43.5, 5,
 			measure{name: "training-loss variance, final 20% of iterations", get: func(r *runRecord) (float64, bool) { return r.metrics.FinalLossVariance, true }},
@@ -186,6 +225,7 @@ func (d *studyData) claims() []claim {
 // comparison is configuration run against run 0 on one measure, seed by seed.
 type comparison struct {
 	run                  int
+	pairs                string  // what pairs: "seeds", or "rounds" of the step timing
 	n                    int // seeds with both values
 	x, base              []float64
 	mean, lo, hi         float64 // configuration run, all its seeds
@@ -211,19 +251,27 @@ func (d *studyData) values(run int, m measure) (map[int64]float64, []float64) {
 }
 
 func (d *studyData) compare(run int, m measure) comparison {
-	c := comparison{run: run}
 	xs, xall := d.values(run, m)
 	bs, ball := d.values(0, m)
-	var diffs []float64
+	var xp, bp []float64
 	for _, seed := range d.seeds {
 		x, okx := xs[seed]
 		b, okb := bs[seed]
 		if okx && okb {
-			c.x, c.base = append(c.x, x), append(c.base, b)
-			diffs = append(diffs, x-b)
+			xp, bp = append(xp, x), append(bp, b)
 		}
 	}
-	c.n = len(diffs)
+	return pairedComparison(run, xall, ball, xp, bp)
+}
+
+// pairedComparison compares configuration run (all its values xall) with run 0 (ball), and
+// pair by pair (xp[i] with bp[i]).
+func pairedComparison(run int, xall, ball, xp, bp []float64) comparison {
+	c := comparison{run: run, x: xp, base: bp, n: len(xp), pairs: "seeds"}
+	diffs := make([]float64, len(xp))
+	for i := range xp {
+		diffs[i] = xp[i] - bp[i]
+	}
 	c.mean, c.lo, c.hi = meanCI95(xall)
 	if len(xall) == 0 {
 		c.mean = math.NaN()
@@ -239,7 +287,7 @@ func (d *studyData) compare(run int, m measure) comparison {
 		return c
 	}
 	c.diff, c.diffLo, c.diffHi = meanCI95(diffs)
-	pairedBase := stat.Mean(c.base, nil)
+	pairedBase := stat.Mean(bp, nil)
 	c.pct, c.pctLo, c.pctHi = 100*c.diff/pairedBase, 100*c.diffLo/pairedBase, 100*c.diffHi/pairedBase
 	c.pT, c.pW = pairedT(diffs), wilcoxonSignedRank(diffs)
 	c.dz, c.mde, c.mdePct = math.NaN(), math.NaN(), math.NaN()
@@ -268,12 +316,12 @@ func verdict(c comparison, paperPct float64, m measure, inStudy bool) (string, s
 		if c.n == 0 {
 			return verdictScale, fmt.Sprintf("No seed has both run %d and run 0 measured on %s.", c.run, m.name)
 		}
-		return verdictScale, fmt.Sprintf("Only %d seed(s) have both runs measured: no test is possible.", c.n)
+		return verdictScale, fmt.Sprintf("Only %d of the %s have both runs measured: no test is possible.", c.n, c.pairs)
 	}
 	ours := fmt.Sprintf("%s%% (95%% CI %s to %s%%)", fmtPct(c.pct), fmtPct(c.pctLo), fmtPct(c.pctHi))
 	if c.pT >= 0.05 {
-		return verdictNoDiff, fmt.Sprintf("Run %d differs from run 0 by %s, paired p = %s; with %d seeds a difference of %.1f%% would have been detected with 80%% power.",
-			c.run, ours, fmtNum(c.pT), c.n, c.mdePct)
+		return verdictNoDiff, fmt.Sprintf("Run %d differs from run 0 by %s, paired p = %s; with %d %s a difference of %.1f%% would have been detected with 80%% power.",
+			c.run, ours, fmtNum(c.pT), c.n, c.pairs, c.mdePct)
 	}
 	if (c.pct > 0) != (paperPct > 0) {
 		return verdictOpposite, fmt.Sprintf("Run %d changes %s by %s, paired p = %s: the paper reports %s%%.",
@@ -493,7 +541,7 @@ func reproductionMarkdown(d *studyData, plots string) string {
 	w("| claim | paper | run | ours (paired, 95%% CI) | p | verdict | why |\n|---|---|---|---|---|---|---|\n")
 	claims := d.claims()
 	for _, c := range claims {
-		cmp := d.compare(c.run, c.m)
+		cmp := d.compareClaim(c, c.run)
 		v, why := verdict(cmp, c.paperPct, c.m, slices.Contains(d.runs, c.run))
 		w("| %s | %s | %d | %s | %s | **%s** | %s |\n", c.text, c.paper, c.run, fmtPctCI(cmp.pct, cmp.pctLo, cmp.pctHi), fmtNum(cmp.pT), v, why)
 	}
@@ -538,7 +586,7 @@ func reproductionMarkdown(d *studyData, plots string) string {
 			if run == 0 {
 				continue
 			}
-			cmp := d.compare(run, c.m)
+			cmp := d.compareClaim(c, run)
 			b := ""
 			if run == c.run {
 				b = "**"
@@ -557,15 +605,18 @@ func reproductionMarkdown(d *studyData, plots string) string {
 		ranking, v, why := d.judgeQualitative(q)
 		w("| %s | %s | %s | **%s**: %s |\n", q.text, q.m.name, ranking, v, why)
 	}
-	w("\nThe losses of every configuration:\n\n| run | name | n | final validation loss (95%% CI) | final training loss (95%% CI) | best validation loss |\n|---|---|---|---|---|---|\n")
+	w("\nThe losses of every configuration, and its runs' own training time (one run after another, so machine load differs between them):\n\n| run | name | n | final validation loss (95%% CI) | final training loss (95%% CI) | best validation loss | training time, s (95%% CI) |\n|---|---|---|---|---|---|---|\n")
 	for _, run := range d.runs {
 		_, vals := d.values(run, measureVal)
 		_, trains := d.values(run, measureTrain)
 		_, bests := d.values(run, measure{get: func(r *runRecord) (float64, bool) { return r.metrics.BestValLoss, true }})
 		r, _ := lookupRun(run)
+		_, secs := d.values(run, measure{get: func(r *runRecord) (float64, bool) { return r.metrics.TrainSeconds, true }})
 		vm, vlo, vhi := meanCI95(vals)
 		tm, tlo, thi := meanCI95(trains)
-		w("| %d | %s | %d | %s (%s) | %s (%s) | %s |\n", run, r.Name, len(vals), fmtNum(vm), fmtCI(vlo, vhi), fmtNum(tm), fmtCI(tlo, thi), fmtNum(stat.Mean(bests, nil)))
+		sm, slo, shi := meanCI95(secs)
+		w("| %d | %s | %d | %s (%s) | %s (%s) | %s | %s (%s) |\n", run, r.Name, len(vals), fmtNum(vm), fmtCI(vlo, vhi), fmtNum(tm), fmtCI(tlo, thi),
+			fmtNum(stat.Mean(bests, nil)), fmtNum(sm), fmtCI(slo, shi))
 	}
 	w("\n![Training loss](%s/%s)\n\n![Validation loss](%s/%s)\n\n", plots, plotTrainCurves, plots, plotValCurves)
 	w("The paired comparison drawn: each SMI configuration's smoothed training loss minus run 0's for the same seed.\n\n![Training loss minus run 0's](%s/%s)\n\n", plots, plotTrainDiff)
@@ -595,6 +646,9 @@ func reproductionMarkdown(d *studyData, plots string) string {
 	}
 	w(".\n- Code revisions: %s.\n- Machines: %s.\n- Backends: %s.\n", strings.Join(revs, ", "), strings.Join(machines, "; "), strings.Join(backends, "; "))
 	w("- Seeds: %s; runs: %s; %d runs with usable metrics.\n", joinInts(d.seeds), joinInts(d.runs), len(d.records))
+	if d.steps != nil {
+		w("- Training-step time: %d interleaved rounds of %d steps per configuration, measured %s on %s (%d CPUs, %s).\n", d.steps.Rounds, d.steps.StepsPerRound, d.steps.Date, d.steps.Machine.Host, d.steps.Machine.CPUs, d.steps.Machine.CPU)
+	}
 	if d.speed != nil {
 		w("- Inference speed: %d interleaved repetitions of %d characters per model, measured %s on %s (%d CPUs, %s).\n", d.speed.Reps, d.speed.Tokens, d.speed.Date, d.speed.Machine.Host, d.speed.Machine.CPUs, d.speed.Machine.CPU)
 	} else {

@@ -266,7 +266,7 @@ func (d *studyData) claimsPlot(path string) error {
 		y := float64(len(claims) - 1 - i)
 		names = append(names, fmt.Sprintf("%s (run %d)", c.text, c.run))
 		paper = append(paper, plotter.XY{X: c.paperPct, Y: y})
-		cmp := d.compare(c.run, c.m)
+		cmp := d.compareClaim(c, c.run)
 		if math.IsNaN(cmp.pct) {
 			continue
 		}

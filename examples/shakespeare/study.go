@@ -26,9 +26,10 @@ import (
 //	DIR/study.json                      the grid and every invocation (command, revision, time)
 //	DIR/runs/<preset>-run<r>-seed<s>/   a train run directory (checkpoints, metrics, analysis)
 //	DIR/speed.json                      interleaved inference speed of all final models
+//	DIR/steps.json                      interleaved training-step time of every configuration
 //	PUBLISH/runs/<name>/metrics.json    the small files the report is made from, copied as
 //	PUBLISH/runs/<name>/analysis.json   each is written: commit these (no checkpoints)
-//	PUBLISH/speed.json, study.json
+//	PUBLISH/speed.json, steps.json, study.json
 //
 // Every step is resumable: a finished run is skipped, an interrupted one resumes from its
 // checkpoint, a grid with more runs or seeds trains only what is missing.
@@ -40,6 +41,7 @@ type studyOptions struct {
 	Seeds                                   []int64
 	Quiet, NoSpeed                          bool
 	SpeedTokens, SpeedReps, AnalyzeBatches  int
+	StepRounds, StepSteps                   int
 
 	// tests: stop (as if interrupted) the training of the given grid position (1-based) at this
 	// iteration
@@ -88,7 +90,9 @@ func studyFlags() (*flag.FlagSet, *studyOptions, *string, *string) {
 	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file")
 	fs.StringVar(&o.Set, "set", "", "hyperparameters for every run (see train -help); changes the recipe, so use another -dir")
 	fs.BoolVar(&o.Quiet, "quiet", false, "a line per evaluation instead of progress bars (for logs)")
-	fs.BoolVar(&o.NoSpeed, "no_speed", false, "skip the inference-speed measurement")
+	fs.BoolVar(&o.NoSpeed, "no_speed", false, "skip the inference-speed and step-time measurements")
+	fs.IntVar(&o.StepRounds, "step_rounds", 10, "interleaved rounds of the training-step time measurement")
+	fs.IntVar(&o.StepSteps, "step_steps", 10, "training steps per configuration and round of the step-time measurement")
 	fs.IntVar(&o.SpeedTokens, "speed_tokens", 100, "characters generated per repetition of the speed measurement")
 	fs.IntVar(&o.SpeedReps, "speed_reps", 20, "interleaved repetitions per model of the speed measurement")
 	fs.IntVar(&o.AnalyzeBatches, "analyze_batches", 10, "validation batches for the activation-sparsity analysis")
@@ -286,9 +290,13 @@ func runStudy(o *studyOptions, command string) error {
 		}
 	}
 
-	// 3. Inference speed of every final model, interleaved in this one process.
+	// 3. Inference speed of every final model and the training-step time of every
+	// configuration, each interleaved in this one process.
 	if !o.NoSpeed {
 		if err := o.measureSpeed(b, corpus, grid); err != nil {
+			return err
+		}
+		if err := o.measureSteps(b, corpus); err != nil {
 			return err
 		}
 	}
@@ -412,6 +420,41 @@ func (o *studyOptions) measureSpeed(b backends.Backend, corpus *data.Corpus, gri
 		return err
 	}
 	return o.publish("speed.json")
+}
+
+// measureSteps times the training steps of every configuration of the study, interleaved (see
+// interleavedStepTimes), unless steps.json already holds exactly these runs.
+func (o *studyOptions) measureSteps(b backends.Backend, corpus *data.Corpus) error {
+	path := filepath.Join(o.Dir, "steps.json")
+	if raw, err := os.ReadFile(path); err == nil {
+		var old stepFile
+		if json.Unmarshal(raw, &old) == nil && len(old.Seconds) == len(o.Runs) && old.Rounds == o.StepRounds && old.StepsPerRound == o.StepSteps {
+			same := true
+			for _, r := range o.Runs {
+				same = same && len(old.Seconds[fmt.Sprintf("run%d", r)]) == o.StepRounds
+			}
+			if same {
+				return o.publish("steps.json")
+			}
+		}
+	}
+	var opts []*trainOptions
+	for _, r := range o.Runs {
+		opts = append(opts, o.trainOptions(gridPoint{r, o.Seeds[0]}))
+	}
+	secs, err := interleavedStepTimes(b, corpus, opts, o.StepSteps, o.StepRounds)
+	if err != nil {
+		return err
+	}
+	sf := stepFile{StepsPerRound: o.StepSteps, Rounds: o.StepRounds, Backend: b.Description(), Machine: thisMachine(),
+		Date: nowUTC(), Seconds: map[string][]float64{}}
+	for i, r := range o.Runs {
+		sf.Seconds[fmt.Sprintf("run%d", r)] = secs[i]
+	}
+	if err := writeJSON(path, sf); err != nil {
+		return err
+	}
+	return o.publish("steps.json")
 }
 
 // gitRevision names the code's git revision, "+dirty" with uncommitted changes; "unknown"

@@ -17,7 +17,7 @@ import (
 func tinyStudy(dir string, runs []int, seeds []int64) *studyOptions {
 	o := &studyOptions{Preset: "tiny", Dir: filepath.Join(dir, "study"), Publish: filepath.Join(dir, "published"),
 		Report: filepath.Join(dir, "REPRODUCTION.md"), Data: sharedData, Set: "max_iters=30;eval_interval=15;eval_iters=2",
-		Runs: runs, Seeds: seeds, Quiet: true, SpeedTokens: 3, SpeedReps: 2, AnalyzeBatches: 1}
+		Runs: runs, Seeds: seeds, Quiet: true, SpeedTokens: 3, SpeedReps: 2, AnalyzeBatches: 1, StepRounds: 2, StepSteps: 2}
 	o.defaults()
 	return o
 }

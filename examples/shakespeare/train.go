@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
 	"gonum.org/v1/gonum/stat"
 
@@ -250,11 +251,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	if err != nil {
 		return nil, err
 	}
-	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
-		return []*Node{gpt.Logits(ctx, cfg, inputs[0])}
-	}
-	lossFn := func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) }
-	trainer := train.NewTrainer(b, ctx, modelFn, lossFn, opt, nil, nil)
+	trainer := newTrainer(b, ctx, cfg, opt)
 	loop := train.NewLoop(trainer)
 	ev := par.evaluator(newEvaluator(b, ctx, cfg, corpus, o.Seed))
 
@@ -389,6 +386,15 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		return nil, fmt.Errorf("plotting: %w", err)
 	}
 	return m, nil
+}
+
+// newTrainer is GoMLX's trainer of the GPT of cfg with opt.
+func newTrainer(b backends.Backend, ctx *context.Context, cfg gpt.Config, opt gomlxopt.Interface) *train.Trainer {
+	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
+		return []*Node{gpt.Logits(ctx, cfg, inputs[0])}
+	}
+	lossFn := func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) }
+	return train.NewTrainer(b, ctx, modelFn, lossFn, opt, nil, nil)
 }
 
 // restore finds the newest checkpoint of store that reads back and checks that it holds the

@@ -225,8 +225,8 @@ func (d *studyData) claims() []claim {
 // comparison is configuration run against run 0 on one measure, seed by seed.
 type comparison struct {
 	run                  int
-	pairs                string  // what pairs: "seeds", or "rounds" of the step timing
-	n                    int // seeds with both values
+	pairs                string // what pairs: "seeds", or "rounds" of the step timing
+	n                    int    // seeds with both values
 	x, base              []float64
 	mean, lo, hi         float64 // configuration run, all its seeds
 	baseMean             float64 // run 0, all its seeds

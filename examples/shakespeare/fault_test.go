@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "1" {
 		code := m.Run()
 		if reference.dir != "" {
-			_ = os.RemoveAll(reference.dir)
+			_ = os.RemoveAll(filepath.Dir(reference.dir))
 		}
 		os.Exit(code)
 	}
@@ -90,15 +90,16 @@ func startChild(t *testing.T, dir string, out *bytes.Buffer, env ...string) *exe
 }
 
 var reference struct {
-	once sync.Once
-	dir  string
-	took time.Duration
-	err  error
+	once          sync.Once
+	dir           string
+	took, startup time.Duration
+	err           error
 }
 
 // referenceRun trains the fault tests' run once per test binary, uninterrupted, with saves
-// slowed by savePause per stage as in the interrupted runs, and returns its directory.
-func referenceRun(t *testing.T) (string, time.Duration) {
+// slowed by savePause per stage as in the interrupted runs, and returns its directory, how long
+// it took and how long until its first save began (start-up: loading and compiling).
+func referenceRun(t *testing.T) (string, time.Duration, time.Duration) {
 	t.Helper()
 	reference.once.Do(func() {
 		dir, err := os.MkdirTemp("", "fault-reference-")
@@ -107,16 +108,31 @@ func referenceRun(t *testing.T) (string, time.Duration) {
 			return
 		}
 		var out bytes.Buffer
+		marker := filepath.Join(dir, "saving")
 		began := time.Now()
-		if err := startChild(t, dir, &out, savePauseEnv+"="+savePause.String()).Wait(); err != nil {
+		cmd := startChild(t, filepath.Join(dir, "run"), &out, savePauseEnv+"="+savePause.String(), saveMarkerEnv+"="+marker)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		for reference.startup == 0 {
+			select {
+			case err := <-done:
+				reference.err = fmt.Errorf("uninterrupted run: no save began (%v)\n%s", err, out.String())
+				return
+			case <-time.After(time.Millisecond):
+				if _, err := os.Stat(marker); err == nil {
+					reference.startup = time.Since(began)
+				}
+			}
+		}
+		if err := <-done; err != nil {
 			reference.err = fmt.Errorf("uninterrupted run: %v\n%s", err, out.String())
 		}
-		reference.dir, reference.took = dir, time.Since(began)
+		reference.dir, reference.took = filepath.Join(dir, "run"), time.Since(began)
 	})
 	if reference.err != nil {
 		t.Fatal(reference.err)
 	}
-	return reference.dir, reference.took
+	return reference.dir, reference.took, reference.startup
 }
 
 // savePause is how long each stage of a save sleeps in the fault tests: saves take about 5x it.
@@ -204,74 +220,79 @@ func TestKillAnywhere(t *testing.T) {
 		}
 	}
 	const pause = savePause
-	ref, whole := referenceRun(t)
+	ref, whole, startup := referenceRun(t)
 	var out bytes.Buffer
 	began := time.Now()
-
-	dir := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "saving")
 	rng := rand.New(rand.NewPCG(2026, 12))
-	killed, midSave, starts := 0, 0, 0
-runs:
-	for {
-		starts++
-		out.Reset()
-		_ = os.Remove(marker)
-		cmd := startChild(t, dir, &out, savePauseEnv+"="+pause.String(), saveMarkerEnv+"="+marker)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		if killed >= kills {
-			if err := <-done; err != nil {
-				t.Fatalf("final resume after %d kills: %v\n%s", killed, err, out.String())
-			}
-			break
-		}
-		// Even kills: a random moment of a whole run. Odd kills: a random moment of a save.
-		var trigger <-chan time.Time
-		if killed%2 == 0 {
-			trigger = time.After(time.Duration(rng.Float64() * float64(whole)))
-		} else {
-			in := time.Duration(rng.Float64() * float64(5*pause))
-			ch := make(chan time.Time, 1)
-			trigger = ch
-			go func() {
-				for time.Since(began) < time.Hour {
-					if _, err := os.Stat(marker); err == nil {
-						time.Sleep(in)
-						ch <- time.Now()
-						return
-					}
-					select {
-					case <-done:
-						done <- nil // the child ended by itself: let the outer select see it
-						return
-					case <-time.After(time.Millisecond):
-					}
+	killed, midSave, starts, campaigns := 0, 0, 0, 0
+	// A campaign is one run killed and resumed until it finishes; when a run finishes before
+	// the kills are done, another campaign starts in a fresh directory.
+	for killed < kills {
+		campaigns++
+		dir := t.TempDir()
+	run:
+		for {
+			starts++
+			out.Reset()
+			_ = os.Remove(marker)
+			cmd := startChild(t, dir, &out, savePauseEnv+"="+pause.String(), saveMarkerEnv+"="+marker)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			if killed >= kills {
+				if err := <-done; err != nil {
+					t.Fatalf("final resume after %d kills: %v\n%s", killed, err, out.String())
 				}
-			}()
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("start %d (after %d kills) failed by itself: %v\n%s", starts, killed, err, out.String())
+				break
 			}
-			// The run finished before the kill: the kill schedule outlasted it.
-			break runs
-		case <-trigger:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			killed++
-			if _, err := os.Stat(marker); err == nil {
-				midSave++
+			// The kill's moment, by turns: while training (after start-up, spread so that the
+			// kills cover the run), during a save, during start-up (loading, compiling), during
+			// a save.
+			var trigger <-chan time.Time
+			switch killed % 4 {
+			case 0:
+				trigger = time.After(startup + time.Duration(rng.Float64()*2*float64(whole-startup)/float64(kills)))
+			case 2:
+				trigger = time.After(time.Duration(rng.Float64() * float64(startup)))
+			default:
+				in := time.Duration(rng.Float64() * float64(5*pause))
+				ch := make(chan time.Time, 1)
+				trigger = ch
+				go func() {
+					for {
+						if _, err := os.Stat(marker); err == nil {
+							time.Sleep(in)
+							ch <- time.Now()
+							return
+						}
+						select {
+						case err := <-done:
+							done <- err // the child ended by itself: let the outer select see it
+							return
+						case <-time.After(time.Millisecond):
+						}
+					}
+				}()
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("start %d (after %d kills) failed by itself: %v\n%s", starts, killed, err, out.String())
+				}
+				break run // the run finished before the kill
+			case <-trigger:
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				killed++
+				if _, err := os.Stat(marker); err == nil {
+					midSave++
+				}
 			}
 		}
+		sameRun(t, ref, dir)
 	}
-	if killed < kills {
-		t.Logf("the run finished after %d of %d kills", killed, kills)
-	}
-	sameRun(t, ref, dir)
-	t.Logf("%d kills (%d while a checkpoint was being written), %d starts, %.1f s; every resume succeeded and the result is bit-identical",
-		killed, midSave, starts, time.Since(began).Seconds())
+	t.Logf("%d kills (%d while a checkpoint was being written), %d starts in %d runs, %.1f s; every resume succeeded and every run's result is bit-identical to the uninterrupted run",
+		killed, midSave, starts, campaigns, time.Since(began).Seconds())
 	if kills >= 6 && midSave == 0 {
 		t.Errorf("no kill landed during a save: the test did not test what it should")
 	}
@@ -331,7 +352,7 @@ func TestSignalsStopCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains several times")
 	}
-	ref, _ := referenceRun(t)
+	ref, _, _ := referenceRun(t)
 	var out bytes.Buffer
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
 		dir := t.TempDir()
@@ -372,7 +393,7 @@ func TestSaveOnFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains several times")
 	}
-	ref, _ := referenceRun(t)
+	ref, _, _ := referenceRun(t)
 	var out bytes.Buffer
 	ckpt := dirSize(filepath.Join(ref, "checkpoint", fmt.Sprintf("step-%08d", 40)))
 

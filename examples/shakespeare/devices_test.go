@@ -4,12 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/internal/backend"
@@ -39,13 +35,10 @@ func tinyRunOn(t *testing.T, devices int, dir, set string, stopAt int) (*Metrics
 	return trainRun(b, ctx, cfg, corpus, o, thresholds)
 }
 
-// checkpointState reads the run directory's checkpoint: every float variable, flattened.
+// checkpointState reads the run directory's newest checkpoint: every float variable, flattened.
 func checkpointState(t *testing.T, dir string) map[string][]float64 {
 	t.Helper()
-	ctx := context.New()
-	if _, err := checkpoints.Build(ctx).Dir(filepath.Join(dir, "checkpoint")).Immediate().Done(); err != nil {
-		t.Fatal(err)
-	}
+	ctx := newestCheckpoint(t, dir)
 	out := map[string][]float64{}
 	for v := range ctx.IterVariables() {
 		if strings.HasPrefix(v.ScopeAndName(), "/metrics/") { // The Trainer's, with a random id.

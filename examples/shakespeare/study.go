@@ -457,15 +457,16 @@ func (o *studyOptions) measureSteps(b backends.Backend, corpus *data.Corpus) err
 	return o.publish("steps.json")
 }
 
-// gitRevision names the code's git revision, "+dirty" with uncommitted changes; "unknown"
-// outside a git checkout.
+// gitRevision names the code's git revision, "+dirty" with uncommitted changes to the Go code
+// or its modules (not to data such as the study's own published files); "unknown" outside a
+// git checkout.
 func gitRevision() string {
 	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	rev := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+	if exec.Command("git", "diff", "--quiet", "HEAD", "--", "*.go", "go.mod", "go.sum").Run() != nil {
 		rev += "+dirty"
 	}
 	return rev

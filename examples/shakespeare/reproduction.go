@@ -250,6 +250,29 @@ func (d *studyData) values(run int, m measure) (map[int64]float64, []float64) {
 	return byseed, all
 }
 
+// allValues is every value of configuration run on m: one per seed, or per round of the step
+// timing for the step-time measure.
+func (d *studyData) allValues(run int, m measure) []float64 {
+	if m.stepTime {
+		if d.steps == nil {
+			return nil
+		}
+		return d.steps.Seconds[fmt.Sprintf("run%d", run)]
+	}
+	_, xs := d.values(run, m)
+	return xs
+}
+
+// hasValues reports whether some configuration has a value of m (and so an interval plot).
+func (d *studyData) hasValues(m measure) bool {
+	for _, run := range d.runs {
+		if len(d.allValues(run, m)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *studyData) compare(run int, m measure) comparison {
 	xs, xall := d.values(run, m)
 	bs, ball := d.values(0, m)
@@ -595,7 +618,11 @@ func reproductionMarkdown(d *studyData, plots string) string {
 				fmtNum(cmp.baseMean), fmtNum(cmp.diff), fmtCI(cmp.diffLo, cmp.diffHi), fmtPctCI(cmp.pct, math.NaN(), math.NaN()), fmtNum(cmp.pT), fmtNum(cmp.pW), fmtNum(cmp.dz), fmtNum(cmp.pWelch),
 				fmtNum(cmp.mde), fmtPctCI(cmp.mdePct, math.NaN(), math.NaN()))
 		}
-		w("\n![%s](%s/%s)\n\n", c.m.name, plots, plotFile(c.m))
+		if d.hasValues(c.m) {
+			w("\n![%s](%s/%s)\n\n", c.m.name, plots, plotFile(c.m))
+		} else {
+			w("\n")
+		}
 	}
 
 	// Qualitative claims.

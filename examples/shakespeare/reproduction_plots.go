@@ -198,17 +198,20 @@ func withAlpha(c color.Color, a uint8) color.Color {
 }
 
 // intervalPlot draws every configuration's mean on m with its 95% interval, and each seed's
-// value beside it.
+// (or, for the step times, each round's) value beside it.
 func (d *studyData) intervalPlot(path string, m measure) error {
 	p := plot.New()
 	p.Title.Text = m.name + ": mean over seeds with 95% CI (dots: seeds)"
+	if m.stepTime {
+		p.Title.Text = m.name + ": mean over interleaved rounds with 95% CI (dots: rounds)"
+	}
 	p.Add(plotter.NewGrid())
 	var names []string
 	var means plotter.XYs
 	var errs plotter.YErrors
 	var seeds plotter.XYs
 	for i, run := range d.runs {
-		_, xs := d.values(run, m)
+		xs := d.allValues(run, m)
 		names = append(names, fmt.Sprintf("run %d", run))
 		if len(xs) == 0 {
 			continue

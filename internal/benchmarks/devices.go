@@ -61,16 +61,7 @@ func newDataParallelTrainer(b backends.Backend, cfg gpt.Config, optName string, 
 
 // Step runs one data-parallel training step and waits for it.
 func (t *dataParallelTrainer) Step() error {
-	metrics, err := t.trainer.DistributedTrainStep(distributed.AutoSharding, nil, nil, t.inputs, t.labels)
-	if err != nil {
-		return err
-	}
-	for _, m := range metrics {
-		if err := m.FinalizeAll(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return finalizeMetrics(t.trainer.DistributedTrainStep(distributed.AutoSharding, nil, nil, t.inputs, t.labels))
 }
 
 // MeasureDevices times the training step of the preset with the named optimizer configuration on

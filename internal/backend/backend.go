@@ -10,6 +10,8 @@
 //     (which downloads from GitHub) is not triggered.
 //  3. A "cpu" PJRT plugin that go-xla already finds (PJRT_PLUGIN_LIBRARY_PATH, ~/.local/lib/go-xla, ...).
 //
+// Before loading the plugin, New calls hostmem.Retain (XLA CPU then reuses its freed memory).
+//
 // When none is found, New returns an error that names the command that installs the plugin.
 package backend
 
@@ -24,6 +26,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego" // GOMLX_BACKEND=go stays available.
 	"github.com/gomlx/gomlx/backends/xla"
+	"github.com/smi-gomlx/smi/hostmem"
 )
 
 // PluginFileName is the file name go-xla expects for a PJRT plugin called "cpu".
@@ -63,6 +66,10 @@ func New() (backends.Backend, error) {
 }
 
 func create() (backends.Backend, error) {
+	// XLA CPU frees each execution's temporaries with malloc; without this glibc returns them to
+	// the system and every step faults fresh pages in (see package hostmem). Where it is not
+	// supported, it changes nothing, as without it.
+	_ = hostmem.Retain()
 	if config, ok := os.LookupEnv(backends.ConfigEnvVar); ok && config != "" {
 		b, err := backends.NewWithConfig(config)
 		if err != nil {

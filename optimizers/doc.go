@@ -42,6 +42,27 @@
 // Errors name the builder or function they come from ("optimizers.SMI: ...", "optimizers.Lion: ..."): Done and
 // Validate return them; building a graph with an invalid configuration panics with them, as GoMLX does.
 //
+// # Using SMI in your own GoMLX program
+//
+// Two process-wide settings, both outside this package because they concern any GoMLX v0.26 training
+// program, not SMI, decide whether the step runs at the speed docs/BENCHMARKS.md reports:
+//
+//	import (
+//		"github.com/smi-gomlx/smi/dotgrad"
+//		"github.com/smi-gomlx/smi/hostmem"
+//	)
+//
+//	hostmem.Retain() // XLA CPU: reuse freed memory (returns an error where glibc is absent; harmless)
+//	dotgrad.Enable() // before the first training step is compiled
+//
+// dotgrad.Enable replaces GoMLX v0.26's gradient of matrix products (Dot, DotGeneral, Einsum, layers.Dense),
+// which expands every product to its full outer-product shape, with two matrix products: on XLA CPU a GPT
+// training step runs about 100x faster, with the same values to rounding (GoMLX fixed this after v0.26). A
+// model without matrix products gains nothing, and nothing else changes. hostmem.Retain keeps the memory that
+// XLA CPU's executions free (a training step's temporaries, tens of MiB) mapped for the next step instead of
+// letting glibc return it to the system, which costs a page fault per 4 KiB page per step; it changes where
+// buffers live, not results. `make bench` measures both (docs/BENCHMARKS.md, the step's parts).
+//
 // # Options
 //
 // Setters on *SMIConfig, chainable; each with its context hyperparameter (see FromContext):

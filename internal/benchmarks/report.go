@@ -86,7 +86,7 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 		"per-round ratios (paired), with an approximately 95%% distribution-free confidence interval of "+
 		"that median in brackets (order statistics; with 5 or fewer rounds it is the whole range). "+
 		"Spread is the interquartile range over the median. Short cases repeat within a sample to last "+
-		"at least a few milliseconds. Training steps use `internal/dotgrad`'s matrix-product gradients "+
+		"at least a few milliseconds. Training steps use package `dotgrad`'s matrix-product gradients "+
 		"(GoMLX v0.26's own are about 100x slower on XLA CPU). Rounds: %s.\n\n", r.roundsText())
 	if len(r.Notes) > 0 {
 		p("**Left out of this run:**\n\n")

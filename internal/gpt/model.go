@@ -11,12 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
-
-	"github.com/smi-gomlx/smi/internal/dotgrad"
 )
-
-// GoMLX v0.26's own gradients of matrix products make training many times slower.
-func init() { dotgrad.Enable() }
 
 // Scope holds all the model's variables; the optimizer's state lives elsewhere.
 const Scope = "gpt"

@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 
+	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
@@ -115,6 +116,7 @@ func TestMatchesPyTorch(t *testing.T) {
 		return []*Node{gpt.Logits(ctx, cfg, inputs[0])}
 	}
 	lossFn := func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) }
+	dotgrad.Enable() // as the trainer does: the test checks the gradients it trains with
 	trainer := train.NewTrainer(b, ctx, modelFn, lossFn, opt, nil, nil)
 	// normExec returns the gradient norm of each trainable variable, named in names.
 	var names []string

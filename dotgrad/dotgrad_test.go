@@ -70,3 +70,30 @@ func TestSameGradientsAsGoMLX(t *testing.T) {
 		}
 	}
 }
+
+// TestDisable: Disable restores GoMLX's own gradients exactly, and Enable and Disable are
+// idempotent.
+func TestDisable(t *testing.T) {
+	lhs, rhs := []int{2, 5, 3}, []int{4, 3}
+	product := func(a, b *Node) *Node { return Einsum("btc,vc->btv", a, b) }
+	Disable()
+	Disable()
+	if Enabled() {
+		t.Fatal("Enabled after Disable")
+	}
+	want := gradients(t, lhs, rhs, product)
+	Enable()
+	Enable()
+	if !Enabled() {
+		t.Fatal("not Enabled after Enable")
+	}
+	Disable()
+	got := gradients(t, lhs, rhs, product)
+	for k := range 2 {
+		for j := range want[k] {
+			if got[k][j] != want[k][j] {
+				t.Fatalf("after Disable, gradient %d differs at %d: %g, GoMLX's own %g", k, j, got[k][j], want[k][j])
+			}
+		}
+	}
+}

@@ -1,45 +1,87 @@
-// Package dotgrad replaces GoMLX v0.26's gradients of Dot and DotGeneral with the textbook
-// ones: two matrix products per product.
+// Package dotgrad replaces GoMLX v0.26's gradients of matrix products (Dot and DotGeneral)
+// with the textbook ones: two matrix products per product.
+//
+// # Why
 //
 // GoMLX v0.26 differentiates a product by broadcasting the incoming gradient and the other
 // operand to the full outer-product shape and reducing it (pkg/core/graph, dotVJP and
-// dotGeneralVJP), which costs O(M*N*K) memory and runs about 100x slower than the forward
-// pass on XLA CPU: 1.9 s instead of ~20 ms per training step of nanoGPT's CPU model. The
-// values are the same; only the graph is cheaper. Enable is process-wide, as GoMLX's registry.
+// dotGeneralVJP): O(M*N*K) memory and time instead of two O(M*N*K)-flop matrix products that
+// run at the speed of a forward product. On XLA CPU a training step of nanoGPT's CPU model takes
+// about 100x longer with it (`make bench` measures the two side by side in docs/BENCHMARKS.md).
+// GoMLX fixed this upstream after v0.26; the values are the same either way (to rounding), only
+// the graph is cheaper.
+//
+// # When to call Enable
+//
+// In any program that trains a model with matrix products on GoMLX v0.26, with SMI or any other
+// optimizer: call Enable once, before the first training step is compiled (graphs built before
+// keep the gradients they were built with). It is process-wide, as GoMLX's registry of
+// gradients is, and changes nothing for programs that only run forward passes. Importing this
+// package does nothing by itself.
+//
+//	dotgrad.Enable()
+//	trainer := train.NewTrainer(backend, ctx, model, loss, optimizers.SMI(adamw), nil, nil)
+//
+// Products whose axes cannot be read (a future GoMLX that changes its internals) keep GoMLX's own
+// gradient, so Enable never makes a gradient wrong, at worst slow.
 package dotgrad
 
 import (
 	"reflect"
 	"sync"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's graph DSL reads best dot-imported.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
-var once sync.Once
+var (
+	mu                   sync.Mutex
+	enabled              bool
+	origDot, origGeneral VJP
+)
 
-// Enable registers the fast gradients (idempotent). Products whose parameters cannot be read
-// keep GoMLX's own gradient.
+// Enable registers the fast gradients for the whole process (idempotent).
 func Enable() {
-	once.Do(func() {
-		origDot := VJPRegistration[NodeTypeDot]
-		VJPRegistration[NodeTypeDot] = func(node *Node, vjps []*Node, outShape shapes.Shape) []*Node {
-			lhs, rhs := node.Inputs()[0], node.Inputs()[1]
-			if lhs.Rank() != 2 || rhs.Rank() != 2 {
-				return origDot(node, vjps, outShape)
-			}
-			v := vjps[0] // [i, k] for lhs [i, j] and rhs [j, k]
-			return []*Node{Dot(v, Transpose(rhs, 0, 1)), Dot(Transpose(lhs, 0, 1), v)}
+	mu.Lock()
+	defer mu.Unlock()
+	if enabled {
+		return
+	}
+	enabled = true
+	origDot, origGeneral = VJPRegistration[NodeTypeDot], VJPRegistration[NodeTypeDotGeneral]
+	VJPRegistration[NodeTypeDot] = func(node *Node, vjps []*Node, outShape shapes.Shape) []*Node {
+		lhs, rhs := node.Inputs()[0], node.Inputs()[1]
+		if lhs.Rank() != 2 || rhs.Rank() != 2 {
+			return origDot(node, vjps, outShape)
 		}
-		origGeneral := VJPRegistration[NodeTypeDotGeneral]
-		VJPRegistration[NodeTypeDotGeneral] = func(node *Node, vjps []*Node, outShape shapes.Shape) []*Node {
-			p, ok := readParams(node)
-			if !ok {
-				return origGeneral(node, vjps, outShape)
-			}
-			return dotGeneralVJP(node.Inputs()[0], node.Inputs()[1], p, vjps[0])
+		v := vjps[0] // [i, k] for lhs [i, j] and rhs [j, k]
+		return []*Node{Dot(v, Transpose(rhs, 0, 1)), Dot(Transpose(lhs, 0, 1), v)}
+	}
+	VJPRegistration[NodeTypeDotGeneral] = func(node *Node, vjps []*Node, outShape shapes.Shape) []*Node {
+		p, ok := readParams(node)
+		if !ok {
+			return origGeneral(node, vjps, outShape)
 		}
-	})
+		return dotGeneralVJP(node.Inputs()[0], node.Inputs()[1], p, vjps[0])
+	}
+}
+
+// Disable puts GoMLX's own gradients back (for comparisons such as the benchmark's).
+func Disable() {
+	mu.Lock()
+	defer mu.Unlock()
+	if !enabled {
+		return
+	}
+	enabled = false
+	VJPRegistration[NodeTypeDot], VJPRegistration[NodeTypeDotGeneral] = origDot, origGeneral
+}
+
+// Enabled reports whether Enable is in effect.
+func Enabled() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return enabled
 }
 
 type dotParams struct {

@@ -46,10 +46,12 @@ PRESET ?= cpu
 study: setup data
 	$(GO) run ./examples/shakespeare study -preset $(PRESET) $(SHAKESPEARE_DATA) $(STUDY_FLAGS)
 
-# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 15
-# minutes on 2 idle CPU cores. Go benchmarks for benchstat: go test -run '^$$' -bench . ./internal/benchmarks
+# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 20
+# minutes on 2 idle CPU cores. Section 1b times nanoGPT's PyTorch step beside ours when
+# `make reference` has installed PyTorch (REF_VENV); without it that column is left out.
+# Go benchmarks for benchstat: go test -run '^$$' -bench . ./internal/benchmarks
 bench: setup
-	$(GO) run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md
+	$(GO) run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md $(if $(wildcard $(REF_VENV)/bin/python),-pytorch $(REF_VENV)/bin/python,)
 
 # Regenerates docs/NANOGPT_BASELINE.md: our cpu preset (run 0) against nanoGPT's CPU recipe in
 # PyTorch, seed by seed (about 3 minutes per seed on 2 CPU cores). PyTorch comes from PyPI into

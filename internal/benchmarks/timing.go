@@ -14,10 +14,22 @@ import (
 )
 
 // Case is one thing to time: Run performs exactly one call (one filter step, one training
-// step, ...) and must wait for the result.
+// step, ...) and must wait for the result. A case timed by someone else (another process)
+// sets Timed instead, which performs one call and returns how long it took.
 type Case struct {
-	Name string
-	Run  func() error
+	Name  string
+	Run   func() error
+	Timed func() (time.Duration, error)
+}
+
+// call performs one call of the case and returns its duration.
+func (c Case) call() (time.Duration, error) {
+	if c.Timed != nil {
+		return c.Timed()
+	}
+	start := time.Now()
+	err := c.Run()
+	return time.Since(start), err
 }
 
 // Options controls Interleave.
@@ -34,6 +46,10 @@ type Options struct {
 	Budget time.Duration
 	// MinRounds is the least number of rounds kept under a Budget (default 3).
 	MinRounds int
+	// Settle pauses before each sample, untimed, so that threads still spinning after the
+	// previous case (XLA's and PyTorch's pools both spin a while before they sleep) do not
+	// take the cores from the next one when the cases run in different processes.
+	Settle time.Duration
 }
 
 // Result holds the per-call time of each round for one case.
@@ -65,11 +81,11 @@ func Interleave(cases []Case, opt Options) ([]Result, error) {
 		warm := max(opt.Warmup, 1)
 		var last time.Duration
 		for range warm {
-			start := time.Now()
-			if err := c.Run(); err != nil {
+			d, err := c.call()
+			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.Name, err)
 			}
-			last = time.Since(start)
+			last = d
 		}
 		if opt.MinSample > 0 && last > 0 && last < opt.MinSample {
 			results[i].Calls = int(math.Ceil(float64(opt.MinSample) / float64(last)))
@@ -85,13 +101,18 @@ func Interleave(cases []Case, opt Options) ([]Result, error) {
 		runtime.GC()
 		for k := range cases {
 			i := (round + k) % len(cases)
-			t0 := time.Now()
+			if opt.Settle > 0 {
+				time.Sleep(opt.Settle)
+			}
+			var total time.Duration
 			for range results[i].Calls {
-				if err := cases[i].Run(); err != nil {
+				d, err := cases[i].call()
+				if err != nil {
 					return nil, fmt.Errorf("%s: %w", cases[i].Name, err)
 				}
+				total += d
 			}
-			results[i].Samples = append(results[i].Samples, time.Since(t0)/time.Duration(results[i].Calls))
+			results[i].Samples = append(results[i].Samples, total/time.Duration(results[i].Calls))
 		}
 	}
 	return results, nil

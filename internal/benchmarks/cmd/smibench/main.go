@@ -33,10 +33,13 @@ func main() {
 	paperRounds := flag.Int("paper-rounds", 15, "interleaved rounds for the paper preset (seconds per step on a CPU)")
 	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
 	sections := flag.String("sections", "all", "\"all\" writes the report; \"steps\" only times the training steps and prints "+
-		"their ratios, \"devices\" only the data-parallel steps (no report written)")
+		"their ratios, \"devices\" only the data-parallel steps, \"parts\" only the step's parts (no report written)")
 	devices := flag.String("devices", "1,2,4", "device counts of the data-parallel step section (\"\" skips it)")
 	devicesPreset := flag.String("devices-preset", "cpu", "GPT preset of the data-parallel step section, trained with SMI(AdamW)")
 	devicesJSON := flag.String("devices-json", "", "with -sections devices: also write the results to this JSON file")
+	partsPresets := flag.String("parts-presets", "cpu", "GPT presets whose training step is split into parts (\"\" skips it)")
+	python := flag.String("pytorch", "", "a Python with torch: the step-parts section times nanoGPT's PyTorch step beside ours")
+	torchScript := flag.String("pytorch-script", "scripts/reference/step_parts.py", "the PyTorch side of the step-parts section")
 	bases := flag.String("bases", "AdamW,SGD-momentum,Lion", "base optimizers whose step pairs are timed")
 	flag.Parse()
 	explicit := false
@@ -46,16 +49,19 @@ func main() {
 	}
 	counts, err := parseCounts(*devices)
 	dp := devicesSection{preset: *devicesPreset, counts: counts, json: *devicesJSON}
+	parts := partsSection{presets: splitList(*partsPresets), python: *python, script: *torchScript}
 	switch {
 	case err != nil:
 	case *sections == "all":
-		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","), dp)
+		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","), dp, parts)
 	case *sections == "steps":
 		err = runSteps(*quick, strings.Split(*presets, ","), *paperRounds, strings.Split(*bases, ","))
 	case *sections == "devices":
 		err = runDevices(*quick, dp)
+	case *sections == "parts":
+		err = runParts(*quick, parts)
 	default:
-		err = fmt.Errorf("-sections must be all, steps or devices, got %q", *sections)
+		err = fmt.Errorf("-sections must be all, steps, devices or parts, got %q", *sections)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
@@ -67,12 +73,12 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, bases []string, dp devicesSection) error {
+func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, bases []string, dp devicesSection, parts partsSection) error {
 	start := time.Now()
 	b := backend.ForMain()
 	cmd := "make bench"
 	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 || len(bases) != 3 ||
-		!dp.isDefault() {
+		!dp.isDefault() || !parts.isDefault() {
 		cmd = "go run ./internal/benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
 	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
@@ -208,6 +214,15 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		return err
 	}
 
+	// 1b. The step's parts, beside PyTorch's when given.
+	if err := parts.measure(r, b, quick); err != nil {
+		return err
+	}
+	if parts.python == "" {
+		r.Notes = append(r.Notes, "PyTorch's side of section 1b and the goal against it: no -pytorch given "+
+			"(`make reference` installs PyTorch; `make bench` then passes it).")
+	}
+
 	// 6. Several devices, in a child process (see measureInChild).
 	if err := dp.measureInChild(r, quick); err != nil {
 		return err
@@ -291,4 +306,12 @@ func runSteps(quick bool, presets []string, paperRounds int, bases []string) err
 	err := measureSteps(r, b, quick, presets, paperRounds, bases)
 	logf("load average at end: %s", benchmarks.LoadAverage())
 	return err
+}
+
+// splitList splits a comma-separated flag; "" is the empty list.
+func splitList(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

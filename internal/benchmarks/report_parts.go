@@ -1,0 +1,131 @@
+package benchmarks
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// TorchGoal is our goal for the GPT's training speed on the `cpu` preset: tokens per second at
+// least this many times nanoGPT's PyTorch step on the same cores (same model and batch, so the
+// ratio of tokens per second is PyTorch's step time over ours).
+const TorchGoal = 1.2
+
+// FilterTrafficGoal bounds the whole filter's time by this many times its least memory traffic
+// (FilterParts' PartWhole bytes per element) at the read+write bandwidth of section 5.
+const FilterTrafficGoal = 3.0
+
+func (r *Report) parts(preset string) (PartsResult, bool) {
+	for _, s := range r.Parts {
+		if s.Preset == preset {
+			return s, true
+		}
+	}
+	return PartsResult{}, false
+}
+
+// torchSpeedRatio is PyTorch's AdamW step over ours, round by round: our tokens per second as
+// a multiple of PyTorch's.
+func (r *Report) torchSpeedRatio(preset string) (Ratio, bool) {
+	s, ok := r.parts(preset)
+	if !ok || s.Torch == nil {
+		return Ratio{}, false
+	}
+	ours, okO := s.Time(PartStep)
+	torch, okT := s.Time(PartTorchStep)
+	if !okO || !okT {
+		return Ratio{}, false
+	}
+	return PairedRatio(ours, torch), true
+}
+
+// speedVerdict compares a ratio with a goal where higher is better.
+func speedVerdict(r Ratio, goal float64) string {
+	switch {
+	case math.IsNaN(r.Median):
+		return "not measured"
+	case r.Lo >= goal:
+		return "**met**"
+	case r.Median >= goal:
+		return "met by the median (interval reaches below)"
+	case r.Hi >= goal:
+		return "not met by the median (interval reaches above)"
+	default:
+		return "**not met**"
+	}
+}
+
+// writeSpeedGoals adds the goal rows of the step's speed against PyTorch and of the filter
+// against its memory traffic.
+func (r *Report) writeSpeedGoals(p printer) {
+	if ratio, ok := r.torchSpeedRatio("cpu"); ok {
+		p("| our `cpu` training tokens/s >= %.1fx nanoGPT's PyTorch step (same model, batch and cores) | %s | %s |\n",
+			TorchGoal, ratio, speedVerdict(ratio, TorchGoal))
+	} else {
+		p("| our `cpu` training tokens/s >= %.1fx nanoGPT's PyTorch step | not measured in this run (PyTorch not given: `make reference` installs it, then `make bench`) | - |\n", TorchGoal)
+	}
+	_, rw := r.refBandwidth()
+	if rw == 0 {
+		return
+	}
+	whole := FilterParts[len(FilterParts)-1]
+	for _, m := range r.Models {
+		if m.Name != "cpu" && m.Name != "paper" {
+			continue
+		}
+		t, ok := m.graphTime(false)
+		if !ok {
+			continue
+		}
+		least := time.Duration(whole.BytesPerElement * float64(m.Params) / rw * float64(time.Second))
+		x := t.Median().Seconds() / least.Seconds()
+		v := "**met**"
+		if x > FilterTrafficGoal {
+			v = "**not met**"
+		}
+		p("| the filter of `%s`'s variables (one graph, full spectrum) within %.0fx its least memory traffic (%.0f bytes per element at %.1f GB/s) | %s for %s least: %.1fx | %s |\n",
+			m.Name, FilterTrafficGoal, whole.BytesPerElement, rw/1e9, HumanDuration(t.Median()), HumanDuration(least), x, v)
+	}
+}
+
+// writeParts is the section on the step's parts, ours beside PyTorch's.
+func (r *Report) writeParts(p printer) {
+	if len(r.Parts) == 0 {
+		p("Not measured in this run.\n")
+		return
+	}
+	p("The training step split into its parts by timing, interleaved in the same rounds: the loss alone " +
+		"(forward), the loss and all gradients (forward+backward; the gradients reduced to their global " +
+		"norm so none is left out), the AdamW step of section 1 and the SMI(AdamW) step. Each part is the " +
+		"paired difference of two of them, round by round: backward = forward+backward - forward, " +
+		"optimizer (global-norm clip and AdamW) = AdamW step - forward+backward, SMI = SMI(AdamW) step - " +
+		"AdamW step. PyTorch's side is nanoGPT's model and `torch.optim.AdamW` at the same size and batch " +
+		"(`scripts/reference/step_parts.py`, a separate process that times each call itself and answers " +
+		"between ours, so both run on the same cores in the same rounds), without SMI.\n\n")
+	for _, s := range r.Parts {
+		torch := "not measured (no PyTorch given)"
+		if s.Torch != nil {
+			torch = fmt.Sprintf("PyTorch %s, %d threads", s.Torch.Version, s.Torch.Threads)
+		}
+		p("**`%s`** (%d x %d tokens per step; %s; %d rounds):\n\n", s.Preset, s.Config.BatchSize, s.Config.BlockSize,
+			torch, len(s.Results[0].Samples))
+		p("| part | ours [95%% CI] | PyTorch [95%% CI] | ours / PyTorch |\n|---|---:|---:|---:|\n")
+		for _, part := range StepParts(s) {
+			ours := fmt.Sprintf("%s [%s, %s]", signedDuration(part.Ours.Median), signedDuration(part.Ours.Lo), signedDuration(part.Ours.Hi))
+			tv, ratio := "-", "-"
+			if part.Torch.N > 0 {
+				tv = fmt.Sprintf("%s [%s, %s]", signedDuration(part.Torch.Median), signedDuration(part.Torch.Lo), signedDuration(part.Torch.Hi))
+				if part.Torch.Median > 0 {
+					ratio = fmt.Sprintf("%.2fx", part.Ours.Median.Seconds()/part.Torch.Median.Seconds())
+				}
+			}
+			p("| %s | %s | %s | %s |\n", part.Name, ours, tv, ratio)
+		}
+		if slow, ok := s.Time(PartGoMLXGrads); ok {
+			fast, _ := s.Time(PartStep)
+			p("\nThe AdamW step compiled with GoMLX v0.26's own gradients of matrix products (package `dotgrad` "+
+				"disabled) takes %s: %s the step with `dotgrad.Enable()`.\n", HumanDuration(slow.Median()), PairedRatio(fast, slow))
+		}
+		p("\n")
+	}
+}

@@ -11,7 +11,7 @@ interrupted comparison resumes where it stopped.
     python -m venv /tmp/ref-venv && /tmp/ref-venv/bin/pip install torch numpy scipy
     /tmp/ref-venv/bin/python scripts/reference/compare_cpu_recipe.py --seeds 1337,1,2,3,4,5,6,7
 """
-import argparse, json, os, platform, re, statistics, subprocess, sys, tempfile
+import argparse, json, math, os, platform, re, statistics, subprocess, sys, tempfile
 
 from scipy import stats
 
@@ -55,12 +55,37 @@ def summary(xs):
     return mean, sd, half
 
 
+def speed_lines(rows, goal):
+    """Training speed, paired by seed: each seed's two runs went back to back on the same machine
+    and train the same tokens (2000 iterations x 12 x 64), so our tokens/s over nanoGPT's is
+    nanoGPT's training seconds over ours. The interval is the t interval of the mean log ratio."""
+    logs = [math.log(t['train_seconds'] / g['train_seconds']) for t, g in rows]
+    mean, sd, half = summary(logs)
+    ratio, lo, hi = math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+    if lo >= goal:
+        verdict = '**met**'
+    elif ratio >= goal:
+        verdict = 'met by the geometric mean (interval reaches below)'
+    elif hi >= goal:
+        verdict = 'not met by the geometric mean (interval reaches above)'
+    else:
+        verdict = '**not met**'
+    return ['', '**Speed.** Each seed\'s two runs went back to back, so their ratio is paired; both train '
+            'the same tokens, so our tokens/s over nanoGPT\'s is nanoGPT\'s training seconds over ours '
+            '(geometric mean over seeds, 95% t interval of the mean log ratio).', '',
+            '| goal | measured | verdict |', '|---|---|---|',
+            '| our training tokens/s >= %.1fx nanoGPT\'s (PyTorch, same cores) | %.3fx [%.3f, %.3f] over %d seeds | %s |'
+            % (goal, ratio, lo, hi, len(rows), verdict)]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--seeds', default='1337,1,2,3,4,5,6,7')
     p.add_argument('--data', default=os.path.join(ROOT, '..', 'shared', 'data', 'tinyshakespeare.txt'))
     p.add_argument('--out', default=os.path.join(ROOT, 'docs', 'NANOGPT_BASELINE.md'))
     p.add_argument('--threshold', type=float, default=1.90, help="the issue's acceptance bound on the validation loss")
+    p.add_argument('--speed_goal', type=float, default=1.2,
+                   help="our goal for the training tokens/s as a multiple of nanoGPT's")
     a = p.parse_args()
     data = os.path.abspath(a.data)
     seeds = [int(s) for s in a.seeds.split(',')]
@@ -103,6 +128,7 @@ def main():
         lines.append('| %s <= %.2f | %d of %d seeds | %d of %d seeds | |' % (
             key.replace('val', 'val loss, ') + ' batches', a.threshold,
             sum(t[key] <= a.threshold for t, _ in rows), len(rows), sum(g[key] <= a.threshold for _, g in rows), len(rows)))
+    lines += speed_lines(rows, a.speed_goal)
     with open(a.out, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))

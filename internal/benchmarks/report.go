@@ -208,6 +208,7 @@ func (r *Report) writeSummary(p printer) {
 	p("\nThe paper reports about 4.5%% training-time overhead (1.045x); the goals above are ours. GPU " +
 		"figures: none in this run (no GPU on this machine).\n")
 	r.writeWhy(p)
+	r.writeSpeedWhy(p)
 }
 
 // writeWhy explains each step goal from the measurements: what the filter alone costs against

@@ -129,3 +129,45 @@ func (r *Report) writeParts(p printer) {
 		p("\n")
 	}
 }
+
+// writeSpeedWhy explains the goal against PyTorch from the parts: which part the difference
+// between the two steps is in.
+func (r *Report) writeSpeedWhy(p printer) {
+	s, ok := r.parts("cpu")
+	if !ok || s.Torch == nil {
+		return
+	}
+	parts := StepParts(s)
+	var step StepPart
+	for _, part := range parts {
+		if part.Name == "step" {
+			step = part
+		}
+	}
+	p("\n**Why, against PyTorch.** On `cpu` our AdamW step takes %s and PyTorch's %s (section 1b); the goal "+
+		"needs ours at %s or less. By part, ours minus PyTorch's:", HumanDuration(step.Ours.Median),
+		HumanDuration(step.Torch.Median), HumanDuration(time.Duration(float64(step.Torch.Median)/TorchGoal)))
+	sep := " "
+	for _, part := range parts {
+		if part.Name == "step" || part.Torch.N == 0 {
+			continue
+		}
+		p("%s%s %s (%s against %s)", sep, part.Name, plusDuration(part.Ours.Median-part.Torch.Median),
+			HumanDuration(part.Ours.Median), HumanDuration(part.Torch.Median))
+		sep = "; "
+	}
+	for _, part := range parts {
+		if part.Name == "SMI" {
+			p(". SMI adds %s to ours", plusDuration(part.Ours.Median))
+		}
+	}
+	p(".\n")
+}
+
+// plusDuration is signedDuration with a plus sign on positive differences.
+func plusDuration(d time.Duration) string {
+	if d > 0 {
+		return "+" + HumanDuration(d)
+	}
+	return signedDuration(d)
+}

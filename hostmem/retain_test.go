@@ -16,7 +16,7 @@ func minorFaults(t *testing.T) int64 {
 	return u.Minflt
 }
 
-// TestRetain: a 64 MiB block (above glibc's largest dynamic mmap threshold, as XLA's per-step
+// TestRetain: a 48 MiB block (above glibc's largest dynamic mmap threshold, as XLA's per-step
 // temporaries can be) is mapped on its own and faulted in afresh at every use before Retain,
 // and reused from the heap after it.
 func TestRetain(t *testing.T) {
@@ -25,7 +25,7 @@ func TestRetain(t *testing.T) {
 			t.Skipf("%s is set: Retain leaves the user's malloc settings alone", name)
 		}
 	}
-	const block, uses = 64 << 20, 8
+	const block, uses = 48 << 20, 8
 	pages := int64(block / os.Getpagesize())
 	if touch(block) < 0 {
 		if err := Retain(); !errors.Is(err, ErrUnsupported) {

@@ -7,7 +7,7 @@
 // operand to the full outer-product shape and reducing it (pkg/core/graph, dotVJP and
 // dotGeneralVJP): O(M*N*K) memory and time instead of two O(M*N*K)-flop matrix products that
 // run at the speed of a forward product. On XLA CPU a training step of nanoGPT's CPU model takes
-// about 100x longer with it (`make bench` measures the two side by side in docs/BENCHMARKS.md).
+// many times longer with it (`make bench` measures the two side by side: docs/BENCHMARKS.md, 1b).
 // GoMLX fixed this upstream after v0.26; the values are the same either way (to rounding), only
 // the graph is cheaper.
 //

@@ -4,13 +4,14 @@
 // # Why
 //
 // XLA's CPU runtime allocates the temporaries of each execution of a compiled graph (one block
-// for all of them; 41 MiB for a training step of the Shakespeare GPT's `cpu` preset) with the C
-// library's malloc and frees them when the execution ends. glibc serves a block larger than its
+// for all of them, tens of MiB for a training step of the Shakespeare GPT's `cpu` preset; XLA's
+// buffer-assignment dump, XLA_FLAGS=--xla_dump_to=DIR, gives the size) with the C library's
+// malloc and frees them when the execution ends. glibc serves a block larger than its
 // mmap threshold (dynamic, at most 32 MiB) with a fresh mmap and returns it with munmap, and it
 // trims the top of its heaps once more than its trim threshold is free. Either way the next
-// execution gets new pages, and the kernel zero-fills each one at its first touch: for that
-// training step about 10,000 page faults, a quarter of the process's CPU time spent in the
-// kernel. Retain raises both thresholds so the block stays mapped and is reused.
+// execution gets new pages, and the kernel zero-fills each one at its first touch: a page fault
+// per 4 KiB page per step, which TestRetain shows on a block of that kind. Retain raises both
+// thresholds so the block stays mapped and is reused.
 //
 // # Cost
 //
@@ -22,12 +23,11 @@
 //
 // glibc serves a block from a thread's own arena (XLA's threads have theirs) only up to that
 // arena's heap size, 64 MiB; a larger block gets its own mapping whatever the thresholds, and so
-// does any block above RetainBytes. The `cpu` preset's 41 MiB block is kept; the `paper`
-// preset's training step, whose temporaries are one 5.23 GiB block, still faults its pages in at
-// every step. For such steps glibc's own settings at process start help, which no call can make
-// afterwards (mallopt takes an int): measured for 6 `paper` steps with their compilation and
-// evaluation, MALLOC_ARENA_MAX=1 with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ at 16 GiB
-// took 103 s instead of 118 s, 1.6 million page faults instead of 8.9 million.
+// does any block above RetainBytes. The `cpu` preset's step (tens of MiB of temporaries) is
+// helped; the `paper` preset's, whose temporaries take gigabytes, still faults its pages in at
+// every step. For such steps only glibc's settings at process start help, which no call can make
+// afterwards (mallopt takes an int): MALLOC_ARENA_MAX=1 with MALLOC_MMAP_THRESHOLD_ and
+// MALLOC_TRIM_THRESHOLD_ above the block's size, in the environment.
 //
 // # Where it works
 //

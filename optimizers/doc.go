@@ -57,7 +57,7 @@
 //
 // dotgrad.Enable replaces GoMLX v0.26's gradient of matrix products (Dot, DotGeneral, Einsum, layers.Dense),
 // which expands every product to its full outer-product shape, with two matrix products: on XLA CPU a GPT
-// training step runs about 100x faster, with the same values to rounding (GoMLX fixed this after v0.26). A
+// training step runs many times faster (docs/BENCHMARKS.md, 1b, measures it), with the same values to rounding (GoMLX fixed this after v0.26). A
 // model without matrix products gains nothing, and nothing else changes. hostmem.Retain keeps the memory that
 // XLA CPU's executions free (a training step's temporaries, tens of MiB) mapped for the next step instead of
 // letting glibc return it to the system, which costs a page fault per 4 KiB page per step; it changes where

@@ -391,7 +391,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 
 // newTrainer is GoMLX's trainer of the GPT of cfg with opt.
 func newTrainer(b backends.Backend, ctx *context.Context, cfg gpt.Config, opt gomlxopt.Interface) *train.Trainer {
-	// GoMLX v0.26's own gradients of matrix products make each step about 100x slower; this
+	// GoMLX v0.26's own gradients of matrix products make each step many times slower; this
 	// must happen before the training step is compiled (see package dotgrad).
 	dotgrad.Enable()
 	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {

@@ -89,7 +89,7 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 		"that median in brackets (order statistics; with 5 or fewer rounds it is the whole range). "+
 		"Spread is the interquartile range over the median. Short cases repeat within a sample to last "+
 		"at least a few milliseconds. Training steps use package `dotgrad`'s matrix-product gradients "+
-		"(GoMLX v0.26's own are about 100x slower on XLA CPU). Rounds: %s.\n\n", r.roundsText())
+		"(section 1b times GoMLX v0.26's own against them). Rounds: %s.\n\n", r.roundsText())
 	if len(r.Notes) > 0 {
 		p("**Left out of this run:**\n\n")
 		for _, n := range r.Notes {

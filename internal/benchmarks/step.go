@@ -92,7 +92,7 @@ type Trainer struct {
 // examples/shakespeare uses it. The batch is random tokens: the step's cost does not depend on
 // the data.
 func NewTrainer(b backends.Backend, cfg gpt.Config, optName string, seed uint64) (*Trainer, error) {
-	// GoMLX v0.26's own product gradients are ~100x slower on XLA CPU (package dotgrad);
+	// GoMLX v0.26's own product gradients are many times slower on XLA CPU (package dotgrad);
 	// without this the base step, not SMI, would be what is measured.
 	dotgrad.Enable()
 	opt, err := newOptimizer(optName, cfg)

@@ -63,3 +63,22 @@ func TestBandwidthSmall(t *testing.T) {
 		}
 	}
 }
+
+// A Timed case is timed by what it reports, and WarmEach adds one untimed call per sample.
+func TestInterleaveTimedWarmEach(t *testing.T) {
+	calls := 0
+	c := Case{Name: "timed", Timed: func() (time.Duration, error) {
+		calls++
+		return time.Duration(calls) * time.Millisecond, nil // warm-up 1, then (2 untimed, 3), (4, 5)
+	}}
+	res, err := Interleave([]Case{c}, Options{Warmup: 1, Rounds: 2, WarmEach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 5 {
+		t.Fatalf("%d calls, want 5 (1 warm-up, then 2 per sample)", calls)
+	}
+	if got := res[0].Samples; len(got) != 2 || got[0] != 3*time.Millisecond || got[1] != 5*time.Millisecond {
+		t.Fatalf("samples %v, want [3ms 5ms]: the reported times of the timed calls", got)
+	}
+}

@@ -101,7 +101,9 @@ func (r *Report) writeParts(p printer) {
 		"optimizer (global-norm clip and AdamW) = AdamW step - forward+backward, SMI = SMI(AdamW) step - " +
 		"AdamW step. PyTorch's side is nanoGPT's model and `torch.optim.AdamW` at the same size and batch " +
 		"(`scripts/reference/step_parts.py`, a separate process that times each call itself and answers " +
-		"between ours, so both run on the same cores in the same rounds), without SMI.\n\n")
+		"between ours, so both run on the same cores in the same rounds), without SMI. Each sample starts " +
+		"with one untimed call of its case, after a pause in which the other side's threads go to sleep, so " +
+		"both sides are timed warm, as in their own training loops.\n\n")
 	for _, s := range r.Parts {
 		torch := "not measured (no PyTorch given)"
 		if s.Torch != nil {

@@ -50,6 +50,9 @@ type Options struct {
 	// previous case (XLA's and PyTorch's pools both spin a while before they sleep) do not
 	// take the cores from the next one when the cases run in different processes.
 	Settle time.Duration
+	// WarmEach starts each sample with one untimed call, so a case is timed warm (threads awake,
+	// its data in the caches), as in a loop of its own, not cold after another case ran.
+	WarmEach bool
 }
 
 // Result holds the per-call time of each round for one case.
@@ -103,6 +106,11 @@ func Interleave(cases []Case, opt Options) ([]Result, error) {
 			i := (round + k) % len(cases)
 			if opt.Settle > 0 {
 				time.Sleep(opt.Settle)
+			}
+			if opt.WarmEach {
+				if _, err := cases[i].call(); err != nil {
+					return nil, fmt.Errorf("%s: %w", cases[i].Name, err)
+				}
 			}
 			var total time.Duration
 			for range results[i].Calls {

@@ -34,7 +34,7 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 			}
 		}
 		opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 100 * time.Millisecond, Budget: 4 * time.Minute, MinRounds: 7,
-			Settle: 50 * time.Millisecond}
+			Settle: 50 * time.Millisecond, WarmEach: true}
 		if quick {
 			opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 		}

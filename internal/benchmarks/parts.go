@@ -7,10 +7,7 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's graph DSL reads best dot-imported.
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/smi-gomlx/smi/dotgrad"
@@ -77,16 +74,7 @@ func lossExec(b backends.Backend, cfg gpt.Config, gradients bool) (func() error,
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	batch := func() *tensors.Tensor {
-		t := tensors.FromShape(shapes.Make(dtypes.Int32, cfg.BatchSize, cfg.BlockSize))
-		tensors.MustMutableFlatData(t, func(flat []int32) {
-			for i := range flat {
-				flat[i] = int32(rng.IntN(cfg.VocabSize))
-			}
-		})
-		return t
-	}
-	tokens, targets := batch(), batch()
+	tokens, targets := randomTokens(rng, cfg), randomTokens(rng, cfg)
 	return func() error { return finalizeMetrics(exec.Exec(tokens, targets)) }, nil
 }
 

@@ -108,15 +108,7 @@ func NewTrainer(b backends.Backend, cfg gpt.Config, optName string, seed uint64)
 	}
 	lossFn := func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) }
 	rng := rand.New(rand.NewPCG(seed, 1))
-	batch := func() *tensors.Tensor {
-		t := tensors.FromShape(shapes.Make(dtypes.Int32, cfg.BatchSize, cfg.BlockSize))
-		tensors.MustMutableFlatData(t, func(flat []int32) {
-			for i := range flat {
-				flat[i] = int32(rng.IntN(cfg.VocabSize))
-			}
-		})
-		return t
-	}
+	batch := func() *tensors.Tensor { return randomTokens(rng, cfg) }
 	return &Trainer{
 		Name:    optName,
 		Ctx:     ctx,
@@ -129,6 +121,18 @@ func NewTrainer(b backends.Backend, cfg gpt.Config, optName string, seed uint64)
 // Step runs one training step (forward, backward, optimizer update) and waits for it.
 func (t *Trainer) Step() error {
 	return finalizeMetrics(t.trainer.TrainStep(nil, t.inputs, t.labels))
+}
+
+// randomTokens is a [batch, block] batch of random token ids of cfg's vocabulary: a step's
+// cost does not depend on the data.
+func randomTokens(rng *rand.Rand, cfg gpt.Config) *tensors.Tensor {
+	t := tensors.FromShape(shapes.Make(dtypes.Int32, cfg.BatchSize, cfg.BlockSize))
+	tensors.MustMutableFlatData(t, func(flat []int32) {
+		for i := range flat {
+			flat[i] = int32(rng.IntN(cfg.VocabSize))
+		}
+	})
+	return t
 }
 
 // finalizeMetrics waits for (and frees) a training step's metrics, which is what makes the

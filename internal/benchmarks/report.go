@@ -683,9 +683,9 @@ func (r *Report) writeBandwidth(p printer) {
 		p("Not measured in this run.\n")
 		return
 	}
-	p("Memory-bound kernels through XLA on arrays far larger than the caches, in the same run. Each "+
-		"array is under 64 MiB, so glibc serves a call's output from memory the previous call freed (package "+
-		"`hostmem`); an output larger than that is mapped afresh at every call, and its page faults would be "+
+	p("Memory-bound kernels through XLA on arrays far larger than the caches, in the same run. Each " +
+		"array is under 64 MiB, so glibc serves a call's output from memory the previous call freed (package " +
+		"`hostmem`); an output larger than that is mapped afresh at every call, and its page faults would be " +
 		"timed instead of the memory.\n\n")
 	p("| probe | elements (float32) | bytes per element | median | bandwidth | spread |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, b := range r.Bandwidth {

@@ -46,7 +46,7 @@ PRESET ?= cpu
 study: setup data
 	$(GO) run ./examples/shakespeare study -preset $(PRESET) $(SHAKESPEARE_DATA) $(STUDY_FLAGS)
 
-# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: about 20
+# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: 20-30
 # minutes on 2 idle CPU cores. Section 1b times nanoGPT's PyTorch step beside ours when
 # `make reference` has installed PyTorch (REF_VENV); without it that column is left out.
 # Go benchmarks for benchstat: go test -run '^$$' -bench . ./internal/benchmarks

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -19,33 +21,37 @@ type partsSection struct {
 	script  string
 }
 
-// measure times the parts of each preset and logs them.
+// measure times the parts of each preset and logs them. If PyTorch's side cannot start or fails
+// on the way, the preset's parts are timed without it and r (when not nil) gets a note saying
+// why: a broken PyTorch install costs that column, not the report.
 func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bool) error {
 	for _, preset := range s.presets {
 		cfg, err := gpt.Preset(preset)
 		if err != nil {
 			return err
 		}
-		var torch *benchmarks.Torch
-		if s.python != "" {
-			logf("parts %s: starting PyTorch (%s %s)", preset, s.python, s.script)
-			if torch, err = benchmarks.StartTorch(s.python, s.script, cfg); err != nil {
-				return err
-			}
-		}
 		opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 100 * time.Millisecond, Budget: 4 * time.Minute, MinRounds: 7,
 			Settle: 50 * time.Millisecond, WarmEach: true}
 		if quick {
 			opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 		}
-		res, err := benchmarks.MeasureParts(b, preset, cfg, true, torch, opt, func(m string) { logf("%s", m) })
-		if torch != nil {
-			if cerr := torch.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("PyTorch step_parts.py: %w", cerr)
-			}
+		progress := func(m string) { logf("%s", m) }
+		var res benchmarks.PartsResult
+		torchErr := errors.New("no -pytorch given")
+		if s.python != "" {
+			res, torchErr = s.measureWithTorch(b, preset, cfg, opt, progress)
 		}
-		if err != nil {
-			return err
+		if torchErr != nil {
+			if s.python != "" {
+				logf("parts %s: PyTorch's side failed, timing ours alone: %v", preset, torchErr)
+				if r != nil {
+					r.Notes = append(r.Notes, fmt.Sprintf("PyTorch's side of section 1b (`%s`) on `%s`: it failed, so ours is timed alone: %v",
+						preset, s.python, oneLine(torchErr)))
+				}
+			}
+			if res, err = benchmarks.MeasureParts(b, preset, cfg, true, nil, opt, progress); err != nil {
+				return err
+			}
 		}
 		if r != nil {
 			r.Parts = append(r.Parts, res)
@@ -55,11 +61,36 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 			logf("parts %s: %-45s %s", preset, res1.Name, benchmarks.HumanDuration(res1.Median()))
 		}
 		for _, p := range benchmarks.StepParts(res) {
-			logf("parts %s: %-10s ours %s [%s, %s]  PyTorch %s", preset, p.Name, benchmarks.HumanDuration(p.Ours.Median),
-				benchmarks.HumanDuration(p.Ours.Lo), benchmarks.HumanDuration(p.Ours.Hi), benchmarks.HumanDuration(p.Torch.Median))
+			torchPart := ""
+			if res.Torch != nil {
+				torchPart = "  PyTorch " + benchmarks.HumanDuration(p.Torch.Median)
+			}
+			logf("parts %s: %-10s ours %s [%s, %s]%s", preset, p.Name, benchmarks.HumanDuration(p.Ours.Median),
+				benchmarks.HumanDuration(p.Ours.Lo), benchmarks.HumanDuration(p.Ours.Hi), torchPart)
 		}
 	}
 	return nil
+}
+
+// measureWithTorch times the preset's parts with PyTorch's beside them; any error is returned
+// (PyTorch's or ours), for measure to retry without PyTorch.
+func (s partsSection) measureWithTorch(b backends.Backend, preset string, cfg gpt.Config, opt benchmarks.Options,
+	progress func(string)) (benchmarks.PartsResult, error) {
+	logf("parts %s: starting PyTorch (%s %s)", preset, s.python, s.script)
+	torch, err := benchmarks.StartTorch(s.python, s.script, cfg)
+	if err != nil {
+		return benchmarks.PartsResult{}, err
+	}
+	res, err := benchmarks.MeasureParts(b, preset, cfg, true, torch, opt, progress)
+	if cerr := torch.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("PyTorch step_parts.py: %w", cerr)
+	}
+	return res, err
+}
+
+// oneLine joins an error's lines (PyTorch's stderr, say) into one for a Markdown list item.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // runParts is -sections parts: the parts only, logged; no report is written.

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/benchmarks"
+)
+
+// TestPartsWithoutWorkingPyTorch: a -pytorch that cannot start costs section 1b its PyTorch
+// column, with a note saying why, not the report.
+func TestPartsWithoutWorkingPyTorch(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Skip(err)
+	}
+	r := &benchmarks.Report{Rounds: map[string]string{}}
+	s := partsSection{presets: []string{"tiny"}, python: "/nonexistent/python", script: "scripts/reference/step_parts.py"}
+	if err := s.measure(r, b, true); err != nil {
+		t.Fatalf("measure with a broken -pytorch: %v, want ours timed alone", err)
+	}
+	if len(r.Parts) != 1 || r.Parts[0].Torch != nil {
+		t.Fatalf("got %d parts results (PyTorch's side %v), want one without PyTorch", len(r.Parts), r.Parts)
+	}
+	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "/nonexistent/python") || !strings.Contains(r.Notes[0], "no such file") {
+		t.Errorf("notes %q, want one naming the Python and why it failed", r.Notes)
+	}
+}

@@ -6,3 +6,5 @@ package hostmem
 func Retain() error { return ErrUnsupported }
 
 func touch(int) int { return -1 }
+
+func threadFaults(int, int, int) int64 { return -1 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -37,18 +36,20 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 		}
 		progress := func(m string) { logf("%s", m) }
 		var res benchmarks.PartsResult
-		torchErr := errors.New("no -pytorch given")
+		withTorch := false
 		if s.python != "" {
+			var torchErr error
 			res, torchErr = s.measureWithTorch(b, preset, cfg, opt, progress)
-		}
-		if torchErr != nil {
-			if s.python != "" {
+			withTorch = torchErr == nil
+			if !withTorch {
 				logf("parts %s: PyTorch's side failed, timing ours alone: %v", preset, torchErr)
 				if r != nil {
 					r.Notes = append(r.Notes, fmt.Sprintf("PyTorch's side of section 1b (`%s`) on `%s`: it failed, so ours is timed alone: %v",
 						preset, s.python, oneLine(torchErr)))
 				}
 			}
+		}
+		if !withTorch {
 			if res, err = benchmarks.MeasureParts(b, preset, cfg, true, nil, opt, progress); err != nil {
 				return err
 			}

@@ -6,7 +6,9 @@ confidence interval (Student t) and Welch's t-test, for the 20-batch validation 
 iteration 2000 (nanoGPT's reported figure) and a 200-batch estimate on the same final model.
 Writes a markdown report (default docs/NANOGPT_BASELINE.md). Each finished run is kept (PyTorch:
 results/reference/nanogpt-seedS.json; ours: results/shakespeare/cpu-run0-seedS), so an
-interrupted comparison resumes where it stopped.
+interrupted comparison resumes where it stopped; each reused run is said on stdout. After a change
+to either side, delete results/reference/nanogpt-seed*.json or results/shakespeare/cpu-run0-seed*
+(whichever side changed) to measure it afresh.
 
     python -m venv /tmp/ref-venv && /tmp/ref-venv/bin/pip install torch numpy scipy
     /tmp/ref-venv/bin/python scripts/reference/compare_cpu_recipe.py --seeds 1337,1,2,3,4,5,6,7
@@ -24,6 +26,7 @@ import nanogpt_cpu_recipe  # noqa: E402
 def torch_run(seed, data):
     path = os.path.join(ROOT, 'results', 'reference', f'nanogpt-seed{seed}.json')
     if os.path.exists(path):
+        print(f'PyTorch nanoGPT, seed {seed}: reusing {os.path.relpath(path, ROOT)} (delete it to rerun)', flush=True)
         return json.load(open(path))
     print(f'PyTorch nanoGPT, seed {seed}...', flush=True)
     res = nanogpt_cpu_recipe.train(seed, data)
@@ -35,7 +38,9 @@ def torch_run(seed, data):
 def go_run(seed, data, binary):
     run_dir = os.path.join(ROOT, 'results', 'shakespeare', f'cpu-run0-seed{seed}')
     metrics = os.path.join(run_dir, 'metrics.json')
-    if not os.path.exists(metrics):
+    if os.path.exists(metrics):
+        print(f'Ours, seed {seed}: reusing {os.path.relpath(run_dir, ROOT)} (delete it to rerun)', flush=True)
+    else:
         print(f'Ours (GoMLX, XLA CPU), seed {seed}...', flush=True)
         subprocess.run([binary, 'train', '-preset', 'cpu', '-run', '0', '-seed', str(seed), '-quiet',
                         '-bench_tokens', '0', '-data', data, '-out', run_dir], check=True, cwd=ROOT)

@@ -5,15 +5,18 @@ they cannot share random streams, so the comparison is between two samples of se
 confidence interval (Student t) and Welch's t-test, for the 20-batch validation loss at
 iteration 2000 (nanoGPT's reported figure) and a 200-batch estimate on the same final model.
 Writes a markdown report (default docs/NANOGPT_BASELINE.md). Each finished run is kept (PyTorch:
-results/reference/nanogpt-seedS.json; ours: results/shakespeare/cpu-run0-seedS), so an
-interrupted comparison resumes where it stopped; each reused run is said on stdout. After a change
-to either side, delete results/reference/nanogpt-seed*.json or results/shakespeare/cpu-run0-seed*
-(whichever side changed) to measure it afresh.
+results/reference/nanogpt-seedS.json; ours: results/shakespeare/cpu-run0-seedS) with the key it was
+made under: the code of its side (PyTorch: this directory's recipe and the torch version; ours: the
+Go sources, as they are on disk) and the machine's CPU. An
+interrupted comparison resumes where it stopped, reusing only runs whose key matches now, and says
+on stdout which it reuses; a run made by other code or on another CPU is measured again (ours is
+moved aside to cpu-run0-seedS.stale, never deleted), so the speed ratio always pairs two runs of the
+current code on this machine.
 
     python -m venv /tmp/ref-venv && /tmp/ref-venv/bin/pip install torch numpy scipy
     /tmp/ref-venv/bin/python scripts/reference/compare_cpu_recipe.py --seeds 1337,1,2,3,4,5,6,7
 """
-import argparse, json, math, os, platform, re, statistics, subprocess, sys, tempfile
+import argparse, hashlib, json, math, os, platform, re, shutil, statistics, subprocess, sys, tempfile
 
 from scipy import stats
 
@@ -23,33 +26,90 @@ sys.path.insert(0, HERE)
 import nanogpt_cpu_recipe  # noqa: E402
 
 
-def torch_run(seed, data):
+def cpu_model():
+    """The CPU's model name (Linux: /proc/cpuinfo), else the platform's; it names the machine in the
+    report and keys the kept runs, whose speeds only compare on one machine."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def torch_key():
+    """What a kept PyTorch run depends on: this directory's recipe, the torch version and the CPU."""
+    import torch
+    with open(nanogpt_cpu_recipe.__file__, 'rb') as f:
+        recipe = hashlib.sha256(f.read()).hexdigest()[:16]
+    return dict(recipe=recipe, torch=torch.__version__, cpu=cpu_model())
+
+
+def go_key():
+    """What a kept run of ours depends on: the Go sources the trainer is built from (every tracked or
+    untracked, not ignored .go file, go.mod and go.sum, as they are on disk: a change to the docs
+    keeps the runs, a change to the code measures them again) and the CPU."""
+    out = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', '*.go', 'go.mod', 'go.sum'],
+                         cwd=ROOT, check=True, capture_output=True).stdout
+    h = hashlib.sha256()
+    for name in sorted(set(filter(None, out.decode().split('\0')))):
+        path = os.path.join(ROOT, name)
+        if os.path.exists(path):  # a tracked file deleted on disk is not built
+            h.update(name.encode() + b'\0' + open(path, 'rb').read() + b'\0')
+    return dict(go_sources=h.hexdigest()[:16], cpu=cpu_model())
+
+
+def describe(key):
+    return ', '.join('%s %s' % kv for kv in sorted(key.items()))
+
+
+def torch_run(seed, data, key):
     path = os.path.join(ROOT, 'results', 'reference', f'nanogpt-seed{seed}.json')
     if os.path.exists(path):
-        print(f'PyTorch nanoGPT, seed {seed}: reusing {os.path.relpath(path, ROOT)} (delete it to rerun)', flush=True)
-        return json.load(open(path))
+        res = json.load(open(path))
+        if res.get('key') == key:
+            print(f'PyTorch nanoGPT, seed {seed}: reusing {os.path.relpath(path, ROOT)} (same recipe, torch and CPU)', flush=True)
+            return dict(res, reused=True)
+        print(f'PyTorch nanoGPT, seed {seed}: {os.path.relpath(path, ROOT)} was made with '
+              f'{describe(res.get("key") or {"key": "none"})}, not {describe(key)}: measuring it again', flush=True)
     print(f'PyTorch nanoGPT, seed {seed}...', flush=True)
     res = nanogpt_cpu_recipe.train(seed, data)
+    res['key'] = key
     os.makedirs(os.path.dirname(path), exist_ok=True)
     json.dump(res, open(path, 'w'), indent=1)
-    return res
+    return dict(res, reused=False)
 
 
-def go_run(seed, data, binary):
+def go_run(seed, data, binary, key):
     run_dir = os.path.join(ROOT, 'results', 'shakespeare', f'cpu-run0-seed{seed}')
     metrics = os.path.join(run_dir, 'metrics.json')
-    if os.path.exists(metrics):
-        print(f'Ours, seed {seed}: reusing {os.path.relpath(run_dir, ROOT)} (delete it to rerun)', flush=True)
+    key_file = os.path.join(run_dir, 'reference-key.json')
+    kept = json.load(open(key_file)) if os.path.exists(key_file) else None
+    if os.path.exists(run_dir) and (kept != key or not os.path.exists(metrics)):
+        # Another code's run (or one begun by hand, without a key) is moved aside, never deleted: the
+        # directory is also where `train -preset cpu -run 0 -seed S` keeps a user's own run.
+        stale = run_dir + '.stale'
+        shutil.rmtree(stale, ignore_errors=True)
+        os.rename(run_dir, stale)
+        print(f'Ours, seed {seed}: {os.path.relpath(run_dir, ROOT)} was made with '
+              f'{describe(kept or {"key": "none"})}, not {describe(key)}: moved to {os.path.relpath(stale, ROOT)}, '
+              'measuring it again', flush=True)
+    reused = os.path.exists(metrics)
+    if reused:
+        print(f'Ours, seed {seed}: reusing {os.path.relpath(run_dir, ROOT)} (same code and CPU)', flush=True)
     else:
         print(f'Ours (GoMLX, XLA CPU), seed {seed}...', flush=True)
         subprocess.run([binary, 'train', '-preset', 'cpu', '-run', '0', '-seed', str(seed), '-quiet',
                         '-bench_tokens', '0', '-data', data, '-out', run_dir], check=True, cwd=ROOT)
+        json.dump(key, open(key_file, 'w'), indent=1)
     m = json.load(open(metrics))
     out = subprocess.run([binary, 'eval', '-out', run_dir, '-data', data, '-batches', '200'],
                          check=True, cwd=ROOT, capture_output=True, text=True).stdout
     val200 = float(re.search(r'^val\s+loss ([0-9.]+)', out, re.M).group(1))
     train200 = float(re.search(r'^train\s+loss ([0-9.]+)', out, re.M).group(1))
-    return dict(seed=seed, train_seconds=m['train_seconds'], backend=m['backend'], train20=m['final_train_loss'],
+    return dict(seed=seed, reused=reused, train_seconds=m['train_seconds'], backend=m['backend'], train20=m['final_train_loss'],
                 val20=m['final_val_loss'], train200=train200, val200=val200)
 
 
@@ -61,9 +121,9 @@ def summary(xs):
 
 
 def speed_lines(rows, goal):
-    """Training speed, paired by seed: each seed's two runs went back to back on the same machine
-    and train the same tokens (2000 iterations x 12 x 64), so our tokens/s over nanoGPT's is
-    nanoGPT's training seconds over ours. The interval is the t interval of the mean log ratio."""
+    """Training speed, paired by seed: each seed's two runs ran on the same machine (back to back
+    unless one side was kept from an earlier invocation) and train the same tokens (2000 iterations x
+    12 x 64), so our tokens/s over nanoGPT's is nanoGPT's training seconds over ours. The interval is the t interval of the mean log ratio."""
     logs = [math.log(t['train_seconds'] / g['train_seconds']) for t, g in rows]
     mean, sd, half = summary(logs)
     ratio, lo, hi = math.exp(mean), math.exp(mean - half), math.exp(mean + half)
@@ -75,9 +135,13 @@ def speed_lines(rows, goal):
         verdict = 'not met by the geometric mean (interval reaches above)'
     else:
         verdict = '**not met**'
-    return ['', '**Speed.** Each seed\'s two runs went back to back, so their ratio is paired; both train '
+    kept = sum(t['reused'] != g['reused'] for t, g in rows)
+    when = ('went back to back' if kept == 0 else
+            'ran on this CPU (%d of the %d pairs pair a run kept from an earlier invocation with one made in this one, '
+            'not back to back)' % (kept, len(rows)))
+    return ['', '**Speed.** Each seed\'s two runs %s, so their ratio is paired; both train '
             'the same tokens, so our tokens/s over nanoGPT\'s is nanoGPT\'s training seconds over ours '
-            '(geometric mean over seeds, 95% t interval of the mean log ratio).', '',
+            '(geometric mean over seeds, 95%% t interval of the mean log ratio).' % when, '',
             '| goal | measured | verdict |', '|---|---|---|',
             '| our training tokens/s >= %.1fx nanoGPT\'s (PyTorch, same cores) | %.3fx [%.3f, %.3f] over %d seeds | %s |'
             % (goal, ratio, lo, hi, len(rows), verdict)]
@@ -96,9 +160,10 @@ def main():
     seeds = [int(s) for s in a.seeds.split(',')]
     binary = os.path.join(tempfile.mkdtemp(), 'shakespeare')
     subprocess.run(['go', 'build', '-o', binary, './examples/shakespeare'], check=True, cwd=ROOT)
+    tkey, gkey = torch_key(), go_key()
     rows = []
     for seed in seeds:
-        rows.append((torch_run(seed, data), go_run(seed, data, binary)))
+        rows.append((torch_run(seed, data, tkey), go_run(seed, data, binary, gkey)))
 
     t0, g0 = rows[0]
     lines = [
@@ -107,7 +172,7 @@ def main():
         'Generated by `python scripts/reference/compare_cpu_recipe.py --seeds %s` (PyTorch %s, %d threads; '
         'ours on %s) on %s (%s), %d CPUs. nanoGPT\'s README reports "a loss of only 1.88" for this recipe. '
         'Training seconds exclude evaluation; the runs went one after the other, on a machine that may have had other work.'
-        % (a.seeds, t0['torch'], t0['threads'], g0['backend'], platform.node() or 'this machine', platform.processor() or platform.machine(), os.cpu_count()),
+        % (a.seeds, t0['torch'], t0['threads'], g0['backend'], platform.node() or 'this machine', cpu_model(), os.cpu_count()),
         '',
         'Validation and training losses at iteration 2000: "20" is nanoGPT\'s estimate (20 random batches, as '
         'reported), "200" a 200-batch estimate of the same final model. Seeds cannot pair (different random '

@@ -16,9 +16,12 @@ current code on this machine.
     python -m venv /tmp/ref-venv && /tmp/ref-venv/bin/pip install torch numpy scipy
     /tmp/ref-venv/bin/python scripts/reference/compare_cpu_recipe.py --seeds 1337,1,2,3,4,5,6,7
 """
-import argparse, hashlib, json, math, os, platform, re, shutil, statistics, subprocess, sys, tempfile
+import argparse, hashlib, json, math, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time
 
 from scipy import stats
+
+# Names this invocation in the runs it makes, so the report can tell which pairs went back to back.
+INVOCATION = '%s-%d' % (time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()), os.getpid())
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -71,45 +74,49 @@ def torch_run(seed, data, key):
         res = json.load(open(path))
         if res.get('key') == key:
             print(f'PyTorch nanoGPT, seed {seed}: reusing {os.path.relpath(path, ROOT)} (same recipe, torch and CPU)', flush=True)
-            return dict(res, reused=True)
+            return res
         print(f'PyTorch nanoGPT, seed {seed}: {os.path.relpath(path, ROOT)} was made with '
               f'{describe(res.get("key") or {"key": "none"})}, not {describe(key)}: measuring it again', flush=True)
     print(f'PyTorch nanoGPT, seed {seed}...', flush=True)
     res = nanogpt_cpu_recipe.train(seed, data)
-    res['key'] = key
+    res['key'], res['made_in'] = key, INVOCATION
     os.makedirs(os.path.dirname(path), exist_ok=True)
     json.dump(res, open(path, 'w'), indent=1)
-    return dict(res, reused=False)
+    return res
 
 
 def go_run(seed, data, binary, key):
     run_dir = os.path.join(ROOT, 'results', 'shakespeare', f'cpu-run0-seed{seed}')
     metrics = os.path.join(run_dir, 'metrics.json')
     key_file = os.path.join(run_dir, 'reference-key.json')
-    kept = json.load(open(key_file)) if os.path.exists(key_file) else None
-    if os.path.exists(run_dir) and (kept != key or not os.path.exists(metrics)):
+    kept = json.load(open(key_file)) if os.path.exists(key_file) else {}
+    if os.path.exists(run_dir) and kept.get('key') != key:
         # Another code's run (or one begun by hand, without a key) is moved aside, never deleted: the
-        # directory is also where `train -preset cpu -run 0 -seed S` keeps a user's own run.
+        # directory is also where `train -preset cpu -run 0 -seed S` keeps a user's own run. A run of
+        # this code that was interrupted keeps its key and resumes from its checkpoint.
         stale = run_dir + '.stale'
         shutil.rmtree(stale, ignore_errors=True)
         os.rename(run_dir, stale)
         print(f'Ours, seed {seed}: {os.path.relpath(run_dir, ROOT)} was made with '
-              f'{describe(kept or {"key": "none"})}, not {describe(key)}: moved to {os.path.relpath(stale, ROOT)}, '
+              f'{describe(kept.get("key") or {"key": "none"})}, not {describe(key)}: moved to {os.path.relpath(stale, ROOT)}, '
               'measuring it again', flush=True)
-    reused = os.path.exists(metrics)
-    if reused:
+        kept = {}
+    if os.path.exists(metrics):
         print(f'Ours, seed {seed}: reusing {os.path.relpath(run_dir, ROOT)} (same code and CPU)', flush=True)
     else:
         print(f'Ours (GoMLX, XLA CPU), seed {seed}...', flush=True)
+        if not kept:
+            kept = dict(key=key, made_in=INVOCATION)
+            os.makedirs(run_dir, exist_ok=True)
+            json.dump(kept, open(key_file, 'w'), indent=1)
         subprocess.run([binary, 'train', '-preset', 'cpu', '-run', '0', '-seed', str(seed), '-quiet',
                         '-bench_tokens', '0', '-data', data, '-out', run_dir], check=True, cwd=ROOT)
-        json.dump(key, open(key_file, 'w'), indent=1)
     m = json.load(open(metrics))
     out = subprocess.run([binary, 'eval', '-out', run_dir, '-data', data, '-batches', '200'],
                          check=True, cwd=ROOT, capture_output=True, text=True).stdout
     val200 = float(re.search(r'^val\s+loss ([0-9.]+)', out, re.M).group(1))
     train200 = float(re.search(r'^train\s+loss ([0-9.]+)', out, re.M).group(1))
-    return dict(seed=seed, reused=reused, train_seconds=m['train_seconds'], backend=m['backend'], train20=m['final_train_loss'],
+    return dict(seed=seed, made_in=kept['made_in'], train_seconds=m['train_seconds'], backend=m['backend'], train20=m['final_train_loss'],
                 val20=m['final_val_loss'], train200=train200, val200=val200)
 
 
@@ -121,9 +128,10 @@ def summary(xs):
 
 
 def speed_lines(rows, goal):
-    """Training speed, paired by seed: each seed's two runs ran on the same machine (back to back
-    unless one side was kept from an earlier invocation) and train the same tokens (2000 iterations x
-    12 x 64), so our tokens/s over nanoGPT's is nanoGPT's training seconds over ours. The interval is the t interval of the mean log ratio."""
+    """Training speed, paired by seed: each seed's two runs ran on the same CPU (back to back when
+    one invocation made both) and train the same tokens (2000 iterations x 12 x 64), so our tokens/s
+    over nanoGPT's is nanoGPT's training seconds over ours. The interval is the t interval of the
+    mean log ratio."""
     logs = [math.log(t['train_seconds'] / g['train_seconds']) for t, g in rows]
     mean, sd, half = summary(logs)
     ratio, lo, hi = math.exp(mean), math.exp(mean - half), math.exp(mean + half)
@@ -135,10 +143,10 @@ def speed_lines(rows, goal):
         verdict = 'not met by the geometric mean (interval reaches above)'
     else:
         verdict = '**not met**'
-    kept = sum(t['reused'] != g['reused'] for t, g in rows)
-    when = ('went back to back' if kept == 0 else
-            'ran on this CPU (%d of the %d pairs pair a run kept from an earlier invocation with one made in this one, '
-            'not back to back)' % (kept, len(rows)))
+    apart = sum(t.get('made_in') != g['made_in'] for t, g in rows)
+    when = ('went back to back' if apart == 0 else
+            'ran on this CPU (%d of the %d pairs were made by different invocations of this script, '
+            'not back to back)' % (apart, len(rows)))
     return ['', '**Speed.** Each seed\'s two runs %s, so their ratio is paired; both train '
             'the same tokens, so our tokens/s over nanoGPT\'s is nanoGPT\'s training seconds over ours '
             '(geometric mean over seeds, 95%% t interval of the mean log ratio).' % when, '',

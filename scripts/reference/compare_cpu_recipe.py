@@ -65,7 +65,8 @@ def go_key():
 
 
 def describe(key):
-    return ', '.join('%s %s' % kv for kv in sorted(key.items()))
+    """A key for messages; a run without one (made before keys, or by hand) says so."""
+    return ', '.join('%s %s' % kv for kv in sorted(key.items())) if key else 'no key'
 
 
 def torch_run(seed, data, key):
@@ -76,7 +77,7 @@ def torch_run(seed, data, key):
             print(f'PyTorch nanoGPT, seed {seed}: reusing {os.path.relpath(path, ROOT)} (same recipe, torch and CPU)', flush=True)
             return res
         print(f'PyTorch nanoGPT, seed {seed}: {os.path.relpath(path, ROOT)} was made with '
-              f'{describe(res.get("key") or {"key": "none"})}, not {describe(key)}: measuring it again', flush=True)
+              f'{describe(res.get("key"))}, not {describe(key)}: measuring it again', flush=True)
     print(f'PyTorch nanoGPT, seed {seed}...', flush=True)
     res = nanogpt_cpu_recipe.train(seed, data)
     res['key'], res['made_in'] = key, INVOCATION
@@ -98,7 +99,7 @@ def go_run(seed, data, binary, key):
         shutil.rmtree(stale, ignore_errors=True)
         os.rename(run_dir, stale)
         print(f'Ours, seed {seed}: {os.path.relpath(run_dir, ROOT)} was made with '
-              f'{describe(kept.get("key") or {"key": "none"})}, not {describe(key)}: moved to {os.path.relpath(stale, ROOT)}, '
+              f'{describe(kept.get("key"))}, not {describe(key)}: moved to {os.path.relpath(stale, ROOT)}, '
               'measuring it again', flush=True)
         kept = {}
     if os.path.exists(metrics):

@@ -302,6 +302,27 @@ func FitPower(xs, ys []float64) PowerFit {
 // the same matrix view go through one spectral.FilterBatch. Inputs are device-resident random
 // gradients and histories; the cleanup frees them.
 func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, half bool) (c Case, cleanup func(), err error) {
+	return modelGraphCase(b, name, shapesIn, func(g, h *Node, alpha *Node) []*Node {
+		filtered, newH, kept, energy := spectral.FilterBatch(g, h, BenchQuantile, BenchBeta, half)
+		return []*Node{spectral.Blend(g, filtered, alpha), newH, kept, energy}
+	})
+}
+
+// ModelFFTCase is ModelFilterCase reduced to the two transforms every exact filter needs, on the
+// same groups: the 2-D real FFT of each gradient (spectral.Spectrum) and the inverse real FFT of
+// that spectrum. Its time is the least the filter can take with XLA's FFT.
+func ModelFFTCase(b backends.Backend, name string, shapesIn []ModelShape) (c Case, cleanup func(), err error) {
+	return modelGraphCase(b, name, shapesIn, func(g, _ *Node, _ *Node) []*Node {
+		n, d := g.Shape().Dim(1), g.Shape().Dim(2)
+		return []*Node{InverseRealFFT(spectral.Spectrum(g), n, d)}
+	})
+}
+
+// modelGraphCase builds one graph that applies fn to each group of a model's variables with the
+// same n x d matrix view: g is the group's random gradients [count, n, d], h its random
+// non-negative histories [count, n, d/2+1] and alpha the blend weight; fn's results are the
+// graph's outputs.
+func modelGraphCase(b backends.Backend, name string, shapesIn []ModelShape, fn func(g, h, alpha *Node) []*Node) (c Case, cleanup func(), err error) {
 	var args []*tensors.Tensor
 	cleanup = func() {
 		for _, t := range args {
@@ -351,8 +372,7 @@ func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, hal
 		var outs []*Node
 		alpha := Scalar(in[0].Graph(), dtypes.Float32, benchAlpha)
 		for i := 0; i < len(in); i += 2 {
-			filtered, newH, kept, energy := spectral.FilterBatch(in[i], in[i+1], BenchQuantile, BenchBeta, half)
-			outs = append(outs, spectral.Blend(in[i], filtered, alpha), newH, kept, energy)
+			outs = append(outs, fn(in[i], in[i+1], alpha)...)
 		}
 		return outs
 	})

@@ -35,6 +35,8 @@ type PartsResult struct {
 	Config  gpt.Config
 	Results []Result
 	Torch   *TorchInfo // nil: PyTorch's side was not measured
+	// Products: the dense layers' matrix products timed alone (nil: not measured).
+	Products *ProductsResult
 }
 
 // Time of a case.

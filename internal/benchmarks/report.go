@@ -18,17 +18,28 @@ type ModelInfo struct {
 	Name   string
 	Params int64
 	Shapes []ModelShape
-	// Graph: the whole model's filter as one graph (ModelFilterCase), "full" and "half".
+	// Graph: the whole model's filter as one graph (ModelFilterCase), "full" and "half", and its
+	// two FFTs alone (ModelFFTCase), GraphFFTs.
 	Graph []Result
 	// EqualSquare is the side of the square variable with as many elements as the model.
 	EqualSquare int
 }
+
+// GraphFFTs names ModelInfo.Graph's timing of the forward and inverse real FFTs alone.
+const GraphFFTs = "FFTs only"
 
 func (m ModelInfo) graphTime(half bool) (Result, bool) {
 	name := "full"
 	if half {
 		name = "half"
 	}
+	return m.graphResult(name)
+}
+
+// fftTime is the model's forward and inverse FFTs alone, in the filter graph's rounds.
+func (m ModelInfo) fftTime() (Result, bool) { return m.graphResult(GraphFFTs) }
+
+func (m ModelInfo) graphResult(name string) (Result, bool) {
 	for _, r := range m.Graph {
 		if r.Name == name {
 			return r, true
@@ -54,6 +65,10 @@ type Report struct {
 	Parts []PartsResult
 	// Devices: data-parallel steps on several devices (devices.go).
 	Devices []DevicesResult
+	// Plugin: the XLA CPU plugin's precompiled kernels (nil: not read); CPUFlags: this CPU's vector
+	// extensions.
+	Plugin   *PluginKernels
+	CPUFlags []string
 	// Notes says what was left out of this run and why.
 	Notes []string
 	// Rounds per section, for the method text.
@@ -115,6 +130,8 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 		p("\n## 6. Several devices\n\n")
 		r.writeDevices(p)
 	}
+	p("\n## 7. The XLA CPU plugin's kernels\n\n")
+	r.writePlugin(p)
 	p("\n## Findings\n\n")
 	r.writeFindings(p)
 	_, err := io.WriteString(w, sb.String())
@@ -248,6 +265,14 @@ func (r *Report) writeWhy(p printer) {
 		}
 		if budget > 0 && full.Median() > budget {
 			p("; meeting the goal needs the filter %.1fx faster (or overlapped with the step)", full.Median().Seconds()/budget.Seconds())
+		}
+		if ffts, ok := m.fftTime(); ok {
+			p(". The 2-D real FFT of every gradient and its inverse alone, the least any exact filter computes, "+
+				"take %s (%.1f%% of the step)", HumanDuration(ffts.Median()), 100*ffts.Median().Seconds()/base.Median().Seconds())
+			if budget > 0 && ffts.Median() > budget {
+				p(", more than the goal leaves SMI: with XLA CPU's FFT (section 7) " +
+					"the goal cannot be met, whatever the rest of the filter costs")
+			}
 		}
 		p(". Section 2 shows which parts of the filter take the time.\n")
 	}
@@ -520,8 +545,9 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 	p("\"Sum\" adds up the variables' filters timed one by one; \"one graph\" filters all variables in a " +
 		"single compiled graph as `optimizers.SMI` does inside the training step (same-shape variables " +
 		"batched through one `spectral.FilterBatch`; no base optimizer), so it is what the step should " +
-		"pay for the filter.\n\n")
-	p("| model | parameters | variables | sum, full | sum, half | one graph, full | one graph, half | one graph full per 1M params | AdamW step | measured overhead SMI(AdamW) full | one graph / overhead |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		"pay for the filter. \"Its FFTs only\" is that graph reduced to the forward and inverse real FFTs of " +
+		"the same gradients (timed in the same rounds): the least an exact filter computes.\n\n")
+	p("| model | parameters | variables | sum, full | sum, half | one graph, full | one graph, half | its FFTs only | one graph full per 1M params | AdamW step | measured overhead SMI(AdamW) full | one graph / overhead |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var xs, ys []float64
 	for _, m := range r.Models {
 		full, okF := r.modelFilterTime(m, false)
@@ -536,6 +562,10 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		}
 		if okH {
 			hs = HumanDuration(half)
+		}
+		ffts := "-"
+		if f, ok := m.fftTime(); ok {
+			ffts = HumanDuration(f.Median())
 		}
 		graphFull, okGF := m.graphTime(false)
 		if okGF {
@@ -562,7 +592,7 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 				}
 			}
 		}
-		p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Name, humanCount(m.Params), nvars, fs, hs, gf, gh, per, stepT, over, share)
+		p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Name, humanCount(m.Params), nvars, fs, hs, gf, gh, ffts, per, stepT, over, share)
 	}
 	p("\n**Many variables or one.** The model's variables in one graph against one square variable " +
 		"with as many elements: if many small filters cost more than one big one, per-variable fixed " +
@@ -716,6 +746,67 @@ func (r *Report) writeBandwidth(p printer) {
 			ref = read
 		}
 		p("| %s | %s | %.0f | %s | %.2f GB/s | %.0f%% |\n", part.Name, part.Traffic, part.BytesPerElement, HumanDuration(t.Median()), bps/1e9, 100*bps/ref)
+	}
+}
+
+// writePlugin says which kernels compiled into the plugin XLA CPU calls, and for which ISA.
+func (r *Report) writePlugin(p printer) {
+	k := r.Plugin
+	if k == nil {
+		p("Not read in this run.\n")
+		return
+	}
+	lanes := func(ns []int) string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, fmt.Sprintf("%d lanes (%d-bit)", n, 32*n))
+		}
+		return strings.Join(out, ", ")
+	}
+	var gebp []string
+	for _, b := range k.EigenGEBP {
+		gebp = append(gebp, fmt.Sprintf("%d x %d", b[0], b[1]))
+	}
+	p("XLA generates the code of most of a step for the CPU it runs on, with its vector extensions, but "+
+		"for FFTs and for some matrix products it calls kernels compiled into the plugin. What the plugin's "+
+		"symbol table (`%s`) says of those:\n\n", k.Path)
+	p("| kernel | what XLA CPU uses it for | in this plugin |\n|---|---|---|\n")
+	p("| DUCC (`ducc0`) | every FFT: the filter's forward and inverse transforms | float SIMD vectors of %s: DUCC's "+
+		"native vector type, fixed when the library is compiled |\n", lanes(k.FFTFloatLanes))
+	kernel := fmt.Sprintf("Eigen's own micro-kernel (float blocks of %s)", strings.Join(gebp, ", "))
+	if k.EigenOneDNN {
+		kernel = "oneDNN's, which it generates for this CPU at run time (the plugin holds TSL's Eigen contraction kernel and oneDNN)"
+	}
+	p("| Eigen's tensor contraction | matrix products that XNNPACK does not take, among them every product with a "+
+		"transposed operand (XLA's `IsDotSupportedByXnn`): both gradients of section 1b's dense layers | "+
+		"Eigen's code, which packs the operands into blocks, works on float SIMD vectors of %s; the "+
+		"multiplication of the packed blocks is %s |\n", lanes(k.EigenFloatPacketLanes), kernel)
+	p("| XNNPACK | the other matrix products | float GEMM micro-kernels for %s, chosen at run time for this CPU |\n",
+		strings.Join(k.XNNGemmISAs, ", "))
+	if len(r.CPUFlags) > 0 {
+		p("\nThis CPU's vector extensions (/proc/cpuinfo): %s.", strings.Join(r.CPUFlags, ", "))
+		widest := 128
+		for _, f := range r.CPUFlags {
+			switch f {
+			case "avx", "avx2":
+				widest = max(widest, 256)
+			case "avx512f":
+				widest = max(widest, 512)
+			}
+		}
+		var narrow []string
+		if len(k.FFTFloatLanes) > 0 && 32*slices.Max(k.FFTFloatLanes) < widest {
+			narrow = append(narrow, fmt.Sprintf("the FFTs run on %d-bit vectors", 32*slices.Max(k.FFTFloatLanes)))
+		}
+		if len(k.EigenFloatPacketLanes) > 0 && 32*slices.Max(k.EigenFloatPacketLanes) < widest {
+			narrow = append(narrow, fmt.Sprintf("Eigen packs the operands of the products given to it with %d-bit ones",
+				32*slices.Max(k.EigenFloatPacketLanes)))
+		}
+		if len(narrow) > 0 {
+			p(" Its widest vectors are %d bits, but %s. No project code can change the plugin's kernels: a plugin "+
+				"built for wider vectors, or an XLA that gives XNNPACK transposed operands, would.", widest, strings.Join(narrow, ", and "))
+		}
+		p("\n")
 	}
 }
 

@@ -82,6 +82,13 @@ func (r *Report) writeSpeedGoals(p printer) {
 		v := "**met**"
 		if x > FilterTrafficGoal {
 			v = "**not met**"
+			if ffts, ok := m.fftTime(); ok {
+				fx := ffts.Median().Seconds() / least.Seconds()
+				v += fmt.Sprintf("; the two FFTs alone take %.1fx", fx)
+				if fx > FilterTrafficGoal {
+					v += ", so no exact filter on XLA CPU's FFT can meet it"
+				}
+			}
 		}
 		p("| the filter of `%s`'s variables (one graph, full spectrum) within %.0fx its least memory traffic (%.0f bytes per element at %.1f GB/s) | %s for %s least: %.1fx | %s |\n",
 			m.Name, FilterTrafficGoal, whole.BytesPerElement, rw/1e9, HumanDuration(t.Median()), HumanDuration(least), x, v)
@@ -129,7 +136,63 @@ func (r *Report) writeParts(p printer) {
 				"disabled) takes %s: %s the step with `dotgrad.Enable()`.\n", HumanDuration(slow.Median()), PairedRatio(fast, slow))
 		}
 		p("\n")
+		if s.Products != nil {
+			writeProducts(p, s)
+		}
 	}
+}
+
+// writeProducts is the table of the dense layers' matrix products, ours beside PyTorch's.
+func writeProducts(p printer, s PartsResult) {
+	pr := s.Products
+	p("**The dense layers' matrix products** of `%s`, each timed alone in interleaved rounds: a layer "+
+		"y = x·W on %d tokens computes x·W forward, and in the backward pass the input gradient dy·Wᵀ and the "+
+		"weight gradient xᵀ·dy (ours: the layer's `Dot` and package `dotgrad`'s gradients of it, compiled by "+
+		"XLA as in the training step", s.Preset, s.Config.BatchSize*s.Config.BlockSize)
+	if pr.Torch {
+		p("; PyTorch's: the products `nn.Linear` computes, x·W'ᵀ, dy·W' and dyᵀ·x with W' = Wᵀ, in its process")
+	}
+	p("). Both gradients have a transposed operand (the weight gradient's left one): XLA CPU gives such " +
+		"products to Eigen's tensor contraction, the forward product to XNNPACK (section 7).\n\n")
+	p("| product | layers | ours | ours GFLOP/s | PyTorch | PyTorch GFLOP/s | ours / PyTorch |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, sh := range pr.Shapes {
+		for _, form := range ProductForms {
+			ours, ok := pr.Time(form, sh, false)
+			if !ok {
+				continue
+			}
+			tt, tg, ratio := "-", "-", "-"
+			if t, ok := pr.Time(form, sh, true); ok {
+				tt, tg = HumanDuration(t.Median()), fmt.Sprintf("%.0f", sh.Flops()/t.Median().Seconds()/1e9)
+				ratio = PairedRatio(t, ours).String()
+			}
+			p("| %s %s | %d | %s | %.0f | %s | %s | %s |\n", form, sh.Label(), sh.Count, HumanDuration(ours.Median()),
+				sh.Flops()/ours.Median().Seconds()/1e9, tt, tg, ratio)
+		}
+	}
+	if pr.Torch {
+		p("\nOver the model's layers (each product times its number of layers), ours minus PyTorch's:")
+		sep := " "
+		for _, form := range ProductForms {
+			p("%s%s %s", sep, form, plusDuration(productsGap(pr, form)))
+			sep = "; "
+		}
+		p(".\n")
+	}
+	p("\n")
+}
+
+// productsGap is, summed over the model's layers, the median of ours minus PyTorch's for a form.
+func productsGap(pr *ProductsResult, form string) time.Duration {
+	var gap time.Duration
+	for _, sh := range pr.Shapes {
+		ours, okO := pr.Time(form, sh, false)
+		torch, okT := pr.Time(form, sh, true)
+		if okO && okT {
+			gap += time.Duration(sh.Count) * PairedDiff(torch, ours).Median
+		}
+	}
+	return gap
 }
 
 // writeSpeedWhy explains the goal against PyTorch from the parts: which part the difference
@@ -162,6 +225,11 @@ func (r *Report) writeSpeedWhy(p printer) {
 		if part.Name == "SMI" {
 			p(". SMI adds %s to ours", plusDuration(part.Ours.Median))
 		}
+	}
+	if pr := s.Products; pr != nil && pr.Torch {
+		p(". The dense layers' products alone, over the model's layers, ours minus PyTorch's: weight "+
+			"gradients %s, input gradients %s, forward %s (section 1b)", plusDuration(productsGap(pr, ProductWeight)),
+			plusDuration(productsGap(pr, ProductInput)), plusDuration(productsGap(pr, ProductForward)))
 	}
 	p(".\n")
 }

@@ -8,6 +8,10 @@ these calls with its own, round by round, on the same cores:
     forward    the loss (training mode)
     backward   the loss and its gradients (zero_grad, forward, backward)
     step       a training step: forward, backward, global-norm clip at 1.0, AdamW update
+    product F T I O
+               one matrix product of a dense layer (nn.Linear, weight W: O x I) on T tokens, as
+               its training step computes it: F is forward (x @ W.T), input (dy @ W) or weight
+               (dy.T @ x); the tensors are made before the first call is timed
 
 The first line it writes is a JSON object describing itself (torch version, threads).
 
@@ -57,15 +61,31 @@ def main():
         loss.item()
 
     calls = dict(forward=forward, backward=backward, step=step)
+    products = {}
+
+    def product(form, tokens, d_in, d_out):
+        key = (form, tokens, d_in, d_out)
+        if key not in products:
+            g = torch.Generator().manual_seed(len(products))
+            x, dy = torch.randn(tokens, d_in, generator=g), torch.randn(tokens, d_out, generator=g)
+            w = torch.randn(d_out, d_in, generator=g)
+            products[key] = dict(forward=lambda: x @ w.T, input=lambda: dy @ w, weight=lambda: dy.T @ x)[form]
+        return products[key]
+
     print(json.dumps(dict(torch=torch.__version__, threads=torch.get_num_threads(),
                           params=sum(q.numel() for q in params))), flush=True)
     for line in sys.stdin:
         name = line.strip()
-        if name not in calls:
+        words = name.split()
+        if len(words) == 5 and words[0] == 'product' and words[1] in ('forward', 'input', 'weight'):
+            call = product(words[1], *map(int, words[2:]))
+        elif name in calls:
+            call = calls[name]
+        else:
             print(f'error: unknown request {name!r}', flush=True)
             continue
         t0 = time.perf_counter()
-        calls[name]()
+        call()
         print(f'{time.perf_counter() - t0:.9f}', flush=True)
 
 

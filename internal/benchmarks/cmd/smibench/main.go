@@ -202,6 +202,11 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 			}
 			cases, cleanups = append(cases, c), append(cleanups, cleanup)
 		}
+		c, cleanup, err := benchmarks.ModelFFTCase(b, benchmarks.GraphFFTs, m.Shapes)
+		if err != nil {
+			return fmt.Errorf("filter graph %s: %w", m.Name, err)
+		}
+		cases, cleanups = append(cases, c), append(cleanups, cleanup)
 		res, err := benchmarks.Interleave(cases, graphOpt)
 		for _, c := range cleanups {
 			c()
@@ -230,6 +235,18 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	// 6. Several devices, in a child process (see measureInChild).
 	if err := dp.measureInChild(r, quick); err != nil {
 		return err
+	}
+
+	// 7. The plugin's precompiled kernels, from its symbol table.
+	r.CPUFlags = benchmarks.CPUVectorFlags()
+	if path := filepath.Join(backend.PluginDir(), backend.PluginFileName); strings.Contains(r.Env.BackendDesc, path) {
+		if k, err := benchmarks.ReadPluginKernels(path); err == nil {
+			r.Plugin = &k
+		} else {
+			r.Notes = append(r.Notes, fmt.Sprintf("Section 7 (the plugin's kernels): %v.", err))
+		}
+	} else {
+		r.Notes = append(r.Notes, fmt.Sprintf("Section 7 (the plugin's kernels): the backend is not the project's XLA CPU plugin (%s).", path))
 	}
 
 	r.Env.LoadEnd = benchmarks.LoadAverage()

@@ -39,7 +39,7 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 		withTorch := false
 		if s.python != "" {
 			var torchErr error
-			res, torchErr = s.measureWithTorch(b, preset, cfg, opt, progress)
+			res, torchErr = s.measureWithTorch(b, preset, cfg, opt, quick, progress)
 			withTorch = torchErr == nil
 			if !withTorch {
 				logf("parts %s: PyTorch's side failed, timing ours alone: %v", preset, torchErr)
@@ -51,6 +51,9 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 		}
 		if !withTorch {
 			if res, err = benchmarks.MeasureParts(b, preset, cfg, true, nil, opt, progress); err != nil {
+				return err
+			}
+			if res.Products, err = measureProducts(b, preset, cfg, nil, quick); err != nil {
 				return err
 			}
 		}
@@ -73,9 +76,9 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 	return nil
 }
 
-// measureWithTorch times the preset's parts with PyTorch's beside them; any error is returned
-// (PyTorch's or ours), for measure to retry without PyTorch.
-func (s partsSection) measureWithTorch(b backends.Backend, preset string, cfg gpt.Config, opt benchmarks.Options,
+// measureWithTorch times the preset's parts and its layers' products with PyTorch's beside them;
+// any error is returned (PyTorch's or ours), for measure to retry without PyTorch.
+func (s partsSection) measureWithTorch(b backends.Backend, preset string, cfg gpt.Config, opt benchmarks.Options, quick bool,
 	progress func(string)) (benchmarks.PartsResult, error) {
 	logf("parts %s: starting PyTorch (%s %s)", preset, s.python, s.script)
 	torch, err := benchmarks.StartTorch(s.python, s.script, cfg)
@@ -83,10 +86,41 @@ func (s partsSection) measureWithTorch(b backends.Backend, preset string, cfg gp
 		return benchmarks.PartsResult{}, err
 	}
 	res, err := benchmarks.MeasureParts(b, preset, cfg, true, torch, opt, progress)
+	if err == nil {
+		res.Products, err = measureProducts(b, preset, cfg, torch, quick)
+	}
 	if cerr := torch.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("PyTorch step_parts.py: %w", cerr)
 	}
 	return res, err
+}
+
+// measureProducts times the dense layers' matrix products of the preset (with PyTorch's when
+// torch is not nil) and logs them.
+func measureProducts(b backends.Backend, preset string, cfg gpt.Config, torch *benchmarks.Torch, quick bool) (*benchmarks.ProductsResult, error) {
+	opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 50 * time.Millisecond, Budget: 2 * time.Minute, MinRounds: 7,
+		Settle: 20 * time.Millisecond, WarmEach: true}
+	if quick {
+		opt = benchmarks.Options{Warmup: 1, Rounds: 3}
+	}
+	shapes := benchmarks.LinearProducts(cfg)
+	logf("parts %s: timing the dense layers' %d matrix products", preset, 3*len(shapes))
+	res, err := benchmarks.MeasureProducts(b, shapes, torch, opt)
+	if err != nil {
+		return nil, fmt.Errorf("parts %s: products: %w", preset, err)
+	}
+	for _, s := range shapes {
+		for _, form := range benchmarks.ProductForms {
+			ours, _ := res.Time(form, s, false)
+			line := fmt.Sprintf("parts %s: product %-16s %-8s ours %s (%.0f GFLOP/s)", preset, form, s.Label(),
+				benchmarks.HumanDuration(ours.Median()), s.Flops()/ours.Median().Seconds()/1e9)
+			if t, ok := res.Time(form, s, true); ok {
+				line += fmt.Sprintf("  PyTorch %s (%.0f GFLOP/s)", benchmarks.HumanDuration(t.Median()), s.Flops()/t.Median().Seconds()/1e9)
+			}
+			logf("%s", line)
+		}
+	}
+	return &res, nil
 }
 
 // oneLine joins an error's lines (PyTorch's stderr, say) into one for a Markdown list item.

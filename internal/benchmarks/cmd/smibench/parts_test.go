@@ -23,6 +23,9 @@ func TestPartsWithoutWorkingPyTorch(t *testing.T) {
 	if len(r.Parts) != 1 || r.Parts[0].Torch != nil {
 		t.Fatalf("got %d parts results (PyTorch's side %v), want one without PyTorch", len(r.Parts), r.Parts)
 	}
+	if pr := r.Parts[0].Products; pr == nil || pr.Torch || len(pr.Results) != 3*len(pr.Shapes) || len(pr.Shapes) == 0 {
+		t.Errorf("products %+v, want ours alone, three forms per dense-layer shape", pr)
+	}
 	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "/nonexistent/python") || !strings.Contains(r.Notes[0], "no such file") {
 		t.Errorf("notes %q, want one naming the Python and why it failed", r.Notes)
 	}

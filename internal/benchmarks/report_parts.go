@@ -124,7 +124,9 @@ func (r *Report) writeParts(p printer) {
 			tv, ratio := "-", "-"
 			if part.Torch.N > 0 {
 				tv = fmt.Sprintf("%s [%s, %s]", signedDuration(part.Torch.Median), signedDuration(part.Torch.Lo), signedDuration(part.Torch.Hi))
-				if part.Torch.Median > 0 {
+				// A part is a difference of two timings; a median at or below zero is noise, and so
+				// would be its ratio.
+				if part.Torch.Median > 0 && part.Ours.Median > 0 {
 					ratio = fmt.Sprintf("%.2fx", part.Ours.Median.Seconds()/part.Torch.Median.Seconds())
 				}
 			}
@@ -218,7 +220,7 @@ func (r *Report) writeSpeedWhy(p printer) {
 			continue
 		}
 		p("%s%s %s (%s against %s)", sep, part.Name, plusDuration(part.Ours.Median-part.Torch.Median),
-			HumanDuration(part.Ours.Median), HumanDuration(part.Torch.Median))
+			signedDuration(part.Ours.Median), signedDuration(part.Torch.Median))
 		sep = "; "
 	}
 	for _, part := range parts {

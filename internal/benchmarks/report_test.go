@@ -88,3 +88,31 @@ func TestReportWrite(t *testing.T) {
 		t.Log(md)
 	}
 }
+
+// A part whose paired difference comes out negative (noise: the AdamW step measured faster than
+// forward+backward alone) is written with its sign and without a ratio.
+func TestReportNegativePart(t *testing.T) {
+	cfg, err := gpt.Preset("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{Command: "make bench", Env: Env{Date: time.Now()},
+		Parts: []PartsResult{{Preset: "cpu", Config: cfg, Torch: &TorchInfo{Version: "2.x", Threads: 2},
+			Results: []Result{named(PartForward, samples(10, 10, 10)), named(PartBackward, samples(40, 40, 40)),
+				named(PartStep, samples(37, 37, 37)), named(PartSMIStep, samples(50, 50, 50)),
+				named(PartTorchForward, samples(11, 11, 11)), named(PartTorchBack, samples(30, 30, 30)), named(PartTorchStep, samples(33, 33, 33))}}},
+	}
+	var sb strings.Builder
+	if err := r.Write(&sb, t.TempDir(), "plots"); err != nil {
+		t.Fatal(err)
+	}
+	md := sb.String()
+	for _, want := range []string{"| optimizer | -3 ms [-3 ms, -3 ms] | 3 ms [3 ms, 3 ms] | - |", "optimizer -6 ms (-3 ms against 3 ms)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+}

@@ -63,6 +63,12 @@
 // letting glibc return it to the system, which costs a page fault per 4 KiB page per step; it changes where
 // buffers live, not results. `make bench` measures both (docs/BENCHMARKS.md, the step's parts).
 //
+// On XLA CPU, SMI's cost is mostly its two FFTs per variable, which XLA runs in the plugin's precompiled FFT
+// library; with the PyPI plugin the project installs, that library and the packing of transposed matrix
+// products (every dense layer's gradients) are built for 128-bit vectors whatever the CPU offers.
+// docs/SETUP.md ("What the plugin's build costs on CPUs") says what that means, and docs/BENCHMARKS.md
+// measures it on the machine it was made on (sections 1b, 4 and 7).
+//
 // # Options
 //
 // Setters on *SMIConfig, chainable; each with its context hyperparameter (see FromContext):

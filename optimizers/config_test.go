@@ -72,6 +72,13 @@ func TestSMIFromContextSetFlags(t *testing.T) {
 		"smi_exclude=bias$, /norm/ ")
 	require.NoError(t, err)
 	c = SMI(plainSGD()).Exclude("embedding").FromContext(ctx)
+	require.Equal(t, spectral.CountingAuto, c.counting)
+	require.Zero(t, c.batchLimit)
+	_, err = commandline.ParseContextSettings(ctx, "smi_counting=compare;smi_batch_limit=4096")
+	require.NoError(t, err)
+	c = SMI(plainSGD()).Exclude("embedding").FromContext(ctx)
+	require.Equal(t, spectral.CountingCompare, c.counting)
+	require.Equal(t, 4096, c.batchLimit)
 	require.Equal(t, spectral.Config{Quantile: 0.5, Beta: 0.95, Schedule: spectral.ScheduleCosine, AlphaStart: 0.2,
 		AlphaEnd: 0.7, TotalSteps: 1000, HalfSpectrum: true}, c.Config())
 	require.Equal(t, []string{"embedding", "bias$", "/norm/"}, c.exclude, "context patterns add to Exclude's")
@@ -115,6 +122,10 @@ func TestSMIInvalid(t *testing.T) {
 		{withParam(ParamSchedule, 3), `context hyperparameter "smi_schedule" must be a string`},
 		{withParam(ParamExclude, 3), `context hyperparameter "smi_exclude" must be a comma-separated string or a list of strings`},
 		{withParam(ParamSchedule, "exp"), `Config.Schedule must be one of "constant", "linear" or "cosine", got "exp"`},
+		{valid().Counting("sort"), `counting must be "scatter", "compare" or empty (auto), got "sort"`},
+		{withParam(ParamCounting, "sort"), `counting must be "scatter", "compare" or empty (auto), got "sort"`},
+		{valid().BatchLimit(-1), "batch limit must be >= 0 (0: chosen by backend), got -1"},
+		{withParam(ParamBatchLimit, 1.5), `context hyperparameter "smi_batch_limit" must be an integer`},
 		{SMI(nil).TotalSteps(10), "the base optimizer is nil"},
 		{SMI(lossOnly{plainSGD()}).TotalSteps(10), "does not implement train.OptimizeWithGradients"},
 	} {

@@ -41,17 +41,21 @@ const (
 	ParamTotalSteps   = "smi_total_steps"   // int > 0
 	ParamHalfSpectrum = "smi_half_spectrum" // bool
 	ParamExclude      = "smi_exclude"       // comma-separated regular expressions
+	ParamCounting     = "smi_counting"      // "", "scatter" or "compare" (see SMIConfig.Counting)
+	ParamBatchLimit   = "smi_batch_limit"   // int >= 0 (see SMIConfig.BatchLimit)
 )
 
 // SMIConfig configures SMI around a base optimizer. It is itself a gomlxopt.Interface and a
 // train.OptimizeWithGradients, so SMI(base) can be used as is; Done validates the options first and returns an
 // error instead of the panic an invalid configuration raises when the graph is built.
 type SMIConfig struct {
-	base     gomlxopt.Interface
-	cfg      spectral.Config
-	exclude  []string
-	filterIf func(v *context.Variable) bool
-	err      error // First error met while reading the context in FromContext.
+	base       gomlxopt.Interface
+	cfg        spectral.Config
+	exclude    []string
+	filterIf   func(v *context.Variable) bool
+	counting   spectral.Counting
+	batchLimit int
+	err        error // First error met while reading the context in FromContext.
 }
 
 // SMI wraps base (any optimizer implementing train.OptimizeWithGradients: GoMLX's SGD, Adam, AdamW, Adamax and
@@ -116,6 +120,22 @@ func (c *SMIConfig) FilterIf(pred func(v *context.Variable) bool) *SMIConfig {
 	return c
 }
 
+// Counting chooses how the exact quantile counts (spectral.CountingScatter or CountingCompare); the results
+// are the same bit for bit, only the speed differs by backend. Default spectral.CountingAuto: scatter on
+// CPUs, compare on GPUs and TPUs (spectral.CountingFor).
+func (c *SMIConfig) Counting(counting spectral.Counting) *SMIConfig {
+	c.counting = counting
+	return c
+}
+
+// BatchLimit sets the largest variable, in elements, that is filtered in one batch with the other
+// variables of its matrix shape (larger ones are filtered one by one); results do not depend on it. Default 0:
+// chosen by backend, DefaultBatchLimit.
+func (c *SMIConfig) BatchLimit(maxElements int) *SMIConfig {
+	c.batchLimit = maxElements
+	return c
+}
+
 // SetConfig replaces all the spectral settings at once, e.g. with PaperDefaults(base).
 func (c *SMIConfig) SetConfig(cfg spectral.Config) *SMIConfig {
 	c.cfg = cfg
@@ -138,6 +158,8 @@ func (c *SMIConfig) FromContext(ctx *context.Context) *SMIConfig {
 	c.cfg.TotalSteps = r.int(ParamTotalSteps, c.cfg.TotalSteps)
 	c.cfg.HalfSpectrum = r.bool(ParamHalfSpectrum, c.cfg.HalfSpectrum)
 	c.exclude = append(c.exclude, r.list(ParamExclude)...)
+	c.counting = spectral.Counting(r.string(ParamCounting, string(c.counting)))
+	c.batchLimit = r.int(ParamBatchLimit, c.batchLimit)
 	if c.err == nil {
 		c.err = r.err
 	}
@@ -159,6 +181,8 @@ func DefaultParams(cfg spectral.Config) map[string]any {
 		ParamTotalSteps:   cfg.TotalSteps,
 		ParamHalfSpectrum: cfg.HalfSpectrum,
 		ParamExclude:      "",
+		ParamCounting:     string(spectral.CountingAuto),
+		ParamBatchLimit:   0,
 	}
 }
 
@@ -195,7 +219,14 @@ func (c *SMIConfig) build() (*smiOptimizer, error) {
 	if err := c.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizers.SMI: %w", err)
 	}
-	o := &smiOptimizer{base: c.base, withGrads: withGrads, cfg: c.cfg, filterIf: c.filterIf}
+	if err := c.counting.Validate(); err != nil {
+		return nil, fmt.Errorf("optimizers.SMI: %w", err)
+	}
+	if c.batchLimit < 0 {
+		return nil, fmt.Errorf("optimizers.SMI: batch limit must be >= 0 (0: chosen by backend), got %d", c.batchLimit)
+	}
+	o := &smiOptimizer{base: c.base, withGrads: withGrads, cfg: c.cfg, filterIf: c.filterIf,
+		counting: c.counting, batchLimit: c.batchLimit}
 	for _, p := range c.exclude {
 		re, err := regexp.Compile(p)
 		if err != nil {

@@ -1,6 +1,9 @@
 package optimizers
 
 import (
+	"math"
+
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -8,15 +11,27 @@ import (
 	"github.com/smi-gomlx/smi/spectral"
 )
 
-// batchMaxElements is the largest variable (in elements) that SMI stacks with others of its shape.
-// Small variables with the same matrix view and compute dtype are filtered together by one
-// spectral.FilterBatch: the filter's many small operations then cost their fixed price once per
-// group instead of once per variable. Larger ones are filtered one by one: stacking them only adds
-// copies, and XLA CPU runs their independent filters concurrently. The limit lies between the
-// largest variable of the GPT's cpu preset (65536 elements), whose filter batching makes faster,
-// and those of its paper preset (up to 589824), whose filter it makes slower; the benchmarks'
-// model-filter timings measure both (see docs/BENCHMARKS.md).
-const batchMaxElements = 1 << 16
+// Batch limits by backend (see DefaultBatchLimit and docs/BENCHMARKS.md, which times both).
+const (
+	// cpuBatchLimit lies between the largest variable of the GPT's cpu preset (65536 elements), whose
+	// filter batching makes faster on XLA CPU, and those of its paper preset (up to 589824), whose
+	// filter it makes slower there: XLA CPU runs the independent filters of large variables
+	// concurrently, and stacking them only adds copies.
+	cpuBatchLimit = 1 << 16
+	// acceleratorBatchLimit stacks every variable with the others of its shape: on a GPU each
+	// operation of the filter is a kernel launch, and one launch over B variables costs about as much
+	// as over one, so same-shape variables (the layers of a transformer) share each launch.
+	acceleratorBatchLimit = math.MaxInt
+)
+
+// DefaultBatchLimit is the batch limit SMI uses on backend b unless BatchLimit sets one: 65536
+// elements on CPUs, no limit on GPUs and TPUs (spectral.Accelerator).
+func DefaultBatchLimit(b backends.Backend) int {
+	if spectral.Accelerator(b) {
+		return acceleratorBatchLimit
+	}
+	return cpuBatchLimit
+}
 
 // groupMember is one filtered variable of a filterGroup.
 type groupMember struct {
@@ -26,7 +41,7 @@ type groupMember struct {
 }
 
 // filterGroup is the set of variables that one spectral.FilterBatch filters: the same n x d matrix
-// view and compute dtype and at most batchMaxElements elements each, or one variable alone.
+// view and compute dtype and at most the batch limit's elements each, or one variable alone.
 type filterGroup struct {
 	n, d    int
 	dtype   dtypes.DType
@@ -45,6 +60,10 @@ func (o *smiOptimizer) groupGradients(historyCtx *context.Context, g *Graph, var
 		alone int // The variable's index if it is filtered alone, else -1.
 	}
 	index := map[groupKey]*filterGroup{}
+	limit := o.batchLimit
+	if limit == 0 {
+		limit = DefaultBatchLimit(g.Backend())
+	}
 	out = make([]*Node, len(grads))
 	for i, v := range vars {
 		grad := grads[i]
@@ -62,7 +81,7 @@ func (o *smiOptimizer) groupGradients(historyCtx *context.Context, g *Graph, var
 		hVar := stateVariable(historyCtx, v, "", hShape)
 		n, d, _ := spectral.MatrixView(grad.Shape())
 		key := groupKey{n, d, hShape.DType, -1}
-		if n*d > batchMaxElements {
+		if n*d > limit {
 			key.alone = i
 		}
 		group := index[key]
@@ -83,7 +102,7 @@ type groupResults struct {
 
 // filter stacks the group's gradients (in its compute dtype) and histories and filters them with one
 // spectral.FilterBatch.
-func (gr *filterGroup) filter(grads []*Node, cfg spectral.Config) groupResults {
+func (gr *filterGroup) filter(grads []*Node, cfg spectral.Config, opts ...spectral.Option) groupResults {
 	gs := make([]*Node, len(gr.members))
 	hs := make([]*Node, len(gr.members))
 	for j, m := range gr.members {
@@ -92,7 +111,7 @@ func (gr *filterGroup) filter(grads []*Node, cfg spectral.Config) groupResults {
 	}
 	var r groupResults
 	r.filtered, r.history, r.kept, r.energy = spectral.FilterBatch(Concatenate(gs, 0), Concatenate(hs, 0),
-		cfg.Quantile, cfg.Beta, cfg.HalfSpectrum)
+		cfg.Quantile, cfg.Beta, cfg.HalfSpectrum, opts...)
 	return r
 }
 

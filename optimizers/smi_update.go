@@ -19,6 +19,9 @@ type smiOptimizer struct {
 	cfg       spectral.Config
 	exclude   []*regexp.Regexp
 	filterIf  func(v *context.Variable) bool
+	counting  spectral.Counting
+	// batchLimit is SMIConfig.BatchLimit: 0 means DefaultBatchLimit of the graph's backend.
+	batchLimit int
 }
 
 // UpdateGraph implements gomlxopt.Interface.
@@ -59,7 +62,7 @@ func (o *smiOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*N
 	out, groups := o.groupGradients(smiCtx.In(historyScope), g, vars, grads)
 	energy := newEnergyTally(g)
 	for _, group := range groups {
-		results := group.filter(grads, o.cfg)
+		results := group.filter(grads, o.cfg, spectral.WithCounting(o.counting))
 		for j, m := range group.members {
 			grad := grads[m.index]
 			f, h, k, e := results.slice(j, grad, m.history)

@@ -55,9 +55,9 @@ func HistoryShape(grad shapes.Shape) (h shapes.Shape, ok bool) {
 //
 // Computation is in float64 for float64 gradients and in float32 otherwise. It panics
 // (graph-building error) if g is not filterable or history does not have HistoryShape(g).
-// It is FilterBatch with one slice.
-func Filter(g, history *Node, quantile, beta float64, halfSpectrum bool) (filtered, newHistory, keptEnergy *Node) {
-	p := filterParts(g, history, quantile, beta, halfSpectrum)
+// It is FilterBatch with one slice; opts are FilterBatch's.
+func Filter(g, history *Node, quantile, beta float64, halfSpectrum bool, opts ...Option) (filtered, newHistory, keptEnergy *Node) {
+	p := filterParts(g, history, quantile, beta, halfSpectrum, opts...)
 	return p.filtered, p.history, p.keptEnergy
 }
 
@@ -74,8 +74,10 @@ func Filter(g, history *Node, quantile, beta float64, halfSpectrum bool) (filter
 // slice b's spectrum holds a NaN or an Inf, as it does when g_b does (or when g_b is so large,
 // beyond about 1e33 in float32, that its FFT overflows), so callers can use it as the slice's
 // finiteness check.
-func FilterBatch(g, history *Node, quantile, beta float64, halfSpectrum bool) (filtered, newHistory, keptEnergy, energy *Node) {
-	p := batchParts(g, history, quantile, beta, halfSpectrum)
+//
+// opts choose how the quantile counts (WithCounting); the results do not depend on them.
+func FilterBatch(g, history *Node, quantile, beta float64, halfSpectrum bool, opts ...Option) (filtered, newHistory, keptEnergy, energy *Node) {
+	p := batchParts(g, history, quantile, beta, halfSpectrum, opts...)
 	return p.filtered, p.history, p.keptEnergy, p.energy
 }
 
@@ -89,7 +91,7 @@ type parts struct {
 }
 
 // filterParts is Filter's parts, through batchParts with one slice.
-func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) parts {
+func filterParts(g, history *Node, q, beta float64, halfSpectrum bool, opts ...Option) parts {
 	hShape, ok := HistoryShape(g.Shape())
 	if !ok {
 		panic(fmt.Errorf("spectral.Filter: gradient %s is not filtered (rank 0, empty or not float)", g.Shape()))
@@ -103,7 +105,7 @@ func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) parts {
 	if !(beta >= 0 && beta < 1) {
 		panic(fmt.Errorf("spectral.Filter: beta must be in [0, 1), got %v", beta))
 	}
-	p := batchParts(InsertAxes(g, 0), InsertAxes(history, 0), q, beta, halfSpectrum)
+	p := batchParts(InsertAxes(g, 0), InsertAxes(history, 0), q, beta, halfSpectrum, opts...)
 	p.filtered = Reshape(p.filtered, g.Shape().Dimensions...)
 	p.history = Reshape(p.history, hShape.Dimensions...)
 	p.mask = Reshape(p.mask, hShape.Dimensions...)
@@ -114,7 +116,7 @@ func filterParts(g, history *Node, q, beta float64, halfSpectrum bool) parts {
 	return p
 }
 
-func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) {
+func batchParts(g, history *Node, q, beta float64, halfSpectrum bool, opts ...Option) (p parts) {
 	if g.Rank() < 2 {
 		panic(fmt.Errorf("spectral.FilterBatch: gradient %s has no batch axis and slice of rank >= 1", g.Shape()))
 	}
@@ -139,7 +141,7 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 	magnitude := Magnitude(spectrum)
 	newHistory := UpdateHistory(history, magnitude, beta)
 	if q > 0 {
-		p.tau = Threshold(newHistory, d, q, halfSpectrum)
+		p.tau = Threshold(newHistory, d, q, halfSpectrum, opts...)
 	}
 	// q = 0: tau = min(H), and H >= min(H) everywhere, so Mask keeps every bin without a threshold.
 	mask, weight := Mask(newHistory, p.tau)
@@ -159,16 +161,16 @@ func batchParts(g, history *Node, q, beta float64, halfSpectrum bool) (p parts) 
 // HistoryQuantile returns the threshold tau that Filter uses for a history H ([n, d/2+1], as
 // HistoryShape for an n x d gradient; float32 or float64): the q-quantile of the full n x d
 // spectrum's history, each stored bin counted as often as it appears there (see Filter), or,
-// with halfSpectrum, once. Same semantics and exactness as Quantile. It panics (graph-building
-// error) if H's shape does not fit d or q is outside [0, 1].
-func HistoryQuantile(history *Node, d int, q float64, halfSpectrum bool) *Node {
+// with halfSpectrum, once. Same semantics, exactness and options as Quantile. It panics
+// (graph-building error) if H's shape does not fit d or q is outside [0, 1].
+func HistoryQuantile(history *Node, d int, q float64, halfSpectrum bool, opts ...Option) *Node {
 	if history.Rank() != 2 || d < 1 || history.Shape().Dim(1) != HalfBins(d) || (history.DType() != dtypes.Float32 && history.DType() != dtypes.Float64) {
 		panic(fmt.Errorf("spectral.HistoryQuantile: history %s is not the float32/float64 [n, %d] history of an n x %d gradient", history.Shape(), HalfBins(d), d))
 	}
 	if !(q >= 0 && q <= 1) {
 		panic(fmt.Errorf("spectral.HistoryQuantile: q must be in [0, 1], got %v", q))
 	}
-	return Reshape(Threshold(InsertAxes(history, 0), d, q, halfSpectrum))
+	return Reshape(Threshold(InsertAxes(history, 0), d, q, halfSpectrum, opts...))
 }
 
 // historyMultiplicity returns, for each stored bin of an n x d gradient's history (row-major),

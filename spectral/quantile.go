@@ -24,13 +24,17 @@ import (
 // is NaN the result is NaN (as in numpy and torch). bfloat16 and float16 inputs are handled in
 // float32 (exactly: the conversion preserves order and values) and the result is cast back.
 //
-// It panics (graph-building error) if x is empty or not a float tensor, or q is outside [0, 1].
-func Quantile(x *Node, q float64) *Node {
-	return quantile(x, q, x.Shape().Size() <= pairwiseMaxSize)
+// Options (WithCounting) choose how the radix select counts keys; every choice gives the same
+// result bit for bit.
+//
+// It panics (graph-building error) if x is empty or not a float tensor, q is outside [0, 1], or an
+// option is invalid.
+func Quantile(x *Node, q float64, opts ...Option) *Node {
+	return quantile(x, q, selectionFor(x.Graph(), x.Shape().Size(), "spectral.Quantile", opts))
 }
 
-// quantile is Quantile with the order-statistic method chosen by the caller (tests use both).
-func quantile(x *Node, q float64, pairwise bool) *Node {
+// quantile is Quantile with the order-statistic method chosen by the caller (tests use each).
+func quantile(x *Node, q float64, method selection) *Node {
 	dtype := x.DType()
 	if !isFilterableDType(dtype) {
 		panic(fmt.Errorf("spectral.Quantile: x must be a float tensor (float16, bfloat16, float32 or float64), got %s", x.Shape()))
@@ -43,7 +47,7 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 		panic(fmt.Errorf("spectral.Quantile: x must not be empty, got %s", x.Shape()))
 	}
 	rows := Reshape(ConvertDType(x, computeDType(dtype)), 1, size)
-	return ConvertDType(Reshape(quantileRows(rows, q, pairwise, nil)), dtype)
+	return ConvertDType(Reshape(quantileRows(rows, q, method, nil)), dtype)
 }
 
 // quantileRows returns the q-quantile of each row of x ([B, N], float32 or float64) as [B]: each
@@ -53,7 +57,7 @@ func quantile(x *Node, q float64, pairwise bool) *Node {
 // multiplicity[i] equal values: the result is Quantile's on the row with each entry repeated that
 // many times (the full spectrum's magnitudes, given on the real-FFT bins). Counts stay integers,
 // so the order statistics are as exact as without.
-func quantileRows(x *Node, q float64, pairwise bool, multiplicity []int) *Node {
+func quantileRows(x *Node, q float64, method selection, multiplicity []int) *Node {
 	size := x.Shape().Dim(1)
 	total := size // Entries of the (expanded) row.
 	var weights *Node
@@ -82,12 +86,18 @@ func quantileRows(x *Node, q float64, pairwise bool, multiplicity []int) *Node {
 	}
 	keys, isNaN := orderKeys(x), IsNaN(x)
 	var keyLo, keyHi, anyNaN *Node
-	if pairwise {
+	switch method {
+	case selectPairwise:
 		keyLo, keyHi, anyNaN = orderStatisticsPairwise(keys, isNaN, weights, total, k, frac > 0)
-	} else {
+	case selectScatter:
 		var countLo *Node
 		keyLo, countLo = kthSmallestKey(keys, weights, total, k)
-		keyHi, anyNaN = nextKey(keys, isNaN, keyLo, countLo, k, frac > 0)
+		keyHi, anyNaN = nextKey(keys, isNaN, weights, keyLo, countLo, total, k, frac > 0)
+	case selectCompare:
+		keyLo = kthSmallestKeyCompare(keys, weights, total, k)
+		keyHi, anyNaN = nextKey(keys, isNaN, weights, keyLo, nil, total, k, frac > 0)
+	default:
+		panic(fmt.Errorf("spectral: unknown order-statistic method %d", method))
 	}
 	result := keyToValue(keyLo, x.DType())
 	if frac > 0 {
@@ -285,17 +295,26 @@ func runningCounts(counts *Node, size int) *Node {
 }
 
 // nextKey returns, per row of keys ([B, N]) and if withNext, the (k+1)-th smallest key (0-based),
-// given keyK, the k-th smallest, and the number of keys <= keyK (both [B]): keyK itself if that
+// given keyK, the k-th smallest, and the number of keys <= keyK (both [B]; total is the weights' sum): keyK itself if that
 // number is at least k+2, else the smallest key above keyK. It also returns whether any entry
-// is NaN; both come from one masked-min pass.
-func nextKey(keys, isNaN, keyK, countAtMost *Node, k int, withNext bool) (keyNext, anyNaN *Node) {
+// is NaN; both come from one masked-min pass. A nil countAtMost is counted in the same pass (each
+// key weights[j] times, once when weights is nil).
+func nextKey(keys, isNaN, weights, keyK, countAtMost *Node, total, k int, withNext bool) (keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	batch := keys.Shape().Dim(0)
 	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
 	rows := []*Node{Where(isNaN, ZerosLike(keys), maxKey)}
+	column := Reshape(keyK, batch, 1)
 	if withNext {
-		rows = append(rows, Where(GreaterThan(keys, Reshape(keyK, batch, 1)), keys, maxKey))
+		rows = append(rows, Where(GreaterThan(keys, column), keys, maxKey))
+		if countAtMost == nil {
+			atMost := ConvertDType(LessOrEqual(keys, column), countDType(total))
+			if weights != nil {
+				atMost = Mul(atMost, weights)
+			}
+			countAtMost = ReduceSum(atMost, 1)
+		}
 	}
 	minima := ReduceMin(Stack(rows, 0), 2) // [rows, B]
 	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0)), batch), keyConst(g, keyDT, 0))

@@ -67,7 +67,7 @@ type quantileCase struct {
 	dtype  dtypes.DType
 	values []float32 // For float64 cases, values64 is used instead.
 	vals64 []float64
-	// both also runs the order-statistic method Quantile does not pick for this size.
+	// both also runs the order-statistic methods Quantile does not pick for this size.
 	both bool
 }
 
@@ -132,8 +132,8 @@ func quantileCases() []quantileCase {
 }
 
 // TestQuantile checks Quantile against a sort on the host, and on the inputs marked both, also
-// the order-statistic method that Quantile does not pick for their size (pairwise rank counting
-// or radix select). Order statistics (q*(N-1) an integer)
+// the order-statistic methods that Quantile does not pick for their size (pairwise rank counting,
+// radix select by scatter or by compare). Order statistics (q*(N-1) an integer)
 // must match bit for bit (-0 and +0 are equal values); between them the result must equal the
 // host's float32 (float64) lerp of the same two order statistics within one unit in the last
 // place (XLA may fuse the multiply-add; bfloat16 and float16 results are rounded to their dtype).
@@ -149,9 +149,11 @@ func TestQuantile(t *testing.T) {
 				for _, q := range qs {
 					outs = append(outs, ConvertDType(Quantile(in, q), x.DType()))
 				}
-				if tc.both { // The method Quantile did not pick for this size, on the same quantiles.
-					for _, q := range qs {
-						outs = append(outs, ConvertDType(quantile(in, q, in.Shape().Size() > pairwiseMaxSize), x.DType()))
+				if tc.both { // The methods Quantile did not pick for this size, on the same quantiles.
+					for _, m := range otherMethods(b, in.Shape().Size()) {
+						for _, q := range qs {
+							outs = append(outs, ConvertDType(quantile(in, q, m), x.DType()))
+						}
 					}
 				}
 				return outs
@@ -165,7 +167,9 @@ func TestQuantile(t *testing.T) {
 			outs := exec.MustExec(input)
 			checked := qs
 			if tc.both {
-				checked = append(slices.Clone(qs), qs...)
+				for range otherMethods(b, len(tc.values)+len(tc.vals64)) {
+					checked = append(slices.Clone(checked), qs...)
+				}
 			}
 			for i, q := range checked {
 				if tc.dtype == dtypes.Float64 {
@@ -297,7 +301,7 @@ func TestQuantileTiming(t *testing.T) {
 }
 
 // TestQuantileMultiplicity checks quantileRows with multiplicities against refQuantile32 on the
-// rows with each entry repeated that many times, by both order-statistic methods, on rows with
+// rows with each entry repeated that many times, by every order-statistic method, on rows with
 // ties, negative values and NaN, for every quantile of quantileQs and every rank of a short row.
 func TestQuantileMultiplicity(t *testing.T) {
 	b := testBackend(t)
@@ -330,11 +334,11 @@ func TestQuantileMultiplicity(t *testing.T) {
 				qs = append(qs, float64(k)/float64(total-1))
 			}
 		}
-		for _, pairwise := range []bool{true, false} {
+		for _, method := range []selection{selectPairwise, selectScatter, selectCompare} {
 			exec := MustNewExec(b, func(x *Node) []*Node {
 				outs := make([]*Node, len(qs))
 				for i, q := range qs {
-					outs[i] = quantileRows(x, q, pairwise, mult)
+					outs[i] = quantileRows(x, q, method, mult)
 				}
 				return outs
 			})
@@ -351,10 +355,66 @@ func TestQuantileMultiplicity(t *testing.T) {
 					got := tensors.MustCopyFlatData[float32](outs[i])[r]
 					want := refQuantile32(expanded, q)
 					if got != want && !(got != got && want != want) {
-						t.Errorf("size %d row %d pairwise=%v q=%v: got %v, want %v", size, r, pairwise, q, got, want)
+						t.Errorf("size %d row %d method %d q=%v: got %v, want %v", size, r, method, q, got, want)
 					}
 				}
 			}
 		}
+	}
+}
+
+// otherMethods are the order-statistic methods Quantile does not pick on b for an input of
+// size entries.
+func otherMethods(b backends.Backend, size int) []selection {
+	picked := selectPairwise
+	if size > pairwiseMaxSize {
+		picked = selectScatter
+		if CountingFor(b) == CountingCompare {
+			picked = selectCompare
+		}
+	}
+	var others []selection
+	for _, m := range []selection{selectPairwise, selectScatter, selectCompare} {
+		if m != picked {
+			others = append(others, m)
+		}
+	}
+	return others
+}
+
+// fakeBackend is a backend that only describes itself.
+type fakeBackend struct {
+	backends.Backend
+	desc string
+}
+
+func (f fakeBackend) Description() string { return f.desc }
+
+// TestAccelerator checks the platform test behind CountingAuto on descriptions of GoMLX's XLA
+// backend with the plugins this project loads.
+func TestAccelerator(t *testing.T) {
+	for desc, want := range map[string]bool{
+		"xla:cpu - PJRT \"cpu\" plugin (/root/.local/lib/smi-gomlx/pjrt_c_api_cpu_plugin.so) v0.81 [1 device(s)]":   false,
+		"xla:/opt/venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT [1 device(s)]": true,
+		"xla:cuda - PJRT \"cuda\" plugin [8 device(s)]":                                                             true,
+		"xla:rocm [1 device(s)]":                        true,
+		"go - SimpleGo backend (/home/tpuser/gpus/cpu)": false,
+	} {
+		if got := Accelerator(fakeBackend{desc: desc}); got != want {
+			t.Errorf("Accelerator(%q) = %v, want %v", desc, got, want)
+		}
+		wantCounting := CountingScatter
+		if want {
+			wantCounting = CountingCompare
+		}
+		if got := CountingFor(fakeBackend{desc: desc}); got != wantCounting {
+			t.Errorf("CountingFor(%q) = %q, want %q", desc, got, wantCounting)
+		}
+	}
+	if Accelerator(nil) {
+		t.Error("Accelerator(nil) = true")
+	}
+	if err := Counting("sort").Validate(); err == nil {
+		t.Error(`Counting("sort").Validate() = nil, want an error`)
 	}
 }

@@ -15,7 +15,7 @@ import (
 //	F := Spectrum(g)                          // steps 1-2
 //	A := Magnitude(F)                         // step 3
 //	H' := UpdateHistory(H, A, beta)           // step 4
-//	tau := Threshold(H', d, q, halfSpectrum)  // step 5; nil when q = 0
+//	tau := Threshold(H', d, q, halfSpectrum, opts...)  // step 5; nil when q = 0
 //	M, W := Mask(H', tau)                     // step 6
 //	G~ := InverseMasked(F, W, d)              // step 7, before the reshape and cast to g's
 //	k, e := KeptEnergy(F, A, W, n, d)         // kept-energy fraction and ||g||^2
@@ -62,8 +62,8 @@ func UpdateHistory(history, magnitude *Node, beta float64) *Node {
 // Threshold returns tau ([B]), each slice's q-quantile of its history (step 5): history is
 // [B, n, d/2+1] (float32 or float64) of n x d gradients, each stored bin counted as often as it
 // appears in the full n x d spectrum or, with halfSpectrum, once (see Filter). q is in [0, 1];
-// the quantile is exact (see Quantile).
-func Threshold(history *Node, d int, q float64, halfSpectrum bool) *Node {
+// the quantile is exact (see Quantile), and opts choose how it counts (WithCounting).
+func Threshold(history *Node, d int, q float64, halfSpectrum bool, opts ...Option) *Node {
 	if history.Rank() != 3 || d < 1 || history.Shape().Dim(2) != HalfBins(d) || (history.DType() != dtypes.Float32 && history.DType() != dtypes.Float64) {
 		panic(fmt.Errorf("spectral.Threshold: history %s is not the float32/float64 [B, n, %d] history of n x %d gradients", history.Shape(), HalfBins(d), d))
 	}
@@ -71,7 +71,8 @@ func Threshold(history *Node, d int, q float64, halfSpectrum bool) *Node {
 		panic(fmt.Errorf("spectral.Threshold: q must be in [0, 1], got %v", q))
 	}
 	batch, n, bins := history.Shape().Dim(0), history.Shape().Dim(1), HalfBins(d)
-	return quantileRows(Reshape(history, batch, n*bins), q, n*bins <= pairwiseMaxSize, historyMultiplicity(n, d, halfSpectrum))
+	method := selectionFor(history.Graph(), n*bins, "spectral.Threshold", opts)
+	return quantileRows(Reshape(history, batch, n*bins), q, method, historyMultiplicity(n, d, halfSpectrum))
 }
 
 // Mask returns M = 1[H' >= tau] (step 6) on history's [B, n, d/2+1] bins, as a Bool mask and as

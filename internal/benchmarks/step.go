@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -46,6 +47,7 @@ var (
 // (gpt.Optimizer): gradients clipped at the preset's global norm, SMI (if any) with the paper's
 // guideline settings for that base, then the base optimizer.
 func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
+	name, strategy, _ := parseStrategy(name)
 	half := strings.HasSuffix(name, " half")
 	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "SMI("), " half"), ")")
 	var opt gomlxopt.Interface
@@ -75,7 +77,7 @@ func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 	}
 	sc.TotalSteps = cfg.MaxIters
 	return gpt.Optimizer(cfg, opt, func(c *smiopt.SMIConfig) *smiopt.SMIConfig {
-		return c.SetConfig(sc).HalfSpectrum(half)
+		return strategy.configure(c.SetConfig(sc).HalfSpectrum(half))
 	})
 }
 
@@ -233,6 +235,15 @@ func MeasureSteps(b backends.Backend, preset string, cfg gpt.Config, opts []stri
 		}
 		trainers = append(trainers, t)
 		cases = append(cases, Case{Name: name, Run: t.Step})
+		// The first step compiles: timed on its own, so a report can tell compilation (seconds on
+		// a GPU) from stepping.
+		start := time.Now()
+		if err := t.Step(); err != nil {
+			return res, fmt.Errorf("%s %s: first step: %w", preset, name, err)
+		}
+		if progress != nil {
+			progress(fmt.Sprintf("step %s: %s: first step (compilation included) %s", preset, name, HumanDuration(time.Since(start))))
+		}
 	}
 	results, err := Interleave(cases, opt)
 	if err != nil {

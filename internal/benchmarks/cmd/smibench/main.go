@@ -5,6 +5,7 @@
 //	go run ./internal/benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
 //	go run ./internal/benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
 //	go run ./internal/benchmarks/cmd/smibench -sections devices -devices 1,2,4   # data-parallel step times only, no report
+//	go run ./internal/benchmarks/cmd/smibench -sections strategies -presets cpu -budget 1m -json s.json   # the filter strategies (quantile counting, batch limit) against AdamW
 //	GOMLX_BACKEND=xla:cuda go run ./internal/benchmarks/cmd/smibench -sections devices -devices 1,2,4,8   # the same on GPUs
 package main
 
@@ -41,6 +42,8 @@ func main() {
 	python := flag.String("pytorch", "", "a Python with torch: the step-parts section times nanoGPT's PyTorch step beside ours")
 	torchScript := flag.String("pytorch-script", "scripts/reference/step_parts.py", "the PyTorch side of the step-parts section")
 	bases := flag.String("bases", "AdamW,SGD-momentum,Lion", "base optimizers whose step pairs are timed")
+	budget := flag.Duration("budget", time.Minute, "with -sections strategies: interleaved timing per preset (after compilation)")
+	jsonOut := flag.String("json", "", "with -sections strategies: also write the figures to this JSON file")
 	flag.Parse()
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "presets" })
@@ -60,8 +63,10 @@ func main() {
 		err = runDevices(*quick, dp)
 	case *sections == "parts":
 		err = runParts(*quick, parts)
+	case *sections == "strategies":
+		err = runStrategies(strings.Split(*presets, ","), *budget, *jsonOut)
 	default:
-		err = fmt.Errorf("-sections must be all, steps, devices or parts, got %q", *sections)
+		err = fmt.Errorf("-sections must be all, steps, devices, parts or strategies, got %q", *sections)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
@@ -291,7 +296,9 @@ func measureSteps(r *benchmarks.Report, b backends.Backend, quick bool, presets 
 		if preset == "paper" {
 			// Seconds per step on a CPU: the AdamW trio only, few rounds.
 			opts = slices.DeleteFunc(opts, func(o string) bool { return !strings.Contains(o, benchmarks.OptAdamW) })
-			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds}
+			// Rounds sized by time: seconds per step on a CPU, milliseconds on a GPU.
+			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds, MinSample: 200 * time.Millisecond,
+				Budget: 3 * time.Minute, MinRounds: min(paperRounds, 5)}
 			r.Notes = append(r.Notes, fmt.Sprintf("`paper` preset: AdamW and SMI(AdamW) full and half only, %d rounds "+
 				"(a step takes seconds on this CPU); SGD-momentum and Lion pairs on the smaller presets.", paperRounds))
 		}

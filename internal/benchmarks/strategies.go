@@ -1,0 +1,94 @@
+package benchmarks
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/smi-gomlx/smi/internal/gpt"
+	smiopt "github.com/smi-gomlx/smi/optimizers"
+	"github.com/smi-gomlx/smi/spectral"
+)
+
+// Strategy is one way of computing SMI's filter: how the exact quantile counts and which
+// variables are stacked with the others of their shape. Every strategy computes the same
+// filter (spectral and optimizers test that); only its speed differs, and by backend.
+type Strategy struct {
+	Counting spectral.Counting
+	// BatchLimit is smiopt.SMIConfig.BatchLimit: 0 is the backend's default.
+	BatchLimit int
+	// NoQuantile sets q = 0 (keep every bin: no threshold is computed), a part split rather than
+	// a strategy: it prices the rest of the filter (FFTs, history, mask, blend) without the quantile.
+	NoQuantile bool
+}
+
+// String is the strategy's label in configuration names and reports, e.g. "compare, no limit".
+func (s Strategy) String() string {
+	counting := string(s.Counting)
+	if counting == "" {
+		counting = "auto"
+	}
+	limit := "auto limit"
+	switch {
+	case s.BatchLimit == math.MaxInt:
+		limit = "no limit"
+	case s.BatchLimit > 0:
+		limit = fmt.Sprintf("limit %d", s.BatchLimit)
+	}
+	if s.NoQuantile {
+		return "q=0, " + limit
+	}
+	return counting + ", " + limit
+}
+
+// Strategies are the combinations the strategy section times: both countings, with the CPU's
+// batch limit and with none, and the filter without its quantile.
+var Strategies = []Strategy{
+	{Counting: spectral.CountingScatter, BatchLimit: 1 << 16},
+	{Counting: spectral.CountingScatter, BatchLimit: math.MaxInt},
+	{Counting: spectral.CountingCompare, BatchLimit: 1 << 16},
+	{Counting: spectral.CountingCompare, BatchLimit: math.MaxInt},
+	{NoQuantile: true, BatchLimit: math.MaxInt},
+}
+
+// StrategyOpt is the configuration name of SMI(AdamW) computed with strategy s.
+func StrategyOpt(s Strategy) string { return OptSMIAdamW + " [" + s.String() + "]" }
+
+// parseStrategy splits a configuration name into the optimizer's and the strategy of a
+// StrategyOpt name (ok false when it names none).
+func parseStrategy(name string) (opt string, s Strategy, ok bool) {
+	for _, st := range Strategies {
+		if name == StrategyOpt(st) {
+			return OptSMIAdamW, st, true
+		}
+	}
+	return name, Strategy{}, false
+}
+
+// configure applies the strategy to an SMI configuration.
+func (s Strategy) configure(c *smiopt.SMIConfig) *smiopt.SMIConfig {
+	c = c.Counting(s.Counting).BatchLimit(s.BatchLimit)
+	if s.NoQuantile {
+		c = c.Quantile(0)
+	}
+	return c
+}
+
+// MeasureStrategies times AdamW and SMI(AdamW) under each strategy on preset's training step,
+// interleaved, on backend b. progress (may be nil) gets a line per configuration built, with the
+// time its first step took (compilation included).
+func MeasureStrategies(b backends.Backend, preset string, cfg gpt.Config, strategies []Strategy, opt Options, progress func(string)) (StepResult, error) {
+	opts := []string{OptAdamW}
+	for _, s := range strategies {
+		opts = append(opts, StrategyOpt(s))
+	}
+	return MeasureSteps(b, preset, cfg, opts, opt, progress)
+}
+
+// StrategyOptions are the step-timing options of the strategy section: rounds until budget (at
+// least 5), each sample at least 200 ms of steps.
+func StrategyOptions(budget time.Duration) Options {
+	return Options{Warmup: 3, Rounds: 1000, MinSample: 200 * time.Millisecond, Budget: budget, MinRounds: 5}
+}

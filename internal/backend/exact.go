@@ -1,0 +1,35 @@
+package backend
+
+import (
+	"os"
+	"strings"
+)
+
+// PinArithmetic makes the backend that New creates in this process compute as the tests
+// assume, on every platform: it must be called before New (from a test's TestMain). On the CPU
+// it changes nothing the tests see; on a GPU it turns off two liberties XLA and NVIDIA's libraries
+// take by default:
+//   - excess precision (--xla_allow_excess_precision=false): XLA GPU may drop a float32 ->
+//     bfloat16 -> float32 round trip and keep the float32 value, so a bfloat16 result would not
+//     be the bfloat16 the graph asks for;
+//   - TensorFloat-32 products (NVIDIA_TF32_OVERRIDE=0, honoured by cuBLAS and cuDNN): float32
+//     matrix products with 10-bit mantissas, about 1e-3 relative error instead of float32's 1e-7.
+//
+// Flags the user put in XLA_FLAGS are kept, and one they set explicitly wins.
+func PinArithmetic() {
+	appendXLAFlag("--xla_allow_excess_precision", "false")
+	if _, set := os.LookupEnv("NVIDIA_TF32_OVERRIDE"); !set {
+		_ = os.Setenv("NVIDIA_TF32_OVERRIDE", "0")
+	}
+}
+
+// appendXLAFlag adds --name=value to XLA_FLAGS unless the variable already names that flag.
+func appendXLAFlag(name, value string) {
+	flags := os.Getenv("XLA_FLAGS")
+	for _, f := range strings.Fields(flags) {
+		if f == name || strings.HasPrefix(f, name+"=") {
+			return
+		}
+	}
+	_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" "+name+"="+value))
+}

@@ -163,13 +163,18 @@
 // Telemetry); a trainer can log and plot both. They are the float32 scalar variables "alpha" and
 // "kept_energy" in scope "/smi".
 //
-// # Batching
+// # Batching and counting, per backend
 //
-// Variables of at most 65536 elements with the same n x d view and compute dtype are filtered together,
-// stacked, by one spectral.FilterBatch call, which gives each what spectral.Filter gives it alone (bit for bit,
-// or where XLA rounds a batch differently, within rounding) but pays the filter's fixed per-operation costs
-// once per group. Larger variables are filtered one by one, which measured faster on XLA CPU (see
-// docs/BENCHMARKS.md).
+// Variables with the same n x d view and compute dtype, each of at most the batch limit's elements, are
+// filtered together, stacked, by one spectral.FilterBatch call, which gives each what spectral.Filter gives it
+// alone (bit for bit, or where XLA rounds a batch differently, within rounding) but pays the filter's fixed
+// per-operation costs once per group. Larger variables are filtered one by one. The limit (DefaultBatchLimit)
+// is 65536 elements on CPUs, where XLA runs the filters of large variables concurrently, and none on GPUs and
+// TPUs, where every operation is a kernel launch that same-shape variables (a transformer's layers) share.
+// The exact quantile counts by ScatterSum histograms on CPUs and by compare-and-reduce on accelerators, where
+// a scatter-add becomes contended atomics (spectral.Counting). Neither choice changes any result;
+// BatchLimit and Counting override them, and `smibench -sections strategies` times each on the backend at hand
+// (docs/BENCHMARKS.md).
 //
 // # Training on several devices
 //

@@ -98,6 +98,14 @@
 //     they reach rank k+1, v[k+1] = v[k], otherwise one masked-min pass finds the smallest key
 //     above v[k].
 //
+//   - N > 1024 on GPUs and TPUs (Counting, WithCounting): the same radix select with 4-bit digits
+//     decided by counting instead of histograms. With lo the digits decided so far and s the next
+//     digit's shift, one reduction counts c_p = #{keys < lo + p*2^s} for p = 1..15 (each key
+//     counted with its multiplicity), and the digit is #{p: c_p <= k}: 8 passes for float32 (16
+//     for float64), each a compare-and-sum over the keys with no scatter, which a GPU runs at
+//     memory speed where a ScatterSum is contended atomics (most keys share their leading digits).
+//     Both countings find the same keys; the tests check they agree bit for bit.
+//
 // Radix select needs 3 counting passes for float32 where a bisection on the keys would need 32,
 // and measured faster both to compile and to run on XLA CPU. Compile and run times of Quantile on the GPT's largest shape are
 // logged by

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds what scripts/gpu-check.sh runs, for a GPU machine without Go: the trainer, smibench and
+# the test binaries of internal/backend, spectral, optimizers and internal/gpt, stripped and
+# xz-compressed into DIR (default .gpu/bin, which .git/info/exclude should ignore).
+# Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${1:-$root/.gpu/bin}
+mkdir -p "$dir"
+cd "$root"
+flags=(-trimpath -ldflags='-s -w')
+go build "${flags[@]}" -o "$dir/shakespeare" ./examples/shakespeare
+go build "${flags[@]}" -o "$dir/smibench" ./internal/benchmarks/cmd/smibench
+go test -c "${flags[@]}" -o "$dir/backend.test" ./internal/backend
+go test -c "${flags[@]}" -o "$dir/spectral.test" ./spectral
+go test -c "${flags[@]}" -o "$dir/optimizers.test" ./optimizers
+go test -c "${flags[@]}" -o "$dir/gpt.test" ./internal/gpt
+for f in "$dir"/*; do
+  [[ $f == *.xz ]] && continue
+  xz -T0 -6 -f "$f"
+done
+ls -la "$dir"

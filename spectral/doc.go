@@ -81,10 +81,12 @@
 //     adjacent keys and the same value; infinities are ordinary values; if any entry is NaN the
 //     result is NaN, as in numpy and torch. bfloat16 and float16 inputs are widened to float32,
 //     which preserves order and values, and the result is cast back.
+//
 //   - N <= 1024: pairwise counting. One fused pass computes, for every entry, atMost_i =
 //     #{j: key_j <= key_i} (N^2 integer comparisons; each j counted with its multiplicity in the
 //     filter's case); v[r] is the smallest key_i with atMost_i >= r+1. This is the definition of
 //     the r-th order statistic, so it is exact, and it is cheap to compile.
+//
 //   - N > 1024: radix select, most significant digit first, 11, 11 and 10 bits: 3 passes for
 //     float32 (6 for float64). A pass builds the histogram (2048 or 1024 bins) of the next digit
 //     over the keys that share the digits decided so far (a ScatterSum of ones, or of the

@@ -5,10 +5,18 @@
 // $SMI_PJRT_DIR (default ~/.local/lib/smi-gomlx). No environment variable needs to be set.
 //
 // Order of choice:
-//  1. GOMLX_BACKEND, when set, is respected as GoMLX documents it (e.g. "xla:cpu", "xla:cuda", "go").
-//  2. The project's plugin in $SMI_PJRT_DIR, loaded by absolute path, so GoMLX's auto-installer
-//     (which downloads from GitHub) is not triggered.
-//  3. A "cpu" PJRT plugin that go-xla already finds (PJRT_PLUGIN_LIBRARY_PATH, ~/.local/lib/go-xla, ...).
+//  1. GOMLX_BACKEND, when set, is respected as GoMLX documents it (e.g. "xla:cpu", "go",
+//     "xla:/path/to/plugin.so"), except that "xla:cuda" takes the installed CUDA plugin as the
+//     device "cuda" does, instead of GoMLX's download. A plugin path that names CUDA gets the
+//     same preparation as the device "cuda" (see cudaEnvironment).
+//  2. The device chosen by SetDevice (a program's -device flag), else $SMI_DEVICE, else "cpu":
+//     "cuda" loads the CUDA PJRT plugin that FindCUDAPlugin finds (JAX's wheel in python3's
+//     site-packages, or make setup-cuda's install), after setting what it needs (XLA_FLAGS'
+//     --xla_gpu_cuda_data_dir, GOPJRT_CUDA_CHECKS=0, the NVIDIA libraries preloaded); "auto" does
+//     so when an NVIDIA GPU and a plugin are found, else falls to "cpu".
+//  3. "cpu": the project's plugin in $SMI_PJRT_DIR, loaded by absolute path, so GoMLX's
+//     auto-installer (which downloads from GitHub) is not triggered.
+//  4. A "cpu" PJRT plugin that go-xla already finds (PJRT_PLUGIN_LIBRARY_PATH, ~/.local/lib/go-xla, ...).
 //
 // Before loading the plugin, New calls hostmem.Retain (XLA CPU then reuses its freed memory).
 //
@@ -71,6 +79,15 @@ func create() (backends.Backend, error) {
 	// supported, it changes nothing, as without it.
 	_ = hostmem.Retain()
 	if config, ok := os.LookupEnv(backends.ConfigEnvVar); ok && config != "" {
+		if options, isCUDA := cudaConfig(config); isCUDA {
+			// GoMLX's "xla:cuda" would download a plugin; take the installed one instead.
+			return newCUDA(options, backends.ConfigEnvVar+"="+config)
+		}
+		if path := pluginPathOfConfig(config); path != "" {
+			if p, isCUDA := cudaPluginForPath(path); isCUDA {
+				fmt.Fprintln(os.Stderr, cudaEnvironment(p).String())
+			}
+		}
 		b, err := backends.NewWithConfig(config)
 		if err != nil {
 			return nil, fmt.Errorf("backend %s=%q failed: %v\n(unset %s to use the project's XLA CPU plugin, installed by %q)",
@@ -78,6 +95,25 @@ func create() (backends.Backend, error) {
 		}
 		return b, nil
 	}
+	device, why, err := deviceChoice()
+	if err != nil {
+		return nil, err
+	}
+	switch device {
+	case DeviceCUDA:
+		return newCUDA("", why)
+	case DeviceAuto:
+		if gpu := nvidiaGPU(); gpu.Found {
+			if p, err := FindCUDAPlugin(gpu); err == nil {
+				return loadCUDA(p, "")
+			}
+		}
+	}
+	return newCPU()
+}
+
+// newCPU creates the XLA CPU backend: the project's plugin, else one go-xla finds.
+func newCPU() (backends.Backend, error) {
 	path := filepath.Join(PluginDir(), PluginFileName)
 	if _, err := os.Stat(path); err == nil {
 		// Loading by absolute path bypasses go-xla's GitHub auto-install; "shared_buffers" keeps

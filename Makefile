@@ -3,12 +3,19 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup data run test check bench reference study
+.PHONY: setup setup-cuda data run run-gpu test check bench reference study
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
 setup:
 	@$(GO) mod download
 	@scripts/install-xla-cpu.sh
+
+# Go modules and a CUDA PJRT plugin with the NVIDIA libraries (JAX's wheels from PyPI, pinned and
+# cached), for -device cuda; nothing to do when python3 already has JAX's CUDA plugin. Needs an
+# NVIDIA GPU and its driver (SMI_CUDA_DRY_RUN=1 shows what it would install). See docs/SETUP.md.
+setup-cuda:
+	@$(GO) mod download
+	@scripts/install-xla-cuda.sh
 
 # tiny Shakespeare: the project's shared copy when present, else the trainer's per-user cache,
 # where `data` downloads and verifies it.
@@ -24,6 +31,10 @@ data:
 # resumes or, when complete, rewrites its metrics. Results go to results/shakespeare/.
 run: setup data
 	@$(GO) run ./examples/shakespeare train -preset cpu -run 5 $(SHAKESPEARE_DATA)
+
+# The same on an NVIDIA GPU, at the paper's size (the paper preset, run 5), with no environment to set.
+run-gpu: setup-cuda data
+	@$(GO) run ./examples/shakespeare train -preset paper -run 5 -device cuda $(SHAKESPEARE_DATA)
 
 test: setup
 	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:' || true

@@ -48,8 +48,6 @@ type trainOptions struct {
 
 	Device string // cpu, cuda or auto (backend.SetDevice); "": $SMI_DEVICE, else cpu
 
-	Device string // cpu, cuda or auto (backend.SetDevice); "": $SMI_DEVICE, else cpu
-
 	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
 
@@ -77,7 +75,6 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.IntVar(&o.BenchReps, "bench_reps", 10, "repetitions of the inference-speed measurement")
 	fs.StringVar(&o.Thresholds, "thresholds", defaultThresholds, "training-loss thresholds for iterations-to-threshold")
 	fs.IntVar(&o.Devices, "devices", 1, devicesUsage)
-	fs.StringVar(&o.Device, "device", "", backend.DeviceUsage)
 	fs.StringVar(&o.Device, "device", "", backend.DeviceUsage)
 	return fs, o
 }
@@ -187,9 +184,6 @@ func cmdTrain(args []string) error {
 		return fmt.Errorf("-devices must be >= 0 (0: all of the backend's devices), got %d", o.Devices)
 	case o.Devices == 0:
 		o.Devices = allDevices
-	}
-	if err := backend.SetDevice(o.Device); err != nil {
-		return err
 	}
 	if err := backend.SetDevice(o.Device); err != nil {
 		return err

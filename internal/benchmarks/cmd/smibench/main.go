@@ -44,7 +44,12 @@ func main() {
 	bases := flag.String("bases", "AdamW,SGD-momentum,Lion", "base optimizers whose step pairs are timed")
 	budget := flag.Duration("budget", time.Minute, "with -sections strategies: interleaved timing per preset (after compilation)")
 	jsonOut := flag.String("json", "", "with -sections strategies: also write the figures to this JSON file")
+	device := flag.String("device", "", backend.DeviceUsage)
 	flag.Parse()
+	if err := backend.SetDevice(*device); err != nil {
+		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
+		os.Exit(2)
+	}
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "presets" })
 	if *quick && !explicit {

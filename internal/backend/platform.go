@@ -202,8 +202,15 @@ func NvidiaGPU() GPUInfo { return nvidiaGPU() }
 func newCUDA(options, why string) (backends.Backend, error) {
 	gpu := nvidiaGPU()
 	if !gpu.Found {
-		return nil, fmt.Errorf("%w (%s), but %s asks for the GPU: run on a machine with an NVIDIA GPU and its driver, or choose -device cpu",
-			ErrNoGPU, gpu.Detail, why)
+		instead := "choose -device cpu"
+		switch {
+		case strings.HasPrefix(why, backends.ConfigEnvVar):
+			instead = "unset " + backends.ConfigEnvVar + " for the CPU"
+		case strings.HasPrefix(why, DeviceEnv):
+			instead = "set " + DeviceEnv + "=cpu"
+		}
+		return nil, fmt.Errorf("%w (%s), but %s asks for the GPU: run on a machine with an NVIDIA GPU and its driver, or %s",
+			ErrNoGPU, gpu.Detail, why, instead)
 	}
 	p, err := FindCUDAPlugin(gpu)
 	if err != nil {

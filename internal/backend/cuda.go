@@ -47,7 +47,8 @@ const (
 	// plugin and the NVIDIA libraries from, instead of asking python3 and looking in the project's
 	// install directory.
 	CUDASitePackagesEnv = "SMI_CUDA_SITE_PACKAGES"
-	// CUDAPreloadEnv set to 0 turns off the preloading of the NVIDIA libraries.
+	// CUDAPreloadEnv chooses how the NVIDIA libraries are preloaded: "local" (the default,
+	// RTLD_LOCAL), "global" (RTLD_GLOBAL) or "0" (not at all).
 	CUDAPreloadEnv = "SMI_CUDA_PRELOAD"
 	// XLAFlagsEnv is XLA's own flags variable.
 	XLAFlagsEnv = "XLA_FLAGS"
@@ -411,7 +412,7 @@ type cudaSetup struct {
 	UserDataDir            bool   // XLA_FLAGS already had --xla_gpu_cuda_data_dir
 	Libraries, Loaded      int
 	Failed                 map[string]error
-	PreloadOff             bool
+	PreloadMode            string // "local", "global" or "0" (off); see preloadMode
 }
 
 // cudaEnvironment gives the plugin what it needs, in this process, before it is loaded:
@@ -421,9 +422,9 @@ type cudaSetup struct {
 //   - GOPJRT_CUDA_CHECKS=0 unless set: go-xla v0.1.4 otherwise sets that flag, for CUDA plugins,
 //     to a path in its author's home directory (pkg/pjrt/cuda_linux.go) when XLA_FLAGS lacks it;
 //   - the NVIDIA libraries under the plugin's root are opened by absolute path with
-//     dlopen(RTLD_NOW|RTLD_GLOBAL) (unless SMI_CUDA_PRELOAD=0): LD_LIBRARY_PATH, read once when the
-//     process starts, cannot be changed for it, and the plugin's later dlopen("libcublas.so.13")
-//     is then answered by the library already loaded with that soname.
+//     dlopen(RTLD_NOW|RTLD_LOCAL) (see preloadMode): LD_LIBRARY_PATH, read once when the process
+//     starts, cannot be changed for it, and the plugin's later dlopen("libcublas.so.13") is then
+//     answered by the library already loaded with that soname.
 func cudaEnvironment(p CUDAPlugin) cudaSetup {
 	s := cudaSetup{Plugin: p}
 	flags := os.Getenv(XLAFlagsEnv)
@@ -439,16 +440,32 @@ func cudaEnvironment(p CUDAPlugin) cudaSetup {
 	if _, set := os.LookupEnv(CUDAChecksEnv); !set {
 		_ = os.Setenv(CUDAChecksEnv, "0")
 	}
-	if os.Getenv(CUDAPreloadEnv) == "0" {
-		s.PreloadOff = true
+	s.PreloadMode = preloadMode(os.Getenv(CUDAPreloadEnv))
+	if s.PreloadMode == "0" || p.Root == "" {
 		return s
 	}
-	if p.Root != "" {
-		libs := nvidiaLibraries(p.Root, p.Flavor)
-		s.Libraries = len(libs)
-		s.Loaded, s.Failed = preloadLibraries(libs, dlopenGlobal)
-	}
+	libs := nvidiaLibraries(p.Root, p.Flavor)
+	s.Libraries = len(libs)
+	global := s.PreloadMode == "global"
+	s.Loaded, s.Failed = preloadLibraries(libs, func(path string) error { return dlopenLibrary(path, global) })
 	return s
+}
+
+// preloadMode reads SMI_CUDA_PRELOAD: "0" (or "off", "no", "false") turns preloading off, "global"
+// opens the libraries with RTLD_GLOBAL, anything else (the default) with RTLD_LOCAL. Local is
+// enough for the loader to answer the plugin's dlopen by soname (glibc matches the sonames of
+// every loaded library), and it is what the plugin's own dlopen of them does with LD_LIBRARY_PATH
+// set: no library's symbols take part in resolving the symbols of libraries loaded later (the
+// plugin's weak references to CUPTI, say). Global is there in case a library needs another's
+// symbols without naming it as a dependency.
+func preloadMode(value string) string {
+	switch strings.ToLower(strings.TrimSpace(value)) {
+	case "0", "off", "no", "false":
+		return "0"
+	case "global":
+		return "global"
+	}
+	return "local"
 }
 
 // String is the one line logged when a CUDA plugin is loaded.
@@ -464,10 +481,12 @@ func (s cudaSetup) String() string {
 		b.WriteString("; no XLA data dir found (no ptxas)")
 	}
 	switch {
-	case s.PreloadOff:
+	case s.PreloadMode == "0":
 		fmt.Fprintf(&b, "; preloading off (%s=0)", CUDAPreloadEnv)
+	case s.Plugin.Root == "":
+		b.WriteString("; no NVIDIA libraries preloaded (plugin not in a site-packages layout)")
 	default:
-		fmt.Fprintf(&b, "; preloaded %d of %d NVIDIA libraries", s.Loaded, s.Libraries)
+		fmt.Fprintf(&b, "; preloaded %d of %d NVIDIA libraries (%s)", s.Loaded, s.Libraries, s.PreloadMode)
 		if len(s.Failed) > 0 {
 			paths := slices.Sorted(maps.Keys(s.Failed))
 			names := make([]string, len(paths))

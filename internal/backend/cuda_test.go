@@ -296,7 +296,7 @@ func TestCUDAEnvironment(t *testing.T) {
 	s := cudaEnvironment(p)
 	assert.Equal(t, "--xla_gpu_autotune_level=0 --xla_gpu_cuda_data_dir="+filepath.Join(site, "nvidia/cu13"), os.Getenv(XLAFlagsEnv))
 	assert.Equal(t, "0", os.Getenv(CUDAChecksEnv))
-	assert.True(t, s.PreloadOff)
+	assert.Equal(t, "0", s.PreloadMode)
 	line := s.String()
 	assert.NotContains(t, line, "\n")
 	assert.Contains(t, line, "backend: CUDA PJRT plugin "+p.Path+" (cuda13, from test)")
@@ -315,5 +315,22 @@ func TestCUDAEnvironment(t *testing.T) {
 	assert.Equal(t, 0, s.Loaded)
 	line = s.String()
 	assert.Contains(t, line, "XLA data dir from your XLA_FLAGS")
-	assert.Contains(t, line, "preloaded 0 of 1 NVIDIA libraries (not loaded: libcudart.so.13; first error: ")
+	assert.Equal(t, "local", s.PreloadMode)
+	assert.Contains(t, line, "preloaded 0 of 1 NVIDIA libraries (local) (not loaded: libcudart.so.13; first error: ")
+
+	t.Setenv(CUDAPreloadEnv, "global")
+	s = cudaEnvironment(p)
+	assert.Equal(t, "global", s.PreloadMode)
+	assert.Equal(t, 1, s.Libraries)
+
+	// A plugin outside a site-packages layout: nothing to preload.
+	s = cudaEnvironment(CUDAPlugin{Path: "/opt/pjrt_c_api_cuda_plugin.so", Flavor: FlavorCUDA13})
+	assert.Equal(t, 0, s.Libraries)
+	assert.Contains(t, s.String(), "no NVIDIA libraries preloaded")
+}
+
+func TestPreloadMode(t *testing.T) {
+	for in, want := range map[string]string{"": "local", "local": "local", "1": "local", "global": "global", "GLOBAL": "global", "0": "0", "off": "0", "no": "0", "false": "0"} {
+		assert.Equal(t, want, preloadMode(in), in)
+	}
 }

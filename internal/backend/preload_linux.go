@@ -8,10 +8,10 @@ package backend
 #include <stdlib.h>
 #include <string.h>
 
-// smi_dlopen_global opens path with RTLD_NOW|RTLD_GLOBAL and never closes it. It returns NULL on
-// success, else a copy of dlerror's message (to be freed by the caller).
-static char* smi_dlopen_global(const char* path) {
-	void* handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+// smi_dlopen opens path with RTLD_NOW and RTLD_LOCAL or RTLD_GLOBAL, and never closes it. It
+// returns NULL on success, else a copy of dlerror's message (to be freed by the caller).
+static char* smi_dlopen(const char* path, int global) {
+	void* handle = dlopen(path, RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL));
 	if (handle != NULL) {
 		return NULL;
 	}
@@ -26,12 +26,17 @@ import (
 	"unsafe"
 )
 
-// dlopenGlobal loads the shared library at path into the process for good: its symbols become
-// global, and the loader answers a later dlopen of its soname with it.
-func dlopenGlobal(path string) error {
+// dlopenLibrary loads the shared library at path into the process for good, with all its symbols
+// bound now. The loader then answers a later dlopen of its soname with it, local or global; global
+// also makes its symbols available to the libraries loaded after it.
+func dlopenLibrary(path string, global bool) error {
 	cPath := C.CString(path)
 	defer C.free(unsafe.Pointer(cPath))
-	msg := C.smi_dlopen_global(cPath)
+	g := C.int(0)
+	if global {
+		g = 1
+	}
+	msg := C.smi_dlopen(cPath, g)
 	if msg == nil {
 		return nil
 	}

@@ -12,10 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestDlopenGlobal builds two shared libraries, libsmitest_a needing libsmitest_b by soname in a
-// directory the loader does not search, and checks what the CUDA preloading relies on: a fails
-// until b is loaded by path, then loads, and a later dlopen of b's bare soname finds the loaded b.
-func TestDlopenGlobal(t *testing.T) {
+// TestDlopenLibrary builds shared libraries, libsmitest_a needing libsmitest_b by soname in a
+// directory the loader does not search, and checks what the CUDA preloading relies on, with
+// RTLD_LOCAL and with RTLD_GLOBAL: a fails until b is loaded by path, then loads, and a later
+// dlopen of b's bare soname finds the loaded b.
+func TestDlopenLibrary(t *testing.T) {
 	cc, err := exec.LookPath("cc")
 	if err != nil {
 		t.Skip("no C compiler")
@@ -31,25 +32,29 @@ func TestDlopenGlobal(t *testing.T) {
 		require.NoError(t, err, string(msg))
 		return out
 	}
-	b := build("libsmitest_b", "int smitest_b(void) { return 2; }\n")
-	a := build("libsmitest_a", "int smitest_b(void);\nint smitest_a(void) { return smitest_b() + 1; }\n",
-		"-L"+dir, "-lsmitest_b")
+	for _, global := range []bool{false, true} {
+		mode := map[bool]string{false: "local", true: "global"}[global]
+		nameA, nameB := "libsmitest_"+mode+"_a", "libsmitest_"+mode+"_b"
+		b := build(nameB, "int smitest_"+mode+"_b(void) { return 2; }\n")
+		a := build(nameA, "int smitest_"+mode+"_b(void);\nint smitest_"+mode+"_a(void) { return smitest_"+mode+"_b() + 1; }\n",
+			"-L"+dir, "-lsmitest_"+mode+"_b")
 
-	var firstErr error
-	open := func(path string) error {
-		err := dlopenGlobal(path)
-		if path == a && firstErr == nil {
-			firstErr = err
+		var firstErr error
+		open := func(path string) error {
+			err := dlopenLibrary(path, global)
+			if path == a && firstErr == nil {
+				firstErr = err
+			}
+			return err
 		}
-		return err
+		loaded, failed := preloadLibraries([]string{a, b}, open)
+		assert.Equal(t, 2, loaded, mode)
+		assert.Empty(t, failed, mode)
+		assert.ErrorContains(t, firstErr, nameB+".so", "%s: a cannot load before b", mode)
+		require.NoError(t, dlopenLibrary(nameB+".so", false), "%s: the loaded library answers its soname", mode)
+		assert.Error(t, dlopenLibrary(filepath.Join(dir, "missing.so"), global), mode)
 	}
-	loaded, failed := preloadLibraries([]string{a, b}, open)
-	assert.Equal(t, 2, loaded)
-	assert.Empty(t, failed)
-	assert.ErrorContains(t, firstErr, "libsmitest_b.so", "a cannot load before b")
-	require.NoError(t, dlopenGlobal("libsmitest_b.so"), "the loaded library answers its soname")
-	assert.Error(t, dlopenGlobal(filepath.Join(dir, "missing.so")))
 	empty := filepath.Join(dir, "libempty.so")
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
-	assert.Error(t, dlopenGlobal(empty))
+	assert.Error(t, dlopenLibrary(empty, false))
 }

@@ -4,7 +4,7 @@ package backend
 
 import "errors"
 
-// dlopenGlobal is not available here: the NVIDIA libraries are left to the plugin's own search.
-func dlopenGlobal(path string) error {
+// dlopenLibrary is not available here: the NVIDIA libraries are left to the plugin's own search.
+func dlopenLibrary(path string, global bool) error {
 	return errors.New("preloading libraries needs Linux and cgo")
 }

@@ -24,7 +24,11 @@ type runRecord struct {
 	path     string
 	metrics  Metrics
 	analysis *Analysis
-	speed    []float64 // inference tokens/s per repetition of a study's interleaved measurement
+	prov     *provenance // where and with what code it trained, when its published file says
+	aprov    *provenance // the same for its analysis
+	speed    []float64   // inference tokens/s per repetition of a study's interleaved measurement
+	speedSrc string      // the folder of the speed.json that measured it (speeds pair within one)
+	source   string      // the published study folder it was read from
 }
 
 // group is one configuration: runs that differ only in their seed.
@@ -44,30 +48,31 @@ type metricDef struct {
 func cmdReport(args []string) error {
 	fset := flag.NewFlagSet("report", flag.ContinueOnError)
 	out := fset.String("out", filepath.Join("results", "shakespeare", "report"), "directory for report.md and its plots")
-	repro := fset.String("reproduction", "", "a study's published folder (e.g. docs/reproduction/cpu): write its reproduction report instead")
-	reproOut := fset.String("reproduction_out", "", "with -reproduction: the report to write (default docs/REPRODUCTION.md for cpu, docs/REPRODUCTION-<preset>.md otherwise)")
+	from := fset.String("from", "", "published study folders, comma-separated, each searched for study.json (e.g. docs/reproduction): write the reproduction report from every study found, merged")
+	repro := fset.String("reproduction", "", "the same as -from (kept for old commands)")
+	reproOut := fset.String("reproduction_out", filepath.Join("docs", "REPRODUCTION.md"), "with -from: the report to write; its plots go to reproduction/<section>/ beside it")
+	compact := fset.String("compact", "", "a published study folder: rewrite its files in the compact published form (no indentation, no SMI telemetry, each run's provenance from study.json), then stop")
 	fset.Usage = func() {
-		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...\n       shakespeare report -reproduction PUBLISHED_STUDY_DIR [-reproduction_out FILE]")
+		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...\n       shakespeare report -from FOLDER[,FOLDER...] [-reproduction_out FILE]\n       shakespeare report -compact PUBLISHED_STUDY_DIR")
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	if *repro != "" {
-		path := *reproOut
-		if path == "" {
-			d, err := loadStudy(*repro)
-			if err != nil {
-				return err
+	if *compact != "" {
+		return compactPublished(*compact)
+	}
+	if *from != "" || *repro != "" {
+		var roots []string
+		for _, f := range strings.Split(*from+","+*repro, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				roots = append(roots, f)
 			}
-			o := &studyOptions{Preset: d.study.Preset}
-			o.defaults()
-			path = o.Report
 		}
-		if err := writeReproduction(*repro, path); err != nil {
+		if err := writeReproduction(roots, *reproOut); err != nil {
 			return err
 		}
-		fmt.Printf("Report: %s\n", path)
+		fmt.Printf("Report: %s\n", *reproOut)
 		return nil
 	}
 	if fset.NArg() == 0 {
@@ -134,17 +139,22 @@ func readRecordsChecked(args []string) (records []*runRecord, problems []string,
 	sort.Strings(paths)
 	for _, p := range paths {
 		r := &runRecord{path: p}
-		if err := readChecked(p, &r.metrics, metricsRequired); err != nil {
+		var prov, aprov struct {
+			P *provenance `json:"provenance"`
+		}
+		if err := readChecked(p, &r.metrics, metricsRequired, &prov); err != nil {
 			problems = append(problems, err.Error())
 			continue
 		}
+		r.prov = prov.P
 		ap := filepath.Join(filepath.Dir(p), "analysis.json")
 		if _, err := os.Stat(ap); err == nil {
 			r.analysis = &Analysis{}
-			if err := readChecked(ap, r.analysis, analysisRequired); err != nil {
+			if err := readChecked(ap, r.analysis, analysisRequired, &aprov); err != nil {
 				problems = append(problems, err.Error()+" (the run counts without its analysis)")
 				r.analysis = nil
 			}
+			r.aprov = aprov.P
 		}
 		records = append(records, r)
 	}
@@ -167,9 +177,9 @@ var (
 		"param_magnitude_variance", "active_fraction", "mlp_sparsity", "attention_sparsity"}
 )
 
-// readChecked decodes the JSON file at path into v after checking that every required field
-// is present and not null.
-func readChecked(path string, v any, required []string) error {
+// readChecked decodes the JSON file at path into v (and into each of also) after checking that
+// every required field is present and not null.
+func readChecked(path string, v any, required []string, also ...any) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%s: %v", path, err)
@@ -187,8 +197,10 @@ func readChecked(path string, v any, required []string) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("%s lacks %s (missing or null)", path, strings.Join(missing, ", "))
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+	for _, into := range append([]any{v}, also...) {
+		if err := json.Unmarshal(raw, into); err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
 	}
 	return nil
 }

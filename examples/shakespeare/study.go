@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,19 +28,24 @@ import (
 //	DIR/runs/<preset>-run<r>-seed<s>/   a train run directory (checkpoints, metrics, analysis)
 //	DIR/speed.json                      interleaved inference speed of all final models
 //	DIR/steps.json                      interleaved training-step time of every configuration
-//	PUBLISH/runs/<name>/metrics.json    the small files the report is made from, copied as
-//	PUBLISH/runs/<name>/analysis.json   each is written: commit these (no checkpoints)
-//	PUBLISH/speed.json, steps.json, study.json
+//	PUBLISH/runs/<name>/metrics.json    the small files the report is made from, published as
+//	PUBLISH/runs/<name>/analysis.json   each is written, compact and with the run's provenance
+//	PUBLISH/speed.json, steps.json,     (code revision, machine, accelerator, backend): commit
+//	PUBLISH/study.json                  these (no checkpoints)
 //
 // Every step is resumable: a finished run is skipped, an interrupted one resumes from its
-// checkpoint, a grid with more runs or seeds trains only what is missing.
+// checkpoint, a grid with more runs or seeds trains only what is missing. A study can be done
+// in pieces: any subset of runs x seeds, on any machine, publishes into a folder of its own
+// (see defaultPublish), and the report merges every published folder it finds.
 
 // studyOptions are the study command's flags.
 type studyOptions struct {
 	Preset, Dir, Publish, Report, Data, Set string
+	Device                                  string   // cpu, cuda or auto (backend.SetDevice); "": $SMI_DEVICE, else cpu
+	From                                    []string // published folders the report is made from
 	Runs                                    []int
 	Seeds                                   []int64
-	Quiet, NoSpeed                          bool
+	Quiet, NoSpeed, ReportOnly              bool
 	SpeedTokens, SpeedReps, AnalyzeBatches  int
 	StepRounds, StepSteps                   int
 
@@ -58,14 +64,28 @@ type studyFile struct {
 
 // invocation is one execution of the study command on the folder.
 type invocation struct {
-	Command  string   `json:"command"`
-	Revision string   `json:"revision"` // git revision of the code, "+dirty" when it had uncommitted changes
-	Machine  Machine  `json:"machine"`
-	Backend  string   `json:"backend"`
-	Started  string   `json:"started_utc"`
-	Updated  string   `json:"updated_utc"`
-	Seconds  float64  `json:"seconds"` // wall time of this invocation so far
-	Trained  []string `json:"trained"` // runs this invocation trained (or finished)
+	Command     string   `json:"command"`
+	Revision    string   `json:"revision"` // git revision of the code, "+dirty" when it had uncommitted changes
+	Machine     Machine  `json:"machine"`
+	Accelerator string   `json:"accelerator,omitempty"` // the GPU(s) a GPU backend computes on
+	Backend     string   `json:"backend"`
+	Started     string   `json:"started_utc"`
+	Updated     string   `json:"updated_utc"`
+	Seconds     float64  `json:"seconds"`            // wall time of this invocation so far
+	Trained     []string `json:"trained"`            // runs this invocation trained (or finished)
+	Analysed    []string `json:"analysed,omitempty"` // runs whose final model this invocation analysed
+}
+
+// provenance is where and with what code a published run file was made: the study adds it to
+// each run's metrics.json and analysis.json as it publishes them, from the invocation that
+// trained (or analysed) the run, so that a file copied alone still says where it came from.
+type provenance struct {
+	Revision    string   `json:"revision"` // git revision of the code, "+dirty" with uncommitted changes
+	Command     string   `json:"command,omitempty"`
+	Machine     *Machine `json:"machine,omitempty"`
+	Accelerator string   `json:"accelerator,omitempty"`
+	Backend     string   `json:"backend,omitempty"`
+	Started     string   `json:"invocation_started_utc,omitempty"`
 }
 
 // speedFile is DIR/speed.json: the interleaved inference measurement of every final model.
@@ -78,15 +98,18 @@ type speedFile struct {
 	Rates   map[string][]float64 `json:"tokens_per_sec"` // per run name, one per repetition
 }
 
-func studyFlags() (*flag.FlagSet, *studyOptions, *string, *string) {
+func studyFlags() (*flag.FlagSet, *studyOptions, *string, *string, *string) {
 	o := &studyOptions{}
 	fs := flag.NewFlagSet("study", flag.ContinueOnError)
 	runs := fs.String("runs", "0,1,2,3,4,5", "the paper's runs to train (0: AdamW alone, 1-5: SMI)")
-	seeds := fs.String("seeds", "1337,1,2,3,4", "seeds: each trains every run (same initial weights and batches per seed)")
+	seeds := fs.String("seeds", "", "seeds: each trains every run (same initial weights and batches per seed); default 1337,1 for the paper preset (the paper's 2 seeds), 1337,1,2,3,4 otherwise")
+	from := fs.String("from", "", "published folders the report merges, comma-separated, each searched for study folders (default docs/reproduction, with -publish added when outside it)")
 	fs.StringVar(&o.Preset, "preset", "cpu", "model and recipe (see train -help)")
+	fs.StringVar(&o.Device, "device", "", backend.DeviceUsage)
 	fs.StringVar(&o.Dir, "dir", "", "study folder with checkpoints (default results/study/<preset>)")
-	fs.StringVar(&o.Publish, "publish", "", "folder for the small files the report is made from (default docs/reproduction/<preset>)")
-	fs.StringVar(&o.Report, "report", "", "the report to write (default docs/REPRODUCTION.md for cpu, docs/REPRODUCTION-<preset>.md otherwise)")
+	fs.StringVar(&o.Publish, "publish", "", "folder for the small files the report is made from (default docs/reproduction/<preset> for the full grid on a CPU, else docs/reproduction/<preset>/<backend>-runs<R>-seeds<S>: a piece's own folder)")
+	fs.StringVar(&o.Report, "report", "", "the report to write (default docs/REPRODUCTION.md); its plots go to reproduction/<section>/ beside it")
+	fs.BoolVar(&o.ReportOnly, "report_only", false, "train and measure nothing: only write the report from the published folders (-from)")
 	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file")
 	fs.StringVar(&o.Set, "set", "", "hyperparameters for every run (see train -help); changes the recipe, so use another -dir")
 	fs.BoolVar(&o.Quiet, "quiet", false, "a line per evaluation instead of progress bars (for logs)")
@@ -107,19 +130,27 @@ are skipped and an interrupted one resumes from its checkpoint. More -runs or -s
 study without retraining what exists. The default grid on the cpu preset takes 1 to 2 hours on
 2 cores.
 
+A study can be done in pieces: any subset of -runs x -seeds, on any machine, publishes its small
+result files into a folder of its own, and the report merges every published study folder found
+under -from, pairing runs only within one preset, recipe and kind of backend. -report_only
+rewrites the report from the published files without training.
+
 `)
 		fs.PrintDefaults()
 	}
-	return fs, o, runs, seeds
+	return fs, o, runs, seeds, from
 }
 
 func cmdStudy(args []string) error {
-	fs, o, runs, seeds := studyFlags()
+	fs, o, runs, seeds, from := studyFlags()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (see -help)", fs.Args())
+	}
+	if *seeds == "" {
+		*seeds = defaultSeeds(o.Preset)
 	}
 	var err error
 	if o.Runs, err = parseInts(*runs, "-runs", func(s string) (int, error) { return strconv.Atoi(s) }); err != nil {
@@ -128,23 +159,88 @@ func cmdStudy(args []string) error {
 	if o.Seeds, err = parseInts(*seeds, "-seeds", func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }); err != nil {
 		return err
 	}
+	for _, f := range strings.Split(*from, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			o.From = append(o.From, f)
+		}
+	}
 	o.defaults()
 	return runStudy(o, "shakespeare study "+strings.Join(args, " "))
+}
+
+// defaultSeeds are the seeds of a preset's full study: the paper's 2 for the paper preset (a
+// GPU's work), 5 for the smaller ones.
+func defaultSeeds(preset string) string {
+	if preset == "paper" {
+		return "1337,1"
+	}
+	return "1337,1,2,3,4"
 }
 
 func (o *studyOptions) defaults() {
 	if o.Dir == "" {
 		o.Dir = filepath.Join("results", "study", o.Preset)
 	}
-	if o.Publish == "" {
-		o.Publish = filepath.Join("docs", "reproduction", o.Preset)
-	}
 	if o.Report == "" {
 		o.Report = filepath.Join("docs", "REPRODUCTION.md")
-		if o.Preset != "cpu" {
-			o.Report = filepath.Join("docs", "REPRODUCTION-"+o.Preset+".md")
-		}
 	}
+}
+
+// fullGrid reports whether the study is the preset's full default grid: runs 0-5 x its default
+// seeds.
+func (o *studyOptions) fullGrid() bool {
+	seeds, _ := parseInts(defaultSeeds(o.Preset), "", func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
+	runs := slices.Sorted(slices.Values(o.Runs))
+	return slices.Equal(runs, []int{0, 1, 2, 3, 4, 5}) && len(o.Seeds) == len(seeds) &&
+		!slices.ContainsFunc(seeds, func(s int64) bool { return !slices.Contains(o.Seeds, s) })
+}
+
+// defaultPublish is where a study publishes when -publish is not given: docs/reproduction/<preset>
+// for the full grid trained on a CPU (where the committed cpu study lives), else a folder of the
+// piece's own under it, named by backend kind, runs and seeds, so that pieces done on different
+// machines can be brought back side by side.
+func (o *studyOptions) defaultPublish(kind string) string {
+	root := filepath.Join("docs", "reproduction", o.Preset)
+	if kind == "cpu" && o.fullGrid() {
+		return root
+	}
+	join := func(xs []string) string { return strings.Join(xs, "_") }
+	var runs, seeds []string
+	for _, r := range o.Runs {
+		runs = append(runs, strconv.Itoa(r))
+	}
+	for _, s := range o.Seeds {
+		seeds = append(seeds, strconv.FormatInt(s, 10))
+	}
+	return filepath.Join(root, fmt.Sprintf("%s-runs%s-seeds%s", kind, join(runs), join(seeds)))
+}
+
+// reportSources completes -from: docs/reproduction by default (or the publish folder when it
+// lies outside it), with the publish folder added when no folder given holds it.
+func (o *studyOptions) reportSources() {
+	root := filepath.Join("docs", "reproduction")
+	if len(o.From) == 0 {
+		if o.Publish == "" || within(root, o.Publish) {
+			o.From = []string{root}
+		} else {
+			o.From = []string{o.Publish}
+		}
+		return
+	}
+	if o.Publish != "" && !slices.ContainsFunc(o.From, func(f string) bool { return within(f, o.Publish) }) {
+		o.From = append(o.From, o.Publish)
+	}
+}
+
+// within reports whether path is root or lies under it.
+func within(root, path string) bool {
+	a, err1 := filepath.Abs(root)
+	b, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(a, b)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func parseInts[T int | int64](s, flagName string, parse func(string) (T, error)) ([]T, error) {
@@ -190,6 +286,14 @@ func (o *studyOptions) trainOptions(p gridPoint) *trainOptions {
 
 func runStudy(o *studyOptions, command string) error {
 	began := time.Now()
+	if o.ReportOnly {
+		o.reportSources()
+		if err := writeReproduction(o.From, o.Report); err != nil {
+			return err
+		}
+		fmt.Printf("Report (from %s, nothing trained): %s\n", strings.Join(o.From, ", "), o.Report)
+		return nil
+	}
 	for _, r := range o.Runs {
 		if _, err := lookupRun(r); err != nil {
 			return fmt.Errorf("-runs: %v", err)
@@ -211,10 +315,17 @@ func runStudy(o *studyOptions, command string) error {
 		return err
 	}
 	defer lock.release()
+	if err := backend.SetDevice(o.Device); err != nil {
+		return err
+	}
 	b, err := backend.New()
 	if err != nil {
 		return err
 	}
+	if o.Publish == "" {
+		o.Publish = o.defaultPublish(backend.PlatformOf(b))
+	}
+	o.reportSources()
 	sf, inv, err := o.openStudyFile(command, b, began)
 	if err != nil {
 		return err
@@ -239,12 +350,12 @@ func runStudy(o *studyOptions, command string) error {
 		}
 		if !done {
 			pending = append(pending, p)
-		} else if err := o.publish(filepath.Join("runs", o.name(p), "metrics.json")); err != nil {
+		} else if err := o.publishRun(sf, p, "metrics.json"); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("Study %s: %d runs x %d seeds = %d; %d finished, %d to train, one at a time.\n",
-		o.Dir, len(o.Runs), len(o.Seeds), len(grid), len(grid)-len(pending), len(pending))
+	fmt.Printf("Study %s: %d runs x %d seeds = %d; %d finished, %d to train, one at a time; publishing in %s.\n",
+		o.Dir, len(o.Runs), len(o.Seeds), len(grid), len(grid)-len(pending), len(pending), o.Publish)
 	trainStart := time.Now()
 	for k, p := range pending {
 		eta := "after the first run"
@@ -267,7 +378,7 @@ func runStudy(o *studyOptions, command string) error {
 		}
 		fmt.Printf("[%d/%d] run %d, seed %d: val loss %.4f, %.0f s training\n", pos, len(grid), p.run, p.seed, m.FinalValLoss, m.TrainSeconds)
 		inv.Trained = append(inv.Trained, o.name(p))
-		if err := o.publish(filepath.Join("runs", o.name(p), "metrics.json")); err != nil {
+		if err := o.publishRun(sf, p, "metrics.json"); err != nil {
 			return err
 		}
 		if err := save(); err != nil {
@@ -284,8 +395,9 @@ func runStudy(o *studyOptions, command string) error {
 			if err := analyzeRunDir(b, corpus, dir, o.AnalyzeBatches); err != nil {
 				return fmt.Errorf("analysing %s: %w", dir, err)
 			}
+			inv.Analysed = append(inv.Analysed, o.name(p))
 		}
-		if err := o.publish(filepath.Join("runs", o.name(p), "analysis.json")); err != nil {
+		if err := o.publishRun(sf, p, "analysis.json"); err != nil {
 			return err
 		}
 	}
@@ -304,8 +416,8 @@ func runStudy(o *studyOptions, command string) error {
 		return err
 	}
 
-	// 4. The report, from the published files only.
-	if err := writeReproduction(o.Publish, o.Report); err != nil {
+	// 4. The report, from the published files only: this study's and every other found.
+	if err := writeReproduction(o.From, o.Report); err != nil {
 		return err
 	}
 	fmt.Printf("\nStudy complete (%s in this invocation). Report: %s\n", time.Since(began).Round(time.Second), o.Report)
@@ -338,7 +450,7 @@ func (o *studyOptions) openStudyFile(command string, b backends.Backend, began t
 		}
 	}
 	sf.Invocations = append(sf.Invocations, invocation{Command: command, Revision: gitRevision(),
-		Machine: thisMachine(), Backend: b.Description(), Started: began.UTC().Format(time.RFC3339)})
+		Machine: thisMachine(), Accelerator: accelerator(b), Backend: b.Description(), Started: began.UTC().Format(time.RFC3339)})
 	return sf, &sf.Invocations[len(sf.Invocations)-1], nil
 }
 
@@ -369,7 +481,7 @@ func (o *studyOptions) finished(p gridPoint, vocab int) (bool, error) {
 	return len(m.IterLoss) == cfg.MaxIters, nil
 }
 
-// publish copies DIR/rel to PUBLISH/rel (atomically), when it exists.
+// publish copies DIR/rel to PUBLISH/rel (atomically, as compact JSON), when it exists.
 func (o *studyOptions) publish(rel string) error {
 	raw, err := os.ReadFile(filepath.Join(o.Dir, rel))
 	if errors.Is(err, os.ErrNotExist) {
@@ -377,11 +489,211 @@ func (o *studyOptions) publish(rel string) error {
 	} else if err != nil {
 		return err
 	}
+	out, err := publishedForm(raw, nil, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %v", filepath.Join(o.Dir, rel), err)
+	}
+	return writePublished(filepath.Join(o.Publish, rel), out)
+}
+
+// publishRun publishes run p's file (metrics.json or analysis.json) in its published form,
+// with the provenance of the invocation that trained or analysed it; a run made before this
+// invocation that sf does not record keeps the provenance an earlier publication gave it.
+func (o *studyOptions) publishRun(sf *studyFile, p gridPoint, file string) error {
+	rel := filepath.Join("runs", o.name(p), file)
+	raw, err := os.ReadFile(filepath.Join(o.Dir, rel))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	dst := filepath.Join(o.Publish, rel)
+	prov := runProvenance(sf, o.name(p), file == "analysis.json")
+	if prov == nil {
+		prov = publishedProvenance(dst)
+	}
+	out, err := publishedForm(raw, droppedFields, prov)
+	if err != nil {
+		return fmt.Errorf("%s: %v", filepath.Join(o.Dir, rel), err)
+	}
+	return writePublished(dst, out)
+}
+
+// droppedFields are the run-file fields the report does not read and the published form leaves
+// out: the SMI telemetry (alpha and kept energy at every iteration) is most of a metrics file,
+// and stays in the study folder's own copy.
+var droppedFields = []string{"smi_telemetry"}
+
+// publishedForm is a JSON file as published: compact (no indentation), without the fields
+// named in drop, with prov as its "provenance" when given. Every other value is kept byte for
+// byte, so the report reads the same numbers.
+func publishedForm(raw []byte, drop []string, prov *provenance) ([]byte, error) {
+	if drop == nil && prov == nil {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, err
+		}
+		return append(buf.Bytes(), '\n'), nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	for _, k := range drop {
+		delete(fields, k)
+	}
+	if prov != nil {
+		p, err := json.Marshal(prov)
+		if err != nil {
+			return nil, err
+		}
+		fields["provenance"] = p
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+func writePublished(dst string, content []byte) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(dst, raw)
+	return writeFileAtomic(dst, content)
+}
+
+// runProvenance is the provenance of run name's metrics (or, with analysed, its analysis): the
+// last invocation of sf that trained (analysed) it; nil when none did.
+func runProvenance(sf *studyFile, name string, analysed bool) *provenance {
+	for i := len(sf.Invocations) - 1; i >= 0; i-- {
+		inv := &sf.Invocations[i]
+		list := inv.Trained
+		if analysed {
+			list = inv.Analysed
+		}
+		if slices.Contains(list, name) {
+			m := inv.Machine
+			return &provenance{Revision: inv.Revision, Command: inv.Command, Machine: &m, Accelerator: inv.Accelerator,
+				Backend: inv.Backend, Started: inv.Started}
+		}
+	}
+	return nil
+}
+
+// publishedProvenance is the provenance recorded in an already published file; nil without one.
+func publishedProvenance(path string) *provenance {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var f struct {
+		P *provenance `json:"provenance"`
+	}
+	if json.Unmarshal(raw, &f) != nil {
+		return nil
+	}
+	return f.P
+}
+
+// compactPublished rewrites a published study folder's files in the published form, each run
+// file with its provenance from the folder's study.json where it records one: for folders
+// published before the form was compact. The report reads the same numbers before and after.
+func compactPublished(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "study.json"))
+	if err != nil {
+		return fmt.Errorf("%s is not a published study: %v", dir, err)
+	}
+	var sf studyFile
+	if err := json.Unmarshal(raw, &sf); err != nil {
+		return fmt.Errorf("%s: %v", filepath.Join(dir, "study.json"), err)
+	}
+	for _, name := range []string{"study.json", "speed.json", "steps.json"} {
+		path := filepath.Join(dir, name)
+		raw, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		out, err := publishedForm(raw, nil, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+		if err := writeFileAtomic(path, out); err != nil {
+			return err
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "runs"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		for _, file := range []string{"metrics.json", "analysis.json"} {
+			path := filepath.Join(dir, "runs", e.Name(), file)
+			raw, err := os.ReadFile(path)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			prov := runProvenance(&sf, e.Name(), file == "analysis.json")
+			if prov == nil {
+				prov = publishedProvenance(path)
+			}
+			out, err := publishedForm(raw, droppedFields, prov)
+			if err != nil {
+				return fmt.Errorf("%s: %v", path, err)
+			}
+			if err := writeFileAtomic(path, out); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	fmt.Printf("%s: %d run files in the published form.\n", dir, n)
+	return nil
+}
+
+// accelerator names the GPUs a GPU backend computes on ("1 x NVIDIA H200, driver 580.159.03",
+// from nvidia-smi; else the backend's description of its first device); "" for a CPU backend.
+func accelerator(b backends.Backend) string {
+	switch backend.PlatformOf(b) {
+	case "cpu", "go", "":
+		return ""
+	case "cuda":
+		if out, err := exec.Command("nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader").Output(); err == nil {
+			var names []string
+			count := map[string]int{}
+			for _, line := range strings.Split(string(out), "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					name, driver, _ := strings.Cut(line, ",")
+					key := strings.TrimSpace(name)
+					if d := strings.TrimSpace(driver); d != "" {
+						key += ", driver " + d
+					}
+					if count[key] == 0 {
+						names = append(names, key)
+					}
+					count[key]++
+				}
+			}
+			for i, n := range names {
+				names[i] = fmt.Sprintf("%d x %s", count[n], n)
+			}
+			if len(names) > 0 {
+				return strings.Join(names, "; ")
+			}
+		}
+	}
+	if b.NumDevices() > 0 {
+		return b.DeviceDescription(0)
+	}
+	return ""
 }
 
 // measureSpeed times every final model's inference in one process, interleaved (see
@@ -458,11 +770,15 @@ func (o *studyOptions) measureSteps(b backends.Backend, corpus *data.Corpus) err
 }
 
 // gitRevision names the code's git revision, "+dirty" with uncommitted changes to the Go code
-// or its modules (not to data such as the study's own published files); "unknown" outside a
-// git checkout.
+// or its modules (not to data such as the study's own published files). Outside a git checkout
+// (a copy of the tree on a rented machine) it is $SMI_GIT_REVISION, which the copy's sender can
+// set, marked "(not checked)"; else "unknown".
 func gitRevision() string {
 	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
+		if rev := strings.TrimSpace(os.Getenv("SMI_GIT_REVISION")); rev != "" {
+			return rev + " (not checked)"
+		}
 		return "unknown"
 	}
 	rev := strings.TrimSpace(string(out))

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,13 +90,30 @@ func TestStudy(t *testing.T) {
 		t.Fatal("the study's interrupted run differs from the same run trained without interruption")
 	}
 
+	// The published run files are compact, without the SMI telemetry, with their provenance.
+	raw, err = os.ReadFile(filepath.Join(o.Publish, "runs", "tiny-run5-seed1", "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub struct {
+		Telemetry  []smiPoint  `json:"smi_telemetry"`
+		Provenance *provenance `json:"provenance"`
+	}
+	if err := json.Unmarshal(raw, &pub); err != nil || pub.Telemetry != nil || pub.Provenance == nil || pub.Provenance.Revision == "" ||
+		strings.Count(string(raw), "\n") != 1 {
+		t.Errorf("published metrics: %v; telemetry %d points, provenance %+v, %d lines", err, len(pub.Telemetry), pub.Provenance, strings.Count(string(raw), "\n"))
+	}
+	if full, _ := os.ReadFile(filepath.Join(o.Dir, "runs", "tiny-run5-seed1", "metrics.json")); !strings.Contains(string(full), "smi_telemetry") {
+		t.Error("the study folder's own metrics lost the SMI telemetry")
+	}
+
 	// The report has every claim row, and the paired tests ran on 3 seeds.
 	md, err := os.ReadFile(o.Report)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range (&studyData{}).claims() {
-		if !strings.Contains(string(md), "| "+c.text+" | "+c.paper+" |") {
+		if !strings.Contains(string(md), "| "+c.text+" | `tiny` (") || !strings.Contains(string(md), " | "+c.paper+" | ") {
 			t.Errorf("the report lacks the claim row %q", c.text)
 		}
 	}
@@ -103,13 +122,14 @@ func TestStudy(t *testing.T) {
 			t.Errorf("the report lacks the claim row %q", q.text)
 		}
 	}
-	for _, want := range []string{"identical across the configurations of each seed (6 runs)", "| **5** | 3 |", "Run 4 is not part of this study"} {
+	for _, want := range []string{"identical across the configurations of each seed (6 runs)", "| **5** | 3 |", "Run 4 is not part of this study",
+		"still to be measured on a GPU", "| tiny | runs 0, 5 x seeds "} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
 	for _, p := range []string{plotTrainCurves, plotValCurves, plotClaims} {
-		if _, err := os.Stat(filepath.Join(o.Publish, p)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, "reproduction", "tiny", p)); err != nil {
 			t.Errorf("plot: %v", err)
 		}
 	}
@@ -127,29 +147,54 @@ func TestStudy(t *testing.T) {
 		t.Fatal(err)
 	}
 	md, _ = os.ReadFile(report)
-	for _, want := range []string{bad + " lacks config, final_train_loss, final_val_loss", "run 0, seed 3: no usable metrics.json", "| **5** | 2 |"} {
+	for _, want := range []string{bad + " lacks config, final_train_loss, final_val_loss", "run 0, seed 3 (published): no usable metrics.json", "| **5** | 2 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report from damaged data lacks %q", want)
 		}
 	}
 }
 
-// TestReproductionUpToDate: the committed report is what the committed study data generates.
+// TestReproductionUpToDate: the committed report is what the committed study data generates,
+// and none of its claims with a number is called reproduced while the paper's value lies
+// outside our interval.
 func TestReproductionUpToDate(t *testing.T) {
-	data := filepath.Join("..", "..", "docs", "reproduction", "cpu")
-	if _, err := os.Stat(filepath.Join(data, "study.json")); err != nil {
+	data := filepath.Join("..", "..", "docs", "reproduction")
+	if _, err := os.Stat(filepath.Join(data, "cpu", "study.json")); err != nil {
 		t.Skip("no committed study data")
 	}
-	d, err := loadStudy(data)
+	report := filepath.Join("..", "..", "docs", "REPRODUCTION.md")
+	rp, err := loadReproduction([]string{data}, report)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join("..", "..", "docs", "REPRODUCTION.md"))
+	want, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reproductionMarkdown(d, "reproduction/cpu"); got != string(want) {
-		t.Fatal("docs/REPRODUCTION.md is not what docs/reproduction/cpu generates: run `go run ./examples/shakespeare report -reproduction docs/reproduction/cpu`")
+	if got := rp.markdown(); got != string(want) {
+		t.Error("docs/REPRODUCTION.md is not what docs/reproduction generates: run `make study REPORT_ONLY=1` (or `go run ./examples/shakespeare report -from docs/reproduction`)")
+	}
+	for _, d := range rp.sections {
+		for _, c := range d.claims() {
+			cmp := d.compareClaim(c, c.run)
+			v, _ := verdict(cmp, c.paperPct, c.m, slices.Contains(d.runs, c.run))
+			inside := c.paperPct >= cmp.pctLo && c.paperPct <= cmp.pctHi
+			if v == verdictReproduced && !inside {
+				t.Errorf("%s, %s: reproduced, but the paper's %+.1f%% lies outside our %.1f to %.1f", d.slug, c.text, c.paperPct, cmp.pctLo, cmp.pctHi)
+			}
+		}
+	}
+	// The published files are compact: a few hundred kB for the whole cpu study, not megabytes.
+	size := int64(0)
+	_ = filepath.WalkDir(data, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".json") {
+			info, _ := e.Info()
+			size += info.Size()
+		}
+		return err
+	})
+	if size > 4<<20 {
+		t.Errorf("docs/reproduction holds %d bytes of JSON: publish it compact (shakespeare report -compact DIR)", size)
 	}
 }
 

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/smi-gomlx/smi/internal/gpt"
+)
+
+// TestVerdictClassifier: every class on made-up intervals, with the boundaries: the paper's
+// value exactly on a bound, an interval touching 0, claims of a decrease.
+func TestVerdictClassifier(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		lo, hi, paper float64
+		want          string
+	}{
+		// The issue's three: significant, the paper's direction, the paper's value far outside.
+		{14.1, 23.7, 4.5, verdictDirection},
+		{-3.1, -0.3, -43.5, verdictDirection},
+		{-2.4, -1.7, -8.8, verdictDirection},
+		{1, 3, 15, verdictDirection}, // smaller than the paper's
+		{20, 30, 15, verdictDirection},
+		// Inside.
+		{1, 10, 5, verdictReproduced},
+		{-50, -30, -43.5, verdictReproduced},
+		// The paper's value exactly on a bound counts as inside.
+		{4.5, 9, 4.5, verdictReproduced},
+		{1, 4.5, 4.5, verdictReproduced},
+		{-8.8, -2, -8.8, verdictReproduced},
+		{-20, -8.8, -8.8, verdictReproduced},
+		// Containing 0, touching it included: not detected, whichever side the paper is on.
+		{-1.6, 4.2, 15, verdictNotDetected},
+		{-38.1, 34.4, -18.1, verdictNotDetected},
+		{0, 5, 4.5, verdictNotDetected},
+		{-5, 0, -4.5, verdictNotDetected},
+		{0, 5, -3, verdictNotDetected},
+		{-5, 0, 3, verdictNotDetected},
+		{0, 0, 3, verdictNotDetected},
+		// Significant the other way.
+		{-9.8, -6.1, 33.3, verdictOpposite},
+		{0.1, 0.2, -6.4, verdictOpposite},
+		{-9.8, -6.1, -33.3, verdictDirection},
+		// Bounds given in either order.
+		{23.7, 14.1, 4.5, verdictDirection},
+		{10, 1, 5, verdictReproduced},
+		// Nothing to judge.
+		{nan, nan, 5, verdictScale},
+		{1, 2, 0, verdictScale},
+		{1, 2, nan, verdictScale},
+	} {
+		if got := classify(tc.lo, tc.hi, tc.paper); got != tc.want {
+			t.Errorf("classify(%g, %g, paper %g) = %q, want %q", tc.lo, tc.hi, tc.paper, got, tc.want)
+		}
+	}
+	// A reproduced claim always has the paper's value inside the interval and 0 outside it.
+	for lo := -10.0; lo <= 10; lo += 0.5 {
+		for hi := lo; hi <= 10; hi += 0.5 {
+			for _, paper := range []float64{-7, -4.5, -0.5, 0.5, 4.5, 7} {
+				v := classify(lo, hi, paper)
+				if v == verdictReproduced && (paper < lo || paper > hi || (lo <= 0 && hi >= 0)) {
+					t.Fatalf("classify(%g, %g, %g) = reproduced", lo, hi, paper)
+				}
+				if (v == verdictDirection || v == verdictOpposite) && lo <= 0 && hi >= 0 {
+					t.Fatalf("classify(%g, %g, %g) = %s with 0 inside", lo, hi, paper, v)
+				}
+			}
+		}
+	}
+
+	// The sentence says both sizes.
+	c := comparison{run: 5, n: 10, pairs: "interleaved rounds", pct: 18.9, pctLo: 14.1, pctHi: 23.7, pT: 1e-5, mdePct: 6.7}
+	v, why := verdict(c, 4.5, measure{name: "seconds per training step"}, true)
+	if v != verdictDirection || !strings.Contains(why, "Ours +18.9%, paper +4.5%") || !strings.Contains(why, "larger than the paper's") {
+		t.Errorf("verdict: %q, %q", v, why)
+	}
+	c = comparison{run: 5, n: 5, pairs: "seeds", pct: 1.3, pctLo: -1.6, pctHi: 4.2, pT: 0.28, mdePct: 3.9}
+	if v, why := verdict(c, 15, measureSpeed, true); v != verdictNotDetected || !strings.Contains(why, "ruled out") {
+		t.Errorf("verdict: %q, %q", v, why)
+	}
+	if v, _ := verdict(comparison{run: 5, n: 1, pairs: "seeds", pctLo: nan, pctHi: nan}, 15, measureSpeed, true); v != verdictScale {
+		t.Errorf("one pair: %q", v)
+	}
+	for _, c := range (&studyData{}).claims() {
+		if c.paperPct == 0 {
+			t.Errorf("claim %q has no direction", c.text)
+		}
+	}
+}
+
+// fakeRun is a made-up run: its loss curve falls with the seed's noise; SMI (run 5) lowers the
+// loss by effect and the variance of parameter magnitudes by 9%.
+func fakeRun(preset, backend string, run int, seed int64, effect float64) (Metrics, Analysis) {
+	cfg := gpt.Config{VocabSize: 65, BlockSize: 8, NLayer: 1, NHead: 1, NEmbd: 8, BatchSize: 2, MaxIters: 300,
+		LearningRate: 1e-3, EvalInterval: 150, EvalIters: 1}
+	rng := uint64(seed)*2654435761 + 12345
+	noise := func() float64 {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		return float64(rng>>11)/float64(1<<53) - 0.5
+	}
+	sign := 0.0
+	if run != 0 {
+		sign = 1
+	}
+	loss := make([]float64, cfg.MaxIters)
+	for i := range loss {
+		loss[i] = 0.9 + 3*math.Exp(-float64(i)/60) + 0.05*noise() - sign*effect*float64(i)/float64(cfg.MaxIters)
+		if i == 0 {
+			loss[i] = 4.2 + 0.01*float64(seed%7) // the first batch and weights: the seed's alone
+		}
+	}
+	final := loss[len(loss)-1]
+	v, n := finalVariance(loss)
+	m := Metrics{Preset: preset, Run: run, RunName: runs[run].Name, Seed: seed, Config: cfg, Params: 12345, Backend: backend,
+		Machine: Machine{Host: "test", OS: "linux", Arch: "amd64", CPUs: 2, CPU: "Made-up CPU"}, FinishedUTC: "2026-12-04T00:00:00Z",
+		FinalTrainLoss: final, FinalValLoss: final + 0.1 + 0.01*noise(), BestValLoss: final + 0.09, TrainSeconds: 10 + noise(),
+		IterLoss: loss, Evals: []evalLoss{{Iter: 0, Train: 4.2, Val: 4.2}, {Iter: 300, Train: final, Val: final + 0.1}},
+		FinalLossVariance: v, VarianceWindow: n}
+	a := Analysis{Preset: preset, Run: run, Seed: seed, SpectralNormVarianceAcrossLayers: 0.08 + 0.01*noise(), ConditionNumberGeoMean: 50 + noise(),
+		ParamMagnitudeVariance: 4e-4 * (1 - 0.09*sign) * (1 + 0.001*noise()), ActiveFraction: 0.91, MLPSparsity: 0.05, AttentionSparsity: 0.55}
+	return m, a
+}
+
+// fakeStudy publishes made-up runs x seeds of preset, trained on backend, in dir as the study
+// does (study.json, runs/<name>/metrics.json and analysis.json, speed.json, steps.json).
+func fakeStudy(t *testing.T, dir, preset, backend string, runList []int, seeds []int64, effect float64) {
+	t.Helper()
+	sf := studyFile{Preset: preset, Runs: runList, Seeds: seeds, Invocations: []invocation{{Command: "shakespeare study (made up)", Revision: "abc123",
+		Machine: Machine{Host: "test", CPUs: 2, CPU: "Made-up CPU"}, Backend: backend, Started: "2026-12-04T00:00:00Z", Updated: "2026-12-04T01:00:00Z", Seconds: 3600}}}
+	speed := speedFile{Tokens: 10, Reps: 3, Backend: backend, Date: "2026-12-04T01:00:00Z", Rates: map[string][]float64{}}
+	steps := stepFile{StepsPerRound: 2, Rounds: 4, Backend: backend, Date: "2026-12-04T01:00:00Z", Seconds: map[string][]float64{}}
+	for _, seed := range seeds {
+		for _, run := range runList {
+			name := fmt.Sprintf("%s-run%d-seed%d", preset, run, seed)
+			sf.Invocations[0].Trained = append(sf.Invocations[0].Trained, name)
+			m, a := fakeRun(preset, backend, run, seed, effect)
+			write := func(file string, v any, prov *provenance) {
+				raw, err := json.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := publishedForm(raw, droppedFields, prov)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := writePublished(filepath.Join(dir, "runs", name, file), out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("metrics.json", m, runProvenance(&sf, name, false))
+			write("analysis.json", a, nil)
+			speed.Rates[name] = []float64{400 + float64(run), 401 + float64(run), 399 + float64(run)}
+		}
+	}
+	for _, run := range runList {
+		steps.Seconds[fmt.Sprintf("run%d", run)] = []float64{0.10 + 0.01*float64(run), 0.11 + 0.01*float64(run), 0.10 + 0.01*float64(run), 0.12 + 0.01*float64(run)}
+	}
+	for name, v := range map[string]any{"study.json": sf, "speed.json": speed, "steps.json": steps} {
+		if err := writeJSON(filepath.Join(dir, name), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const (
+	fakeCPU  = "xla:/home/u/.local/lib/smi-gomlx/pjrt_c_api_cpu_plugin.so - PJRT plugin (/home/u/.local/lib/smi-gomlx/pjrt_c_api_cpu_plugin.so) v0.81 [StableHLO] [2 device(s)]"
+	fakeCUDA = "xla:cuda - PJRT plugin (/opt/pjrt/pjrt_c_api_cuda_plugin.so) v0.81 [StableHLO] [1 device(s)]"
+)
+
+// TestReproductionMerge: a study done in pieces (two folders of cpu-backend runs, one of GPU
+// runs of the same preset and seeds) merges into one report; the GPU runs form their own
+// section, never paired with the CPU ones; the paper preset's section appears when its files
+// do, and is announced as still to be measured before.
+func TestReproductionMerge(t *testing.T) {
+	root := t.TempDir()
+	pieces := filepath.Join(root, "docs", "reproduction")
+	a := filepath.Join(pieces, "cpu", "cpu-runs0_5-seeds1_2")
+	b := filepath.Join(root, "elsewhere", "cpu-runs0_5-seeds3") // a folder outside docs/reproduction
+	gpu := filepath.Join(pieces, "cpu", "cuda-runs0_5-seeds1")
+	fakeStudy(t, a, "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	fakeStudy(t, b, "cpu", fakeCPU, []int{0, 5}, []int64{3}, 0.05)
+	fakeStudy(t, gpu, "cpu", fakeCUDA, []int{0, 5}, []int64{1}, 0.05)
+	report := filepath.Join(root, "docs", "REPRODUCTION.md")
+
+	// Through the study command, as `make study REPORT_ONLY=1 STUDY_FLAGS=-from=...` runs it.
+	if err := runCommand(cmdStudy, []string{"-report_only", "-from", pieces + "," + b, "-report", report}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(raw)
+	for _, want := range []string{
+		"## The `cpu` preset on CPU (XLA's CPU plugin)", "## The `cpu` preset on NVIDIA GPU (XLA's CUDA plugin)",
+		"runs 0, 5 x seeds 1, 2, 3; 6 runs with usable metrics, from `reproduction/cpu/cpu-runs0_5-seeds1_2/`, `../elsewhere/cpu-runs0_5-seeds3/`",
+		"| **5** | 3 |", // run 5 against run 0 over the 3 seeds of both CPU folders
+		"| Lower variance of parameter magnitudes | `cpu` (12k params, CPU) | 5 | -9.0% (-9.0 to -9.0) | 8.8% lower | ",
+		"| Lower variance of parameter magnitudes | `cpu` (12k params, GPU) | 5 | -9.0% | 8.8% lower | n/a | **not measurable here** | Both runs are measured for only 1 of the seeds",
+		"Checked across backends: the `cpu` preset's first-iteration loss on cpu and on cuda, same run and seed: 2 of 2 identical",
+		"| every claim | `paper` (10.7M params, GPU) | | | | | **still to be measured on a GPU** |",
+		"## The `paper` preset\n\nStill to be measured on a GPU.",
+		"| cpu | runs 0, 5 x seeds 1, 2 | test, 2 CPUs (Made-up CPU, linux/amd64) | none | " + fakeCPU + " | abc123 |",
+		"| cpu-cuda | runs 0, 5 x seeds 1 |",
+		"**The rule.**",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the merged report lacks %q", want)
+		}
+	}
+	for _, p := range []string{plotClaims, plotTrainCurves} {
+		for _, slug := range []string{"cpu", "cpu-cuda"} {
+			if _, err := os.Stat(filepath.Join(root, "docs", "reproduction", slug, p)); err != nil {
+				t.Errorf("plot: %v", err)
+			}
+		}
+	}
+
+	// The paper preset's pieces, from two GPU leases: its section appears.
+	fakeStudy(t, filepath.Join(pieces, "paper", "cuda-runs0_5-seeds1337"), "paper", fakeCUDA, []int{0, 5}, []int64{1337}, 0.05)
+	fakeStudy(t, filepath.Join(pieces, "paper", "cuda-runs0_5-seeds1"), "paper", fakeCUDA, []int{0, 5}, []int64{1}, 0.05)
+	if err := runCommand(cmdReport, []string{"-from", pieces + "," + b, "-reproduction_out", report}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(report)
+	md = string(raw)
+	for _, want := range []string{
+		"## The `paper` preset on NVIDIA GPU (XLA's CUDA plugin)", "### Against nanoGPT and the paper (`paper`)",
+		"**With 2 seeds, what cannot be concluded.**", "Student's t with 1 degree of freedom",
+		"| Lower loss variance in the final iterations | `paper` (12k params, GPU) | 5 |",
+		"runs 0, 5 x seeds 1, 1337; 4 runs with usable metrics",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report with paper files lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "still to be measured on a GPU") {
+		t.Error("the report still says the paper preset is to be measured")
+	}
+}
+
+// TestReproductionNeverPairsBackends: runs of one seed trained on different kinds of backend,
+// or speeds measured in different processes, are not paired, whatever puts them side by side.
+func TestReproductionNeverPairsBackends(t *testing.T) {
+	rec := func(run int, backend, speedSrc string) *runRecord {
+		m, a := fakeRun("cpu", backend, run, 1, 0.05)
+		return &runRecord{metrics: m, analysis: &a, speed: []float64{400}, speedSrc: speedSrc}
+	}
+	d := &studyData{seeds: []int64{1, 2}, runs: []int{0, 5}, byRun: map[int]map[int64]*runRecord{
+		0: {1: rec(0, fakeCPU, "a"), 2: rec(0, fakeCPU, "a")},
+		5: {1: rec(5, fakeCUDA, "a"), 2: rec(5, fakeCPU, "b")},
+	}}
+	if c := d.compare(5, measureVal); c.n != 1 {
+		t.Errorf("paired %d seeds, want 1: seed 1's runs trained on a CPU and a GPU", c.n)
+	}
+	if c := d.compare(5, measureSpeed); c.n != 0 {
+		t.Errorf("paired %d speeds, want 0: measured in different processes or on different backends", c.n)
+	}
+	if r := d.pairedBetween(5, 0, measureVal); r.n != 1 {
+		t.Errorf("pairedBetween paired %d seeds, want 1", r.n)
+	}
+	if _, _, _, n := d.ranking(measureVal); n != 1 {
+		t.Errorf("ranking over %d seeds, want 1", n)
+	}
+	for desc, want := range map[string]string{fakeCPU: "cpu", fakeCUDA: "cuda", "Simple Go Portable Backend": "go", "xla:cpu - PJRT plugin (cpu)": "cpu", "": "unknown"} {
+		if got := backendKind(desc); got != want {
+			t.Errorf("backendKind(%q) = %q, want %q", desc, got, want)
+		}
+	}
+
+	// Loaded from files, a CPU and a GPU folder of the same preset and seeds make two sections.
+	root := t.TempDir()
+	fakeStudy(t, filepath.Join(root, "c"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	fakeStudy(t, filepath.Join(root, "g"), "cpu", fakeCUDA, []int{0, 5}, []int64{1, 2}, 0.05)
+	rp, err := loadReproduction([]string{root}, filepath.Join(root, "R.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rp.sections) != 2 {
+		t.Fatalf("%d sections, want 2", len(rp.sections))
+	}
+	for _, s := range rp.sections {
+		for _, r := range s.records {
+			if backendKind(r.metrics.Backend) != s.kind {
+				t.Errorf("section %s holds a run trained on %s", s.slug, r.metrics.Backend)
+			}
+		}
+		if c := s.compare(5, measureVal); c.n != 2 {
+			t.Errorf("section %s paired %d seeds, want 2", s.slug, c.n)
+		}
+	}
+}
+
+// TestReportPublishedForm: the published form drops the telemetry and the indentation and keeps every
+// figure the report reads, to the bit; compactPublished converts a folder in place, twice
+// without change.
+func TestReportPublishedForm(t *testing.T) {
+	m, a := fakeRun("cpu", fakeCPU, 5, 3, 0.05)
+	m.SMITelemetry = []smiPoint{{Iter: 1, Alpha: 0.1, KeptEnergy: 0.98}}
+	m.IterLoss[7] = 1.0000000000000002 // a float64 that needs all its digits
+	dir := t.TempDir()
+	runDir := filepath.Join(dir, "runs", "cpu-run5-seed3")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sf := studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{3}, Invocations: []invocation{{Revision: "r1", Trained: []string{"cpu-run5-seed3"}}}}
+	for name, v := range map[string]any{"study.json": sf, filepath.Join("runs", "cpu-run5-seed3", "metrics.json"): m,
+		filepath.Join("runs", "cpu-run5-seed3", "analysis.json"): a} {
+		if err := writeJSON(filepath.Join(dir, name), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := compactPublished(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records, problems, err := readRecordsChecked([]string{dir})
+	if err != nil || len(records) != 1 || len(problems) > 0 {
+		t.Fatalf("%v %v", err, problems)
+	}
+	got := records[0]
+	want := m
+	want.SMITelemetry = nil
+	if !reflect.DeepEqual(got.metrics, want) || !reflect.DeepEqual(*got.analysis, a) {
+		t.Error("the published form changed a figure")
+	}
+	if got.prov == nil || got.prov.Revision != "r1" {
+		t.Errorf("provenance %+v, want revision r1", got.prov)
+	}
+	raw, _ := os.ReadFile(filepath.Join(runDir, "metrics.json"))
+	if strings.Contains(string(raw), "smi_telemetry") || strings.Count(string(raw), "\n") != 1 {
+		t.Errorf("not the published form: %d lines", strings.Count(string(raw), "\n"))
+	}
+}

@@ -49,13 +49,17 @@ check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -short -count=1 $(FAST_PACKAGES)
 
-# The paper's experiment: runs 0-5 x 5 seeds on PRESET (default cpu: 1-2 hours on 2 cores), one
-# run at a time, resumable (rerun after any interruption); analyses, times and reports it in
-# docs/REPRODUCTION.md from the files it publishes in docs/reproduction/. STUDY_FLAGS adds flags,
-# e.g. STUDY_FLAGS=-quiet for a log, or -seeds 1337,1,2,3,4,5,6 to extend it.
+# The paper's experiment: runs 0-5 x seeds on PRESET (default cpu: 5 seeds, 1-2 hours on 2 cores;
+# paper: the paper's 2 seeds, a GPU's work), one run at a time, resumable (rerun after any
+# interruption); analyses and times it, publishes small result files under docs/reproduction/,
+# and writes docs/REPRODUCTION.md from every study published there. A piece of the study:
+# RUNS and SEEDS pick any subset (make study PRESET=paper RUNS=0,5 SEEDS=1337), published in a
+# folder of its own; REPORT_ONLY=1 trains nothing and only rewrites the report from the
+# published files. DEVICE=cuda trains on an NVIDIA GPU (after make setup-cuda). STUDY_FLAGS adds
+# flags, e.g. STUDY_FLAGS=-quiet for a log.
 PRESET ?= cpu
-study: setup data
-	$(GO) run ./examples/shakespeare study -preset $(PRESET) $(SHAKESPEARE_DATA) $(STUDY_FLAGS)
+study: setup data $(if $(filter cuda gpu,$(DEVICE)),setup-cuda)
+	$(GO) run ./examples/shakespeare study -preset $(PRESET) $(if $(DEVICE),-device $(DEVICE)) $(if $(filter command line environment override,$(origin RUNS)),-runs $(RUNS)) $(if $(filter command line environment override,$(origin SEEDS)),-seeds $(SEEDS)) $(if $(REPORT_ONLY),-report_only) $(SHAKESPEARE_DATA) $(STUDY_FLAGS)
 
 # Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: 20-30
 # minutes on 2 idle CPU cores. Section 1b times nanoGPT's PyTorch step beside ours when

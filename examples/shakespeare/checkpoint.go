@@ -4,14 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -29,6 +31,12 @@ import (
 // kill, a full disk, a power cut). The weights and the history are in the same directory, so
 // they are always in step. The newest keepCheckpoints are kept; resuming uses the newest one
 // that reads back, and says so when it had to skip newer ones.
+//
+// Training does not wait for the files: at a checkpoint the trainer copies the state of that
+// iteration (every variable, the hyperparameters and the history) to host memory, a snapshot,
+// and a ckptWriter writes it in the background while training goes on. The files hold the
+// variables uncompressed (GoMLX's default gzip costs seconds for the paper preset's 133 MB and
+// hardly shrinks float32 weights); older gzip checkpoints still load.
 const (
 	stepPrefix      = "step-"
 	stagingName     = ".partial"
@@ -145,55 +153,67 @@ func (s ckptStore) clean() error {
 	return nil
 }
 
-// prepareStaging empties .partial and, when resuming, links the checkpoint files of from into
-// it, so that a GoMLX handler on .partial loads them (and later writes the next one beside them).
-func (s ckptStore) prepareStaging(from string) error {
+// prepareStaging creates the checkpoint directory and an empty .partial, removing what an
+// interrupted save left.
+func (s ckptStore) prepareStaging() error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create the checkpoint directory: %w", err)
 	}
 	if err := s.clean(); err != nil {
 		return err
 	}
-	if err := os.Mkdir(s.staging(), 0o755); err != nil {
-		return err
-	}
-	if from == "" {
-		return nil
-	}
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasPrefix(name, "checkpoint-") {
-			continue
-		}
-		if err := linkOrCopy(filepath.Join(from, name), filepath.Join(s.staging(), name)); err != nil {
-			return fmt.Errorf("preparing the checkpoint directory: %w", err)
-		}
-	}
-	return nil
+	return os.Mkdir(s.staging(), 0o755)
 }
 
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
+// snapshot is a checkpoint in host memory: a context holding copies of a run's hyperparameters
+// and variables at one iteration, and a copy of its history up to it.
+type snapshot struct {
+	ctx  *context.Context
+	hist *history
+	step int
+}
+
+// takeSnapshot copies ctx's hyperparameters and variables, the values of loaded (the checkpoint
+// the run resumed from; nil for none) that no variable of ctx has taken yet (GoMLX's Save keeps
+// those too), and hist to host memory. Nothing of the snapshot shares memory with ctx, whose
+// variables the next training step replaces (reusing their device buffers).
+func takeSnapshot(ctx *context.Context, loaded *checkpoints.Handler, hist *history) (*snapshot, error) {
+	snap := context.New().Checked(false)
+	ctx.EnumerateParams(func(scope, key string, value any) {
+		snap.InAbsPath(scope).SetParam(key, value)
+	})
+	var err error
+	ctx.EnumerateVariables(func(v *context.Variable) {
+		if err != nil {
+			return
+		}
+		var value, clone *tensors.Tensor
+		if value, err = v.Value(); err != nil {
+			err = fmt.Errorf("variable %s: %w", v.ScopeAndName(), err)
+			return
+		}
+		if clone, err = value.LocalClone(); err != nil {
+			err = fmt.Errorf("copying variable %s to host memory: %w", v.ScopeAndName(), err)
+			return
+		}
+		snap.InAbsPath(v.Scope()).VariableWithValue(v.Name(), clone)
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
+	if loaded != nil {
+		for param, value := range loaded.LoadedVariables() {
+			clone, err := value.LocalClone()
+			if err != nil {
+				return nil, err
+			}
+			scope, name := context.VariableScopeAndNameFromParameterName(param)
+			snap.InAbsPath(scope).VariableWithValue(name, clone)
+		}
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	h := *hist
+	h.IterLoss, h.Evals, h.Telemetry = slices.Clone(hist.IterLoss), slices.Clone(hist.Evals), slices.Clone(hist.Telemetry)
+	return &snapshot{ctx: snap, hist: &h, step: len(hist.IterLoss)}, nil
 }
 
 // saveHook, when set (by tests), runs between the stages of a save, to interrupt it there or
@@ -207,10 +227,12 @@ func hook(stage string) error {
 	return nil
 }
 
-// save writes the checkpoint of iteration step (GoMLX's handler h writes into .partial) with
-// its history, makes it visible atomically, and prunes old checkpoints. On failure the
-// partial checkpoint is removed and the previous ones are untouched.
-func (s ckptStore) save(h *checkpoints.Handler, hist *history, step int) (err error) {
+// save writes the checkpoint of snap (GoMLX's checkpoint of its context, written into
+// .partial) with its history, makes it visible atomically, and prunes old checkpoints. On
+// failure the partial checkpoint is removed and the previous ones are untouched. It only reads
+// snap, so it runs while training goes on.
+func (s ckptStore) save(snap *snapshot) (err error) {
+	step := snap.step
 	final := s.stepDir(step)
 	defer func() {
 		if err != nil {
@@ -226,13 +248,19 @@ func (s ckptStore) save(h *checkpoints.Handler, hist *history, step int) (err er
 	if err := hook("start"); err != nil {
 		return err
 	}
-	if err := h.Save(); err != nil { // also removes the checkpoint it resumed from (Keep(1))
+	// .partial is empty here (prepareStaging and every save leave it so): the handler loads
+	// nothing into snap.ctx.
+	h, err := checkpoints.Build(snap.ctx).Dir(s.staging()).WithCompression(checkpoints.BinUncompressed).Done()
+	if err != nil {
+		return err
+	}
+	if err := h.Save(); err != nil {
 		return err
 	}
 	if err := hook("weights"); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(s.staging(), historyFile), hist); err != nil {
+	if err := writeJSON(filepath.Join(s.staging(), historyFile), snap.hist); err != nil {
 		return err
 	}
 	if err := hook("history"); err != nil {
@@ -261,6 +289,64 @@ func (s ckptStore) save(h *checkpoints.Handler, hist *history, step int) (err er
 		return err
 	}
 	return s.prune()
+}
+
+// ckptWriter saves snapshots in the background, one at a time. While a write is in flight
+// training goes on, and the previous checkpoint stays the newest complete one until the write's
+// rename (see save): a crash meanwhile resumes from it.
+type ckptWriter struct {
+	store   ckptStore
+	pending chan writeResult // the result of the write in flight; nil when none is
+	saved   atomic.Int64     // the iteration of the newest complete checkpoint
+}
+
+type writeResult struct {
+	seconds float64 // the write's wall time
+	err     error
+}
+
+// start writes snap in the background. At most one write is in flight (two would compete for
+// the disk, and each holds a copy of the state in memory): the caller waits for the previous one
+// first (wait), and start panics if it did not.
+func (w *ckptWriter) start(snap *snapshot) {
+	if w.pending != nil {
+		panic("internal error: a checkpoint write started while another is in flight")
+	}
+	done := make(chan writeResult, 1)
+	w.pending = done
+	go func() {
+		began := time.Now()
+		err := w.store.save(snap)
+		if err == nil {
+			w.saved.Store(int64(snap.step))
+		}
+		done <- writeResult{seconds: time.Since(began).Seconds(), err: err}
+	}()
+}
+
+// wait waits for the write in flight, if any, and returns its result (zero when none).
+func (w *ckptWriter) wait() writeResult {
+	if w.pending == nil {
+		return writeResult{}
+	}
+	r := <-w.pending
+	w.pending = nil
+	return r
+}
+
+// failed returns the error of a write that has ended in failure, without waiting: nil while a
+// write is in flight or after one that succeeded (whose result wait still returns).
+func (w *ckptWriter) failed() error {
+	if w.pending == nil {
+		return nil
+	}
+	select {
+	case r := <-w.pending:
+		w.pending <- r // the channel holds one result: put it back for wait
+		return r.err
+	default:
+		return nil
+	}
 }
 
 // prune removes all but the newest keepCheckpoints step directories (and the old layout's

@@ -40,6 +40,11 @@ type Metrics struct {
 	TrainTokensPerSec float64 `json:"train_tokens_per_sec"` // batch_size*block_size*max_iters / train_seconds
 	TotalSeconds      float64 `json:"total_seconds"`        // this invocation of the command, end to end
 
+	// Wall time beside the training steps, over the whole run like train_seconds.
+	EvalSeconds            float64 `json:"eval_seconds"`             // the evaluations (the first compiles their program)
+	CheckpointSeconds      float64 `json:"checkpoint_seconds"`       // training stalled for checkpoints: copies to host memory, waits for writes
+	CheckpointWriteSeconds float64 `json:"checkpoint_write_seconds"` // the checkpoints' writes, in the background while training goes on
+
 	Smoothing         string      `json:"smoothing"`
 	ItersToThreshold  []Threshold `json:"iters_to_threshold"`
 	VarianceWindow    int         `json:"variance_window"`     // the final 20% of iterations
@@ -136,6 +141,7 @@ func newMetrics(b backends.Backend, o *trainOptions, ctx *context.Context, cfg g
 		Params: cfg.NumParams(true), Backend: b.Description(), Machine: thisMachine(),
 		GoVersion: runtime.Version(), FinishedUTC: nowUTC(),
 		TrainSeconds: h.TrainSeconds, Smoothing: smoothingDoc,
+		EvalSeconds: h.EvalSeconds, CheckpointSeconds: h.CheckpointSeconds, CheckpointWriteSeconds: h.CheckpointWriteSeconds,
 		IterLoss: h.IterLoss, Evals: h.Evals, SMITelemetry: h.Telemetry,
 	}
 	if m.SMI != nil && r.SMI == false {

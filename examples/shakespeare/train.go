@@ -139,6 +139,12 @@ type history struct {
 	Evals        []evalLoss `json:"evals"`
 	TrainSeconds float64    `json:"train_seconds"` // training steps only (incl. first-step compilation)
 	Telemetry    []smiPoint `json:"smi_telemetry,omitempty"`
+
+	// Wall time outside the training steps (see Metrics): the evaluations, training's waits for
+	// checkpoints, and the checkpoints' background writes; each up to the checkpoint that holds it.
+	EvalSeconds            float64 `json:"eval_seconds"`
+	CheckpointSeconds      float64 `json:"checkpoint_seconds"`
+	CheckpointWriteSeconds float64 `json:"checkpoint_write_seconds"`
 }
 
 type evalLoss struct {
@@ -236,12 +242,16 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		return nil, err
 	}
 	resumed := from != ""
-	if err := store.prepareStaging(from); err != nil {
+	if err := store.prepareStaging(); err != nil {
 		return nil, err
 	}
-	ckpt, err := checkpoints.Build(ctx).Dir(store.staging()).Keep(1).Done()
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %v", from, err)
+	// GoMLX's handler reads the checkpoint resumed from, and gives each variable its value there
+	// when the graphs create it. It writes nothing: saves go through snapshots (see ckptWriter).
+	var loaded *checkpoints.Handler
+	if resumed {
+		if loaded, err = checkpoints.Build(ctx).Dir(from).Done(); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %v", from, err)
+		}
 	}
 	ctx = ctx.Checked(false)
 	if !resumed {
@@ -272,29 +282,50 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 			func() (string, string) { return "val loss (last eval)", fmt.Sprintf("%.4f", lastVal) },
 			func() (string, string) {
 				return "train tokens/s", fmt.Sprintf("%.0f", tokensPerIter/loop.MedianTrainStepDuration().Seconds())
+			},
+			func() (string, string) {
+				return "s evaluating / checkpoints", fmt.Sprintf("%.0f / %.0f", hist.EvalSeconds, hist.CheckpointSeconds)
 			})
 	}
 	evaluate := func(iter int) error {
+		began := time.Now()
 		trainLoss, valLoss, err := ev.losses(iter)
 		if err != nil {
 			return err
 		}
+		took := time.Since(began).Seconds()
+		hist.EvalSeconds += took
 		hist.Evals = append(hist.Evals, evalLoss{Iter: iter, Train: trainLoss, Val: valLoss, LR: cfg.LearningRateAt(max(iter-1, 0))})
 		lastVal = valLoss
 		if o.Quiet {
-			fmt.Printf("iteration %d/%d: train loss %.4f, val loss %.4f (%.0f s training)\n",
-				iter, cfg.MaxIters, trainLoss, valLoss, hist.TrainSeconds)
+			fmt.Printf("iteration %d/%d: train loss %.4f, val loss %.4f (%.0f s training; this evaluation %.1f s, all %.0f s; checkpoints %.0f s)\n",
+				iter, cfg.MaxIters, trainLoss, valLoss, hist.TrainSeconds, took, hist.EvalSeconds, hist.CheckpointSeconds)
 		}
 		return nil
 	}
-	var savedIter atomic.Int64 // the newest complete checkpoint, for the message of a second signal
-	savedIter.Store(int64(startIter))
+	// Checkpoints are written in the background (see ckptWriter); writer.saved is the newest
+	// complete one, for the message of a second signal.
+	writer := &ckptWriter{store: store}
+	writer.saved.Store(int64(startIter))
+	collect := func(r writeResult) error { // a finished write's seconds go into the history
+		hist.CheckpointWriteSeconds += r.seconds
+		return r.err
+	}
+	// save checkpoints the state after the current iteration. Training waits while the state is
+	// copied to host memory, and first for the previous write if it is still in flight: at most
+	// one write is in flight, so a checkpoint due during a write waits for it (before copying, so
+	// that one copy of the state is held at a time).
 	save := func() error {
-		iter := len(hist.IterLoss)
-		if err := store.save(ckpt, hist, iter); err != nil {
+		began := time.Now()
+		defer func() { hist.CheckpointSeconds += time.Since(began).Seconds() }()
+		if err := collect(writer.wait()); err != nil {
 			return err
 		}
-		savedIter.Store(int64(iter))
+		snap, err := takeSnapshot(ctx, loaded, hist)
+		if err != nil {
+			return fmt.Errorf("checkpoint of iteration %d: %w", len(hist.IterLoss), err)
+		}
+		writer.start(snap)
 		return nil
 	}
 	if startIter == 0 {
@@ -318,7 +349,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		fmt.Fprintf(os.Stderr, "\n%v: stopping after this step, with a checkpoint (signal again to exit at once).\n", sig)
 		if sig, ok = <-signals; ok {
 			fmt.Fprintf(os.Stderr, "%v again: exiting without saving; the run resumes from its checkpoint of iteration %d (run the same command).\n",
-				sig, savedIter.Load())
+				sig, writer.saved.Load())
 			os.Exit(1)
 		}
 	}()
@@ -328,6 +359,9 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	stepStart := time.Now()
 	loop.OnStep("record", 0, func(loop *train.Loop, metrics []*tensors.Tensor) error {
 		hist.TrainSeconds += time.Since(stepStart).Seconds()
+		if saveErr = writer.failed(); saveErr != nil { // a background write failed: stop now
+			return saveErr
+		}
 		hist.IterLoss = append(hist.IterLoss, float64(tensors.ToScalar[float32](metrics[0])))
 		iter := len(hist.IterLoss)
 		if alpha, kept, ok := smiopt.Telemetry(ctx); ok {
@@ -350,13 +384,24 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 				errStopped, iter, cfg.MaxIters, store.stepDir(iter))
 			return stopErr
 		}
+		if stepHook != nil {
+			stepHook(iter)
+		}
 		stepStart = time.Now()
 		return nil
 	})
 	ds := par.dataset(&batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter})
 	_, err = loop.RunToGlobalStep(ds, cfg.MaxIters)
+	// However training ended, it waits for the write in flight: the run's last checkpoint is
+	// complete (or its failure reported) before the command returns.
+	began := time.Now()
+	writeErr := collect(writer.wait())
+	hist.CheckpointSeconds += time.Since(began).Seconds()
 	signal.Stop(signals) // from here on Ctrl-C ends the program: the checkpoint is complete
 	close(signals)
+	if writeErr != nil { // before stopErr, whose message promises a checkpoint
+		return nil, writeErr
+	}
 	if err != nil {
 		if stopErr != nil {
 			return nil, stopErr
@@ -394,6 +439,9 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	}
 	return m, nil
 }
+
+// stepHook, when set (by tests), is called at the end of each training step with its iteration.
+var stepHook func(iter int)
 
 // newTrainer is GoMLX's trainer of the GPT of cfg with opt.
 func newTrainer(b backends.Backend, ctx *context.Context, cfg gpt.Config, opt gomlxopt.Interface) *train.Trainer {

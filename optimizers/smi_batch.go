@@ -100,19 +100,26 @@ type groupResults struct {
 	filtered, history, kept, energy *Node
 }
 
-// filter stacks the group's gradients (in its compute dtype) and histories and filters them with one
-// spectral.FilterBatch.
-func (gr *filterGroup) filter(grads []*Node, cfg spectral.Config, opts ...spectral.Option) groupResults {
-	gs := make([]*Node, len(gr.members))
-	hs := make([]*Node, len(gr.members))
-	for j, m := range gr.members {
-		gs[j] = Reshape(ConvertDType(grads[m.index], gr.dtype), 1, gr.n, gr.d)
-		hs[j] = InsertAxes(m.history, 0)
+// filterGroups stacks each group's gradients (in its compute dtype) and histories and filters all
+// groups with one spectral.FilterGroups, so that on an accelerator their exact quantiles share
+// their passes; results[i] are group i's.
+func filterGroups(groups []*filterGroup, grads []*Node, cfg spectral.Config, opts ...spectral.Option) []groupResults {
+	gs := make([]*Node, len(groups))
+	hs := make([]*Node, len(groups))
+	for i, gr := range groups {
+		members := make([]*Node, len(gr.members))
+		histories := make([]*Node, len(gr.members))
+		for j, m := range gr.members {
+			members[j] = Reshape(ConvertDType(grads[m.index], gr.dtype), 1, gr.n, gr.d)
+			histories[j] = InsertAxes(m.history, 0)
+		}
+		gs[i], hs[i] = Concatenate(members, 0), Concatenate(histories, 0)
 	}
-	var r groupResults
-	r.filtered, r.history, r.kept, r.energy = spectral.FilterBatch(Concatenate(gs, 0), Concatenate(hs, 0),
-		cfg.Quantile, cfg.Beta, cfg.HalfSpectrum, opts...)
-	return r
+	results := make([]groupResults, len(groups))
+	for i, f := range spectral.FilterGroups(gs, hs, cfg.Quantile, cfg.Beta, cfg.HalfSpectrum, opts...) {
+		results[i] = groupResults{filtered: f.Filtered, history: f.History, kept: f.KeptEnergy, energy: f.Energy}
+	}
+	return results
 }
 
 // slice returns member j's results: its filtered gradient (grad's shape and dtype), its new history

@@ -61,11 +61,14 @@ func (o *smiOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*N
 	smiCtx := ctx.In(SMIScope)
 	out, groups := o.groupGradients(smiCtx.In(historyScope), g, vars, grads)
 	energy := newEnergyTally(g)
-	for _, group := range groups {
-		results := group.filter(grads, o.cfg, spectral.WithCounting(o.counting))
+	var results []groupResults
+	if len(groups) > 0 {
+		results = filterGroups(groups, grads, o.cfg, spectral.WithCounting(o.counting))
+	}
+	for gi, group := range groups {
 		for j, m := range group.members {
 			grad := grads[m.index]
-			f, h, k, e := results.slice(j, grad, m.history)
+			f, h, k, e := results[gi].slice(j, grad, m.history)
 			var finite *Node
 			out[m.index], finite = safeUpdate(m, grad, f, h, e, alphaFor)
 			energy.add(g, finite, k, e)

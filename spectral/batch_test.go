@@ -300,3 +300,79 @@ func TestCountingsAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestFilterGroups: FilterGroups gives each group what FilterBatch gives it alone, bit for bit,
+// with the groups' quantiles sharing their passes (compare counting) or not (scatter), on groups of
+// different shapes, sizes and dtypes (float32 rows padded to the longest, a float64 group counted
+// apart, a small group counted pairwise), over two steps with the histories fed back.
+func TestFilterGroups(t *testing.T) {
+	b := testBackend(t)
+	type group struct {
+		dims  []int // [B, S...]
+		dtype dtypes.DType
+		kind  string
+	}
+	groups := []group{
+		{[]int{3, 65, 384}, dtypes.Float32, "smooth+noise"},
+		{[]int{2, 96, 257}, dtypes.Float32, "quantized"},
+		{[]int{2, 40, 70}, dtypes.Float64, "gaussian"},
+		{[]int{4, 8, 12}, dtypes.Float32, "mixed"},
+		{[]int{1, 50, 60}, dtypes.BFloat16, "huge"},
+		{[]int{2, 30, 90}, dtypes.Float64, "tiny"},
+	}
+	rng := rand.New(rand.NewPCG(61, 62))
+	for _, half := range []bool{false, true} {
+		for _, counting := range []Counting{CountingCompare, CountingScatter} {
+			t.Run(fmt.Sprintf("half%v_%s", half, counting), func(t *testing.T) {
+				var inputs []*tensors.Tensor
+				for _, gr := range groups {
+					hShape, _ := HistoryShape(shapes.Make(gr.dtype, gr.dims[1:]...))
+					size := gr.dims[0] * hShape.Size()
+					inputs = append(inputs, nil, valuesTensor(make([]float64, size), computeDType(gr.dtype), append([]int{gr.dims[0]}, hShape.Dimensions...)...))
+				}
+				exec := MustNewExec(b, func(in []*Node) []*Node {
+					var gs, hs []*Node
+					for i, gr := range groups {
+						gs = append(gs, ConvertDType(in[2*i], gr.dtype))
+						hs = append(hs, in[2*i+1])
+					}
+					var outs []*Node
+					for i, f := range FilterGroups(gs, hs, 0.25, 0.9, half, WithCounting(counting)) {
+						alone := batchParts(gs[i], hs[i], 0.25, 0.9, half, WithCounting(CountingScatter))
+						inDT := computeDType(groups[i].dtype)
+						outs = append(outs, ConvertDType(f.Filtered, inDT), f.History, f.KeptEnergy, f.Energy,
+							ConvertDType(alone.filtered, inDT), alone.history, alone.keptEnergy, alone.energy)
+					}
+					return outs
+				})
+				for step := range 2 {
+					for i, gr := range groups {
+						n, d, _ := MatrixView(shapes.Make(gr.dtype, gr.dims[1:]...))
+						var g []float64
+						for range gr.dims[0] {
+							g = append(g, gradientValues(rng, gr.kind, n, d, gr.dtype, step)...)
+						}
+						inputs[2*i] = valuesTensor(g, computeDType(gr.dtype), gr.dims...)
+					}
+					args := make([]any, len(inputs))
+					for i, x := range inputs {
+						args[i] = x
+					}
+					outs := exec.MustExec(args...)
+					for i := range groups {
+						o := outs[8*i : 8*i+8]
+						for j := range 4 {
+							a, z := flatAny(o[j]), flatAny(o[4+j])
+							for e := range a {
+								if !sameBits(a[e], z[e]) {
+									t.Fatalf("step %d group %d output %d entry %d: FilterGroups %v, FilterBatch alone %v", step, i, j, e, a[e], z[e])
+								}
+							}
+						}
+						inputs[2*i+1] = o[1]
+					}
+				}
+			})
+		}
+	}
+}

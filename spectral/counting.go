@@ -2,6 +2,7 @@ package spectral
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -118,8 +119,98 @@ func selectionFor(g *Graph, size int, who string, opts []Option) selection {
 // passes but more comparisons per key in each (255 for 8 bits).
 const compareDigitBits = 4
 
-// kthSmallestKeyCompare returns, per row of keys ([B, N]), the k-th smallest (0-based) key ([B]);
-// each key counts weights[j] times (once when weights is nil; total is the weights' sum).
+// compareChunk is the length of the chunks each pass first counts in: a pass sums its [rows, N,
+// 15] comparisons over chunks of the keys, then over the chunks, so the first reduction has
+// rows*15*N/compareChunk outputs to spread over a GPU's cores instead of rows*15.
+const compareChunk = 1024
+
+// compareRows holds rows of keys from one or more sources for quantileRowsCompare: their
+// quantiles share every pass.
+type compareRows struct {
+	x            *Node // [B, N] values of one dtype
+	multiplicity []int // nil, or N positive counts shared by all of x's rows
+}
+
+// quantileRowsCompare returns, for each source, the q-quantile of each of its rows ([B_i]), as
+// quantileRows does, by radix select with compare counting. All sources must have the same float
+// dtype; their rows are padded to the longest and stacked, so that every source shares the same
+// passes: one set of reductions for all of a model's variables instead of one per shape.
+// Padding keys are the largest key with weight 0, so they are never counted, and each row keeps
+// its own rank k = floor(q*(total_i-1)) and interpolation weight.
+func quantileRowsCompare(sources []compareRows, q float64) []*Node {
+	g := sources[0].x.Graph()
+	dtype := sources[0].x.DType()
+	keyDT := keyDType(dtype)
+	width := 0
+	maxTotal := 0
+	for _, src := range sources {
+		if src.x.DType() != dtype {
+			panic(fmt.Errorf("spectral: quantiles of %s and %s rows cannot share passes", dtype, src.x.DType()))
+		}
+		width = max(width, src.x.Shape().Dim(1))
+		total := src.x.Shape().Dim(1)
+		if src.multiplicity != nil {
+			total = sum(src.multiplicity)
+		}
+		maxTotal = max(maxTotal, total)
+	}
+	cntDT := countDType(maxTotal)
+	maxKey := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
+	var keys, weights, nans []*Node
+	var ks []int64
+	var fracs []float64
+	withNext := false
+	for _, src := range sources {
+		rows, size := src.x.Shape().Dim(0), src.x.Shape().Dim(1)
+		total := size
+		w := Ones(g, shapes.Make(cntDT, rows, size))
+		if src.multiplicity != nil {
+			if len(src.multiplicity) != size {
+				panic(fmt.Errorf("spectral: %d multiplicities for rows of %d entries", len(src.multiplicity), size))
+			}
+			total = sum(src.multiplicity)
+			m := make([]int64, size)
+			for i, c := range src.multiplicity {
+				m[i] = int64(c)
+			}
+			w = BroadcastToDims(Reshape(ConvertDType(Const(g, m), cntDT), 1, size), rows, size)
+		}
+		k, frac := rankOf(q, total)
+		withNext = withNext || frac > 0
+		for range rows {
+			ks = append(ks, int64(k))
+			fracs = append(fracs, frac)
+		}
+		key, nan := orderKeys(src.x), IsNaN(src.x)
+		if pad := width - size; pad > 0 {
+			key = Concatenate([]*Node{key, BroadcastToDims(maxKey, rows, pad)}, 1)
+			nan = Concatenate([]*Node{nan, Zeros(g, shapes.Make(dtypes.Bool, rows, pad))}, 1)
+			w = Concatenate([]*Node{w, Zeros(g, shapes.Make(cntDT, rows, pad))}, 1)
+		}
+		keys, weights, nans = append(keys, key), append(weights, w), append(nans, nan)
+	}
+	key, weight, isNaN := Concatenate(keys, 0), Concatenate(weights, 0), Concatenate(nans, 0)
+	k := ConvertDType(Const(g, ks), cntDT)
+	keyLo := kthSmallestKeyCompare(key, weight, k)
+	keyHi, anyNaN := nextKey(key, isNaN, weight, keyLo, nil, k, withNext)
+	result := keyToValue(keyLo, dtype)
+	if withNext {
+		f := ConvertDType(Const(g, fracs), dtype)
+		result = Where(GreaterThan(f, ZerosLike(f)), lerpRows(result, keyToValue(keyHi, dtype), f), result)
+	}
+	result = Where(anyNaN, BroadcastToShape(Scalar(g, dtype, math.NaN()), result.Shape()), result)
+	out := make([]*Node, len(sources))
+	start := 0
+	for i, src := range sources {
+		rows := src.x.Shape().Dim(0)
+		out[i] = Slice(result, AxisRange(start, start+rows))
+		start += rows
+	}
+	return out
+}
+
+// kthSmallestKeyCompare returns, per row of keys ([R, N]), the k[r]-th smallest (0-based) key
+// ([R]); key j of row r counts weights[r][j] times (weights [R, N] or [1, N] in k's dtype).
 //
 // It is a radix select, most significant digit first, that counts instead of building
 // histograms. With lo the answer's digits decided so far (lower bits zero), the answer v lies in
@@ -129,31 +220,47 @@ const compareDigitBits = 4
 // last pass (s = 0), lo = v. The counts are integers and compare full keys, so the result is
 // exact, and no threshold overflows: lo + 15*2^s < lo + 16*2^s <= 2^bits.
 //
-// Each pass is a [B, N, 15] comparison summed over N: the reduced axis is the major one, so
-// the keys are read once per pass, and nothing is scattered.
-func kthSmallestKeyCompare(keys, weights *Node, total, k int) *Node {
+// Each pass compares the keys, in chunks of compareChunk, with the 15 thresholds and sums the
+// comparisons over each chunk, then over the chunks: nothing is scattered.
+func kthSmallestKeyCompare(keys, weights, k *Node) *Node {
 	g := keys.Graph()
 	keyDT := keys.DType()
-	batch, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
-	cntDT := countDType(total)
-	thresholds := 1<<compareDigitBits - 1
-	// p = 1..15 as keys, along the last axis.
-	steps := ConvertDType(AddScalar(Iota(g, shapes.Make(dtypes.Int32, 1, 1, thresholds), 2), 1), keyDT)
-	column := Reshape(keys, batch, size, 1)
-	var w *Node
-	if weights != nil {
-		w = Reshape(weights, 1, size, 1)
+	cntDT := k.DType()
+	rows, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
+	chunk := min(size, compareChunk)
+	chunks := (size + chunk - 1) / chunk
+	if pad := chunks*chunk - size; pad > 0 { // The largest key is never below a threshold.
+		keys = Concatenate([]*Node{keys, BroadcastToDims(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), rows, pad)}, 1)
+		weights = Concatenate([]*Node{weights, Zeros(g, shapes.Make(cntDT, weights.Shape().Dim(0), pad))}, 1)
 	}
-	lo := BroadcastToDims(keyConst(g, keyDT, 0), batch, 1)
+	blocks := Reshape(keys, rows, chunks, 1, chunk)
+	w := Reshape(weights, weights.Shape().Dim(0), chunks, 1, chunk)
+	thresholds := 1<<compareDigitBits - 1
+	// p = 1..15 as keys, along the third axis.
+	steps := ConvertDType(AddScalar(Iota(g, shapes.Make(dtypes.Int32, 1, 1, thresholds, 1), 2), 1), keyDT)
+	kCol := Reshape(k, rows, 1)
+	lo := BroadcastToDims(keyConst(g, keyDT, 0), rows, 1)
 	for shift := keyDT.Bits() - compareDigitBits; shift >= 0; shift -= compareDigitBits {
-		t := Add(Reshape(lo, batch, 1, 1), BitwiseShiftLeftScalar(steps, shift)) // [B, 1, 15]
-		below := ConvertDType(LessThan(column, t), cntDT)                        // [B, N, 15]
-		if w != nil {
-			below = Mul(below, w)
-		}
-		counts := ReduceSum(below, 1) // [B, 15]
-		digit := ReduceAndKeep(ConvertDType(LessOrEqual(counts, Scalar(g, cntDT, k)), keyDT), ReduceSum, 1)
+		t := Add(Reshape(lo, rows, 1, 1, 1), BitwiseShiftLeftScalar(steps, shift)) // [R, 1, 15, 1]
+		below := Mul(ConvertDType(LessThan(blocks, t), cntDT), w)                  // [R, chunks, 15, chunk]
+		counts := ReduceSum(ReduceSum(below, 3), 1)                                // [R, 15]
+		digit := ReduceAndKeep(ConvertDType(LessOrEqual(counts, kCol), keyDT), ReduceSum, 1)
 		lo = Add(lo, BitwiseShiftLeftScalar(digit, shift))
 	}
-	return Reshape(lo, batch)
+	return Reshape(lo, rows)
+}
+
+// lerpRows is lerp with a weight per row: a, b and f of the same shape.
+func lerpRows(a, b, f *Node) *Node {
+	diff := Sub(b, a)
+	half := Scalar(a.Graph(), f.DType(), 0.5)
+	return Where(LessThan(f, half), Add(a, Mul(diff, f)), Sub(b, Mul(diff, OneMinus(f))))
+}
+
+func sum(xs []int) int {
+	total := 0
+	for _, x := range xs {
+		total += x
+	}
+	return total
 }

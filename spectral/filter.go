@@ -116,46 +116,89 @@ func filterParts(g, history *Node, q, beta float64, halfSpectrum bool, opts ...O
 	return p
 }
 
-func batchParts(g, history *Node, q, beta float64, halfSpectrum bool, opts ...Option) (p parts) {
-	if g.Rank() < 2 {
-		panic(fmt.Errorf("spectral.FilterBatch: gradient %s has no batch axis and slice of rank >= 1", g.Shape()))
+func batchParts(g, history *Node, q, beta float64, halfSpectrum bool, opts ...Option) parts {
+	return groupsParts([]*Node{g}, []*Node{history}, q, beta, halfSpectrum, "spectral.FilterBatch", opts)[0]
+}
+
+// FilterGroups is FilterBatch on several groups of stacked gradients at once: gs[i] is [B_i, S_i...]
+// with history hs[i], the shapes S_i may differ, and group i's results are FilterBatch's on
+// (gs[i], hs[i]) alone. With compare counting (WithCounting; the default on accelerators) the
+// groups' exact quantiles share their passes: every threshold of a model comes from one set of
+// reductions instead of one per shape, which on a GPU saves most of the quantile's kernel
+// launches. Results do not depend on it.
+func FilterGroups(gs, hs []*Node, quantile, beta float64, halfSpectrum bool, opts ...Option) []Filtered {
+	if len(gs) != len(hs) || len(gs) == 0 {
+		panic(fmt.Errorf("spectral.FilterGroups: %d gradients and %d histories, want the same number, at least 1", len(gs), len(hs)))
 	}
-	batch := g.Shape().Dim(0)
-	slice := shapes.Make(g.DType(), g.Shape().Dimensions[1:]...)
-	hSlice, ok := HistoryShape(slice)
-	if !ok || batch == 0 {
-		panic(fmt.Errorf("spectral.FilterBatch: gradient %s is not filtered (no slices, or slices of rank 0, empty or not float)", g.Shape()))
+	ps := groupsParts(gs, hs, quantile, beta, halfSpectrum, "spectral.FilterGroups", opts)
+	out := make([]Filtered, len(ps))
+	for i, p := range ps {
+		out[i] = Filtered{Filtered: p.filtered, History: p.history, KeptEnergy: p.keptEnergy, Energy: p.energy}
 	}
-	hShape := shapes.Make(hSlice.DType, append([]int{batch}, hSlice.Dimensions...)...)
-	if !history.Shape().Equal(hShape) {
-		panic(fmt.Errorf("spectral.FilterBatch: history has shape %s, want %s for gradient %s", history.Shape(), hShape, g.Shape()))
-	}
+	return out
+}
+
+// Filtered are FilterBatch's results for one group of FilterGroups.
+type Filtered struct {
+	Filtered, History, KeptEnergy, Energy *Node
+}
+
+// groupsParts is FilterGroups's parts; who names the caller in its panics.
+func groupsParts(gs, hs []*Node, q, beta float64, halfSpectrum bool, who string, opts []Option) []parts {
 	if !(q >= 0 && q < 1) {
-		panic(fmt.Errorf("spectral.FilterBatch: quantile must be in [0, 1), got %v", q))
+		panic(fmt.Errorf("%s: quantile must be in [0, 1), got %v", who, q))
 	}
 	if !(beta >= 0 && beta < 1) {
-		panic(fmt.Errorf("spectral.FilterBatch: beta must be in [0, 1), got %v", beta))
+		panic(fmt.Errorf("%s: beta must be in [0, 1), got %v", who, beta))
 	}
-	n, d, _ := MatrixView(slice)
-	spectrum := Spectrum(g)
-	magnitude := Magnitude(spectrum)
-	newHistory := UpdateHistory(history, magnitude, beta)
-	if q > 0 {
-		p.tau = Threshold(newHistory, d, q, halfSpectrum, opts...)
+	type group struct {
+		g                               *Node
+		n, d                            int
+		spectrum, magnitude, newHistory *Node
+	}
+	groups := make([]group, len(gs))
+	histories := make([]*Node, len(gs))
+	ds := make([]int, len(gs))
+	for i, g := range gs {
+		history := hs[i]
+		if g.Rank() < 2 {
+			panic(fmt.Errorf("%s: gradient %s has no batch axis and slice of rank >= 1", who, g.Shape()))
+		}
+		batch := g.Shape().Dim(0)
+		slice := shapes.Make(g.DType(), g.Shape().Dimensions[1:]...)
+		hSlice, ok := HistoryShape(slice)
+		if !ok || batch == 0 {
+			panic(fmt.Errorf("%s: gradient %s is not filtered (no slices, or slices of rank 0, empty or not float)", who, g.Shape()))
+		}
+		hShape := shapes.Make(hSlice.DType, append([]int{batch}, hSlice.Dimensions...)...)
+		if !history.Shape().Equal(hShape) {
+			panic(fmt.Errorf("%s: history has shape %s, want %s for gradient %s", who, history.Shape(), hShape, g.Shape()))
+		}
+		n, d, _ := MatrixView(slice)
+		spectrum := Spectrum(g)
+		magnitude := Magnitude(spectrum)
+		groups[i] = group{g: g, n: n, d: d, spectrum: spectrum, magnitude: magnitude,
+			newHistory: UpdateHistory(history, magnitude, beta)}
+		histories[i], ds[i] = groups[i].newHistory, d
 	}
 	// q = 0: tau = min(H), and H >= min(H) everywhere, so Mask keeps every bin without a threshold.
-	mask, weight := Mask(newHistory, p.tau)
-	back := InverseMasked(spectrum, weight, d)
-	filtered := ConvertDType(Reshape(back, g.Shape().Dimensions...), g.DType())
-	keptEnergy, energy := KeptEnergy(spectrum, magnitude, weight, n, d)
-	return parts{
-		filtered:   filtered,
-		history:    newHistory,
-		keptEnergy: keptEnergy,
-		energy:     energy,
-		tau:        p.tau,
-		mask:       mask,
+	var taus []*Node
+	if q > 0 {
+		taus = thresholds(histories, ds, q, halfSpectrum, who, opts)
 	}
+	out := make([]parts, len(groups))
+	for i, gr := range groups {
+		var tau *Node
+		if taus != nil {
+			tau = taus[i]
+		}
+		mask, weight := Mask(gr.newHistory, tau)
+		back := InverseMasked(gr.spectrum, weight, gr.d)
+		filtered := ConvertDType(Reshape(back, gr.g.Shape().Dimensions...), gr.g.DType())
+		keptEnergy, energy := KeptEnergy(gr.spectrum, gr.magnitude, weight, gr.n, gr.d)
+		out[i] = parts{filtered: filtered, history: gr.newHistory, keptEnergy: keptEnergy, energy: energy, tau: tau, mask: mask}
+	}
+	return out
 }
 
 // HistoryQuantile returns the threshold tau that Filter uses for a history H ([n, d/2+1], as

@@ -78,12 +78,10 @@ func quantileRows(x *Node, q float64, method selection, multiplicity []int) *Nod
 		}
 		weights = Reshape(ConvertDType(Const(x.Graph(), w), countDType(total)), 1, size)
 	}
-	rank := q * float64(total-1)
-	k := int(math.Floor(rank))
-	frac := rank - float64(k)
-	if k >= total-1 {
-		k, frac = total-1, 0
+	if method == selectCompare {
+		return quantileRowsCompare([]compareRows{{x: x, multiplicity: multiplicity}}, q)[0]
 	}
+	k, frac := rankOf(q, total)
 	keys, isNaN := orderKeys(x), IsNaN(x)
 	var keyLo, keyHi, anyNaN *Node
 	switch method {
@@ -92,10 +90,8 @@ func quantileRows(x *Node, q float64, method selection, multiplicity []int) *Nod
 	case selectScatter:
 		var countLo *Node
 		keyLo, countLo = kthSmallestKey(keys, weights, total, k)
-		keyHi, anyNaN = nextKey(keys, isNaN, weights, keyLo, countLo, total, k, frac > 0)
-	case selectCompare:
-		keyLo = kthSmallestKeyCompare(keys, weights, total, k)
-		keyHi, anyNaN = nextKey(keys, isNaN, weights, keyLo, nil, total, k, frac > 0)
+		kRows := BroadcastToDims(Scalar(x.Graph(), countLo.DType(), k), x.Shape().Dim(0))
+		keyHi, anyNaN = nextKey(keys, isNaN, weights, keyLo, countLo, kRows, frac > 0)
 	default:
 		panic(fmt.Errorf("spectral: unknown order-statistic method %d", method))
 	}
@@ -104,6 +100,18 @@ func quantileRows(x *Node, q float64, method selection, multiplicity []int) *Nod
 		result = lerp(result, keyToValue(keyHi, x.DType()), frac)
 	}
 	return Where(anyNaN, Scalar(x.Graph(), x.DType(), math.NaN()), result)
+}
+
+// rankOf splits the rank q*(total-1) of a quantile into its order statistic k and the weight
+// frac of the next one, computed in float64 as numpy does.
+func rankOf(q float64, total int) (k int, frac float64) {
+	rank := q * float64(total-1)
+	k = int(math.Floor(rank))
+	frac = rank - float64(k)
+	if k >= total-1 {
+		k, frac = total-1, 0
+	}
+	return k, frac
 }
 
 // lerp is numpy's/torch's linear interpolation: a + f*(b-a) for f < 0.5, else b - (1-f)*(b-a).
@@ -295,11 +303,11 @@ func runningCounts(counts *Node, size int) *Node {
 }
 
 // nextKey returns, per row of keys ([B, N]) and if withNext, the (k+1)-th smallest key (0-based),
-// given keyK, the k-th smallest, and the number of keys <= keyK (both [B]; total is the weights' sum): keyK itself if that
-// number is at least k+2, else the smallest key above keyK. It also returns whether any entry
-// is NaN; both come from one masked-min pass. A nil countAtMost is counted in the same pass (each
-// key weights[j] times, once when weights is nil).
-func nextKey(keys, isNaN, weights, keyK, countAtMost *Node, total, k int, withNext bool) (keyNext, anyNaN *Node) {
+// given keyK, the k-th smallest, and the number of keys <= keyK (keyK, countAtMost and k are [B],
+// in the count dtype): keyK itself if that number is at least k+2, else the smallest key above
+// keyK. It also returns whether any entry is NaN; both come from one masked-min pass. A nil
+// countAtMost is counted in the same pass (each key weights[j] times, once when weights is nil).
+func nextKey(keys, isNaN, weights, keyK, countAtMost, k *Node, withNext bool) (keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	batch := keys.Shape().Dim(0)
@@ -309,7 +317,7 @@ func nextKey(keys, isNaN, weights, keyK, countAtMost *Node, total, k int, withNe
 	if withNext {
 		rows = append(rows, Where(GreaterThan(keys, column), keys, maxKey))
 		if countAtMost == nil {
-			atMost := ConvertDType(LessOrEqual(keys, column), countDType(total))
+			atMost := ConvertDType(LessOrEqual(keys, column), k.DType())
 			if weights != nil {
 				atMost = Mul(atMost, weights)
 			}
@@ -320,7 +328,7 @@ func nextKey(keys, isNaN, weights, keyK, countAtMost *Node, total, k int, withNe
 	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0)), batch), keyConst(g, keyDT, 0))
 	if withNext {
 		above := Reshape(Slice(minima, AxisElem(1)), batch)
-		keyNext = Where(GreaterOrEqual(countAtMost, Scalar(g, countAtMost.DType(), k+2)), keyK, above)
+		keyNext = Where(GreaterOrEqual(countAtMost, AddScalar(k, 2)), keyK, above)
 	}
 	return
 }

@@ -64,15 +64,48 @@ func UpdateHistory(history, magnitude *Node, beta float64) *Node {
 // appears in the full n x d spectrum or, with halfSpectrum, once (see Filter). q is in [0, 1];
 // the quantile is exact (see Quantile), and opts choose how it counts (WithCounting).
 func Threshold(history *Node, d int, q float64, halfSpectrum bool, opts ...Option) *Node {
-	if history.Rank() != 3 || d < 1 || history.Shape().Dim(2) != HalfBins(d) || (history.DType() != dtypes.Float32 && history.DType() != dtypes.Float64) {
-		panic(fmt.Errorf("spectral.Threshold: history %s is not the float32/float64 [B, n, %d] history of n x %d gradients", history.Shape(), HalfBins(d), d))
-	}
+	return thresholds([]*Node{history}, []int{d}, q, halfSpectrum, "spectral.Threshold", opts)[0]
+}
+
+// thresholds is Threshold on several histories (histories[i] of n_i x ds[i] gradients) at once:
+// those whose quantile counts by compare share its passes, one set per compute dtype.
+func thresholds(histories []*Node, ds []int, q float64, halfSpectrum bool, who string, opts []Option) []*Node {
 	if !(q >= 0 && q <= 1) {
-		panic(fmt.Errorf("spectral.Threshold: q must be in [0, 1], got %v", q))
+		panic(fmt.Errorf("%s: q must be in [0, 1], got %v", who, q))
 	}
-	batch, n, bins := history.Shape().Dim(0), history.Shape().Dim(1), HalfBins(d)
-	method := selectionFor(history.Graph(), n*bins, "spectral.Threshold", opts)
-	return quantileRows(Reshape(history, batch, n*bins), q, method, historyMultiplicity(n, d, halfSpectrum))
+	taus := make([]*Node, len(histories))
+	shared := map[dtypes.DType][]int{} // Histories counted by compare, by dtype.
+	var order []dtypes.DType
+	sources := make([]compareRows, len(histories))
+	for i, history := range histories {
+		d := ds[i]
+		if history.Rank() != 3 || d < 1 || history.Shape().Dim(2) != HalfBins(d) || (history.DType() != dtypes.Float32 && history.DType() != dtypes.Float64) {
+			panic(fmt.Errorf("%s: history %s is not the float32/float64 [B, n, %d] history of n x %d gradients", who, history.Shape(), HalfBins(d), d))
+		}
+		batch, n, bins := history.Shape().Dim(0), history.Shape().Dim(1), HalfBins(d)
+		rows := Reshape(history, batch, n*bins)
+		mult := historyMultiplicity(n, d, halfSpectrum)
+		method := selectionFor(history.Graph(), n*bins, who, opts)
+		if method != selectCompare {
+			taus[i] = quantileRows(rows, q, method, mult)
+			continue
+		}
+		sources[i] = compareRows{x: rows, multiplicity: mult}
+		if shared[history.DType()] == nil {
+			order = append(order, history.DType())
+		}
+		shared[history.DType()] = append(shared[history.DType()], i)
+	}
+	for _, dt := range order {
+		var srcs []compareRows
+		for _, i := range shared[dt] {
+			srcs = append(srcs, sources[i])
+		}
+		for j, tau := range quantileRowsCompare(srcs, q) {
+			taus[shared[dt][j]] = tau
+		}
+	}
+	return taus
 }
 
 // Mask returns M = 1[H' >= tau] (step 6) on history's [B, n, d/2+1] bins, as a Bool mask and as

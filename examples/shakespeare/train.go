@@ -569,7 +569,9 @@ func chunkLosses(logits, targets *Node, batchSize int) *Node {
 // evalBudget bounds a chunk's activations (evalChunk's estimate), in bytes: on a CPU about a
 // last-level cache (on XLA CPU with the cpu preset, chunks of 10 batches, 30 MiB, evaluated 15-20%
 // faster than one batch per execution, and chunks of all 20 about 7% slower), on an accelerator
-// a fraction of its memory, so that executions are few.
+// a fraction of its memory, so that executions are few (on an H200 with the paper preset, 400
+// batches: 1.55 s per evaluation in chunks of 10, 1.63 s in chunks of 4, 2.05-2.4 s one batch per
+// execution; the chunked program compiles as fast as the one-batch program, about 6.5 s).
 func evalBudget(b backends.Backend) int {
 	if b.Name() == "go" || strings.Contains(strings.ToLower(b.Description()), "cpu") {
 		return 32 << 20

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds what scripts/gpu-check.sh runs, for a GPU machine without Go: the trainer, smibench and
+# Builds what scripts/gpu-check.sh runs, for a GPU machine without Go: the trainer, smibench,
+# smidevice and
 # the test binaries of internal/backend, spectral, optimizers and internal/gpt, stripped and
 # xz-compressed into DIR (default .gpu/bin, which .git/info/exclude should ignore).
 # Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
@@ -11,6 +12,7 @@ cd "$root"
 flags=(-trimpath -ldflags='-s -w')
 go build "${flags[@]}" -o "$dir/shakespeare" ./examples/shakespeare
 go build "${flags[@]}" -o "$dir/smibench" ./internal/benchmarks/cmd/smibench
+go build "${flags[@]}" -o "$dir/smidevice" ./internal/backend/cmd/smidevice
 go test -c "${flags[@]}" -o "$dir/backend.test" ./internal/backend
 go test -c "${flags[@]}" -o "$dir/spectral.test" ./spectral
 go test -c "${flags[@]}" -o "$dir/optimizers.test" ./optimizers

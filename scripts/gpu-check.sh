@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Checks and times this project on a machine with an NVIDIA GPU, and writes a report
 # (OUT_DIR/gpu-report.md, with every log beside it):
-#   smoke       the backend smoke test (FFT against gonum) on CUDA, and which plugin was loaded
+#   smoke       which CUDA plugin is found and loaded (smidevice), and the backend smoke test (FFT
+#               against gonum) on it
 #   tests       the spectral (-short), optimizers and internal/gpt tests on CUDA
 #   strategies  smibench -sections strategies: AdamW against SMI(AdamW) under each filter strategy
 #   steps       smibench -sections steps for the cpu and paper presets (AdamW pairs)
-#   runs        the paper preset's runs 0 (AdamW) and 5 (SMI) in full (5,000 iterations), timed
+#   runs        a study piece: the paper preset's runs 0 (AdamW) and 5 (SMI) in full (5,000
+#               iterations), analysed and timed, published in docs/reproduction/paper/ for the report
 #
 # Usage: scripts/gpu-check.sh [OUT_DIR]          (default results/gpu-check)
 # Environment:
@@ -13,6 +15,7 @@
 #   GPU_CHECK_SEEDS   seeds of the paper runs (default 1337)
 #   GPU_CHECK_RUNS    runs of the paper preset (default 0,5)
 #   GPU_CHECK_BUDGET  smibench's timing budget per preset for strategies (default 60s)
+#   GPU_CHECK_STRATEGIES  the strategies' IDs (default all; smibench -help lists them)
 #   SMI_GPU_BIN       a folder of prebuilt binaries (scripts/gpu-build.sh; *.xz are unpacked) for a
 #                     machine without Go; without it, Go builds them here.
 #   SMI_DATA          tiny Shakespeare (default: the trainer's own choice)
@@ -90,6 +93,7 @@ run_step() {
 } >"$report"
 
 if has_step smoke; then
+  run_step "device discovery" 120 "$root" device.log "$bin/smidevice" -device "$SMI_DEVICE" -check
   run_step smoke 120 "$root/internal/backend" smoke.log "$bin/backend.test" -test.run 'TestSmokeXLA' -test.v -test.count=1
 fi
 if has_step tests; then
@@ -98,20 +102,16 @@ if has_step tests; then
   run_step "internal/gpt tests" 200 "$root/internal/gpt" test-gpt.log "$bin/gpt.test" -test.count=1 -test.v
 fi
 if has_step strategies; then
-  run_step "smibench strategies (paper)" 420 "$root" strategies.log "$bin/smibench" -sections strategies -presets paper \
-    -budget "$budget" -json "$out/strategies.json"
+  run_step "smibench strategies (paper)" 600 "$root" strategies.log "$bin/smibench" -sections strategies -presets paper \
+    -strategies "${GPU_CHECK_STRATEGIES:-}" -budget "$budget" -json "$out/strategies.json"
+  [[ -f $out/strategies.json ]] && "$bin/smibench" -render-strategies "$out/strategies.json" -out "$out/BENCHMARKS-GPU.md" >/dev/null
 fi
 if has_step steps; then
   run_step "smibench steps (cpu, paper)" 420 "$root" steps.log "$bin/smibench" -sections steps -presets cpu,paper -bases AdamW
 fi
 if has_step runs; then
-  for seed in ${seeds//,/ }; do
-    for r in ${runs//,/ }; do
-      dir=$out/runs/paper-run$r-seed$seed
-      run_step "paper run $r seed $seed" 480 "$root" "run$r-seed$seed.log" "$bin/shakespeare" train -preset paper -run "$r" \
-        -seed "$seed" -out "$dir" -quiet "${data_flag[@]}"
-    done
-  done
+  run_step "paper study piece: runs $runs, seeds $seeds" 1800 "$root" study.log "$bin/shakespeare" study -device cuda \
+    -preset paper -runs "$runs" -seeds "$seeds" -quiet -dir "$out/study" "${data_flag[@]}"
 fi
 
 {
@@ -122,11 +122,11 @@ fi
   echo "## Figures"
   echo
   echo '```'
-  grep -h -E 'backend:|strategies paper|step (cpu|paper): SMI|first step' "$out"/smoke.log "$out"/strategies.log "$out"/steps.log 2>/dev/null
+  grep -h -E 'backend:|platform:|strategies paper|step (cpu|paper): SMI|first step' "$out"/device.log "$out"/smoke.log "$out"/strategies.log "$out"/steps.log 2>/dev/null
   grep -h -E '^(--- FAIL|FAIL|ok|PASS)|_test.go:[0-9]+:' "$out"/test-*.log 2>/dev/null | head -40
-  for f in "$out"/run*.log; do
-    [[ -f $f ]] && { echo "== $(basename "$f")"; tail -n 12 "$f"; }
-  done
+  [[ -f $out/study.log ]] && grep -E '^\[|val loss|Study|rror' "$out/study.log"
   echo '```'
 } >>"$report"
 log "report: $report"
+[[ -f $out/BENCHMARKS-GPU.md ]] && log "GPU strategy report: $out/BENCHMARKS-GPU.md (copy strategies.json to docs/benchmarks/gpu/<date>-<gpu>/ and render docs/BENCHMARKS-GPU.md from it)"
+has_step runs && log "study piece: docs/reproduction/paper/ (commit it; make study REPORT_ONLY=1 rewrites docs/REPRODUCTION.md)"

@@ -16,6 +16,8 @@ import (
 // variables are stacked with the others of their shape. Every strategy computes the same
 // filter (spectral and optimizers test that); only its speed differs, and by backend.
 type Strategy struct {
+	// ID names the strategy on the command line (smibench -strategies).
+	ID       string
 	Counting spectral.Counting
 	// BatchLimit is smiopt.SMIConfig.BatchLimit: 0 is the backend's default.
 	BatchLimit int
@@ -44,13 +46,26 @@ func (s Strategy) String() string {
 }
 
 // Strategies are the combinations the strategy section times: both countings, with the CPU's
-// batch limit and with none, and the filter without its quantile.
+// batch limit and with none, the backend's own choice (auto), and the filter without its
+// quantile. With compare counting, the quantiles of all shape classes share their passes
+// (spectral.FilterGroups).
 var Strategies = []Strategy{
-	{Counting: spectral.CountingScatter, BatchLimit: 1 << 16},
-	{Counting: spectral.CountingScatter, BatchLimit: math.MaxInt},
-	{Counting: spectral.CountingCompare, BatchLimit: 1 << 16},
-	{Counting: spectral.CountingCompare, BatchLimit: math.MaxInt},
-	{NoQuantile: true, BatchLimit: math.MaxInt},
+	{ID: "scatter-64k", Counting: spectral.CountingScatter, BatchLimit: 1 << 16},
+	{ID: "scatter-all", Counting: spectral.CountingScatter, BatchLimit: math.MaxInt},
+	{ID: "compare-64k", Counting: spectral.CountingCompare, BatchLimit: 1 << 16},
+	{ID: "compare-all", Counting: spectral.CountingCompare, BatchLimit: math.MaxInt},
+	{ID: "auto", BatchLimit: 0},
+	{ID: "q0-all", NoQuantile: true, BatchLimit: math.MaxInt},
+}
+
+// StrategyByID returns the strategy of Strategies with that ID.
+func StrategyByID(id string) (Strategy, bool) {
+	for _, s := range Strategies {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Strategy{}, false
 }
 
 // StrategyOpt is the configuration name of SMI(AdamW) computed with strategy s.

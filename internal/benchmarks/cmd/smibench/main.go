@@ -44,6 +44,8 @@ func main() {
 	bases := flag.String("bases", "AdamW,SGD-momentum,Lion", "base optimizers whose step pairs are timed")
 	budget := flag.Duration("budget", time.Minute, "with -sections strategies: interleaved timing per preset (after compilation)")
 	jsonOut := flag.String("json", "", "with -sections strategies: also write the figures to this JSON file")
+	only := flag.String("strategies", "", "with -sections strategies: the strategies to time, by ID (default all: "+strategyIDs()+")")
+	render := flag.String("render-strategies", "", "measure nothing: write -out as a Markdown report of these strategy JSON files (comma-separated)")
 	device := flag.String("device", "", backend.DeviceUsage)
 	flag.Parse()
 	if err := backend.SetDevice(*device); err != nil {
@@ -60,6 +62,8 @@ func main() {
 	parts := partsSection{presets: splitList(*partsPresets), python: *python, script: *torchScript}
 	switch {
 	case err != nil:
+	case *render != "":
+		err = renderStrategies(strings.Split(*render, ","), *out)
 	case *sections == "all":
 		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","), dp, parts)
 	case *sections == "steps":
@@ -69,7 +73,7 @@ func main() {
 	case *sections == "parts":
 		err = runParts(*quick, parts)
 	case *sections == "strategies":
-		err = runStrategies(strings.Split(*presets, ","), *budget, *jsonOut)
+		err = runStrategies(strings.Split(*presets, ","), splitList(*only), *budget, *jsonOut)
 	default:
 		err = fmt.Errorf("-sections must be all, steps, devices, parts or strategies, got %q", *sections)
 	}
@@ -347,4 +351,13 @@ func splitList(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// strategyIDs lists the strategies' IDs for the flag's help.
+func strategyIDs() string {
+	var ids []string
+	for _, s := range benchmarks.Strategies {
+		ids = append(ids, s.ID)
+	}
+	return strings.Join(ids, ", ")
 }

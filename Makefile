@@ -64,9 +64,11 @@ study: setup data $(if $(filter cuda gpu,$(DEVICE)),setup-cuda)
 # Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: 20-30
 # minutes on 2 idle CPU cores. Section 1b times nanoGPT's PyTorch step beside ours when
 # `make reference` has installed PyTorch (REF_VENV); without it that column is left out.
-# Go benchmarks for benchstat: go test -run '^$$' -bench . ./internal/benchmarks
+# The report's command is benchmarks/cmd/smibench; package benchmarks (go doc ./benchmarks) times SMI
+# on your own shapes and model. Go benchmarks for benchstat (small sizes; SMI_BENCH_LARGE=1 for the
+# report's): go test -run '^$$' -bench . ./benchmarks
 bench: setup
-	$(GO) run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md $(if $(wildcard $(REF_VENV)/bin/python),-pytorch $(REF_VENV)/bin/python,)
+	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md $(if $(wildcard $(REF_VENV)/bin/python),-pytorch $(REF_VENV)/bin/python,)
 
 # Regenerates docs/NANOGPT_BASELINE.md: our cpu preset (run 0) against nanoGPT's CPU recipe in
 # PyTorch, seed by seed (about 3 minutes per seed on 2 CPU cores). PyTorch comes from PyPI into

@@ -11,7 +11,7 @@ mkdir -p "$dir"
 cd "$root"
 flags=(-trimpath -ldflags='-s -w')
 go build "${flags[@]}" -o "$dir/shakespeare" ./examples/shakespeare
-go build "${flags[@]}" -o "$dir/smibench" ./internal/benchmarks/cmd/smibench
+go build "${flags[@]}" -o "$dir/smibench" ./benchmarks/cmd/smibench
 go build "${flags[@]}" -o "$dir/smidevice" ./internal/backend/cmd/smidevice
 go test -c "${flags[@]}" -o "$dir/backend.test" ./internal/backend
 go test -c "${flags[@]}" -o "$dir/spectral.test" ./spectral

@@ -1,4 +1,4 @@
-package benchmarks
+package gptbench
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's graph DSL reads best dot-imported.
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -33,17 +34,17 @@ const (
 type PartsResult struct {
 	Preset  string
 	Config  gpt.Config
-	Results []Result
+	Results []benchmarks.Result
 	Torch   *TorchInfo // nil: PyTorch's side was not measured
 	// Products: the dense layers' matrix products timed alone (nil: not measured).
 	Products *ProductsResult
 }
 
 // Time of a case.
-func (r PartsResult) Time(name string) (Result, bool) {
-	i := slices.IndexFunc(r.Results, func(res Result) bool { return res.Name == name })
+func (r PartsResult) Time(name string) (benchmarks.Result, bool) {
+	i := slices.IndexFunc(r.Results, func(res benchmarks.Result) bool { return res.Name == name })
 	if i < 0 {
-		return Result{}, false
+		return benchmarks.Result{}, false
 	}
 	return r.Results[i], true
 }
@@ -83,9 +84,9 @@ func lossExec(b backends.Backend, cfg gpt.Config, gradients bool) (func() error,
 // MeasureParts times the cases of the step-parts benchmark interleaved. gomlxGrads adds the
 // AdamW step compiled with GoMLX's own product gradients (package dotgrad disabled while it
 // compiles); torch, when not nil, adds PyTorch's cases.
-func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads bool, torch *Torch, opt Options, progress func(string)) (PartsResult, error) {
+func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads bool, torch *Torch, opt benchmarks.Options, progress func(string)) (PartsResult, error) {
 	res := PartsResult{Preset: preset, Config: cfg}
-	var cases []Case
+	var cases []benchmarks.Case
 	for _, grads := range []bool{false, true} {
 		run, err := lossExec(b, cfg, grads)
 		if err != nil {
@@ -95,7 +96,7 @@ func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads 
 		if grads {
 			name = PartBackward
 		}
-		cases = append(cases, Case{Name: name, Run: run})
+		cases = append(cases, benchmarks.Case{Name: name, Run: run})
 	}
 	var trainers []*Trainer
 	defer func() {
@@ -109,7 +110,7 @@ func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads 
 			return res, fmt.Errorf("parts %s %s: %w", preset, name, err)
 		}
 		trainers = append(trainers, t)
-		cases = append(cases, Case{Name: name + " step", Run: t.Step})
+		cases = append(cases, benchmarks.Case{Name: name + " step", Run: t.Run})
 	}
 	if gomlxGrads {
 		if progress != nil {
@@ -121,25 +122,25 @@ func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads 
 		}
 		trainers = append(trainers, t)
 		dotgrad.Disable()
-		err = t.Step() // compiles with GoMLX's gradients; later calls reuse the executable
+		err = t.Run() // compiles with GoMLX's gradients; later calls reuse the executable
 		dotgrad.Enable()
 		if err != nil {
 			return res, fmt.Errorf("parts %s: %s: %w", preset, PartGoMLXGrads, err)
 		}
-		cases = append(cases, Case{Name: PartGoMLXGrads, Run: t.Step})
+		cases = append(cases, benchmarks.Case{Name: PartGoMLXGrads, Run: t.Run})
 	}
 	if torch != nil {
 		res.Torch = &torch.Info
 		for _, c := range []struct{ name, request string }{
 			{PartTorchForward, "forward"}, {PartTorchBack, "backward"}, {PartTorchStep, "step"},
 		} {
-			cases = append(cases, Case{Name: c.name, Timed: func() (time.Duration, error) { return torch.Call(c.request) }})
+			cases = append(cases, benchmarks.Case{Name: c.name, Timed: func() (time.Duration, error) { return torch.Call(c.request) }})
 		}
 	}
 	if progress != nil {
 		progress(fmt.Sprintf("parts %s: timing %d cases", preset, len(cases)))
 	}
-	results, err := Interleave(cases, opt)
+	results, err := benchmarks.Interleave(cases, opt)
 	if err != nil {
 		return res, err
 	}
@@ -147,48 +148,26 @@ func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads 
 	return res, nil
 }
 
-// Diff summarises the paired per-round differences b - a of two results taken in the same
-// rounds, with the distribution-free interval of PairedRatio.
-type Diff struct {
-	Median, Lo, Hi time.Duration
-	N              int
-}
-
-// PairedDiff returns b - a round by round.
-func PairedDiff(a, b Result) Diff {
-	n := min(len(a.Samples), len(b.Samples))
-	if n == 0 {
-		return Diff{}
-	}
-	ds := make([]float64, n)
-	for i := range n {
-		ds[i] = float64(b.Samples[i] - a.Samples[i])
-	}
-	slices.Sort(ds)
-	lo, hi := medianCIRanks(n)
-	return Diff{Median: time.Duration(quantileSorted(ds, 0.5)), Lo: time.Duration(ds[lo]), Hi: time.Duration(ds[hi]), N: n}
-}
-
 // StepPart is one part of the training step: its time (a paired difference of two cases, or a
 // case itself) for ours and, when measured, PyTorch's.
 type StepPart struct {
 	Name        string
-	Ours, Torch Diff
+	Ours, Torch benchmarks.Diff
 }
 
 // StepParts splits the step: forward; backward = forward+backward - forward; optimizer (global-
 // norm clip and AdamW) = AdamW step - forward+backward; SMI = SMI(AdamW) step - AdamW step;
 // and the whole AdamW step.
 func StepParts(r PartsResult) []StepPart {
-	get := func(name string) Result { res, _ := r.Time(name); return res }
-	whole := func(res Result) Diff {
-		return PairedDiff(Result{Samples: make([]time.Duration, len(res.Samples))}, res)
+	get := func(name string) benchmarks.Result { res, _ := r.Time(name); return res }
+	whole := func(res benchmarks.Result) benchmarks.Diff {
+		return benchmarks.PairedDiff(benchmarks.Result{Samples: make([]time.Duration, len(res.Samples))}, res)
 	}
 	parts := []StepPart{
 		{Name: "forward", Ours: whole(get(PartForward)), Torch: whole(get(PartTorchForward))},
-		{Name: "backward", Ours: PairedDiff(get(PartForward), get(PartBackward)), Torch: PairedDiff(get(PartTorchForward), get(PartTorchBack))},
-		{Name: "optimizer", Ours: PairedDiff(get(PartBackward), get(PartStep)), Torch: PairedDiff(get(PartTorchBack), get(PartTorchStep))},
-		{Name: "SMI", Ours: PairedDiff(get(PartStep), get(PartSMIStep))},
+		{Name: "backward", Ours: benchmarks.PairedDiff(get(PartForward), get(PartBackward)), Torch: benchmarks.PairedDiff(get(PartTorchForward), get(PartTorchBack))},
+		{Name: "optimizer", Ours: benchmarks.PairedDiff(get(PartBackward), get(PartStep)), Torch: benchmarks.PairedDiff(get(PartTorchBack), get(PartTorchStep))},
+		{Name: "SMI", Ours: benchmarks.PairedDiff(get(PartStep), get(PartSMIStep))},
 		{Name: "step", Ours: whole(get(PartStep)), Torch: whole(get(PartTorchStep))},
 	}
 	return parts

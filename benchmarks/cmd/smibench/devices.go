@@ -12,8 +12,10 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/smi-gomlx/smi/benchmarks"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
-	"github.com/smi-gomlx/smi/internal/benchmarks"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -26,7 +28,7 @@ type devicesSection struct {
 
 // devicesOutput is what -sections devices writes to -devices-json for the report's run.
 type devicesOutput struct {
-	Devices []benchmarks.DevicesResult
+	Devices []gptbench.DevicesResult
 	Notes   []string
 	Rounds  string
 }
@@ -34,7 +36,7 @@ type devicesOutput struct {
 // measureInChild runs the section in a child process (this command with -sections devices):
 // the XLA CPU plugin must be prepared for several devices before it is loaded (see
 // backend.PrepareDevices), and the other sections keep the plugin's default thread pool.
-func (d devicesSection) measureInChild(r *benchmarks.Report, quick bool) error {
+func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 	if len(d.counts) == 0 {
 		r.Notes = append(r.Notes, "Several devices (-devices was empty).")
 		return nil
@@ -99,7 +101,7 @@ func parseCounts(s string) ([]int, error) {
 
 // measure times SMI(AdamW)'s training step of the preset on each device count and adds the
 // section to r. Counts beyond the backend's devices are left out, with a note.
-func (d devicesSection) measure(r *benchmarks.Report, b backends.Backend, quick bool) error {
+func (d devicesSection) measure(r *report.Report, b backends.Backend, quick bool) error {
 	if len(d.counts) == 0 {
 		r.Notes = append(r.Notes, "Several devices (-devices was empty).")
 		return nil
@@ -120,7 +122,7 @@ func (d devicesSection) measure(r *benchmarks.Report, b backends.Backend, quick 
 	if quick {
 		opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 	}
-	res, err := benchmarks.MeasureDevices(b, d.preset, cfg, benchmarks.OptSMIAdamW, counts, opt, func(s string) { logf("%s", s) })
+	res, err := gptbench.MeasureDevices(b, d.preset, cfg, gptbench.OptSMIAdamW, counts, opt, func(s string) { logf("%s", s) })
 	if err != nil {
 		return fmt.Errorf("several devices: %w", err)
 	}
@@ -141,8 +143,8 @@ func runDevices(quick bool, d devicesSection) error {
 		}
 	}
 	b := backend.ForMain()
-	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Rounds: map[string]string{}}
-	logf("backend %s, %d devices; load average at start: %s", b.Name(), b.NumDevices(), benchmarks.LoadAverage())
+	r := &report.Report{Env: gptbench.CurrentEnv(b), Rounds: map[string]string{}}
+	logf("backend %s, %d devices; load average at start: %s", b.Name(), b.NumDevices(), gptbench.LoadAverage())
 	if err := d.measure(r, b, quick); err != nil {
 		return err
 	}
@@ -157,7 +159,7 @@ func runDevices(quick bool, d devicesSection) error {
 			}
 		}
 	}
-	logf("load average at end: %s", benchmarks.LoadAverage())
+	logf("load average at end: %s", gptbench.LoadAverage())
 	if d.json == "" {
 		return nil
 	}

@@ -1,4 +1,7 @@
-package benchmarks
+// Package report renders what smibench measured as docs/BENCHMARKS.md and its plots: the goals
+// and their verdicts, the step overhead, the step by part beside PyTorch's, the filter alone, memory,
+// scaling, the memory-bandwidth limit, several devices and the XLA CPU plugin's kernels.
+package report
 
 import (
 	"fmt"
@@ -8,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/smi-gomlx/smi/benchmarks"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
 )
 
 // Goals of the step overhead (SMI(AdamW) step time over AdamW's, per preset) on the CPU.
@@ -17,10 +23,10 @@ var StepGoals = map[string]float64{"paper": 1.02, "cpu": 1.05}
 type ModelInfo struct {
 	Name   string
 	Params int64
-	Shapes []ModelShape
+	Shapes []benchmarks.ModelShape
 	// Graph: the whole model's filter as one graph (ModelFilterCase), "full" and "half", and its
 	// two FFTs alone (ModelFFTCase), GraphFFTs.
-	Graph []Result
+	Graph []benchmarks.Result
 	// EqualSquare is the side of the square variable with as many elements as the model.
 	EqualSquare int
 }
@@ -28,7 +34,7 @@ type ModelInfo struct {
 // GraphFFTs names ModelInfo.Graph's timing of the forward and inverse real FFTs alone.
 const GraphFFTs = "FFTs only"
 
-func (m ModelInfo) graphTime(half bool) (Result, bool) {
+func (m ModelInfo) graphTime(half bool) (benchmarks.Result, bool) {
 	name := "full"
 	if half {
 		name = "half"
@@ -37,37 +43,37 @@ func (m ModelInfo) graphTime(half bool) (Result, bool) {
 }
 
 // fftTime is the model's forward and inverse FFTs alone, in the filter graph's rounds.
-func (m ModelInfo) fftTime() (Result, bool) { return m.graphResult(GraphFFTs) }
+func (m ModelInfo) fftTime() (benchmarks.Result, bool) { return m.graphResult(GraphFFTs) }
 
-func (m ModelInfo) graphResult(name string) (Result, bool) {
+func (m ModelInfo) graphResult(name string) (benchmarks.Result, bool) {
 	for _, r := range m.Graph {
 		if r.Name == name {
 			return r, true
 		}
 	}
-	return Result{}, false
+	return benchmarks.Result{}, false
 }
 
 // Report is everything one run measured; Write renders it.
 type Report struct {
-	Env       Env
+	Env       gptbench.Env
 	Command   string
 	Quick     bool
 	Elapsed   time.Duration
-	Bandwidth []BandwidthResult
+	Bandwidth []benchmarks.BandwidthResult
 	// Sweep: square and skinny shapes, with the part breakdown.
-	Sweep []FilterResult
+	Sweep []benchmarks.FilterResult
 	// ModelFilters: the whole filter on every distinct variable shape of Models.
-	ModelFilters []FilterResult
+	ModelFilters []benchmarks.FilterResult
 	Models       []ModelInfo
-	Steps        []StepResult
+	Steps        []gptbench.StepResult
 	// Parts: the training step split into forward, backward, optimizer and SMI (parts.go).
-	Parts []PartsResult
+	Parts []gptbench.PartsResult
 	// Devices: data-parallel steps on several devices (devices.go).
-	Devices []DevicesResult
+	Devices []gptbench.DevicesResult
 	// Plugin: the XLA CPU plugin's precompiled kernels (nil: not read); CPUFlags: this CPU's vector
 	// extensions.
-	Plugin   *PluginKernels
+	Plugin   *gptbench.PluginKernels
 	CPUFlags []string
 	// Notes says what was left out of this run and why.
 	Notes []string
@@ -154,7 +160,7 @@ func (r *Report) roundsText() string {
 type printer func(format string, args ...any)
 
 // verdict compares a paired ratio with a goal (lower is better).
-func verdict(r Ratio, goal float64) string {
+func verdict(r benchmarks.Ratio, goal float64) string {
 	switch {
 	case math.IsNaN(r.Median):
 		return "not measured"
@@ -169,33 +175,33 @@ func verdict(r Ratio, goal float64) string {
 	}
 }
 
-func (r *Report) step(preset string) (StepResult, bool) {
+func (r *Report) step(preset string) (gptbench.StepResult, bool) {
 	for _, s := range r.Steps {
 		if s.Preset == preset {
 			return s, true
 		}
 	}
-	return StepResult{}, false
+	return gptbench.StepResult{}, false
 }
 
-func (r *Report) pairRatio(preset string, pair StepPair) (Ratio, bool) {
+func (r *Report) pairRatio(preset string, pair gptbench.StepPair) (benchmarks.Ratio, bool) {
 	s, ok := r.step(preset)
 	if !ok {
-		return Ratio{}, false
+		return benchmarks.Ratio{}, false
 	}
 	a, okA := s.Time(pair.Base)
 	b, okB := s.Time(pair.SMI)
 	if !okA || !okB {
-		return Ratio{}, false
+		return benchmarks.Ratio{}, false
 	}
-	return PairedRatio(a, b), true
+	return benchmarks.PairedRatio(a, b), true
 }
 
 func (r *Report) writeSummary(p printer) {
 	p("## Goals\n\n| goal | measured | verdict |\n|---|---|---|\n")
 	for _, preset := range []string{"paper", "cpu"} {
 		goal := StepGoals[preset]
-		for _, pair := range AdamWPairs {
+		for _, pair := range gptbench.AdamWPairs {
 			ratio, ok := r.pairRatio(preset, pair)
 			if !ok {
 				p("| %s step <= %.2fx %s on `%s` (CPU) | not measured in this run | - |\n", pair.SMI, goal, pair.Base, preset)
@@ -205,9 +211,9 @@ func (r *Report) writeSummary(p printer) {
 		}
 	}
 	for _, s := range r.Steps {
-		full, okF := s.Mem(OptSMIAdamW)
-		half, okH := s.Mem(OptSMIAdamWH)
-		base, okB := s.Mem(OptAdamW)
+		full, okF := s.Mem(gptbench.OptSMIAdamW)
+		half, okH := s.Mem(gptbench.OptSMIAdamWH)
+		base, okB := s.Mem(gptbench.OptAdamW)
 		if !okF || !okH || !okB || full.ParamBytes == 0 {
 			continue
 		}
@@ -219,7 +225,7 @@ func (r *Report) writeSummary(p printer) {
 			v = fmt.Sprintf("**met**: %.4f is the real-FFT bins' share, d/2+1 of d per row", floor)
 		}
 		p("| SMI's extra memory on `%s` is the history on the real-FFT bins only, both modes | full %s (%.4fx of the parameters), half %s (%.4fx) | %s |\n",
-			s.Preset, HumanBytes(extraF), ratioF, HumanBytes(extraH), ratioH, v)
+			s.Preset, gptbench.HumanBytes(extraF), ratioF, gptbench.HumanBytes(extraH), ratioH, v)
 	}
 	r.writeSpeedGoals(p)
 	p("\nThe paper reports about 4.5%% training-time overhead (1.045x); the goals above are ours. GPU " +
@@ -242,7 +248,7 @@ func (r *Report) writeWhy(p printer) {
 				m = mi
 			}
 		}
-		base, okB := s.Time(OptAdamW)
+		base, okB := s.Time(gptbench.OptAdamW)
 		full, okF := m.graphTime(false)
 		half, okH := m.graphTime(true)
 		if !okB || !okF || !okH {
@@ -251,16 +257,16 @@ func (r *Report) writeWhy(p printer) {
 		budget := time.Duration((StepGoals[preset] - 1) * float64(base.Median()))
 		p("\n**Why, `%s`.** The AdamW step takes %s, so the goal leaves SMI %s. Filtering the model's %d "+
 			"variables in one graph takes %s full and %s half spectrum (%.1f%% and %.1f%% of the step)",
-			preset, HumanDuration(base.Median()), HumanDuration(budget), countVars(m), HumanDuration(full.Median()),
-			HumanDuration(half.Median()), 100*full.Median().Seconds()/base.Median().Seconds(),
+			preset, gptbench.HumanDuration(base.Median()), gptbench.HumanDuration(budget), countVars(m), gptbench.HumanDuration(full.Median()),
+			gptbench.HumanDuration(half.Median()), 100*full.Median().Seconds()/base.Median().Seconds(),
 			100*half.Median().Seconds()/base.Median().Seconds())
 		if sq, ok := r.shapeTime([]int{m.EqualSquare, m.EqualSquare}, false); ok {
 			if sq >= full.Median() {
 				p("; one %dx%d variable with as many elements takes %s, so the cost is the filter's work on "+
-					"the elements, not a fixed cost per variable", m.EqualSquare, m.EqualSquare, HumanDuration(sq))
+					"the elements, not a fixed cost per variable", m.EqualSquare, m.EqualSquare, gptbench.HumanDuration(sq))
 			} else {
 				p("; one %dx%d variable with as many elements takes %s, so %s of it comes with the number of "+
-					"variables", m.EqualSquare, m.EqualSquare, HumanDuration(sq), HumanDuration(full.Median()-sq))
+					"variables", m.EqualSquare, m.EqualSquare, gptbench.HumanDuration(sq), gptbench.HumanDuration(full.Median()-sq))
 			}
 		}
 		if budget > 0 && full.Median() > budget {
@@ -268,7 +274,7 @@ func (r *Report) writeWhy(p printer) {
 		}
 		if ffts, ok := m.fftTime(); ok {
 			p(". The 2-D real FFT of every gradient and its inverse alone, the least any exact filter computes, "+
-				"take %s (%.1f%% of the step)", HumanDuration(ffts.Median()), 100*ffts.Median().Seconds()/base.Median().Seconds())
+				"take %s (%.1f%% of the step)", gptbench.HumanDuration(ffts.Median()), 100*ffts.Median().Seconds()/base.Median().Seconds())
 			if budget > 0 && ffts.Median() > budget {
 				p(", more than the goal leaves SMI: with XLA CPU's FFT (section 7) " +
 					"the goal cannot be met, whatever the rest of the filter costs")
@@ -281,7 +287,7 @@ func (r *Report) writeWhy(p printer) {
 // binsFloor is sum n*(d/2+1) / sum n*d over the filtered variables of the preset: the size of
 // the history on the real-FFT bins relative to the parameters, the least any exact SMI state
 // can take (|F| of a real matrix is determined by those bins).
-func binsFloor(s StepResult) float64 {
+func binsFloor(s gptbench.StepResult) float64 {
 	var full, half float64
 	for _, sh := range s.Shapes {
 		d := sh.Dims[len(sh.Dims)-1]
@@ -311,16 +317,16 @@ func (r *Report) writeSteps(p printer, plotDir, plotRef string) error {
 	p("|---|---:|---|---|---|---:|---:|---|---:|---|\n")
 	var bars []Bar
 	for _, s := range r.Steps {
-		for _, pair := range append(slices.Clone(AdamWPairs), OtherPairs...) {
+		for _, pair := range append(slices.Clone(gptbench.AdamWPairs), gptbench.OtherPairs...) {
 			a, okA := s.Time(pair.Base)
 			b, okB := s.Time(pair.SMI)
 			if !okA || !okB {
 				continue
 			}
-			ratio := PairedRatio(a, b)
+			ratio := benchmarks.PairedRatio(a, b)
 			p("| `%s` | %s | %d x %d | %s | %s | %s | %s | %s | %d | %.2f, %.2f |\n", s.Preset, humanCount(s.Params),
-				s.Config.BatchSize, s.Config.BlockSize, pair.Base, pair.SMI, HumanDuration(a.Median()),
-				HumanDuration(b.Median()), ratio, ratio.N, a.Spread(), b.Spread())
+				s.Config.BatchSize, s.Config.BlockSize, pair.Base, pair.SMI, gptbench.HumanDuration(a.Median()),
+				gptbench.HumanDuration(b.Median()), ratio, ratio.N, a.Spread(), b.Spread())
 			bars = append(bars, Bar{Label: s.Preset + ": " + pair.SMI, Value: ratio.Median, Low: ratio.Lo, High: ratio.Hi})
 		}
 	}
@@ -355,7 +361,7 @@ func dimsLabel(d []int) string {
 }
 
 // breakdownParts are the parts shown in the breakdown tables, in filter order.
-var breakdownParts = []string{PartFFT, PartHistory, PartQuantile, PartMask, PartEnergy, PartBlend}
+var breakdownParts = []string{benchmarks.PartFFT, benchmarks.PartHistory, benchmarks.PartQuantile, benchmarks.PartMask, benchmarks.PartEnergy, benchmarks.PartBlend}
 
 func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 	if len(r.Sweep) == 0 {
@@ -366,7 +372,7 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 		"quantile, mask, inverse FFT, kept-energy fraction) plus `spectral.Blend`, compiled as one graph "+
 		"with outputs g', H' and the kept-energy fraction (which `optimizers.SMI` reports as telemetry). "+
 		"q = %.2f, beta = %.2f. The parts are the same steps compiled one graph each, so each one reads its "+
-		"inputs from memory and writes its outputs; the whole filter lets XLA fuse across them.\n\n", BenchQuantile, BenchBeta)
+		"inputs from memory and writes its outputs; the whole filter lets XLA fuse across them.\n\n", benchmarks.FilterConfig().Quantile, benchmarks.FilterConfig().Beta)
 	for _, half := range []bool{false, true} {
 		name := "full spectrum (the paper's)"
 		if half {
@@ -400,10 +406,10 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 				if m > best {
 					best, bestName = m, part
 				}
-				p(" %s |", HumanDuration(m))
+				p(" %s |", gptbench.HumanDuration(m))
 			}
-			whole, _ := fr.Time(PartWhole)
-			p(" %s | %s | %s (%.0f%%) |\n", HumanDuration(sum), HumanDuration(whole.Median()), bestName, 100*float64(best)/float64(sum))
+			whole, _ := fr.Time(benchmarks.PartWhole)
+			p(" %s | %s | %s (%.0f%%) |\n", gptbench.HumanDuration(sum), gptbench.HumanDuration(whole.Median()), bestName, 100*float64(best)/float64(sum))
 		}
 		p("\n")
 	}
@@ -412,7 +418,7 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 		"documentation gives the method). Beside it, not used by SMI: the exact quantile of a strided "+
 		"sample of %d bins, an approximate threshold, timed for comparison. \"Reads of H'\" is the "+
 		"exact quantile's time over the time of one plain read of the history at the read probe's "+
-		"bandwidth (section 5): how many passes over memory it costs, in effect.\n\n", SampledQuantileSize)
+		"bandwidth (section 5): how many passes over memory it costs, in effect.\n\n", benchmarks.SampledQuantileSize)
 	read, _ := r.refBandwidth()
 	p("The last two columns time the primitives an exact selection is built from, on the same history, " +
 		"also in reads of H': one counting reduction (count of H' <= t) and one 256-bin histogram by " +
@@ -422,23 +428,23 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 		if !fr.Spec.Parts {
 			continue
 		}
-		q, _ := fr.Time(PartQuantile)
-		whole, _ := fr.Time(PartWhole)
+		q, _ := fr.Time(benchmarks.PartQuantile)
+		whole, _ := fr.Time(benchmarks.PartWhole)
 		prim := func(part string) string {
 			t, ok := fr.Time(part)
 			if !ok {
 				return "-"
 			}
-			return fmt.Sprintf("%s (%.1f)", HumanDuration(t.Median()), equivalentReads(t, fr.Spec.Bins(), read))
+			return fmt.Sprintf("%s (%.1f)", gptbench.HumanDuration(t.Median()), equivalentReads(t, fr.Spec.Bins(), read))
 		}
-		p("| %s | %v | %d | %s | %.1f | %s | %.0f%% | %s | %s |\n", dimsLabel(fr.Spec.Dims), fr.Spec.Half, fr.Spec.Bins(), HumanDuration(q.Median()),
-			equivalentReads(q, fr.Spec.Bins(), read), optTime(fr, PartSampled), 100*float64(q.Median())/float64(whole.Median()),
-			prim(PartCountPass), prim(PartHistPass))
+		p("| %s | %v | %d | %s | %.1f | %s | %.0f%% | %s | %s |\n", dimsLabel(fr.Spec.Dims), fr.Spec.Half, fr.Spec.Bins(), gptbench.HumanDuration(q.Median()),
+			equivalentReads(q, fr.Spec.Bins(), read), optTime(fr, benchmarks.PartSampled), 100*float64(q.Median())/float64(whole.Median()),
+			prim(benchmarks.PartCountPass), prim(benchmarks.PartHistPass))
 	}
 
 	// Plot: each part's time against the number of bins, full spectrum.
 	var series []Series
-	for _, part := range append(slices.Clone(breakdownParts), PartWhole) {
+	for _, part := range append(slices.Clone(breakdownParts), benchmarks.PartWhole) {
 		s := Series{Name: part}
 		for _, fr := range r.Sweep {
 			if fr.Spec.Half || !fr.Spec.Parts || !isSquare(fr.Spec.Dims) {
@@ -459,9 +465,9 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 	return nil
 }
 
-func optTime(fr FilterResult, part string) string {
+func optTime(fr benchmarks.FilterResult, part string) string {
 	if t, ok := fr.Time(part); ok {
-		return HumanDuration(t.Median())
+		return gptbench.HumanDuration(t.Median())
 	}
 	return "-"
 }
@@ -485,10 +491,10 @@ func (r *Report) writeMemory(p printer) {
 			extraRatio := "-"
 			if b, ok := s.Mem(base); ok && base != m.Opt {
 				x := m.StateBytes - b.StateBytes
-				extra = HumanBytes(x)
+				extra = gptbench.HumanBytes(x)
 				extraRatio = fmt.Sprintf("%.3f", float64(x)/float64(m.ParamBytes))
 			}
-			p("| `%s` | %s | %s | %s | %.3f | %s | %s |\n", s.Preset, m.Opt, HumanBytes(m.ParamBytes), HumanBytes(m.StateBytes),
+			p("| `%s` | %s | %s | %s | %.3f | %s | %s |\n", s.Preset, m.Opt, gptbench.HumanBytes(m.ParamBytes), gptbench.HumanBytes(m.StateBytes),
 				float64(m.StateBytes)/float64(m.ParamBytes), extra, extraRatio)
 		}
 	}
@@ -509,7 +515,7 @@ func (r *Report) modelFilterTime(m ModelInfo, half bool) (time.Duration, bool) {
 		found := false
 		for _, fr := range append(slices.Clone(r.ModelFilters), r.Sweep...) {
 			if fr.Spec.Half == half && slices.Equal(fr.Spec.Dims, sh.Dims) {
-				t, ok := fr.Time(PartWhole)
+				t, ok := fr.Time(benchmarks.PartWhole)
 				if ok {
 					sum += time.Duration(sh.Count) * t.Median()
 					found = true
@@ -528,7 +534,7 @@ func (r *Report) modelFilterTime(m ModelInfo, half bool) (time.Duration, bool) {
 func (r *Report) shapeTime(dims []int, half bool) (time.Duration, bool) {
 	for _, fr := range append(slices.Clone(r.ModelFilters), r.Sweep...) {
 		if fr.Spec.Half == half && slices.Equal(fr.Spec.Dims, dims) {
-			if t, ok := fr.Time(PartWhole); ok {
+			if t, ok := fr.Time(benchmarks.PartWhole); ok {
 				return t.Median(), true
 			}
 		}
@@ -558,34 +564,34 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		}
 		fs, hs, gf, gh, per := "-", "-", "-", "-", "-"
 		if okF {
-			fs = HumanDuration(full)
+			fs = gptbench.HumanDuration(full)
 		}
 		if okH {
-			hs = HumanDuration(half)
+			hs = gptbench.HumanDuration(half)
 		}
 		ffts := "-"
 		if f, ok := m.fftTime(); ok {
-			ffts = HumanDuration(f.Median())
+			ffts = gptbench.HumanDuration(f.Median())
 		}
 		graphFull, okGF := m.graphTime(false)
 		if okGF {
-			gf = HumanDuration(graphFull.Median())
-			per = HumanDuration(time.Duration(float64(graphFull.Median()) / (float64(m.Params) / 1e6)))
+			gf = gptbench.HumanDuration(graphFull.Median())
+			per = gptbench.HumanDuration(time.Duration(float64(graphFull.Median()) / (float64(m.Params) / 1e6)))
 			xs, ys = append(xs, float64(m.Params)), append(ys, graphFull.Median().Seconds())
 		}
 		if r, ok := m.graphTime(true); ok {
-			gh = HumanDuration(r.Median())
+			gh = gptbench.HumanDuration(r.Median())
 		}
 		stepT, over, share := "-", "-", "-"
 		if s, ok := r.step(m.Name); ok {
-			a, okA := s.Time(OptAdamW)
-			b, okB := s.Time(OptSMIAdamW)
+			a, okA := s.Time(gptbench.OptAdamW)
+			b, okB := s.Time(gptbench.OptSMIAdamW)
 			if okA && okB {
-				stepT = HumanDuration(a.Median())
+				stepT = gptbench.HumanDuration(a.Median())
 				d := b.Median() - a.Median()
-				over = HumanDuration(d)
+				over = gptbench.HumanDuration(d)
 				if d < 0 {
-					over = "-" + HumanDuration(-d) + " (within noise)"
+					over = "-" + gptbench.HumanDuration(-d) + " (within noise)"
 				}
 				if okGF && d > 0 {
 					share = fmt.Sprintf("%.2f", graphFull.Median().Seconds()/d.Seconds())
@@ -604,8 +610,8 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		if !okG || !okS {
 			continue
 		}
-		p("| %s | %d | %s | %dx%d | %s | %.2f |\n", m.Name, countVars(m), HumanDuration(g.Median()), m.EqualSquare, m.EqualSquare,
-			HumanDuration(sq), g.Median().Seconds()/sq.Seconds())
+		p("| %s | %d | %s | %dx%d | %s | %.2f |\n", m.Name, countVars(m), gptbench.HumanDuration(g.Median()), m.EqualSquare, m.EqualSquare,
+			gptbench.HumanDuration(sq), g.Median().Seconds()/sq.Seconds())
 	}
 	if fit := FitPower(xs, ys); !math.IsNaN(fit.B) {
 		p("\nThe one-graph filter time over the models grows as parameters^%.2f (least squares on logs, R^2 = %.3f, %d models).\n", fit.B, fit.R2, len(xs))
@@ -623,7 +629,7 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 			if fr.Spec.Half != half {
 				continue
 			}
-			if t, ok := fr.Time(PartWhole); ok {
+			if t, ok := fr.Time(benchmarks.PartWhole); ok {
 				s.X = append(s.X, float64(fr.Spec.Elems()))
 				s.Y = append(s.Y, t.Median().Seconds())
 			}
@@ -644,16 +650,16 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		if fr.Spec.Half {
 			continue
 		}
-		full, _ := fr.Time(PartWhole)
+		full, _ := fr.Time(benchmarks.PartWhole)
 		half := "-"
 		for _, h := range r.ModelFilters {
 			if h.Spec.Half && slices.Equal(h.Spec.Dims, fr.Spec.Dims) {
-				if t, ok := h.Time(PartWhole); ok {
-					half = HumanDuration(t.Median())
+				if t, ok := h.Time(benchmarks.PartWhole); ok {
+					half = gptbench.HumanDuration(t.Median())
 				}
 			}
 		}
-		p("| %s (%s) | %d | %s | %s | %d |\n", dimsLabel(fr.Spec.Dims), fr.Spec.Label, fr.Spec.Elems(), HumanDuration(full.Median()), half, len(full.Samples))
+		p("| %s (%s) | %d | %s | %s | %d |\n", dimsLabel(fr.Spec.Dims), fr.Spec.Label, fr.Spec.Elems(), gptbench.HumanDuration(full.Median()), half, len(full.Samples))
 	}
 	file := "filter_scaling.svg"
 	if err := SaveLogLog(filepath.Join(plotDir, file), "Whole filter per variable", "gradient elements", "seconds (median)", series); err != nil {
@@ -677,7 +683,7 @@ func fitAbove(xs, ys []float64, minX float64) PowerFit {
 }
 
 // equivalentReads is t over the time of reading bins float32 values at the read bandwidth.
-func equivalentReads(t Result, bins int, readBW float64) float64 {
+func equivalentReads(t benchmarks.Result, bins int, readBW float64) float64 {
 	if readBW <= 0 {
 		return math.NaN()
 	}
@@ -697,8 +703,8 @@ func (r *Report) refBandwidth() (read, readWrite float64) {
 	return
 }
 
-func (r *Report) largestParts(half bool) (FilterResult, bool) {
-	var best FilterResult
+func (r *Report) largestParts(half bool) (benchmarks.FilterResult, bool) {
+	var best benchmarks.FilterResult
 	found := false
 	for _, fr := range r.Sweep {
 		if fr.Spec.Parts && fr.Spec.Half == half && (!found || fr.Spec.Bins() > best.Spec.Bins()) {
@@ -719,7 +725,7 @@ func (r *Report) writeBandwidth(p printer) {
 		"timed instead of the memory.\n\n")
 	p("| probe | elements (float32) | bytes per element | median | bandwidth | spread |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, b := range r.Bandwidth {
-		p("| %s | %d | %d | %s | %.1f GB/s | %.2f |\n", b.Op.Name, b.Elems, b.Op.BytesPerElem, HumanDuration(b.Time.Median()), b.BytesPerSecond()/1e9, b.Time.Spread())
+		p("| %s | %d | %d | %s | %.1f GB/s | %.2f |\n", b.Op.Name, b.Elems, b.Op.BytesPerElem, gptbench.HumanDuration(b.Time.Median()), b.BytesPerSecond()/1e9, b.Time.Spread())
 	}
 	read, rw := r.refBandwidth()
 	fr, ok := r.largestParts(false)
@@ -735,17 +741,17 @@ func (r *Report) writeBandwidth(p printer) {
 		"quantile only reads, against the read probe (%.1f GB/s).\n\n", dimsLabel(fr.Spec.Dims), rw/1e9, read/1e9)
 	p("| part | least traffic | bytes per element | median | effective | of the reference |\n|---|---|---:|---:|---:|---:|\n")
 	elems := float64(fr.Spec.Elems())
-	for _, part := range FilterParts {
+	for _, part := range benchmarks.FilterParts {
 		t, ok := fr.Time(part.Name)
 		if !ok {
 			continue
 		}
 		bps := part.BytesPerElement * elems / t.Median().Seconds()
 		ref := rw
-		if part.Name == PartQuantile {
+		if part.Name == benchmarks.PartQuantile {
 			ref = read
 		}
-		p("| %s | %s | %.0f | %s | %.2f GB/s | %.0f%% |\n", part.Name, part.Traffic, part.BytesPerElement, HumanDuration(t.Median()), bps/1e9, 100*bps/ref)
+		p("| %s | %s | %.0f | %s | %.2f GB/s | %.0f%% |\n", part.Name, part.Traffic, part.BytesPerElement, gptbench.HumanDuration(t.Median()), bps/1e9, 100*bps/ref)
 	}
 }
 
@@ -813,50 +819,50 @@ func (r *Report) writePlugin(p printer) {
 func (r *Report) writeFindings(p printer) {
 	read, _ := r.refBandwidth()
 	if fr, ok := r.largestParts(false); ok {
-		whole, _ := fr.Time(PartWhole)
+		whole, _ := fr.Time(benchmarks.PartWhole)
 		var sum time.Duration
 		for _, part := range breakdownParts {
 			if t, ok := fr.Time(part); ok {
 				sum += t.Median()
 			}
 		}
-		q, _ := fr.Time(PartQuantile)
-		f, _ := fr.Time(PartFFT)
-		m, _ := fr.Time(PartMask)
-		en, _ := fr.Time(PartEnergy)
+		q, _ := fr.Time(benchmarks.PartQuantile)
+		f, _ := fr.Time(benchmarks.PartFFT)
+		m, _ := fr.Time(benchmarks.PartMask)
+		en, _ := fr.Time(benchmarks.PartEnergy)
 		p("- At %s (full spectrum) the exact quantile takes %s of the parts' %s (%.0f%%), the two FFTs "+
 			"(forward; mask and inverse) %s (%.0f%%), the kept-energy sums %s (%.0f%%); the whole filter "+
-			"compiled as one graph takes %s.\n", dimsLabel(fr.Spec.Dims), HumanDuration(q.Median()), HumanDuration(sum),
-			100*q.Median().Seconds()/sum.Seconds(), HumanDuration(f.Median()+m.Median()),
-			100*(f.Median()+m.Median()).Seconds()/sum.Seconds(), HumanDuration(en.Median()), 100*en.Median().Seconds()/sum.Seconds(),
-			HumanDuration(whole.Median()))
+			"compiled as one graph takes %s.\n", dimsLabel(fr.Spec.Dims), gptbench.HumanDuration(q.Median()), gptbench.HumanDuration(sum),
+			100*q.Median().Seconds()/sum.Seconds(), gptbench.HumanDuration(f.Median()+m.Median()),
+			100*(f.Median()+m.Median()).Seconds()/sum.Seconds(), gptbench.HumanDuration(en.Median()), 100*en.Median().Seconds()/sum.Seconds(),
+			gptbench.HumanDuration(whole.Median()))
 		p("- The exact quantile there costs as much time as %.1f plain reads of the history at the "+
 			"measured read bandwidth (%.1f GB/s).\n", equivalentReads(q, fr.Spec.Bins(), read), read/1e9)
-		cp, okC := fr.Time(PartCountPass)
-		hp, okH := fr.Time(PartHistPass)
+		cp, okC := fr.Time(benchmarks.PartCountPass)
+		hp, okH := fr.Time(benchmarks.PartHistPass)
 		if okC && okH {
 			p("- Its building blocks there: one counting reduction over the history costs %.1f reads of it, "+
 				"one 256-bin ScatterSum histogram %.1f. An exact selection costs about (passes x their "+
 				"price); XLA runs each dependent pass as its own loop.\n",
 				equivalentReads(cp, fr.Spec.Bins(), read), equivalentReads(hp, fr.Spec.Bins(), read))
 		}
-		if sq, ok := fr.Time(PartSampled); ok {
+		if sq, ok := fr.Time(benchmarks.PartSampled); ok {
 			p("- An approximate threshold from a %d-bin strided sample takes %s (%.0fx less than the exact "+
 				"one); it would change which bins are kept near the threshold, so it is not offered.\n",
-				SampledQuantileSize, HumanDuration(sq.Median()), q.Median().Seconds()/sq.Median().Seconds())
+				benchmarks.SampledQuantileSize, gptbench.HumanDuration(sq.Median()), q.Median().Seconds()/sq.Median().Seconds())
 		}
 	}
 	if h, ok := r.largestParts(true); ok {
 		if f, ok2 := r.largestParts(false); ok2 && slices.Equal(h.Spec.Dims, f.Spec.Dims) {
-			wh, _ := h.Time(PartWhole)
-			wf, _ := f.Time(PartWhole)
+			wh, _ := h.Time(benchmarks.PartWhole)
+			wf, _ := f.Time(benchmarks.PartWhole)
 			p("- The half spectrum makes the whole filter %.2fx the full one's time at %s.\n",
 				wh.Median().Seconds()/wf.Median().Seconds(), dimsLabel(f.Spec.Dims))
 		}
 	}
 	for _, s := range r.Steps {
-		a, okA := s.Time(OptAdamW)
-		b, okB := s.Time(OptSMIAdamW)
+		a, okA := s.Time(gptbench.OptAdamW)
+		b, okB := s.Time(gptbench.OptSMIAdamW)
 		if !okA || !okB {
 			continue
 		}
@@ -873,7 +879,7 @@ func (r *Report) writeFindings(p printer) {
 		full := gf.Median()
 		p("- `%s`: the AdamW step takes %s; filtering its %d variables in one graph takes %s (%.1f%% of "+
 			"the step), against a measured SMI(AdamW) overhead of %s.\n",
-			s.Preset, HumanDuration(a.Median()), countVars(m), HumanDuration(full), 100*full.Seconds()/a.Median().Seconds(),
+			s.Preset, gptbench.HumanDuration(a.Median()), countVars(m), gptbench.HumanDuration(full), 100*full.Seconds()/a.Median().Seconds(),
 			signedDuration(b.Median()-a.Median()))
 	}
 }
@@ -888,7 +894,50 @@ func countVars(m ModelInfo) int {
 
 func signedDuration(d time.Duration) string {
 	if d < 0 {
-		return "-" + HumanDuration(-d)
+		return "-" + gptbench.HumanDuration(-d)
 	}
-	return HumanDuration(d)
+	return gptbench.HumanDuration(d)
+}
+
+// PowerFit is t = A * x^B fitted by least squares on logs.
+type PowerFit struct{ A, B, R2 float64 }
+
+// FitPower fits y = A*x^B over the positive pairs.
+func FitPower(xs, ys []float64) PowerFit {
+	var lx, ly []float64
+	for i := range xs {
+		if xs[i] > 0 && ys[i] > 0 {
+			lx = append(lx, math.Log(xs[i]))
+			ly = append(ly, math.Log(ys[i]))
+		}
+	}
+	n := float64(len(lx))
+	if n < 2 {
+		return PowerFit{A: math.NaN(), B: math.NaN(), R2: math.NaN()}
+	}
+	var sx, sy, sxx, sxy, syy float64
+	for i := range lx {
+		sx += lx[i]
+		sy += ly[i]
+		sxx += lx[i] * lx[i]
+		sxy += lx[i] * ly[i]
+		syy += ly[i] * ly[i]
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return PowerFit{A: math.NaN(), B: math.NaN(), R2: math.NaN()}
+	}
+	bb := (n*sxy - sx*sy) / den
+	a := (sy - bb*sx) / n
+	ssTot := syy - sy*sy/n
+	ssRes := 0.0
+	for i := range lx {
+		r := ly[i] - (a + bb*lx[i])
+		ssRes += r * r
+	}
+	r2 := 1.0
+	if ssTot > 0 {
+		r2 = 1 - ssRes/ssTot
+	}
+	return PowerFit{A: math.Exp(a), B: bb, R2: r2}
 }

@@ -1,8 +1,3 @@
-// Package benchmarks measures what SMI costs on the XLA backend: the training-step overhead over
-// the base optimizers, the filter alone split into its parts, the optimizer-state memory, how
-// the cost grows with model size, and the machine's memory bandwidth as the limit to compare
-// against. cmd/smibench turns the measurements into docs/BENCHMARKS.md; the Go benchmarks in
-// this package expose the same cases to `go test -bench` for benchstat.
 package benchmarks
 
 import (
@@ -168,11 +163,35 @@ func PairedRatio(a, b Result) Ratio {
 	return Ratio{Median: quantileSorted(rs, 0.5), Lo: rs[lo], Hi: rs[hi], N: n}
 }
 
+// String is the ratio with its interval, e.g. "1.031x [1.012, 1.050]", or "n/a" without rounds.
 func (r Ratio) String() string {
 	if r.N == 0 {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.3fx [%.3f, %.3f]", r.Median, r.Lo, r.Hi)
+}
+
+// Diff summarises the paired per-round differences b - a of two results taken in the same
+// rounds, with the distribution-free interval of PairedRatio.
+type Diff struct {
+	Median, Lo, Hi time.Duration
+	N              int
+}
+
+// PairedDiff returns b - a round by round: what b adds to a (the SMI filter's share of a step,
+// say), with the interval of that median.
+func PairedDiff(a, b Result) Diff {
+	n := min(len(a.Samples), len(b.Samples))
+	if n == 0 {
+		return Diff{}
+	}
+	ds := make([]float64, n)
+	for i := range n {
+		ds[i] = float64(b.Samples[i] - a.Samples[i])
+	}
+	slices.Sort(ds)
+	lo, hi := medianCIRanks(n)
+	return Diff{Median: time.Duration(quantileSorted(ds, 0.5)), Lo: time.Duration(ds[lo]), Hi: time.Duration(ds[hi]), N: n}
 }
 
 // medianCIRanks gives 0-based ranks j <= k with P(x_(j) <= median <= x_(k)) about 0.95, by the

@@ -41,7 +41,7 @@ func measureBackend(t *testing.T) backends.Backend {
 // TestFilterTiming logs the compile and run times of Filter (q = 0.25) on the GPT's largest
 // matrices, full and half spectrum. Logged, not asserted: the machine may be shared.
 //
-//	SMI_BENCH_MEASURE=1 go test ./internal/benchmarks -run TestFilterTiming -v
+//	SMI_BENCH_MEASURE=1 go test ./benchmarks -run TestFilterTiming -v
 func TestFilterTiming(t *testing.T) {
 	measurementsOnly(t)
 	b := measureBackend(t)
@@ -79,7 +79,7 @@ func TestFilterTiming(t *testing.T) {
 // through one FilterBatch; and, batched, without the quantile (q = 0) and the forward and
 // inverse FFTs alone. Medians of interleaved rounds; logged, not asserted.
 //
-//	SMI_BENCH_MEASURE=1 SMI_BENCH_MODEL=cpu go test ./internal/benchmarks -run TestModelFilterTiming -v
+//	SMI_BENCH_MEASURE=1 SMI_BENCH_MODEL=cpu go test ./benchmarks -run TestModelFilterTiming -v
 func TestModelFilterTiming(t *testing.T) {
 	measurementsOnly(t)
 	b := measureBackend(t)

@@ -1,4 +1,4 @@
-package benchmarks
+package gptbench
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -70,28 +71,28 @@ func ProductCaseName(form string, s ProductShape, torch bool) string {
 // PyTorch's.
 type ProductsResult struct {
 	Shapes  []ProductShape
-	Results []Result
+	Results []benchmarks.Result
 	Torch   bool
 }
 
 // Time of a form and shape.
-func (r ProductsResult) Time(form string, s ProductShape, torch bool) (Result, bool) {
+func (r ProductsResult) Time(form string, s ProductShape, torch bool) (benchmarks.Result, bool) {
 	name := ProductCaseName(form, s, torch)
 	for _, res := range r.Results {
 		if res.Name == name {
 			return res, true
 		}
 	}
-	return Result{}, false
+	return benchmarks.Result{}, false
 }
 
 // MeasureProducts times each form of each shape alone, ours compiled as the training step
 // computes it (the layer's Dot and dotgrad's gradient of it with respect to x or W; the other
 // one is not computed), PyTorch's (when torch is not nil) in its process, all interleaved.
-func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, opt Options) (ProductsResult, error) {
+func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, opt benchmarks.Options) (ProductsResult, error) {
 	dotgrad.Enable()
 	res := ProductsResult{Shapes: shapesIn, Torch: torch != nil}
-	var cases []Case
+	var cases []benchmarks.Case
 	var execs []*Exec
 	defer func() {
 		for _, e := range execs {
@@ -99,15 +100,15 @@ func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, 
 		}
 	}()
 	for i, s := range shapesIn {
-		x, err := RandomTensor(b, int64(200+3*i), shapes.Make(dtypes.Float32, s.Tokens, s.In))
+		x, err := benchmarks.RandomTensor(b, int64(200+3*i), shapes.Make(dtypes.Float32, s.Tokens, s.In))
 		if err != nil {
 			return res, err
 		}
-		w, err := RandomTensor(b, int64(201+3*i), shapes.Make(dtypes.Float32, s.In, s.Out))
+		w, err := benchmarks.RandomTensor(b, int64(201+3*i), shapes.Make(dtypes.Float32, s.In, s.Out))
 		if err != nil {
 			return res, err
 		}
-		dy, err := RandomTensor(b, int64(202+3*i), shapes.Make(dtypes.Float32, s.Tokens, s.Out))
+		dy, err := benchmarks.RandomTensor(b, int64(202+3*i), shapes.Make(dtypes.Float32, s.Tokens, s.Out))
 		if err != nil {
 			return res, err
 		}
@@ -131,14 +132,14 @@ func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, 
 				return res, err
 			}
 			execs = append(execs, e)
-			cases = append(cases, Case{Name: ProductCaseName(form, s, false), Run: func() error { return run1(e, x, w, dy) }})
+			cases = append(cases, benchmarks.Case{Name: ProductCaseName(form, s, false), Run: func() error { return finalizeMetrics(e.Exec(x, w, dy)) }})
 			if torch != nil {
 				request := fmt.Sprintf("product %s %d %d %d", productRequest[form], s.Tokens, s.In, s.Out)
-				cases = append(cases, Case{Name: ProductCaseName(form, s, true), Timed: func() (time.Duration, error) { return torch.Call(request) }})
+				cases = append(cases, benchmarks.Case{Name: ProductCaseName(form, s, true), Timed: func() (time.Duration, error) { return torch.Call(request) }})
 			}
 		}
 	}
-	results, err := Interleave(cases, opt)
+	results, err := benchmarks.Interleave(cases, opt)
 	if err != nil {
 		return res, err
 	}

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
-	"github.com/smi-gomlx/smi/internal/benchmarks"
 )
 
 // TestPartsWithoutWorkingPyTorch: a -pytorch that cannot start costs section 1b its PyTorch
@@ -15,7 +15,7 @@ func TestPartsWithoutWorkingPyTorch(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	r := &benchmarks.Report{Rounds: map[string]string{}}
+	r := &report.Report{Rounds: map[string]string{}}
 	s := partsSection{presets: []string{"tiny"}, python: "/nonexistent/python", script: "scripts/reference/step_parts.py"}
 	if err := s.measure(r, b, true); err != nil {
 		t.Fatalf("measure with a broken -pytorch: %v, want ours timed alone", err)

@@ -1,12 +1,12 @@
 // Command smibench measures what SMI costs on the XLA backend and writes docs/BENCHMARKS.md
 // with its plots (`make bench`). Every figure in the report comes from this run.
 //
-//	go run ./internal/benchmarks/cmd/smibench -out docs/BENCHMARKS.md
-//	go run ./internal/benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
-//	go run ./internal/benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
-//	go run ./internal/benchmarks/cmd/smibench -sections devices -devices 1,2,4   # data-parallel step times only, no report
-//	go run ./internal/benchmarks/cmd/smibench -sections strategies -presets cpu -budget 1m -json s.json   # the filter strategies (quantile counting, batch limit) against AdamW
-//	GOMLX_BACKEND=xla:cuda go run ./internal/benchmarks/cmd/smibench -sections devices -devices 1,2,4,8   # the same on GPUs
+//	go run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md
+//	go run ./benchmarks/cmd/smibench -quick -out /tmp/b.md   # seconds-to-minutes harness check
+//	go run ./benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
+//	go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4   # data-parallel step times only, no report
+//	go run ./benchmarks/cmd/smibench -sections strategies -presets cpu -budget 1m -json s.json   # the filter strategies (quantile counting, batch limit) against AdamW
+//	GOMLX_BACKEND=xla:cuda go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4,8   # the same on GPUs
 package main
 
 import (
@@ -22,8 +22,10 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/smi-gomlx/smi/benchmarks"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
-	"github.com/smi-gomlx/smi/internal/benchmarks"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -93,9 +95,9 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	cmd := "make bench"
 	if quick || !slices.Equal(presets, []string{"tiny", "cpu", "paper"}) || paperRounds != 15 || !gpt2 || len(bases) != 3 ||
 		!dp.isDefault() || !parts.isDefault() {
-		cmd = "go run ./internal/benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
+		cmd = "go run ./benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
-	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
+	r := &report.Report{Env: gptbench.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
 	progress := func(s string) { logf("%s", s) }
 
 	// 5. Bandwidth first: the reference for everything else.
@@ -151,13 +153,13 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	var modelSpecs []benchmarks.FilterSpec
 	seen := map[string]bool{}
 	for _, name := range modelNames {
-		cfg := benchmarks.GPT2Small()
+		cfg := gptbench.GPT2Small()
 		if name != "GPT-2 small" {
 			if cfg, err = gpt.Preset(name); err != nil {
 				return err
 			}
 		}
-		shapes, params, err := benchmarks.ModelShapes(b, cfg)
+		shapes, params, err := gptbench.ModelShapes(b, cfg)
 		if err != nil {
 			return err
 		}
@@ -168,7 +170,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		if name == "GPT-2 small" {
 			side = 0
 		}
-		r.Models = append(r.Models, benchmarks.ModelInfo{Name: name, Params: params, Shapes: shapes, EqualSquare: side})
+		r.Models = append(r.Models, report.ModelInfo{Name: name, Params: params, Shapes: shapes, EqualSquare: side})
 		if side > 0 {
 			shapes = append(shapes[:len(shapes):len(shapes)], benchmarks.ModelShape{Dims: []int{side, side}, Count: 1})
 		}
@@ -216,7 +218,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 			}
 			cases, cleanups = append(cases, c), append(cleanups, cleanup)
 		}
-		c, cleanup, err := benchmarks.ModelFFTCase(b, benchmarks.GraphFFTs, m.Shapes)
+		c, cleanup, err := benchmarks.ModelFFTCase(b, report.GraphFFTs, m.Shapes)
 		if err != nil {
 			return fmt.Errorf("filter graph %s: %w", m.Name, err)
 		}
@@ -252,9 +254,9 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	}
 
 	// 7. The plugin's precompiled kernels, from its symbol table.
-	r.CPUFlags = benchmarks.CPUVectorFlags()
+	r.CPUFlags = gptbench.CPUVectorFlags()
 	if path := filepath.Join(backend.PluginDir(), backend.PluginFileName); strings.Contains(r.Env.BackendDesc, path) {
-		if k, err := benchmarks.ReadPluginKernels(path); err == nil {
+		if k, err := gptbench.ReadPluginKernels(path); err == nil {
 			r.Plugin = &k
 		} else {
 			r.Notes = append(r.Notes, fmt.Sprintf("Section 7 (the plugin's kernels): %v.", err))
@@ -263,7 +265,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		r.Notes = append(r.Notes, fmt.Sprintf("Section 7 (the plugin's kernels): the backend is not the project's XLA CPU plugin (%s).", path))
 	}
 
-	r.Env.LoadEnd = benchmarks.LoadAverage()
+	r.Env.LoadEnd = gptbench.LoadAverage()
 	r.Elapsed = time.Since(start)
 	plotDir := strings.TrimSuffix(out, filepath.Ext(out))
 	plotDir = filepath.Join(filepath.Dir(out), strings.ToLower(filepath.Base(plotDir)))
@@ -282,7 +284,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 }
 
 // measureSteps times the step pairs of each preset whose base is in bases, and logs their ratios.
-func measureSteps(r *benchmarks.Report, b backends.Backend, quick bool, presets []string, paperRounds int, bases []string) error {
+func measureSteps(r *report.Report, b backends.Backend, quick bool, presets []string, paperRounds int, bases []string) error {
 	for _, preset := range presets {
 		cfg, err := gpt.Preset(preset)
 		if err != nil {
@@ -291,12 +293,12 @@ func measureSteps(r *benchmarks.Report, b backends.Backend, quick bool, presets 
 		var opts []string
 		for _, base := range bases {
 			switch base {
-			case benchmarks.OptAdamW:
-				opts = append(opts, benchmarks.OptAdamW, benchmarks.OptSMIAdamW, benchmarks.OptSMIAdamWH)
-			case benchmarks.OptSGDM:
-				opts = append(opts, benchmarks.OptSGDM, benchmarks.OptSMISGDM, benchmarks.OptSMISGDMH)
-			case benchmarks.OptLion:
-				opts = append(opts, benchmarks.OptLion, benchmarks.OptSMILion, benchmarks.OptSMILionHalf)
+			case gptbench.OptAdamW:
+				opts = append(opts, gptbench.OptAdamW, gptbench.OptSMIAdamW, gptbench.OptSMIAdamWH)
+			case gptbench.OptSGDM:
+				opts = append(opts, gptbench.OptSGDM, gptbench.OptSMISGDM, gptbench.OptSMISGDMH)
+			case gptbench.OptLion:
+				opts = append(opts, gptbench.OptLion, gptbench.OptSMILion, gptbench.OptSMILionHalf)
 			default:
 				return fmt.Errorf("unknown base optimizer %q in -bases (AdamW, SGD-momentum or Lion)", base)
 			}
@@ -304,7 +306,7 @@ func measureSteps(r *benchmarks.Report, b backends.Backend, quick bool, presets 
 		stepOpt := benchmarks.Options{Warmup: 3, Rounds: 21, MinSample: 100 * time.Millisecond, Budget: 3 * time.Minute, MinRounds: 7}
 		if preset == "paper" {
 			// Seconds per step on a CPU: the AdamW trio only, few rounds.
-			opts = slices.DeleteFunc(opts, func(o string) bool { return !strings.Contains(o, benchmarks.OptAdamW) })
+			opts = slices.DeleteFunc(opts, func(o string) bool { return !strings.Contains(o, gptbench.OptAdamW) })
 			// Rounds sized by time: seconds per step on a CPU, milliseconds on a GPU.
 			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds, MinSample: 200 * time.Millisecond,
 				Budget: 3 * time.Minute, MinRounds: min(paperRounds, 5)}
@@ -317,18 +319,18 @@ func measureSteps(r *benchmarks.Report, b backends.Backend, quick bool, presets 
 		if len(opts) == 0 {
 			continue
 		}
-		res, err := benchmarks.MeasureSteps(b, preset, cfg, opts, stepOpt, func(s string) { logf("%s", s) })
+		res, err := gptbench.MeasureSteps(b, preset, cfg, opts, stepOpt, func(s string) { logf("%s", s) })
 		if err != nil {
 			return err
 		}
 		r.Steps = append(r.Steps, res)
 		r.Rounds["step "+preset] = fmt.Sprint(len(res.Results[0].Samples))
-		for _, pair := range append(slices.Clone(benchmarks.AdamWPairs), benchmarks.OtherPairs...) {
+		for _, pair := range append(slices.Clone(gptbench.AdamWPairs), gptbench.OtherPairs...) {
 			a, okA := res.Time(pair.Base)
 			s, okS := res.Time(pair.SMI)
 			if okA && okS {
-				logf("step %s: %s %s / %s %s = %s", preset, pair.SMI, benchmarks.HumanDuration(s.Median()),
-					pair.Base, benchmarks.HumanDuration(a.Median()), benchmarks.PairedRatio(a, s))
+				logf("step %s: %s %s / %s %s = %s", preset, pair.SMI, gptbench.HumanDuration(s.Median()),
+					pair.Base, gptbench.HumanDuration(a.Median()), benchmarks.PairedRatio(a, s))
 			}
 		}
 	}
@@ -338,10 +340,10 @@ func measureSteps(r *benchmarks.Report, b backends.Backend, quick bool, presets 
 // runSteps is -sections steps: the step ratios only, logged; no report is written.
 func runSteps(quick bool, presets []string, paperRounds int, bases []string) error {
 	b := backend.ForMain()
-	r := &benchmarks.Report{Env: benchmarks.CurrentEnv(b), Rounds: map[string]string{}}
-	logf("load average at start: %s", benchmarks.LoadAverage())
+	r := &report.Report{Env: gptbench.CurrentEnv(b), Rounds: map[string]string{}}
+	logf("load average at start: %s", gptbench.LoadAverage())
 	err := measureSteps(r, b, quick, presets, paperRounds, bases)
-	logf("load average at end: %s", benchmarks.LoadAverage())
+	logf("load average at end: %s", gptbench.LoadAverage())
 	return err
 }
 

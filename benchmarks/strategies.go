@@ -3,11 +3,7 @@ package benchmarks
 import (
 	"fmt"
 	"math"
-	"time"
 
-	"github.com/gomlx/gomlx/backends"
-
-	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 	"github.com/smi-gomlx/smi/spectral"
 )
@@ -16,7 +12,7 @@ import (
 // variables are stacked with the others of their shape. Every strategy computes the same
 // filter (spectral and optimizers test that); only its speed differs, and by backend.
 type Strategy struct {
-	// ID names the strategy on the command line (smibench -strategies).
+	// ID names the strategy on the command line (smibench -strategies) and in benchmark names.
 	ID       string
 	Counting spectral.Counting
 	// BatchLimit is smiopt.SMIConfig.BatchLimit: 0 is the backend's default.
@@ -68,42 +64,12 @@ func StrategyByID(id string) (Strategy, bool) {
 	return Strategy{}, false
 }
 
-// StrategyOpt is the configuration name of SMI(AdamW) computed with strategy s.
-func StrategyOpt(s Strategy) string { return OptSMIAdamW + " [" + s.String() + "]" }
-
-// parseStrategy splits a configuration name into the optimizer's and the strategy of a
-// StrategyOpt name (ok false when it names none).
-func parseStrategy(name string) (opt string, s Strategy, ok bool) {
-	for _, st := range Strategies {
-		if name == StrategyOpt(st) {
-			return OptSMIAdamW, st, true
-		}
-	}
-	return name, Strategy{}, false
-}
-
-// configure applies the strategy to an SMI configuration.
-func (s Strategy) configure(c *smiopt.SMIConfig) *smiopt.SMIConfig {
+// Configure applies the strategy to an SMI configuration (its Counting and BatchLimit; q = 0 for
+// NoQuantile), e.g. s.Configure(optimizers.SMI(adamw).TotalSteps(n)).Done().
+func (s Strategy) Configure(c *smiopt.SMIConfig) *smiopt.SMIConfig {
 	c = c.Counting(s.Counting).BatchLimit(s.BatchLimit)
 	if s.NoQuantile {
 		c = c.Quantile(0)
 	}
 	return c
-}
-
-// MeasureStrategies times AdamW and SMI(AdamW) under each strategy on preset's training step,
-// interleaved, on backend b. progress (may be nil) gets a line per configuration built, with the
-// time its first step took (compilation included).
-func MeasureStrategies(b backends.Backend, preset string, cfg gpt.Config, strategies []Strategy, opt Options, progress func(string)) (StepResult, error) {
-	opts := []string{OptAdamW}
-	for _, s := range strategies {
-		opts = append(opts, StrategyOpt(s))
-	}
-	return MeasureSteps(b, preset, cfg, opts, opt, progress)
-}
-
-// StrategyOptions are the step-timing options of the strategy section: rounds until budget (at
-// least 5), each sample at least 200 ms of steps.
-func StrategyOptions(budget time.Duration) Options {
-	return Options{Warmup: 3, Rounds: 1000, MinSample: 200 * time.Millisecond, Budget: budget, MinRounds: 5}
 }

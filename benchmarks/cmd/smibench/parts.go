@@ -7,8 +7,10 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/smi-gomlx/smi/benchmarks"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
-	"github.com/smi-gomlx/smi/internal/benchmarks"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -23,7 +25,7 @@ type partsSection struct {
 // measure times the parts of each preset and logs them. If PyTorch's side cannot start or fails
 // on the way, the preset's parts are timed without it and r (when not nil) gets a note saying
 // why: a broken PyTorch install costs that column, not the report.
-func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bool) error {
+func (s partsSection) measure(r *report.Report, b backends.Backend, quick bool) error {
 	for _, preset := range s.presets {
 		cfg, err := gpt.Preset(preset)
 		if err != nil {
@@ -35,7 +37,7 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 			opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 		}
 		progress := func(m string) { logf("%s", m) }
-		var res benchmarks.PartsResult
+		var res gptbench.PartsResult
 		withTorch := false
 		if s.python != "" {
 			var torchErr error
@@ -50,7 +52,7 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 			}
 		}
 		if !withTorch {
-			if res, err = benchmarks.MeasureParts(b, preset, cfg, true, nil, opt, progress); err != nil {
+			if res, err = gptbench.MeasureParts(b, preset, cfg, true, nil, opt, progress); err != nil {
 				return err
 			}
 			if res.Products, err = measureProducts(b, preset, cfg, nil, quick); err != nil {
@@ -62,15 +64,15 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 			r.Rounds["parts "+preset] = fmt.Sprint(len(res.Results[0].Samples))
 		}
 		for _, res1 := range res.Results {
-			logf("parts %s: %-45s %s", preset, res1.Name, benchmarks.HumanDuration(res1.Median()))
+			logf("parts %s: %-45s %s", preset, res1.Name, gptbench.HumanDuration(res1.Median()))
 		}
-		for _, p := range benchmarks.StepParts(res) {
+		for _, p := range gptbench.StepParts(res) {
 			torchPart := ""
 			if res.Torch != nil {
-				torchPart = "  PyTorch " + benchmarks.HumanDuration(p.Torch.Median)
+				torchPart = "  PyTorch " + gptbench.HumanDuration(p.Torch.Median)
 			}
-			logf("parts %s: %-10s ours %s [%s, %s]%s", preset, p.Name, benchmarks.HumanDuration(p.Ours.Median),
-				benchmarks.HumanDuration(p.Ours.Lo), benchmarks.HumanDuration(p.Ours.Hi), torchPart)
+			logf("parts %s: %-10s ours %s [%s, %s]%s", preset, p.Name, gptbench.HumanDuration(p.Ours.Median),
+				gptbench.HumanDuration(p.Ours.Lo), gptbench.HumanDuration(p.Ours.Hi), torchPart)
 		}
 	}
 	return nil
@@ -79,13 +81,13 @@ func (s partsSection) measure(r *benchmarks.Report, b backends.Backend, quick bo
 // measureWithTorch times the preset's parts and its layers' products with PyTorch's beside them;
 // any error is returned (PyTorch's or ours), for measure to retry without PyTorch.
 func (s partsSection) measureWithTorch(b backends.Backend, preset string, cfg gpt.Config, opt benchmarks.Options, quick bool,
-	progress func(string)) (benchmarks.PartsResult, error) {
+	progress func(string)) (gptbench.PartsResult, error) {
 	logf("parts %s: starting PyTorch (%s %s)", preset, s.python, s.script)
-	torch, err := benchmarks.StartTorch(s.python, s.script, cfg)
+	torch, err := gptbench.StartTorch(s.python, s.script, cfg)
 	if err != nil {
-		return benchmarks.PartsResult{}, err
+		return gptbench.PartsResult{}, err
 	}
-	res, err := benchmarks.MeasureParts(b, preset, cfg, true, torch, opt, progress)
+	res, err := gptbench.MeasureParts(b, preset, cfg, true, torch, opt, progress)
 	if err == nil {
 		res.Products, err = measureProducts(b, preset, cfg, torch, quick)
 	}
@@ -97,25 +99,25 @@ func (s partsSection) measureWithTorch(b backends.Backend, preset string, cfg gp
 
 // measureProducts times the dense layers' matrix products of the preset (with PyTorch's when
 // torch is not nil) and logs them.
-func measureProducts(b backends.Backend, preset string, cfg gpt.Config, torch *benchmarks.Torch, quick bool) (*benchmarks.ProductsResult, error) {
+func measureProducts(b backends.Backend, preset string, cfg gpt.Config, torch *gptbench.Torch, quick bool) (*gptbench.ProductsResult, error) {
 	opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 50 * time.Millisecond, Budget: 2 * time.Minute, MinRounds: 7,
 		Settle: 20 * time.Millisecond, WarmEach: true}
 	if quick {
 		opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 	}
-	shapes := benchmarks.LinearProducts(cfg)
+	shapes := gptbench.LinearProducts(cfg)
 	logf("parts %s: timing the dense layers' %d matrix products", preset, 3*len(shapes))
-	res, err := benchmarks.MeasureProducts(b, shapes, torch, opt)
+	res, err := gptbench.MeasureProducts(b, shapes, torch, opt)
 	if err != nil {
 		return nil, fmt.Errorf("parts %s: products: %w", preset, err)
 	}
 	for _, s := range shapes {
-		for _, form := range benchmarks.ProductForms {
+		for _, form := range gptbench.ProductForms {
 			ours, _ := res.Time(form, s, false)
 			line := fmt.Sprintf("parts %s: product %-16s %-8s ours %s (%.0f GFLOP/s)", preset, form, s.Label(),
-				benchmarks.HumanDuration(ours.Median()), s.Flops()/ours.Median().Seconds()/1e9)
+				gptbench.HumanDuration(ours.Median()), s.Flops()/ours.Median().Seconds()/1e9)
 			if t, ok := res.Time(form, s, true); ok {
-				line += fmt.Sprintf("  PyTorch %s (%.0f GFLOP/s)", benchmarks.HumanDuration(t.Median()), s.Flops()/t.Median().Seconds()/1e9)
+				line += fmt.Sprintf("  PyTorch %s (%.0f GFLOP/s)", gptbench.HumanDuration(t.Median()), s.Flops()/t.Median().Seconds()/1e9)
 			}
 			logf("%s", line)
 		}
@@ -131,9 +133,9 @@ func oneLine(err error) string {
 // runParts is -sections parts: the parts only, logged; no report is written.
 func runParts(quick bool, s partsSection) error {
 	b := backend.ForMain()
-	logf("load average at start: %s", benchmarks.LoadAverage())
+	logf("load average at start: %s", gptbench.LoadAverage())
 	err := s.measure(nil, b, quick)
-	logf("load average at end: %s", benchmarks.LoadAverage())
+	logf("load average at end: %s", gptbench.LoadAverage())
 	return err
 }
 

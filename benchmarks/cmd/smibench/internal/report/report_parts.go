@@ -1,9 +1,12 @@
-package benchmarks
+package report
 
 import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/smi-gomlx/smi/benchmarks"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
 )
 
 // TorchGoal is our goal for the GPT's training speed on the `cpu` preset: tokens per second at
@@ -15,32 +18,32 @@ const TorchGoal = 1.2
 // (FilterParts' PartWhole bytes per element) at the read+write bandwidth of section 5.
 const FilterTrafficGoal = 3.0
 
-func (r *Report) parts(preset string) (PartsResult, bool) {
+func (r *Report) parts(preset string) (gptbench.PartsResult, bool) {
 	for _, s := range r.Parts {
 		if s.Preset == preset {
 			return s, true
 		}
 	}
-	return PartsResult{}, false
+	return gptbench.PartsResult{}, false
 }
 
 // torchSpeedRatio is PyTorch's AdamW step over ours, round by round: our tokens per second as
 // a multiple of PyTorch's.
-func (r *Report) torchSpeedRatio(preset string) (Ratio, bool) {
+func (r *Report) torchSpeedRatio(preset string) (benchmarks.Ratio, bool) {
 	s, ok := r.parts(preset)
 	if !ok || s.Torch == nil {
-		return Ratio{}, false
+		return benchmarks.Ratio{}, false
 	}
-	ours, okO := s.Time(PartStep)
-	torch, okT := s.Time(PartTorchStep)
+	ours, okO := s.Time(gptbench.PartStep)
+	torch, okT := s.Time(gptbench.PartTorchStep)
 	if !okO || !okT {
-		return Ratio{}, false
+		return benchmarks.Ratio{}, false
 	}
-	return PairedRatio(ours, torch), true
+	return benchmarks.PairedRatio(ours, torch), true
 }
 
 // speedVerdict compares a ratio with a goal where higher is better.
-func speedVerdict(r Ratio, goal float64) string {
+func speedVerdict(r benchmarks.Ratio, goal float64) string {
 	switch {
 	case math.IsNaN(r.Median):
 		return "not measured"
@@ -68,7 +71,7 @@ func (r *Report) writeSpeedGoals(p printer) {
 	if rw == 0 {
 		return
 	}
-	whole := FilterParts[len(FilterParts)-1]
+	whole := benchmarks.FilterParts[len(benchmarks.FilterParts)-1]
 	for _, m := range r.Models {
 		if m.Name != "cpu" && m.Name != "paper" {
 			continue
@@ -91,7 +94,7 @@ func (r *Report) writeSpeedGoals(p printer) {
 			}
 		}
 		p("| the filter of `%s`'s variables (one graph, full spectrum) within %.0fx its least memory traffic (%.0f bytes per element at %.1f GB/s) | %s for %s least: %.1fx | %s |\n",
-			m.Name, FilterTrafficGoal, whole.BytesPerElement, rw/1e9, HumanDuration(t.Median()), HumanDuration(least), x, v)
+			m.Name, FilterTrafficGoal, whole.BytesPerElement, rw/1e9, gptbench.HumanDuration(t.Median()), gptbench.HumanDuration(least), x, v)
 	}
 }
 
@@ -119,7 +122,7 @@ func (r *Report) writeParts(p printer) {
 		p("**`%s`** (%d x %d tokens per step; %s; %d rounds):\n\n", s.Preset, s.Config.BatchSize, s.Config.BlockSize,
 			torch, len(s.Results[0].Samples))
 		p("| part | ours [95%% CI] | PyTorch [95%% CI] | ours / PyTorch |\n|---|---:|---:|---:|\n")
-		for _, part := range StepParts(s) {
+		for _, part := range gptbench.StepParts(s) {
 			ours := fmt.Sprintf("%s [%s, %s]", signedDuration(part.Ours.Median), signedDuration(part.Ours.Lo), signedDuration(part.Ours.Hi))
 			tv, ratio := "-", "-"
 			if part.Torch.N > 0 {
@@ -132,10 +135,10 @@ func (r *Report) writeParts(p printer) {
 			}
 			p("| %s | %s | %s | %s |\n", part.Name, ours, tv, ratio)
 		}
-		if slow, ok := s.Time(PartGoMLXGrads); ok {
-			fast, _ := s.Time(PartStep)
+		if slow, ok := s.Time(gptbench.PartGoMLXGrads); ok {
+			fast, _ := s.Time(gptbench.PartStep)
 			p("\nThe AdamW step compiled with GoMLX v0.26's own gradients of matrix products (package `dotgrad` "+
-				"disabled) takes %s: %s the step with `dotgrad.Enable()`.\n", HumanDuration(slow.Median()), PairedRatio(fast, slow))
+				"disabled) takes %s: %s the step with `dotgrad.Enable()`.\n", gptbench.HumanDuration(slow.Median()), benchmarks.PairedRatio(fast, slow))
 		}
 		p("\n")
 		if s.Products != nil {
@@ -145,7 +148,7 @@ func (r *Report) writeParts(p printer) {
 }
 
 // writeProducts is the table of the dense layers' matrix products, ours beside PyTorch's.
-func writeProducts(p printer, s PartsResult) {
+func writeProducts(p printer, s gptbench.PartsResult) {
 	pr := s.Products
 	p("**The dense layers' matrix products** of `%s`, each timed alone in interleaved rounds: a layer "+
 		"y = x·W on %d tokens computes x·W forward, and in the backward pass the input gradient dy·Wᵀ and the "+
@@ -158,24 +161,24 @@ func writeProducts(p printer, s PartsResult) {
 		"products to Eigen's tensor contraction, the forward product to XNNPACK (section 7).\n\n")
 	p("| product | layers | ours | ours GFLOP/s | PyTorch | PyTorch GFLOP/s | ours / PyTorch |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, sh := range pr.Shapes {
-		for _, form := range ProductForms {
+		for _, form := range gptbench.ProductForms {
 			ours, ok := pr.Time(form, sh, false)
 			if !ok {
 				continue
 			}
 			tt, tg, ratio := "-", "-", "-"
 			if t, ok := pr.Time(form, sh, true); ok {
-				tt, tg = HumanDuration(t.Median()), fmt.Sprintf("%.0f", sh.Flops()/t.Median().Seconds()/1e9)
-				ratio = PairedRatio(t, ours).String()
+				tt, tg = gptbench.HumanDuration(t.Median()), fmt.Sprintf("%.0f", sh.Flops()/t.Median().Seconds()/1e9)
+				ratio = benchmarks.PairedRatio(t, ours).String()
 			}
-			p("| %s %s | %d | %s | %.0f | %s | %s | %s |\n", form, sh.Label(), sh.Count, HumanDuration(ours.Median()),
+			p("| %s %s | %d | %s | %.0f | %s | %s | %s |\n", form, sh.Label(), sh.Count, gptbench.HumanDuration(ours.Median()),
 				sh.Flops()/ours.Median().Seconds()/1e9, tt, tg, ratio)
 		}
 	}
 	if pr.Torch {
 		p("\nOver the model's layers (each product times its number of layers), ours minus PyTorch's:")
 		sep := " "
-		for _, form := range ProductForms {
+		for _, form := range gptbench.ProductForms {
 			p("%s%s %s", sep, form, plusDuration(productsGap(pr, form)))
 			sep = "; "
 		}
@@ -185,13 +188,13 @@ func writeProducts(p printer, s PartsResult) {
 }
 
 // productsGap is, summed over the model's layers, the median of ours minus PyTorch's for a form.
-func productsGap(pr *ProductsResult, form string) time.Duration {
+func productsGap(pr *gptbench.ProductsResult, form string) time.Duration {
 	var gap time.Duration
 	for _, sh := range pr.Shapes {
 		ours, okO := pr.Time(form, sh, false)
 		torch, okT := pr.Time(form, sh, true)
 		if okO && okT {
-			gap += time.Duration(sh.Count) * PairedDiff(torch, ours).Median
+			gap += time.Duration(sh.Count) * benchmarks.PairedDiff(torch, ours).Median
 		}
 	}
 	return gap
@@ -204,16 +207,16 @@ func (r *Report) writeSpeedWhy(p printer) {
 	if !ok || s.Torch == nil {
 		return
 	}
-	parts := StepParts(s)
-	var step StepPart
+	parts := gptbench.StepParts(s)
+	var step gptbench.StepPart
 	for _, part := range parts {
 		if part.Name == "step" {
 			step = part
 		}
 	}
 	p("\n**Why, against PyTorch.** On `cpu` our AdamW step takes %s and PyTorch's %s (section 1b); the goal "+
-		"needs ours at %s or less. By part, ours minus PyTorch's:", HumanDuration(step.Ours.Median),
-		HumanDuration(step.Torch.Median), HumanDuration(time.Duration(float64(step.Torch.Median)/TorchGoal)))
+		"needs ours at %s or less. By part, ours minus PyTorch's:", gptbench.HumanDuration(step.Ours.Median),
+		gptbench.HumanDuration(step.Torch.Median), gptbench.HumanDuration(time.Duration(float64(step.Torch.Median)/TorchGoal)))
 	sep := " "
 	for _, part := range parts {
 		if part.Name == "step" || part.Torch.N == 0 {
@@ -230,8 +233,8 @@ func (r *Report) writeSpeedWhy(p printer) {
 	}
 	if pr := s.Products; pr != nil && pr.Torch {
 		p(". The dense layers' products alone, over the model's layers, ours minus PyTorch's: weight "+
-			"gradients %s, input gradients %s, forward %s (section 1b)", plusDuration(productsGap(pr, ProductWeight)),
-			plusDuration(productsGap(pr, ProductInput)), plusDuration(productsGap(pr, ProductForward)))
+			"gradients %s, input gradients %s, forward %s (section 1b)", plusDuration(productsGap(pr, gptbench.ProductWeight)),
+			plusDuration(productsGap(pr, gptbench.ProductInput)), plusDuration(productsGap(pr, gptbench.ProductForward)))
 	}
 	p(".\n")
 }
@@ -239,7 +242,7 @@ func (r *Report) writeSpeedWhy(p printer) {
 // plusDuration is signedDuration with a plus sign on positive differences.
 func plusDuration(d time.Duration) string {
 	if d > 0 {
-		return "+" + HumanDuration(d)
+		return "+" + gptbench.HumanDuration(d)
 	}
 	return signedDuration(d)
 }

@@ -1,11 +1,13 @@
-package benchmarks
+// Package gptbench is smibench's measurements of the project's GPT (internal/gpt) with the public
+// benchmarks package: the presets' training steps under named optimizer configurations, the step
+// split into parts beside nanoGPT's PyTorch step, the dense layers' products, data-parallel steps,
+// the XLA CPU plugin's kernels and the machine. The report in ../report renders them.
+package gptbench
 
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -13,9 +15,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/train"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
@@ -43,10 +45,10 @@ var (
 	OtherPairs = []StepPair{{OptSGDM, OptSMISGDM}, {OptSGDM, OptSMISGDMH}, {OptLion, OptSMILion}, {OptLion, OptSMILionHalf}}
 )
 
-// newOptimizer builds a named configuration with the recipe examples/shakespeare trains with
+// NewOptimizer builds a named configuration with the recipe examples/shakespeare trains with
 // (gpt.Optimizer): gradients clipped at the preset's global norm, SMI (if any) with the paper's
 // guideline settings for that base, then the base optimizer.
-func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
+func NewOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 	name, strategy, _ := parseStrategy(name)
 	half := strings.HasSuffix(name, " half")
 	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "SMI("), " half"), ")")
@@ -77,52 +79,48 @@ func newOptimizer(name string, cfg gpt.Config) (gomlxopt.Interface, error) {
 	}
 	sc.TotalSteps = cfg.MaxIters
 	return gpt.Optimizer(cfg, opt, func(c *smiopt.SMIConfig) *smiopt.SMIConfig {
-		return strategy.configure(c.SetConfig(sc).HalfSpectrum(half))
+		return strategy.Configure(c.SetConfig(sc).HalfSpectrum(half))
 	})
 }
 
-// Trainer is one model + optimizer ready to step on a fixed random batch.
+// Trainer is the GPT of a preset with one named optimizer configuration, ready to step on a fixed
+// random batch.
 type Trainer struct {
-	Name    string
-	Ctx     *context.Context
-	trainer *train.Trainer
-	inputs  []*tensors.Tensor
-	labels  []*tensors.Tensor
+	*benchmarks.Step
+	inputs, labels []*tensors.Tensor
+}
+
+// Model is the GPT of cfg on a batch of random tokens (the step's cost does not depend on the
+// data), with the context seeded by seed.
+func Model(cfg gpt.Config, seed uint64) benchmarks.Model {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	return benchmarks.Model{
+		Fn: func(ctx *context.Context, _ any, inputs []*Node) []*Node {
+			return []*Node{gpt.Logits(ctx, cfg, inputs[0])}
+		},
+		Loss:   func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) },
+		Inputs: []*tensors.Tensor{randomTokens(rng, cfg)},
+		Labels: []*tensors.Tensor{randomTokens(rng, cfg)},
+		Seed:   int64(seed),
+	}
 }
 
 // NewTrainer builds the GPT of cfg with the named optimizer, through GoMLX's train.Trainer as
-// examples/shakespeare uses it. The batch is random tokens: the step's cost does not depend on
-// the data.
+// examples/shakespeare uses it.
 func NewTrainer(b backends.Backend, cfg gpt.Config, optName string, seed uint64) (*Trainer, error) {
 	// GoMLX v0.26's own product gradients are many times slower on XLA CPU (package dotgrad);
 	// without this the base step, not SMI, would be what is measured.
 	dotgrad.Enable()
-	opt, err := newOptimizer(optName, cfg)
+	opt, err := NewOptimizer(optName, cfg)
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(int64(seed)); err != nil {
+	m := Model(cfg, seed)
+	s, err := benchmarks.NewStep(b, m, optName, opt)
+	if err != nil {
 		return nil, err
 	}
-	modelFn := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
-		return []*Node{gpt.Logits(ctx, cfg, inputs[0])}
-	}
-	lossFn := func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) }
-	rng := rand.New(rand.NewPCG(seed, 1))
-	batch := func() *tensors.Tensor { return randomTokens(rng, cfg) }
-	return &Trainer{
-		Name:    optName,
-		Ctx:     ctx,
-		trainer: train.NewTrainer(b, ctx, modelFn, lossFn, opt, nil, nil),
-		inputs:  []*tensors.Tensor{batch()},
-		labels:  []*tensors.Tensor{batch()},
-	}, nil
-}
-
-// Step runs one training step (forward, backward, optimizer update) and waits for it.
-func (t *Trainer) Step() error {
-	return finalizeMetrics(t.trainer.TrainStep(nil, t.inputs, t.labels))
+	return &Trainer{Step: s, inputs: m.Inputs, labels: m.Labels}, nil
 }
 
 // randomTokens is a [batch, block] batch of random token ids of cfg's vocabulary: a step's
@@ -137,8 +135,8 @@ func randomTokens(rng *rand.Rand, cfg gpt.Config) *tensors.Tensor {
 	return t
 }
 
-// finalizeMetrics waits for (and frees) a training step's metrics, which is what makes the
-// step's time measurable: the step is done once its results are on the host.
+// finalizeMetrics waits for (and frees) a step's outputs, which is what makes the step's time
+// measurable: the step is done once its results are on the host.
 func finalizeMetrics(metrics []*tensors.Tensor, err error) error {
 	if err != nil {
 		return err
@@ -151,38 +149,14 @@ func finalizeMetrics(metrics []*tensors.Tensor, err error) error {
 	return nil
 }
 
-// Finalize frees the trainer's executables and variables.
-func (t *Trainer) Finalize() {
-	t.trainer.ResetComputationGraphs()
-	t.Ctx.Finalize()
-}
-
-// StateBytes counts the context's variables after a step: trainable parameters and optimizer
-// state (every non-trainable variable: moments, spectral histories, step counters, telemetry).
-// byScope splits the state by its top-level scope.
-func (t *Trainer) StateBytes() (params, state int64, byScope map[string]int64) {
-	byScope = map[string]int64{}
-	for v := range t.Ctx.IterVariables() {
-		n := int64(v.Shape().Memory())
-		if v.Trainable {
-			params += n
-			continue
-		}
-		state += n
-		top := strings.SplitN(strings.TrimPrefix(v.Scope(), context.ScopeSeparator), context.ScopeSeparator, 2)[0]
-		byScope[top] += n
-	}
-	return params, state, byScope
-}
-
 // StepResult is the step benchmark of one preset.
 type StepResult struct {
 	Preset string
 	Config gpt.Config
 	Params int64 // trainable parameters (elements)
 	// Shapes of the trainable variables (all filtered: the GPT has no scalars).
-	Shapes  []ModelShape
-	Results []Result
+	Shapes  []benchmarks.ModelShape
+	Results []benchmarks.Result
 	Memory  []MemoryResult
 }
 
@@ -195,13 +169,13 @@ type MemoryResult struct {
 }
 
 // Time of a configuration.
-func (r StepResult) Time(opt string) (Result, bool) {
+func (r StepResult) Time(opt string) (benchmarks.Result, bool) {
 	for _, res := range r.Results {
 		if res.Name == opt {
 			return res, true
 		}
 	}
-	return Result{}, false
+	return benchmarks.Result{}, false
 }
 
 // Mem of a configuration.
@@ -214,82 +188,44 @@ func (r StepResult) Mem(opt string) (MemoryResult, bool) {
 	return MemoryResult{}, false
 }
 
-// MeasureSteps builds one trainer per configuration for the preset, counts their state after
-// warm-up and times their steps interleaved.
-func MeasureSteps(b backends.Backend, preset string, cfg gpt.Config, opts []string, opt Options, progress func(string)) (StepResult, error) {
+// MeasureSteps times the preset's training step under each named configuration, interleaved
+// (benchmarks.MeasureSteps), and counts their state after the timed steps.
+func MeasureSteps(b backends.Backend, preset string, cfg gpt.Config, opts []string, opt benchmarks.Options, progress func(string)) (StepResult, error) {
 	res := StepResult{Preset: preset, Config: cfg}
-	var trainers []*Trainer
-	defer func() {
-		for _, t := range trainers {
-			t.Finalize()
-		}
-	}()
-	var cases []Case
-	for _, name := range opts {
-		if progress != nil {
-			progress(fmt.Sprintf("step %s: %s", preset, name))
-		}
-		t, err := NewTrainer(b, cfg, name, 1)
-		if err != nil {
-			return res, fmt.Errorf("%s %s: %w", preset, name, err)
-		}
-		trainers = append(trainers, t)
-		cases = append(cases, Case{Name: name, Run: t.Step})
-		// The first step compiles: timed on its own, so a report can tell compilation (seconds on
-		// a GPU) from stepping.
-		start := time.Now()
-		if err := t.Step(); err != nil {
-			return res, fmt.Errorf("%s %s: first step: %w", preset, name, err)
-		}
-		if progress != nil {
-			progress(fmt.Sprintf("step %s: %s: first step (compilation included) %s", preset, name, HumanDuration(time.Since(start))))
-		}
-	}
-	results, err := Interleave(cases, opt)
+	shapesOut, _, err := ModelShapes(b, cfg)
 	if err != nil {
 		return res, err
 	}
-	res.Results = results
-	res.Shapes = trainableShapes(trainers[0].Ctx)
-	for _, t := range trainers {
-		p, s, scopes := t.StateBytes()
-		res.Params = p / 4
-		res.Memory = append(res.Memory, MemoryResult{Opt: t.Name, ParamBytes: p, StateBytes: s, StateScopes: scopes})
+	res.Shapes = shapesOut
+	dotgrad.Enable() // see NewTrainer
+	var named []benchmarks.Optimizer
+	for _, name := range opts {
+		o, err := NewOptimizer(name, cfg)
+		if err != nil {
+			return res, fmt.Errorf("%s %s: %w", preset, name, err)
+		}
+		named = append(named, benchmarks.Optimizer{Name: name, Opt: o})
+	}
+	var stepProgress func(string)
+	if progress != nil {
+		stepProgress = func(s string) { progress(fmt.Sprintf("step %s: %s", preset, s)) }
+	}
+	timings, err := benchmarks.MeasureSteps(b, Model(cfg, 1), named, opt, stepProgress)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", preset, err)
+	}
+	for _, t := range timings {
+		res.Results = append(res.Results, t.Result)
+		res.Params = t.Memory.ParamBytes / 4
+		res.Memory = append(res.Memory, MemoryResult{Opt: t.Name, ParamBytes: t.Memory.ParamBytes, StateBytes: t.Memory.StateBytes,
+			StateScopes: t.Memory.StateScopes})
 	}
 	return res, nil
 }
 
-func trainableShapes(ctx *context.Context) []ModelShape {
-	var out []ModelShape
-	index := map[string]int{}
-	for v := range ctx.IterVariables() {
-		if !v.Trainable {
-			continue
-		}
-		dims := v.Shape().Dimensions
-		key := fmt.Sprint(dims)
-		i, ok := index[key]
-		if !ok {
-			i = len(out)
-			index[key] = i
-			out = append(out, ModelShape{Dims: slices.Clone(dims)})
-		}
-		out[i].Count++
-		out[i].Names = append(out[i].Names, v.ScopeAndName())
-	}
-	return out
-}
-
-// ModelShape is one distinct variable shape of a model and how many variables have it.
-type ModelShape struct {
-	Dims  []int
-	Count int
-	Names []string
-}
-
 // ModelShapes lists the variable shapes of the GPT for cfg, by building (not running) its
 // graph, so any size can be listed without allocating its weights.
-func ModelShapes(b backends.Backend, cfg gpt.Config) (shapesOut []ModelShape, params int64, err error) {
+func ModelShapes(b backends.Backend, cfg gpt.Config) (shapesOut []benchmarks.ModelShape, params int64, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("model shapes: %v", r)
@@ -301,7 +237,7 @@ func ModelShapes(b backends.Backend, cfg gpt.Config) (shapesOut []ModelShape, pa
 	tokens := Parameter(g, "tokens", shapes.Make(dtypes.Int32, 1, 1))
 	ctx.SetTraining(g, true)
 	_ = gpt.Logits(ctx, cfg, tokens)
-	shapesOut = trainableShapes(ctx)
+	shapesOut = benchmarks.TrainableShapes(ctx)
 	for v := range ctx.IterVariables() {
 		params += int64(v.Shape().Size())
 	}
@@ -312,4 +248,30 @@ func ModelShapes(b backends.Backend, cfg gpt.Config) (shapesOut []ModelShape, pa
 // about 124M too, the tied head counted once) on the same model code.
 func GPT2Small() gpt.Config {
 	return gpt.Config{VocabSize: 50257, BlockSize: 1024, NLayer: 12, NHead: 12, NEmbd: 768}
+}
+
+// StrategyOpt is the configuration name of SMI(AdamW) computed with strategy s.
+func StrategyOpt(s benchmarks.Strategy) string { return OptSMIAdamW + " [" + s.String() + "]" }
+
+// parseStrategy splits a configuration name into the optimizer's and the strategy of a
+// StrategyOpt name (ok false when it names none).
+func parseStrategy(name string) (opt string, s benchmarks.Strategy, ok bool) {
+	for _, st := range benchmarks.Strategies {
+		if name == StrategyOpt(st) {
+			return OptSMIAdamW, st, true
+		}
+	}
+	return name, benchmarks.Strategy{}, false
+}
+
+// MeasureStrategies times AdamW and SMI(AdamW) under each strategy on preset's training step,
+// interleaved, on backend b. progress (may be nil) gets a line per configuration built, with the
+// time its first step took (compilation included).
+func MeasureStrategies(b backends.Backend, preset string, cfg gpt.Config, strategies []benchmarks.Strategy, opt benchmarks.Options,
+	progress func(string)) (StepResult, error) {
+	opts := []string{OptAdamW}
+	for _, s := range strategies {
+		opts = append(opts, StrategyOpt(s))
+	}
+	return MeasureSteps(b, preset, cfg, opts, opt, progress)
 }

@@ -2,25 +2,33 @@ package benchmarks
 
 import (
 	"fmt"
-	"math"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's graph DSL reads best dot-imported.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	smiopt "github.com/smi-gomlx/smi/optimizers"
 	"github.com/smi-gomlx/smi/spectral"
 )
 
-// Filter hyperparameters used for every timing: the paper's AdamW guideline (q = 0.25,
-// beta = 0.99). The cost does not depend on them, except that a fractional rank q*(N-1)
-// adds one pass to the exact quantile, which q = 0.25 has for almost every size.
-const (
-	BenchQuantile = 0.25
-	BenchBeta     = 0.99
-	benchAlpha    = 0.3
-)
+// FilterConfig is SMI's settings every filter timing uses: optimizers.PaperDefaults("adamw"), the
+// paper's AdamW guideline (q = 0.25, beta = 0.99), which is also what optimizers.SMI starts from.
+// The cost does not depend on them, except that a fractional rank q*(N-1) adds one pass to the
+// exact quantile, which q = 0.25 has for almost every size.
+func FilterConfig() spectral.Config {
+	cfg, err := smiopt.PaperDefaults("adamw")
+	if err != nil {
+		panic(err) // "adamw" is one of optimizers.PaperBases
+	}
+	return cfg
+}
+
+// benchAlpha is the blend weight alpha(t) of the timed blends: any value in [0, 1] costs the same.
+const benchAlpha = 0.3
 
 // Part names of the filter breakdown, in the order the filter runs them.
 const (
@@ -43,7 +51,7 @@ const (
 // SampledQuantileSize is the sample size of the approximate quantile compared in the breakdown.
 const SampledQuantileSize = 1 << 16
 
-// FilterParts lists the parts in report order, with the least DRAM traffic each needs per
+// FilterParts lists the parts in the order the filter runs them, with the least DRAM traffic each needs per
 // gradient element in float32 (the real FFT F and the history H both have about n x d/2 bins:
 // 4 bytes of complex F and 2 of H per element): its inputs read once and its outputs written
 // once, an FFT's internal passes and a selection's extra passes not counted. Measured time over
@@ -64,9 +72,13 @@ var FilterParts = []struct {
 
 // FilterSpec names one gradient shape to time.
 type FilterSpec struct {
+	// Label is free text for reports and progress lines (where the shape comes from).
 	Label string
-	Dims  []int
-	Half  bool
+	// Dims is the float32 gradient's shape; any rank >= 1 (SMI views it as a matrix, see
+	// spectral.MatrixView).
+	Dims []int
+	// Half times the half-spectrum variant (optimizers.SMIConfig.HalfSpectrum).
+	Half bool
 	// Parts: time the breakdown too, not only the whole filter.
 	Parts bool
 }
@@ -138,9 +150,10 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	// A history that is not all zero, so the quantile works on spread-out values.
 	h := must(absExec(b, must(RandomTensor(b, 12, hShape))))
 
+	cfg := FilterConfig()
 	// Kept energy is an output: optimizers.SMI reports it, so XLA must compute it there too.
 	whole := exec(func(g, h *Node) (*Node, *Node, *Node) {
-		filtered, newH, kept := spectral.Filter(g, h, BenchQuantile, BenchBeta, spec.Half)
+		filtered, newH, kept := spectral.Filter(g, h, cfg.Quantile, cfg.Beta, spec.Half)
 		return spectral.Blend(g, filtered, Scalar(g.Graph(), dtypes.Float32, benchAlpha)), newH, kept
 	})
 	add(PartWhole, whole, g, h)
@@ -155,12 +168,12 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	add(PartFFT, fft, g)
 
 	history := exec(func(f, h *Node) *Node {
-		return spectral.UpdateHistory(InsertAxes(h, 0), spectral.Magnitude(f), BenchBeta)
+		return spectral.UpdateHistory(InsertAxes(h, 0), spectral.Magnitude(f), cfg.Beta)
 	})
 	newH := must(history.Exec1(spectrum, h))
 	add(PartHistory, history, spectrum, h)
 
-	quant := exec(func(h *Node) *Node { return spectral.Threshold(h, d, BenchQuantile, spec.Half) })
+	quant := exec(func(h *Node) *Node { return spectral.Threshold(h, d, cfg.Quantile, spec.Half) })
 	tau := must(quant.Exec1(newH))
 	add(PartQuantile, quant, newH)
 
@@ -169,7 +182,7 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 		sampled := exec(func(h *Node) *Node {
 			flat := Reshape(h, size)
 			s := Slice(flat, AxisRange(0, stride*SampledQuantileSize).Stride(stride))
-			return spectral.Quantile(s, BenchQuantile)
+			return spectral.Quantile(s, cfg.Quantile)
 		})
 		add(PartSampled, sampled, newH)
 	}
@@ -254,47 +267,36 @@ func MeasureFilter(b backends.Backend, specs []FilterSpec, opt Options, progress
 	return out, nil
 }
 
-// PowerFit is t = A * x^B fitted by least squares on logs.
-type PowerFit struct{ A, B, R2 float64 }
+// ModelShape is one distinct variable shape of a model and how many variables have it.
+type ModelShape struct {
+	Dims  []int
+	Count int
+	// Names are the variables' scoped names (context.Variable.ScopeAndName).
+	Names []string
+}
 
-// FitPower fits y = A*x^B over the positive pairs.
-func FitPower(xs, ys []float64) PowerFit {
-	var lx, ly []float64
-	for i := range xs {
-		if xs[i] > 0 && ys[i] > 0 {
-			lx = append(lx, math.Log(xs[i]))
-			ly = append(ly, math.Log(ys[i]))
+// TrainableShapes lists the distinct shapes of ctx's trainable variables, in the order they were
+// first met: what ModelFilterCase filters for a model built in ctx. Build the model's graph once
+// (a training step, or the model function on a graph) before calling it.
+func TrainableShapes(ctx *context.Context) []ModelShape {
+	var out []ModelShape
+	index := map[string]int{}
+	for v := range ctx.IterVariables() {
+		if !v.Trainable {
+			continue
 		}
+		dims := v.Shape().Dimensions
+		key := fmt.Sprint(dims)
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, ModelShape{Dims: slices.Clone(dims)})
+		}
+		out[i].Count++
+		out[i].Names = append(out[i].Names, v.ScopeAndName())
 	}
-	n := float64(len(lx))
-	if n < 2 {
-		return PowerFit{A: math.NaN(), B: math.NaN(), R2: math.NaN()}
-	}
-	var sx, sy, sxx, sxy, syy float64
-	for i := range lx {
-		sx += lx[i]
-		sy += ly[i]
-		sxx += lx[i] * lx[i]
-		sxy += lx[i] * ly[i]
-		syy += ly[i] * ly[i]
-	}
-	den := n*sxx - sx*sx
-	if den == 0 {
-		return PowerFit{A: math.NaN(), B: math.NaN(), R2: math.NaN()}
-	}
-	bb := (n*sxy - sx*sy) / den
-	a := (sy - bb*sx) / n
-	ssTot := syy - sy*sy/n
-	ssRes := 0.0
-	for i := range lx {
-		r := ly[i] - (a + bb*lx[i])
-		ssRes += r * r
-	}
-	r2 := 1.0
-	if ssTot > 0 {
-		r2 = 1 - ssRes/ssTot
-	}
-	return PowerFit{A: math.Exp(a), B: bb, R2: r2}
+	return out
 }
 
 // ModelFilterCase builds one graph that filters and blends every variable of a model as
@@ -302,8 +304,9 @@ func FitPower(xs, ys []float64) PowerFit {
 // the same matrix view go through one spectral.FilterBatch. Inputs are device-resident random
 // gradients and histories; the cleanup frees them.
 func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, half bool) (c Case, cleanup func(), err error) {
+	cfg := FilterConfig()
 	return modelGraphCase(b, name, shapesIn, func(g, h *Node, alpha *Node) []*Node {
-		filtered, newH, kept, energy := spectral.FilterBatch(g, h, BenchQuantile, BenchBeta, half)
+		filtered, newH, kept, energy := spectral.FilterBatch(g, h, cfg.Quantile, cfg.Beta, half)
 		return []*Node{spectral.Blend(g, filtered, alpha), newH, kept, energy}
 	})
 }

@@ -18,6 +18,7 @@ func TestPartsMatchFilter(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
+	cfg := FilterConfig()
 	for _, dims := range [][]int{{6, 5}, {4, 8}} {
 		n, d := dims[0], dims[1]
 		g, err := RandomTensor(b, 1, shapes.Make(dtypes.Float32, n, d))
@@ -26,10 +27,10 @@ func TestPartsMatchFilter(t *testing.T) {
 		}
 		e, err := NewExec(b, func(g *Node) []*Node {
 			h := Zeros(g.Graph(), shapes.Make(dtypes.Float32, n, spectral.HalfBins(d)))
-			want, wantH, _ := spectral.Filter(g, h, BenchQuantile, BenchBeta, false)
+			want, wantH, _ := spectral.Filter(g, h, cfg.Quantile, cfg.Beta, false)
 			f := spectral.Spectrum(InsertAxes(g, 0))
-			newH := spectral.UpdateHistory(InsertAxes(h, 0), spectral.Magnitude(f), BenchBeta)
-			tau := spectral.Threshold(newH, d, BenchQuantile, false)
+			newH := spectral.UpdateHistory(InsertAxes(h, 0), spectral.Magnitude(f), cfg.Beta)
+			tau := spectral.Threshold(newH, d, cfg.Quantile, false)
 			_, w := spectral.Mask(newH, tau)
 			got := Reshape(spectral.InverseMasked(f, w, d), n, d)
 			newH = Reshape(newH, n, spectral.HalfBins(d))

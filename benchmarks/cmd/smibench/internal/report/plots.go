@@ -1,4 +1,4 @@
-package benchmarks
+package report
 
 import (
 	"image/color"

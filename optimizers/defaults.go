@@ -10,6 +10,20 @@ import (
 // PaperBases lists the base optimizers PaperDefaults knows, in the paper's order.
 var PaperBases = []string{"adamw", "adam", "sgd-momentum", "lion"}
 
+// DefaultBase is the paper's most tested base optimizer: SMI's spectral settings start as its row of
+// PaperDefaults whatever the base (see SMI), and FromContext wraps it when the context's smi_base is not
+// set.
+const DefaultBase = "adamw"
+
+// smiDefaults is SMI's default spectral configuration: PaperDefaults(DefaultBase), TotalSteps unset.
+func smiDefaults() spectral.Config {
+	cfg, err := PaperDefaults(DefaultBase)
+	if err != nil {
+		panic(err) // DefaultBase is one of PaperBases.
+	}
+	return cfg
+}
+
 // PaperDefaults returns the SMI settings the paper recommends for a base optimizer (Huang, Chen and Zheng,
 // 2025, section 3.6): its guidance, not settings this project has tuned. base is one of PaperBases, in any
 // case; "sgd_momentum" is accepted too. TotalSteps is left 0: set it to the length of the training.

@@ -74,16 +74,19 @@
 // Setters on *SMIConfig, chainable; each with its context hyperparameter (see FromContext):
 //
 //	setter                   hyperparameter      default              valid range
-//	Quantile(q)              smi_quantile        0.25                 0 <= q < 1
-//	Beta(b)                  smi_beta            0.99                 0 <= b < 1
-//	Schedule(s, a0, a1)      smi_schedule        cosine               constant, linear or cosine
-//	                         smi_alpha_start     0.1                  0 <= a0 <= 1
-//	                         smi_alpha_end       0.5                  0 <= a1 <= 1
+//	Quantile(q)              smi_quantile        PaperDefaults        0 <= q < 1
+//	Beta(b)                  smi_beta            PaperDefaults        0 <= b < 1
+//	Schedule(s, a0, a1)      smi_schedule        PaperDefaults        constant, linear or cosine
+//	                         smi_alpha_start     PaperDefaults        0 <= a0 <= 1
+//	                         smi_alpha_end       PaperDefaults        0 <= a1 <= 1
 //	TotalSteps(n)            smi_total_steps     none: must be set    n > 0
 //	HalfSpectrum(on)         smi_half_spectrum   false
 //	Exclude(patterns...)     smi_exclude         none                 Go regexps, comma-separated in smi_exclude
+//	Counting(c)              smi_counting        by backend           "", "scatter" or "compare"
+//	BatchLimit(n)            smi_batch_limit     by backend (0)       n >= 0
 //	FilterIf(pred)                               nil: all rank >= 1
 //
+// The spectral defaults are PaperDefaults(DefaultBase), the paper's row for AdamW, whatever the base.
 // Quantile q is the fraction of frequencies dropped: a lower q keeps more, and q = 0 keeps everything (then
 // G~ = g). Beta is the decay of the history. The schedule moves alpha from a0 at step 0 to a1 at step
 // TotalSteps, and holds a1 afterwards; with s = min(t/T, 1), linear is a0 + (a1-a0)*s and cosine is
@@ -115,20 +118,13 @@
 //
 // # The paper's defaults per base optimizer
 //
-// The paper (section 3.6) gives these settings; PaperDefaults(base) returns them. They are the paper's
-// guidance, not settings this project has tuned:
-//
-//	base optimizer        beta    q      alpha schedule
-//	AdamW (most tested)   0.99    0.25   cosine 0.1 -> 0.5
-//	Adam                  0.995   0.25   cosine 0.1 -> 0.5
-//	SGD with momentum     0.9     0.3    linear 0.1 -> 0.4
-//	Lion (experimental)   0.99    0.4    linear 0.1 -> 0.3
-//
-// The paper also advises: q 0.25 by default, 0.5 for very noisy gradients or small batches, 0.15 for
-// well-conditioned problems, never below 0.1; beta 0.99 by default, 0.95 for fast-changing gradients, 0.999
-// for very stable ones, matching or exceeding the base optimizer's beta2; alpha cosine 0.1 -> 0.5
-// (recommended), linear 0.1 -> 0.3 (conservative), cosine 0.1 -> 0.7 (aggressive). SMI's own defaults are the
-// AdamW row.
+// The paper (section 3.6) gives settings for AdamW, Adam, SGD with momentum and Lion: PaperDefaults(base)
+// returns them, and its documentation has the table. They are the paper's guidance, not settings this
+// project has tuned. The paper also advises: q 0.25 by default, 0.5 for very noisy gradients or small
+// batches, 0.15 for well-conditioned problems, never below 0.1; beta 0.99 by default, 0.95 for fast-changing
+// gradients, 0.999 for very stable ones, matching or exceeding the base optimizer's beta2; alpha cosine
+// 0.1 -> 0.5 (recommended), linear 0.1 -> 0.3 (conservative), cosine 0.1 -> 0.7 (aggressive). SMI's own
+// defaults are the AdamW row (DefaultBase).
 //
 // # Base optimizers
 //

@@ -3,7 +3,6 @@ package optimizers
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -29,10 +28,8 @@ const (
 
 // LionConfig configures the Lion optimizer. Create it with Lion, set options, and call Done.
 type LionConfig struct {
-	learningRate float64 // < 0: from the context's "learning_rate", else LionDefaultLearningRate.
+	elementwiseConfig
 	beta1, beta2 float64
-	weightDecay  float64
-	err          error // First error met while reading the context in FromContext.
 }
 
 // Lion returns the configuration of Lion (EvoLved Sign Momentum; Chen et al., 2023, "Symbolic Discovery of
@@ -47,7 +44,8 @@ type LionConfig struct {
 // (gomlxopt.LearningRateVar), so GoMLX learning-rate schedules apply to it. Each step increments GoMLX's
 // global step once. The momentum is a non-trainable context variable under LionScope, saved by checkpoints.
 func Lion() *LionConfig {
-	return &LionConfig{learningRate: -1, beta1: 0.9, beta2: 0.99}
+	return &LionConfig{elementwiseConfig: newElementwiseConfig("optimizers.Lion", LionScope, LionDefaultLearningRate),
+		beta1: 0.9, beta2: 0.99}
 }
 
 // LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
@@ -74,66 +72,40 @@ func (c *LionConfig) WeightDecay(wd float64) *LionConfig {
 // values for those not set. The learning rate is read at graph building time. A value of the wrong type is
 // reported by Done and Validate.
 func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
-	r := paramReader{ctx: ctx, who: "optimizers.Lion"}
-	c.beta1 = r.float(ParamLionBeta1, c.beta1)
-	c.beta2 = r.float(ParamLionBeta2, c.beta2)
-	c.weightDecay = r.float(ParamLionWeightDecay, c.weightDecay)
-	if c.err == nil {
-		c.err = r.err
-	}
+	c.fromContext(ctx, func(r *paramReader) {
+		c.beta1 = r.float(ParamLionBeta1, c.beta1)
+		c.beta2 = r.float(ParamLionBeta2, c.beta2)
+		c.weightDecay = r.float(ParamLionWeightDecay, c.weightDecay)
+	})
 	return c
 }
 
 // Validate reports the first invalid option, or nil.
 func (c *LionConfig) Validate() error {
-	if c.err != nil {
-		return c.err
-	}
+	return c.validate(c.checkBetas)
+}
+
+func (c *LionConfig) checkBetas() error {
 	if !(c.beta1 >= 0 && c.beta1 <= 1) {
 		return fmt.Errorf("optimizers.Lion: beta1 must be in [0, 1], got %g", c.beta1)
 	}
 	if !(c.beta2 >= 0 && c.beta2 <= 1) {
 		return fmt.Errorf("optimizers.Lion: beta2 must be in [0, 1], got %g", c.beta2)
 	}
-	return checkDecayAndRate("optimizers.Lion", c.weightDecay, c.learningRate)
+	return nil
 }
 
 // Done validates the configuration and returns the optimizer, or an error naming the first invalid
 // option. The returned optimizer also implements train.OptimizeWithGradients.
 func (c *LionConfig) Done() (gomlxopt.Interface, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	cfg := *c
-	return &lion{config: cfg}, nil
-}
-
-type lion struct {
-	config LionConfig
-}
-
-// UpdateGraph implements gomlxopt.Interface.
-func (o *lion) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	updateFromLoss(ctx, "optimizers.Lion", loss, o)
-}
-
-// UpdateGraphWithGradients implements train.OptimizeWithGradients.
-func (o *lion) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	b1, b2 := o.config.beta1, o.config.beta2
-	elementwiseUpdate(ctx, "optimizers.Lion", LionScope, grads, lossDType, o.config.learningRate, LionDefaultLearningRate,
-		func(u variableUpdate) {
-			m := u.state.ValueGraph(u.g)
-			c := Add(MulScalar(m, b1), MulScalar(u.grad, 1-b1))
-			dir := Sign(c)
-			if o.config.weightDecay > 0 {
-				dir = Add(dir, MulScalar(u.w, o.config.weightDecay))
-			}
-			u.state.SetValueGraph(Add(MulScalar(m, b2), MulScalar(u.grad, 1-b2)))
-			u.apply(dir)
-		})
-}
-
-// Clear implements gomlxopt.Interface: it deletes Lion's momentum.
-func (o *lion) Clear(ctx *context.Context) error {
-	return ctx.In(LionScope).DeleteVariablesInScope()
+	b1, b2, wd := c.beta1, c.beta2, c.weightDecay
+	return c.done(c.checkBetas, func(u variableUpdate) {
+		m := u.state.ValueGraph(u.g)
+		dir := Sign(Add(MulScalar(m, b1), MulScalar(u.grad, 1-b1)))
+		if wd > 0 {
+			dir = Add(dir, MulScalar(u.w, wd))
+		}
+		u.state.SetValueGraph(Add(MulScalar(m, b2), MulScalar(u.grad, 1-b2)))
+		u.apply(dir)
+	})
 }

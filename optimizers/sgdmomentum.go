@@ -3,7 +3,6 @@ package optimizers
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -30,11 +29,9 @@ const (
 // SGDMomentumConfig configures stochastic gradient descent with (optionally Nesterov) momentum. Create it with
 // SGDMomentum, set options, and call Done.
 type SGDMomentumConfig struct {
-	learningRate float64 // < 0: from the context's "learning_rate", else SGDMomentumDefaultLearningRate.
-	momentum     float64
-	nesterov     bool
-	weightDecay  float64
-	err          error // First error met while reading the context in FromContext.
+	elementwiseConfig
+	momentum float64
+	nesterov bool
 }
 
 // SGDMomentum returns the configuration of SGD with momentum, with PyTorch's torch.optim.SGD update rule
@@ -51,7 +48,8 @@ type SGDMomentumConfig struct {
 // to Adam. Each step increments GoMLX's global step once. Buffers are non-trainable context variables under
 // SGDMomentumScope, saved by checkpoints.
 func SGDMomentum() *SGDMomentumConfig {
-	return &SGDMomentumConfig{learningRate: -1, momentum: 0.9}
+	return &SGDMomentumConfig{elementwiseConfig: newElementwiseConfig("optimizers.SGDMomentum", SGDMomentumScope,
+		SGDMomentumDefaultLearningRate), momentum: 0.9}
 }
 
 // LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
@@ -83,66 +81,42 @@ func (c *SGDMomentumConfig) WeightDecay(wd float64) *SGDMomentumConfig {
 // keeping the current values for those not set. The learning rate is read at graph building time. A value of
 // the wrong type is reported by Done and Validate.
 func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig {
-	r := paramReader{ctx: ctx, who: "optimizers.SGDMomentum"}
-	c.momentum = r.float(ParamSGDMomentum, c.momentum)
-	c.nesterov = r.bool(ParamSGDNesterov, c.nesterov)
-	c.weightDecay = r.float(ParamSGDWeightDecay, c.weightDecay)
-	if c.err == nil {
-		c.err = r.err
-	}
+	c.fromContext(ctx, func(r *paramReader) {
+		c.momentum = r.float(ParamSGDMomentum, c.momentum)
+		c.nesterov = r.bool(ParamSGDNesterov, c.nesterov)
+		c.weightDecay = r.float(ParamSGDWeightDecay, c.weightDecay)
+	})
 	return c
 }
 
 // Validate reports the first invalid option, or nil.
 func (c *SGDMomentumConfig) Validate() error {
-	if c.err != nil {
-		return c.err
-	}
+	return c.validate(c.checkMomentum)
+}
+
+func (c *SGDMomentumConfig) checkMomentum() error {
 	if !(c.momentum >= 0 && c.momentum < 1) {
 		return fmt.Errorf("optimizers.SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
 	}
-	return checkDecayAndRate("optimizers.SGDMomentum", c.weightDecay, c.learningRate)
+	return nil
 }
 
 // Done validates the configuration and returns the optimizer, or an error naming the first invalid
 // option. The returned optimizer also implements train.OptimizeWithGradients.
 func (c *SGDMomentumConfig) Done() (gomlxopt.Interface, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	cfg := *c
-	return &sgdMomentum{config: cfg}, nil
-}
-
-type sgdMomentum struct {
-	config SGDMomentumConfig
-}
-
-// UpdateGraph implements gomlxopt.Interface.
-func (o *sgdMomentum) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
-	updateFromLoss(ctx, "optimizers.SGDMomentum", loss, o)
-}
-
-// UpdateGraphWithGradients implements train.OptimizeWithGradients.
-func (o *sgdMomentum) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
-	elementwiseUpdate(ctx, "optimizers.SGDMomentum", SGDMomentumScope, grads, lossDType, o.config.learningRate,
-		SGDMomentumDefaultLearningRate, func(u variableUpdate) {
-			d := u.grad
-			if o.config.weightDecay > 0 {
-				d = Add(d, MulScalar(u.w, o.config.weightDecay))
-			}
-			buf := Add(MulScalar(u.state.ValueGraph(u.g), o.config.momentum), d)
-			u.state.SetValueGraph(buf)
-			if o.config.nesterov {
-				d = Add(d, MulScalar(buf, o.config.momentum))
-			} else {
-				d = buf
-			}
-			u.apply(d)
-		})
-}
-
-// Clear implements gomlxopt.Interface: it deletes the momentum buffers.
-func (o *sgdMomentum) Clear(ctx *context.Context) error {
-	return ctx.In(SGDMomentumScope).DeleteVariablesInScope()
+	mu, nesterov, wd := c.momentum, c.nesterov, c.weightDecay
+	return c.done(c.checkMomentum, func(u variableUpdate) {
+		d := u.grad
+		if wd > 0 {
+			d = Add(d, MulScalar(u.w, wd))
+		}
+		buf := Add(MulScalar(u.state.ValueGraph(u.g), mu), d)
+		u.state.SetValueGraph(buf)
+		if nesterov {
+			d = Add(d, MulScalar(buf, mu))
+		} else {
+			d = buf
+		}
+		u.apply(d)
+	})
 }

@@ -73,6 +73,82 @@ type variableUpdate struct {
 	apply   func(direction *Node)
 }
 
+// elementwiseConfig is what the builders of SGDMomentum and Lion share: the learning rate, the
+// weight decay, the context-reading error, and how their optimizers are named and built. Each
+// builder embeds it and adds its own options; its Done hands done its rule for one variable.
+type elementwiseConfig struct {
+	who          string  // Prefix of errors: the builder's name, as "optimizers.Lion".
+	scope        string  // Scope of the state variables (LionScope, SGDMomentumScope).
+	learningRate float64 // < 0: from the context's "learning_rate", else defaultLR.
+	defaultLR    float64
+	weightDecay  float64
+	err          error // First error met while reading the context in FromContext.
+}
+
+func newElementwiseConfig(who, scope string, defaultLR float64) elementwiseConfig {
+	return elementwiseConfig{who: who, scope: scope, learningRate: -1, defaultLR: defaultLR}
+}
+
+// fromContext runs read on a paramReader of ctx and keeps its first error for Validate.
+func (c *elementwiseConfig) fromContext(ctx *context.Context, read func(r *paramReader)) {
+	r := paramReader{ctx: ctx, who: c.who}
+	read(&r)
+	if c.err == nil {
+		c.err = r.err
+	}
+}
+
+// validate reports the context-reading error, then check's (the builder's own options), then a
+// weight decay that is not finite and >= 0 or a learning rate that is not finite (negative: from
+// the context).
+func (c *elementwiseConfig) validate(check func() error) error {
+	if c.err != nil {
+		return c.err
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
+		return fmt.Errorf("%s: weight decay must be finite and >= 0, got %g", c.who, c.weightDecay)
+	}
+	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
+		return fmt.Errorf("%s: learning rate must be finite, got %g", c.who, c.learningRate)
+	}
+	return nil
+}
+
+// done validates (see validate) and returns the optimizer that applies rule to every variable.
+// rule must hold copies of the builder's options, not the builder: it may change after Done.
+func (c *elementwiseConfig) done(check func() error, rule func(u variableUpdate)) (gomlxopt.Interface, error) {
+	if err := c.validate(check); err != nil {
+		return nil, err
+	}
+	return &elementwiseOptimizer{config: *c, rule: rule}, nil
+}
+
+// elementwiseOptimizer is the optimizer of SGDMomentum and Lion: rule per variable, one state
+// variable each (see elementwiseUpdate).
+type elementwiseOptimizer struct {
+	config elementwiseConfig
+	rule   func(u variableUpdate)
+}
+
+// UpdateGraph implements gomlxopt.Interface.
+func (o *elementwiseOptimizer) UpdateGraph(ctx *context.Context, _ *Graph, loss *Node) {
+	updateFromLoss(ctx, o.config.who, loss, o)
+}
+
+// UpdateGraphWithGradients implements train.OptimizeWithGradients.
+func (o *elementwiseOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
+	c := o.config
+	elementwiseUpdate(ctx, c.who, c.scope, grads, lossDType, c.learningRate, c.defaultLR, o.rule)
+}
+
+// Clear implements gomlxopt.Interface: it deletes the state variables.
+func (o *elementwiseOptimizer) Clear(ctx *context.Context) error {
+	return ctx.In(o.config.scope).DeleteVariablesInScope()
+}
+
 // elementwiseUpdate is the update loop SGDMomentum and Lion share: it takes GoMLX's learning rate
 // (lrValue, or the context's "learning_rate", or lrDefault) and increments the global step once,
 // then, for each trainable variable with a gradient, creates its state variable (under scope, named
@@ -105,16 +181,4 @@ func elementwiseUpdate(ctx *context.Context, who, scope string, grads []*Node, l
 		rule(variableUpdate{g: g, state: state, w: w, grad: grad,
 			apply: func(direction *Node) { applyStep(ctx, v, value, w, Mul(lr, direction)) }})
 	}
-}
-
-// checkDecayAndRate validates the options SGDMomentum and Lion share: a finite weight decay >= 0
-// and a finite learning rate (negative: from the context).
-func checkDecayAndRate(who string, weightDecay, learningRate float64) error {
-	if !(weightDecay >= 0) || math.IsInf(weightDecay, 0) {
-		return fmt.Errorf("%s: weight decay must be finite and >= 0, got %g", who, weightDecay)
-	}
-	if math.IsNaN(learningRate) || math.IsInf(learningRate, 0) {
-		return fmt.Errorf("%s: learning rate must be finite, got %g", who, learningRate)
-	}
-	return nil
 }

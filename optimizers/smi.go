@@ -60,29 +60,30 @@ type SMIConfig struct {
 
 // SMI wraps base (any optimizer implementing train.OptimizeWithGradients: GoMLX's SGD, Adam, AdamW, Adamax and
 // RMSProp, and this package's SGDMomentum and Lion) with Spectral Momentum Integration. The spectral settings
-// start as PaperDefaults("adamw"), the paper's guidance for AdamW, and every variable of rank >= 1 is filtered.
+// start as PaperDefaults(DefaultBase), the paper's guidance for AdamW, whatever the base (SetConfig with
+// PaperDefaults(base) gives another base's row), and every variable of rank >= 1 is filtered.
 // TotalSteps has no default and must be set. To clip the gradients before SMI filters them, as nanoGPT and the
 // paper do at 1.0, wrap the result: ClipByGlobalNorm(opt, 1).
 func SMI(base gomlxopt.Interface) *SMIConfig {
-	cfg, _ := PaperDefaults("adamw")
-	return &SMIConfig{base: base, cfg: cfg}
+	return &SMIConfig{base: base, cfg: smiDefaults()}
 }
 
-// Quantile sets q in [0, 1): the fraction of frequencies dropped (1-q is kept; 0 keeps all). Default 0.25.
+// Quantile sets q in [0, 1): the fraction of frequencies dropped (1-q is kept; 0 keeps all). Default: see
+// PaperDefaults (SMI's defaults are its DefaultBase row).
 func (c *SMIConfig) Quantile(q float64) *SMIConfig {
 	c.cfg.Quantile = q
 	return c
 }
 
-// Beta sets the decay in [0, 1) of the moving average of spectral magnitudes. Default 0.99.
+// Beta sets the decay in [0, 1) of the moving average of spectral magnitudes. Default: see PaperDefaults.
 func (c *SMIConfig) Beta(b float64) *SMIConfig {
 	c.cfg.Beta = b
 	return c
 }
 
 // Schedule sets how alpha moves from alphaStart (step 0) to alphaEnd (step TotalSteps and after), both in
-// [0, 1]: spectral.ScheduleConstant (alphaStart throughout), ScheduleLinear or ScheduleCosine. Default cosine
-// 0.1 -> 0.5.
+// [0, 1]: spectral.ScheduleConstant (alphaStart throughout), ScheduleLinear or ScheduleCosine. Default: see
+// PaperDefaults.
 func (c *SMIConfig) Schedule(s spectral.Schedule, alphaStart, alphaEnd float64) *SMIConfig {
 	c.cfg.Schedule, c.cfg.AlphaStart, c.cfg.AlphaEnd = s, alphaStart, alphaEnd
 	return c

@@ -79,7 +79,7 @@
 //	Schedule(s, a0, a1)      smi_schedule        PaperDefaults        constant, linear or cosine
 //	                         smi_alpha_start     PaperDefaults        0 <= a0 <= 1
 //	                         smi_alpha_end       PaperDefaults        0 <= a1 <= 1
-//	TotalSteps(n)            smi_total_steps     none: must be set    n > 0
+//	TotalSteps(n)            smi_total_steps     train_steps, if set  n > 0 (0 in the context: not set)
 //	HalfSpectrum(on)         smi_half_spectrum   false
 //	Exclude(patterns...)     smi_exclude         none                 Go regexps, comma-separated in smi_exclude
 //	Counting(c)              smi_counting        by backend           "", "scatter" or "compare"
@@ -100,19 +100,50 @@
 // SetConfig sets all spectral settings at once
 // from a spectral.Config, and Config returns them.
 //
-// # Context hyperparameters and -set flags
+// # GoMLX's optimizer registry: -set optimizer=smi
 //
-// FromContext reads the smi_* hyperparameters from a context, the way GoMLX's Adam().FromContext does; values
-// present override the current ones (so call it before setters that should win), and smi_exclude's patterns
-// (comma-separated; a pattern with a comma must go through Exclude) add to Exclude's. GoMLX's "-set" flag
-// (commandline.ParseContextSettings) only sets parameters that already exist in the context: register them
-// first with DefaultParams:
+// GoMLX's programs select their optimizer with gomlxopt.FromContext(ctx), from the "optimizer"
+// hyperparameter, through the map gomlxopt.KnownOptimizers; its example trainers take
+// -set optimizer=adamw. Importing this package adds "smi" (OptimizerName) to that map, in the package's
+// init: importing is all a program does, with no call to remember (import _ is enough where nothing else
+// of the package is used), as with database/sql drivers. GoMLX's own entries are in the map before any
+// program reads it, and an init runs at that time too, so nothing can race with the registration. Then
 //
-//	ctx.SetParams(optimizers.DefaultParams(cfg)) // cfg, e.g., from PaperDefaults("adamw") with TotalSteps set
+//	-set "optimizer=smi;smi_base=adamw;smi_quantile=0.25"
+//
+// trains with SMI around the base that smi_base (ParamBase) names: any name of gomlxopt.KnownOptimizers
+// (adamw, adam, adamax, sgd, rmsprop) or this package's sgd-momentum and lion, configured from the context
+// like GoMLX's optimizers (learning_rate, and this package's lion_* and sgd_*); default DefaultBase. SMI's
+// total steps are smi_total_steps, or, when it is not set, the train_steps hyperparameter GoMLX's example
+// trainers use for the training's length; with neither, building fails with an error that says to set
+// smi_total_steps. GoMLX's "-set" flag (commandline.ParseContextSettings) only sets hyperparameters that
+// exist in the context, parsed as the type of the value there: SetDefaultParams declares "optimizer",
+// smi_base and every smi_* setting with its default, keeping any the program set:
+//
+//	ctx.SetParams(map[string]any{"train_steps": 5000, "learning_rate": 1e-3}) // the program's own
+//	optimizers.SetDefaultParams(ctx)
 //	settings := commandline.CreateContextSettingsFlag(ctx, "")
 //	flag.Parse()
-//	err := commandline.ParseContextSettings(ctx, *settings) // -set "smi_quantile=0.5;smi_schedule=linear"
-//	opt, err := optimizers.SMI(adamw).FromContext(ctx).Done()
+//	_, err := commandline.ParseContextSettings(ctx, *settings)
+//	opt := gomlxopt.FromContext(ctx)      // panics on an unknown base or an invalid setting, as GoMLX does
+//	opt, err := optimizers.FromContext(ctx) // the same, with an error instead
+//
+// FromContext is gomlxopt.FromContext with errors, and it also knows sgd-momentum and lion by themselves
+// (optimizer=lion); FromContextWith takes a program's own optimizers by name in addition, in place of
+// GoMLX's of the same name (the Shakespeare example's "adamw" is nanoGPT's recipe), without changing the
+// global map. See ExampleFromContext. The optimizer built is not clipped: wrap it in ClipByGlobalNorm.
+//
+// # Context hyperparameters of SMIConfig
+//
+// SMIConfig.FromContext reads the smi_* hyperparameters from a context, the way GoMLX's Adam().FromContext
+// does; values present override the current ones (so call it before setters that should win), and
+// smi_exclude's patterns (comma-separated; a pattern with a comma must go through Exclude) add to Exclude's.
+// smi_total_steps 0 counts as not set, and train_steps is then taken if the context has it. DefaultParams
+// gives the smi_* hyperparameters of any spectral.Config, to declare before parsing "-set" flags:
+//
+//	ctx.SetParams(optimizers.DefaultParams(cfg)) // cfg, e.g., from PaperDefaults("lion") with TotalSteps set
+//	_, err := commandline.ParseContextSettings(ctx, *settings) // -set "smi_quantile=0.5;smi_schedule=linear"
+//	opt, err := optimizers.SMI(lion).FromContext(ctx).Done()
 //
 // A hyperparameter of the wrong type (e.g. a string for smi_quantile) is reported by Done.
 //

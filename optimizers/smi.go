@@ -30,15 +30,15 @@ const (
 	historyScope = "history"
 )
 
-// Context hyperparameters read by SMIConfig.FromContext. For GoMLX's "-set" flags (commandline.ParseContextSettings)
-// the parameter must exist in the context first: see DefaultParams.
+// Context hyperparameters read by SMIConfig.FromContext (and ParamBase by FromContext). For GoMLX's "-set" flags
+// (commandline.ParseContextSettings) the parameter must exist in the context first: see SetDefaultParams.
 const (
 	ParamQuantile     = "smi_quantile"      // float64 in [0, 1)
 	ParamBeta         = "smi_beta"          // float64 in [0, 1)
 	ParamSchedule     = "smi_schedule"      // "constant", "linear" or "cosine"
 	ParamAlphaStart   = "smi_alpha_start"   // float64 in [0, 1]
 	ParamAlphaEnd     = "smi_alpha_end"     // float64 in [0, 1]
-	ParamTotalSteps   = "smi_total_steps"   // int > 0
+	ParamTotalSteps   = "smi_total_steps"   // int > 0; 0: not set (then ParamTrainSteps)
 	ParamHalfSpectrum = "smi_half_spectrum" // bool
 	ParamExclude      = "smi_exclude"       // comma-separated regular expressions
 	ParamCounting     = "smi_counting"      // "", "scatter" or "compare" (see SMIConfig.Counting)
@@ -147,8 +147,11 @@ func (c *SMIConfig) SetConfig(cfg spectral.Config) *SMIConfig {
 func (c *SMIConfig) Config() spectral.Config { return c.cfg }
 
 // FromContext reads the smi_* hyperparameters (ParamQuantile, ...) set in ctx, overriding the current values
-// of those present; patterns in ParamExclude are added to those given to Exclude. A value of the wrong type
-// is reported by Done (or panics when the graph is built).
+// of those present; patterns in ParamExclude are added to those given to Exclude. ParamTotalSteps 0 counts
+// as not set; when total steps are still not set after it, ParamTrainSteps ("train_steps", the length of
+// the training in GoMLX's example trainers) is taken if ctx has it. A value of the wrong type is reported
+// by Done (or panics when the graph is built). ParamBase is not read here: SMI(base) has its base (see the
+// package function FromContext).
 func (c *SMIConfig) FromContext(ctx *context.Context) *SMIConfig {
 	r := paramReader{ctx: ctx, who: "optimizers.SMI"}
 	c.cfg.Quantile = r.float(ParamQuantile, c.cfg.Quantile)
@@ -156,7 +159,12 @@ func (c *SMIConfig) FromContext(ctx *context.Context) *SMIConfig {
 	c.cfg.Schedule = spectral.Schedule(r.string(ParamSchedule, string(c.cfg.Schedule)))
 	c.cfg.AlphaStart = r.float(ParamAlphaStart, c.cfg.AlphaStart)
 	c.cfg.AlphaEnd = r.float(ParamAlphaEnd, c.cfg.AlphaEnd)
-	c.cfg.TotalSteps = r.int(ParamTotalSteps, c.cfg.TotalSteps)
+	if n := r.int(ParamTotalSteps, 0); n != 0 { // 0 (SetDefaultParams' default): not set
+		c.cfg.TotalSteps = n
+	}
+	if c.cfg.TotalSteps == 0 {
+		c.cfg.TotalSteps = r.int(ParamTrainSteps, 0)
+	}
 	c.cfg.HalfSpectrum = r.bool(ParamHalfSpectrum, c.cfg.HalfSpectrum)
 	c.exclude = append(c.exclude, r.list(ParamExclude)...)
 	c.counting = spectral.Counting(r.string(ParamCounting, string(c.counting)))
@@ -168,7 +176,8 @@ func (c *SMIConfig) FromContext(ctx *context.Context) *SMIConfig {
 }
 
 // DefaultParams returns the smi_* context hyperparameters holding cfg's values (no exclusions), to
-// register them in a context before parsing "-set" flags:
+// register them in a context before parsing "-set" flags (SetDefaultParams does it with SMI's defaults
+// and ParamBase):
 //
 //	ctx.SetParams(optimizers.DefaultParams(cfg))
 //	err := commandline.ParseContextSettings(ctx, *settings) // e.g. "smi_quantile=0.5;smi_schedule=linear"
@@ -214,8 +223,8 @@ func (c *SMIConfig) build() (*smiOptimizer, error) {
 	}
 	if c.cfg.TotalSteps == 0 {
 		return nil, fmt.Errorf("optimizers.SMI: total steps not set: call TotalSteps(n) or set %q "+
-			"(the global step at which alpha reaches its end value, usually the number of training steps)",
-			ParamTotalSteps)
+			"(the global step at which alpha reaches its end value, usually the number of training steps; "+
+			"e.g. -set %s=5000), or %q", ParamTotalSteps, ParamTotalSteps, ParamTrainSteps)
 	}
 	if err := c.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizers.SMI: %w", err)

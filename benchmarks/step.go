@@ -191,7 +191,8 @@ type Comparison struct {
 // interleaved. SMI starts from its defaults (optimizers.PaperDefaults("adamw")) with TotalSteps
 // 1000 (the cost does not depend on it); configure, when not nil, sets what else is to be timed,
 // e.g. the paper's settings for another base, HalfSpectrum or a Strategy's Configure. The names
-// are "base" and "SMI(base)".
+// are "base" and "SMI(base)". Both steps use base, which must keep its state in the context, as
+// GoMLX's optimizers and this module's do.
 func CompareSMI(b backends.Backend, m Model, base gomlxopt.Interface, configure func(*smiopt.SMIConfig) *smiopt.SMIConfig,
 	opt Options) (Comparison, error) {
 	c := smiopt.SMI(base).TotalSteps(1000)

@@ -15,7 +15,7 @@ type Strategy struct {
 	// ID names the strategy on the command line (smibench -strategies) and in benchmark names.
 	ID       string
 	Counting spectral.Counting
-	// BatchLimit is smiopt.SMIConfig.BatchLimit: 0 is the backend's default.
+	// BatchLimit is optimizers.SMIConfig.BatchLimit: 0 is the backend's default.
 	BatchLimit int
 	// NoQuantile sets q = 0 (keep every bin: no threshold is computed), a part split rather than
 	// a strategy: it prices the rest of the filter (FFTs, history, mask, blend) without the quantile.

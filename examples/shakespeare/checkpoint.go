@@ -102,6 +102,7 @@ func readCheckpoint(dir string) (*context.Context, *history, error) {
 	if has, _ := h.HasCheckpoints(); !has {
 		return nil, nil, fmt.Errorf("no checkpoint files")
 	}
+	migrateParams(saved)
 	raw, err := os.ReadFile(filepath.Join(dir, historyFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("no %s (%v)", historyFile, err)

@@ -66,8 +66,9 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.Int64Var(&o.Seed, "seed", 1337, "seed for initialisation, dropout and batches")
 	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file (downloaded there when missing)")
 	fs.StringVar(&o.Out, "out", "", "run directory (default results/shakespeare/<preset>-run<run>-seed<seed>)")
-	fs.StringVar(&o.Set, "set", "", `hyperparameters, e.g. "max_iters=500;learning_rate=3e-4;smi=true;smi_quantile=0.3"`+
-		"\n(names: "+strings.Join(append(gpt.ParamNames(), paramSMI, "smi_*: see the optimizers package"), ", ")+")")
+	fs.StringVar(&o.Set, "set", "", `hyperparameters, e.g. "max_iters=500;learning_rate=3e-4;optimizer=smi;smi_quantile=0.3"`+
+		"\n(names: "+strings.Join(append(gpt.ParamNames(), gomlxopt.ParamOptimizer+" (adamw or smi)",
+		"smi_*: see the optimizers package"), ", ")+")")
 	fs.BoolVar(&o.Restart, "restart", false, "delete the run directory's checkpoints (it says which) and start over")
 	fs.IntVar(&o.CheckpointEvery, "checkpoint_every", 0, "also save a checkpoint every N iterations (0: only at evaluations and when stopped)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar, a line per evaluation instead (for logs)")
@@ -105,12 +106,17 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	ctx.SetParam("seed", o.Seed)
 	set, err := commandline.ParseContextSettings(ctx, o.Set)
 	if err != nil {
+		if legacySMISetting(o.Set) {
+			return nil, gpt.Config{}, fmt.Errorf("-set %q: %v\n%s=true is now optimizer=%s (and %s=false optimizer=%s)",
+				o.Set, err, legacyParamSMI, smiopt.OptimizerName, legacyParamSMI, trainerBase)
+		}
 		return nil, gpt.Config{}, fmt.Errorf("-set %q: %v", o.Set, err)
 	}
-	if !context.GetParamOr(ctx, paramSMI, false) {
+	if !smiOn(ctx) {
 		for _, name := range set {
 			if strings.HasPrefix(name, "smi_") {
-				return nil, gpt.Config{}, fmt.Errorf("-set %s has no effect with SMI off (run 0): choose -run 1 to 5, or add smi=true", name)
+				return nil, gpt.Config{}, fmt.Errorf("-set %s has no effect with SMI off (optimizer=%s, run 0): choose -run 1 to 5, or add optimizer=%s",
+					name, context.GetParamOr(ctx, gomlxopt.ParamOptimizer, ""), smiopt.OptimizerName)
 			}
 		}
 	}
@@ -130,6 +136,17 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 		ctx.SetParam(smiopt.ParamTotalSteps, cfg.MaxIters)
 	}
 	return ctx, cfg, nil
+}
+
+// legacySMISetting reports whether settings (-set's value) sets the "smi" boolean that chose SMI
+// before the "optimizer" hyperparameter did.
+func legacySMISetting(settings string) bool {
+	for _, setting := range strings.Split(settings, ";") {
+		if key, _, _ := strings.Cut(setting, "="); strings.TrimSpace(key) == legacyParamSMI {
+			return true
+		}
+	}
+	return false
 }
 
 // history is the run's record so far; it is saved with each checkpoint so a resumed run
@@ -247,9 +264,11 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	}
 	// GoMLX's handler reads the checkpoint resumed from, and gives each variable its value there
 	// when the graphs create it. It writes nothing: saves go through snapshots (see ckptWriter).
+	// The hyperparameters are ctx's, which restore found equal to the checkpoint's (after
+	// migrateParams): names an older version saved and this one no longer has stay out.
 	var loaded *checkpoints.Handler
 	if resumed {
-		if loaded, err = checkpoints.Build(ctx).Dir(from).Done(); err != nil {
+		if loaded, err = checkpoints.Build(ctx).Dir(from).ExcludeAllParams().Done(); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %v", from, err)
 		}
 	}

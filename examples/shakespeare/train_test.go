@@ -183,6 +183,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-data", missing}, "not found"},
 		{[]string{"-data", sharedData, "-set", "n_layers=3"}, "n_layers"},
 		{[]string{"-data", sharedData, "-set", "smi_quantile=0.3"}, "SMI off"},
+		{[]string{"-data", sharedData, "-set", "smi=true"}, "smi=true is now optimizer=smi"},
 		{[]string{"-data", sharedData, "-set", "n_head=3"}, "multiple of n_head"},
 		{[]string{"-data", sharedData, "-thresholds", "1,x"}, "-thresholds"},
 	} {
@@ -209,6 +210,8 @@ func TestBadInputsLeaveNothing(t *testing.T) {
 	}{
 		{cmdTrain, []string{"-run", "5", "-data", sharedData, "-out", out, "-set", "smi_total_steps=0"}, "smi_total_steps=0: it must be > 0"},
 		{cmdTrain, []string{"-run", "5", "-data", sharedData, "-out", out, "-set", "smi_quantile=2"}, "SMI settings"},
+		{cmdTrain, []string{"-run", "5", "-data", sharedData, "-out", out, "-set", "smi_base=lion"}, "this trainer trains with nanoGPT's AdamW"},
+		{cmdTrain, []string{"-data", sharedData, "-out", out, "-set", "optimizer=sgd"}, "this trainer trains with nanoGPT's AdamW"},
 		{cmdTrain, []string{"-preset", "tiny", "-data", sharedData, "-out", out, "-checkpoint_every", "-1"}, "-checkpoint_every"},
 		{cmdTrain, []string{"-data", corrupt, "-out", out}, "pass -data with tiny Shakespeare's location"},
 		{cmdSample, []string{"-out", out, "-data", sharedData, "-temperature", "NaN"}, "-temperature must be a finite number"},

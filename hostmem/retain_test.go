@@ -1,11 +1,46 @@
 package hostmem
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 )
+
+// freshProcessEnv marks a test binary that a test re-executed to measure in a process of its own.
+const freshProcessEnv = "SMI_HOSTMEM_FRESH_PROCESS"
+
+// inFreshProcess runs the test named name again in a new process of this test binary and reports
+// its result as the test's, and returns false; in that new process it returns true, and the test
+// goes on. Retain's settings last for the whole process (and Retain acts once), so a test that
+// measures malloc before and after Retain must start in a process where nothing has called it:
+// not the case for a second run under go test -count, or after another test that called it.
+func inFreshProcess(t *testing.T, name string) bool {
+	t.Helper()
+	if os.Getenv(freshProcessEnv) == name {
+		return true
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+name+"$", "-test.count=1", "-test.v=true")
+	cmd.Env = append(os.Environ(), freshProcessEnv+"="+name)
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a fresh process:\n%s", out)
+	switch {
+	case err != nil:
+		t.Fatalf("%s in a fresh process: %v", name, err)
+	case bytes.Contains(out, []byte("--- SKIP: "+name)):
+		t.Skip("skipped in the fresh process")
+	case !bytes.Contains(out, []byte("--- PASS: "+name)):
+		t.Fatalf("%s in a fresh process did not report a pass", name)
+	}
+	return false
+}
 
 // minorFaults is the process's count of page faults served without I/O (fresh pages).
 func minorFaults(t *testing.T) int64 {
@@ -20,8 +55,15 @@ func minorFaults(t *testing.T) int64 {
 // temporaries can be) is mapped on its own and faulted in afresh at every use before Retain,
 // and reused from the heap after it; on a thread of its own with 32 MiB live beside it (so the
 // block needs a second 64 MiB heap in the thread's arena, which glibc deletes once empty unless
-// the top pad keeps it), likewise.
+// the top pad keeps it), likewise. It measures in a process of its own (inFreshProcess), on one
+// OS thread: a goroutine that moved to another thread between two uses could be served by that
+// thread's malloc arena, which has not held the block yet.
 func TestRetain(t *testing.T) {
+	if !inFreshProcess(t, "TestRetain") {
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for _, name := range userSettings {
 		if _, set := os.LookupEnv(name); set {
 			t.Skipf("%s is set: Retain leaves the user's malloc settings alone", name)

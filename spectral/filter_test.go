@@ -12,6 +12,8 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/smi-gomlx/smi/internal/reference"
 )
 
 // Tolerances of the graph (float32 or float64) against the float64 reference, per step.
@@ -256,7 +258,7 @@ func runFilterCase(t *testing.T, exec *Exec, c filterCase, seed uint64) (worst s
 	N := n * d
 	logN := math.Log2(float64(2 * N))
 	rng := rand.New(rand.NewPCG(seed, 99))
-	ref := newRefState(n, d, c.half)
+	ref := reference.NewState(n, d, c.half)
 	history := tensors.FromShape(hShape)
 	maxF := 0.0
 	for step := range c.steps {
@@ -288,12 +290,12 @@ func runFilterCase(t *testing.T, exec *Exec, c filterCase, seed uint64) (worst s
 			return
 		}
 
-		ref.step(seen, c.q, c.beta)
-		for _, f := range ref.spectrum {
+		ref.Step(seen, c.q, c.beta)
+		for _, f := range ref.Spectrum {
 			maxF = math.Max(maxF, abs(f))
 		}
 		// History, on the stored bins.
-		refHist, refMask := ref.stored(ref.history), ref.storedMask()
+		refHist, refMask := ref.Stored(ref.History), ref.StoredMask()
 		delta := 0.0
 		for i, h := range refHist {
 			delta = math.Max(delta, math.Abs(histG[i]-h))
@@ -314,14 +316,14 @@ func runFilterCase(t *testing.T, exec *Exec, c filterCase, seed uint64) (worst s
 		// Threshold and mask against the reference.
 		ties := 0
 		if c.q > 0 {
-			ulp := ulpOf(ref.tau, cdt)
-			if !(math.Abs(tauG-ref.tau) <= delta+2*ulp) {
-				t.Errorf("%s step %d: tau %g, reference %g: |diff| %g > history error %g + 2 ulp", c, step, tauG, ref.tau, math.Abs(tauG-ref.tau), delta)
+			ulp := ulpOf(ref.Tau, cdt)
+			if !(math.Abs(tauG-ref.Tau) <= delta+2*ulp) {
+				t.Errorf("%s step %d: tau %g, reference %g: |diff| %g > history error %g + 2 ulp", c, step, tauG, ref.Tau, math.Abs(tauG-ref.Tau), delta)
 			}
 			band := 2*delta + 2*ulp
 			bad := 0
 			for i, h := range refHist {
-				if math.Abs(h-ref.tau) <= band {
+				if math.Abs(h-ref.Tau) <= band {
 					ties++
 				} else if maskG[i] != refMask[i] {
 					bad++
@@ -339,7 +341,7 @@ func runFilterCase(t *testing.T, exec *Exec, c filterCase, seed uint64) (worst s
 			}
 		}
 		// Filtered gradient and kept energy, against the reference with the graph's mask.
-		want, wantKept := ref.apply(maskG)
+		want, wantKept := ref.Apply(maskG)
 		diff := make([]float64, len(want))
 		for i, w := range want {
 			diff[i] = filtered[i] - w

@@ -11,6 +11,8 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/smi-gomlx/smi/internal/reference"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -163,8 +165,8 @@ func TestHistoryQuantile(t *testing.T) {
 				}
 			}
 		}
-		ref := newRefState(n, d, false)
-		full64 := ref.fullValues(func() []float64 {
+		ref := reference.NewState(n, d, false)
+		full64 := ref.FullValues(func() []float64 {
 			v := make([]float64, len(half))
 			for i, x := range half {
 				v[i] = float64(x)
@@ -179,10 +181,10 @@ func TestHistoryQuantile(t *testing.T) {
 			outs := MustExecOnceN(b, func(h *Node) []*Node {
 				return []*Node{HistoryQuantile(h, d, q, false), HistoryQuantile(h, d, q, true)}
 			}, tensors.FromFlatDataAndDimensions(half, n, bins))
-			if got, want := outs[0].Value().(float32), refQuantile32(full, q); got != want {
+			if got, want := outs[0].Value().(float32), reference.Quantile32(full, q); got != want {
 				t.Errorf("%dx%d q=%v: HistoryQuantile %v, quantile of the full history %v", n, d, q, got, want)
 			}
-			if got, want := outs[1].Value().(float32), refQuantile32(half, q); got != want {
+			if got, want := outs[1].Value().(float32), reference.Quantile32(half, q); got != want {
 				t.Errorf("%dx%d q=%v half: HistoryQuantile %v, quantile of the stored bins %v", n, d, q, got, want)
 			}
 		}
@@ -206,7 +208,7 @@ func TestAlpha(t *testing.T) {
 			exec := MustNewExec(b, func(step *Node) *Node { return ConvertDType(Alpha(step, cfg, dt), dtypes.Float64) })
 			for _, s := range steps {
 				got := exec.MustExec(s)[0].Value().(float64)
-				want := refAlpha(int(s), cfg)
+				want := reference.Alpha(int(s), cfg.TotalSteps, string(cfg.Schedule), cfg.AlphaStart, cfg.AlphaEnd)
 				tol := 1e-6
 				switch dt {
 				case dtypes.Float64:
@@ -336,25 +338,25 @@ func TestFilterProperties(t *testing.T) {
 				return []*Node{p.history, p.tau, p.mask}
 			}, input, tensors.FromShape(hs))
 			// Filter stores the real-FFT bins; checked here on the full grid they stand for.
-			ref := newRefState(n, d, false)
-			ref.step(values, q, 0)
-			hist, tau, mask := ref.fullValues(flat64(outs[0])), flat64(outs[1])[0], ref.fullMask(tensors.MustCopyFlatData[bool](outs[2]))
+			ref := reference.NewState(n, d, false)
+			ref.Step(values, q, 0)
+			hist, tau, mask := ref.FullValues(flat64(outs[0])), flat64(outs[1])[0], ref.FullMask(tensors.MustCopyFlatData[bool](outs[2]))
 			delta := 0.0
-			for i, h := range ref.history {
+			for i, h := range ref.History {
 				delta = math.Max(delta, math.Abs(hist[i]-h))
 			}
 			band := 2*delta + 2*ulpOf(tau, dtypes.Float32)
 			asymmetricEnergy := 0.0
 			for i := range mask {
-				if m := ref.mirror(i); mask[i] != mask[m] {
+				if m := ref.Mirror(i); mask[i] != mask[m] {
 					if math.Abs(hist[i]-tau) > band && math.Abs(hist[m]-tau) > band {
 						t.Errorf("%v q=%v: bins %d and %d (mirror) masked differently outside the tie band", dims, q, i, m)
 					}
-					f := ref.spectrum[i]
+					f := ref.Spectrum[i]
 					asymmetricEnergy += real(f)*real(f) + imag(f)*imag(f)
 				}
 			}
-			if im := ref.imagNorm(mask); im > tol+math.Sqrt(asymmetricEnergy/float64(N)) {
+			if im := ref.ImagNorm(mask); im > tol+math.Sqrt(asymmetricEnergy/float64(N)) {
 				t.Errorf("%v q=%v: discarded imaginary part %g > rounding %g + asymmetric pairs %g", dims, q, im, tol, math.Sqrt(asymmetricEnergy/float64(N)))
 			}
 			kept, tied := 0, 0

@@ -13,6 +13,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/reference"
 )
 
 // testBackend returns the XLA backend, skipping the test when GOMLX_BACKEND selects one without FFT.
@@ -31,32 +32,6 @@ func testBackend(t testing.TB) backends.Backend {
 // quantileQs are the quantiles checked for every input: the paper's settings, the extremes, and
 // ranks that fall between order statistics on both sides of the lerp's 0.5 switch.
 var quantileQs = []float64{0, 0.25, 0.5, 0.9, 1, 0.37, 0.8123}
-
-// refQuantile32 is numpy's linear quantile of float32 values, with the lerp evaluated in float32
-// as the graph does, so that both sides round the same way.
-func refQuantile32(values []float32, q float64) float32 {
-	for _, v := range values {
-		if v != v {
-			return float32(math.NaN())
-		}
-	}
-	sorted := slices.Clone(values)
-	slices.Sort(sorted)
-	r := q * float64(len(sorted)-1)
-	k := int(math.Floor(r))
-	if k >= len(sorted)-1 {
-		return sorted[len(sorted)-1]
-	}
-	f := r - float64(k)
-	a, b := sorted[k], sorted[k+1]
-	if f == 0 {
-		return a
-	}
-	if f < 0.5 {
-		return a + float32(f)*(b-a)
-	}
-	return b - float32(1-f)*(b-a)
-}
 
 // quantileCase is one input for TestQuantile; values are float32 on the host and converted to
 // dtype in the graph (the graph also returns the converted values, so the reference sees exactly
@@ -175,13 +150,13 @@ func TestQuantile(t *testing.T) {
 				if tc.dtype == dtypes.Float64 {
 					seen := tensors.MustCopyFlatData[float64](outs[0])
 					got := outs[i+1].Value().(float64)
-					want := refQuantile(seen, q)
+					want := reference.Quantile(seen, q)
 					checkQuantile(t, q, got, want, math.Nextafter(math.Max(math.Abs(want), 1e-300), math.Inf(1))-math.Abs(want))
 					continue
 				}
 				seen := tensors.MustCopyFlatData[float32](outs[0])
 				got := outs[i+1].Value().(float32)
-				want := refQuantile32(seen, q)
+				want := reference.Quantile32(seen, q)
 				ulp := float64(math.Nextafter32(float32(math.Max(math.Abs(float64(want)), 1e-38)), float32(math.Inf(1))) - float32(math.Abs(float64(want))))
 				switch tc.dtype { // The result is rounded to the input's dtype: one unit of its last place.
 				case dtypes.BFloat16:
@@ -291,7 +266,7 @@ func TestQuantileTiming(t *testing.T) {
 			exec.MustExec(input)
 		}
 		per := time.Since(start) / reps
-		want := refQuantile32(values, 0.25)
+		want := reference.Quantile32(values, 0.25)
 		if got != want {
 			t.Errorf("%v: got %v want %v", dims, got, want)
 		}
@@ -300,7 +275,7 @@ func TestQuantileTiming(t *testing.T) {
 	}
 }
 
-// TestQuantileMultiplicity checks quantileRows with multiplicities against refQuantile32 on the
+// TestQuantileMultiplicity checks quantileRows with multiplicities against reference.Quantile32 on the
 // rows with each entry repeated that many times, by every order-statistic method, on rows with
 // ties, negative values and NaN, for every quantile of quantileQs and every rank of a short row.
 func TestQuantileMultiplicity(t *testing.T) {
@@ -353,7 +328,7 @@ func TestQuantileMultiplicity(t *testing.T) {
 				}
 				for i, q := range qs {
 					got := tensors.MustCopyFlatData[float32](outs[i])[r]
-					want := refQuantile32(expanded, q)
+					want := reference.Quantile32(expanded, q)
 					if got != want && !(got != got && want != want) {
 						t.Errorf("size %d row %d method %d q=%v: got %v, want %v", size, r, method, q, got, want)
 					}

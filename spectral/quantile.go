@@ -123,14 +123,6 @@ func lerp(a, b *Node, f float64) *Node {
 	return Sub(b, MulScalar(diff, 1-f))
 }
 
-// keyDType is the unsigned integer type with the width of the float type.
-func keyDType(floatDType dtypes.DType) dtypes.DType {
-	if floatDType == dtypes.Float64 {
-		return dtypes.Uint64
-	}
-	return dtypes.Uint32
-}
-
 // keyConst returns a scalar constant of the key dtype with the given bit pattern.
 func keyConst(g *Graph, keyDT dtypes.DType, v uint64) *Node {
 	if keyDT == dtypes.Uint64 {
@@ -167,14 +159,6 @@ func keyToValue(key *Node, floatDType dtypes.DType) *Node {
 	wasNonNegative := NotEqual(BitwiseAnd(key, signBit), keyConst(g, keyDT, 0))
 	bits := Where(wasNonNegative, BitwiseXor(key, signBit), BitwiseNot(key))
 	return Bitcast(bits, floatDType)
-}
-
-// countDType is the integer type used to count entries: int32 unless there could be 2^31 of them.
-func countDType(size int) dtypes.DType {
-	if size < math.MaxInt32 {
-		return dtypes.Int32
-	}
-	return dtypes.Int64
 }
 
 // pairwiseMaxSize is the largest input for which Quantile counts ranks by comparing all pairs
@@ -331,29 +315,4 @@ func nextKey(keys, isNaN, weights, keyK, countAtMost, k *Node, withNext bool) (k
 		keyNext = Where(GreaterOrEqual(countAtMost, AddScalar(k, 2)), keyK, above)
 	}
 	return
-}
-
-// isFilterableDType reports whether gradients of this dtype are filtered.
-func isFilterableDType(dtype dtypes.DType) bool {
-	switch dtype {
-	case dtypes.Float16, dtypes.BFloat16, dtypes.Float32, dtypes.Float64:
-		return true
-	}
-	return false
-}
-
-// computeDType is the precision the filter runs in: float64 for float64, float32 otherwise.
-func computeDType(dtype dtypes.DType) dtypes.DType {
-	if dtype == dtypes.Float64 {
-		return dtypes.Float64
-	}
-	return dtypes.Float32
-}
-
-// complexDType is the complex type matching a real compute dtype.
-func complexDType(dtype dtypes.DType) dtypes.DType {
-	if dtype == dtypes.Float64 {
-		return dtypes.Complex128
-	}
-	return dtypes.Complex64
 }

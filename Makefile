@@ -17,12 +17,16 @@ setup-cuda:
 	@$(GO) mod download
 	@scripts/install-xla-cuda.sh
 
-# tiny Shakespeare: the project's shared copy when present, else the trainer's per-user cache,
-# where `data` downloads and verifies it.
-SHAKESPEARE_DATA := $(if $(wildcard ../shared/data/tinyshakespeare.txt),-data ../shared/data/tinyshakespeare.txt,)
+# tiny Shakespeare: SMI_DATA when set (make SMI_DATA=FILE, or in the environment); else a copy
+# in a shared/data folder beside the repository, when there is one; else the trainer's per-user
+# cache, where `data` downloads and verifies it. Exported (as an absolute path) for the tests,
+# which read the same file: $SMI_DATA, else the per-user cache.
+override SMI_DATA := $(abspath $(or $(SMI_DATA),$(wildcard ../shared/data/tinyshakespeare.txt)))
+export SMI_DATA
+SHAKESPEARE_DATA := $(if $(SMI_DATA),-data $(SMI_DATA),)
 
 # The file the trainer reads (its default is the per-user cache, as os.UserCacheDir).
-DATA_FILE := $(if $(SHAKESPEARE_DATA),../shared/data/tinyshakespeare.txt,$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/smi-gomlx/tinyshakespeare.txt)
+DATA_FILE := $(or $(SMI_DATA),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/smi-gomlx/tinyshakespeare.txt)
 
 data:
 	@$(GO) run ./examples/shakespeare data $(SHAKESPEARE_DATA)
@@ -36,7 +40,7 @@ run: setup data
 run-gpu: setup-cuda data
 	@$(GO) run ./examples/shakespeare train -preset paper -run 5 -device cuda $(SHAKESPEARE_DATA)
 
-test: setup
+test: setup data
 	@$(GO) test -count=1 -run 'TestSmokeXLA' -v ./internal/backend | grep -E 'backend:' || true
 	$(GO) test -count=1 -timeout 20m ./...
 

@@ -23,7 +23,7 @@ func tinyRunOn(t *testing.T, devices int, dir, set string, stopAt int) (*Metrics
 	}
 	corpus, err := data.Load(sharedData)
 	if err != nil {
-		t.Fatalf("the tests need tiny Shakespeare at %s: %v", sharedData, err)
+		t.Fatalf("the tests need tiny Shakespeare at %s (set SMI_DATA to the file, or run make data): %v", sharedData, err)
 	}
 	o := &trainOptions{Preset: "tiny", Run: 5, Seed: 7, Data: sharedData, Out: dir, Set: set, Quiet: true,
 		Thresholds: "3.5,3.0", Devices: devices, stopAt: stopAt}

@@ -69,7 +69,7 @@ func newUntrained(tb testing.TB, preset, set string) (*evaluator, *perBatchEvalu
 	}
 	corpus, err := data.Load(sharedData)
 	if err != nil {
-		tb.Fatalf("needs tiny Shakespeare at %s: %v", sharedData, err)
+		tb.Fatalf("needs tiny Shakespeare at %s (set SMI_DATA to the file, or run make data): %v", sharedData, err)
 	}
 	o := &trainOptions{Preset: preset, Seed: 11, Set: set}
 	ctx, cfg, err := o.settings(len(corpus.Chars))

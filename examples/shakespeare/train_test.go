@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,10 @@ import (
 	"github.com/smi-gomlx/smi/internal/backend"
 )
 
-var sharedData = filepath.Join("..", "..", "..", "shared", "data", data.FileName)
+// sharedData is tiny Shakespeare for the tests: $SMI_DATA when set (make test and make check set
+// it to the file the Makefile found), else the trainer's default, the per-user cache that
+// make data fills.
+var sharedData = cmp.Or(os.Getenv("SMI_DATA"), data.DefaultPath())
 
 // tinyRun trains the tiny preset in dir with the given -set settings.
 func tinyRun(t *testing.T, run int, dir, set string, stopAt int) (*Metrics, error) {
@@ -31,7 +35,7 @@ func tinyRunWith(t *testing.T, run int, dir, set string, stopAt int, edit func(*
 	}
 	corpus, err := data.Load(sharedData)
 	if err != nil {
-		t.Fatalf("the tests need tiny Shakespeare at %s: %v", sharedData, err)
+		t.Fatalf("the tests need tiny Shakespeare at %s (set SMI_DATA to the file, or run make data): %v", sharedData, err)
 	}
 	o := &trainOptions{Preset: "tiny", Run: run, Seed: 7, Data: sharedData, Out: dir, Set: set, Quiet: true,
 		Thresholds: "3.5,3.0", stopAt: stopAt}

@@ -13,7 +13,7 @@ on PyTorch 2.15 / x86-64.
 It prints one JSON line: the 20-batch losses at iteration 2000 (nanoGPT's figure) and 200-batch
 losses of the same final model (a lower-variance estimate; batches from torch seed seed+100000).
 """
-import argparse, json, math, sys, time
+import argparse, json, math, os, sys, time
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,14 @@ class Shape:
     n_head: int
     n_embd: int
     block_size: int
+
+
+def default_data():
+    """tiny Shakespeare where the project keeps it: $SMI_DATA when set (the Makefile sets it), else the
+    trainer's per-user cache ($XDG_CACHE_HOME or ~/.cache, smi-gomlx/tinyshakespeare.txt), which
+    `make data` fills."""
+    cache = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    return os.environ.get('SMI_DATA') or os.path.join(cache, 'smi-gomlx', 'tinyshakespeare.txt')
 
 
 CPU = Shape(n_layer=4, n_head=4, n_embd=128, block_size=64)
@@ -177,7 +185,7 @@ def train(seed, data_path, max_iters=2000, eval_iters=20, log=sys.stderr):
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--seed', type=int, default=1337)
-    p.add_argument('--data', default='../shared/data/tinyshakespeare.txt')
+    p.add_argument('--data', default=default_data(), help='tiny Shakespeare (default: $SMI_DATA, else the per-user cache)')
     p.add_argument('--max_iters', type=int, default=2000)
     a = p.parse_args()
     print(json.dumps(train(a.seed, a.data, a.max_iters)))

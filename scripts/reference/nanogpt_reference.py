@@ -7,8 +7,10 @@ two or more axes, global-norm clipping, linear warm-up then cosine learning rate
 holds the initial weights, the batches, and per step: learning rate, loss, gradient norms (global
 and per tensor) before clipping; then the weights after the last step. Needs PyTorch (pip install torch numpy); the Go test needs only the fixture.
 
-    python scripts/reference/nanogpt_reference.py /work/shared/data/tinyshakespeare.txt \
+    python scripts/reference/nanogpt_reference.py ~/.cache/smi-gomlx/tinyshakespeare.txt \
         internal/gpt/testdata/nanogpt_reference.json
+
+(make reference runs it with the Makefile's data file, SMI_DATA or that cache.)
 """
 import base64, json, math, os, sys
 

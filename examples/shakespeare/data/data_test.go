@@ -1,6 +1,7 @@
 package data
 
 import (
+	"cmp"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,14 +11,15 @@ import (
 	"testing"
 )
 
-// sharedCopy is the project's copy of the corpus (see ../shared/data/README.md).
-var sharedCopy = filepath.Join("..", "..", "..", "..", "shared", "data", FileName)
+// sharedCopy is tiny Shakespeare for the tests: $SMI_DATA when set (make test and make check set
+// it to the file the Makefile found), else the per-user cache that make data fills.
+var sharedCopy = cmp.Or(os.Getenv("SMI_DATA"), DefaultPath())
 
 func loadShared(t *testing.T) *Corpus {
 	t.Helper()
 	c, err := Load(sharedCopy)
 	if err != nil {
-		t.Fatalf("the tests need tiny Shakespeare at %s: %v", sharedCopy, err)
+		t.Fatalf("the tests need tiny Shakespeare at %s (set SMI_DATA to the file, or run make data): %v", sharedCopy, err)
 	}
 	return c
 }

@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -138,7 +139,7 @@ func newMetrics(b backends.Backend, o *trainOptions, ctx *context.Context, cfg g
 	r, _ := lookupRun(o.Run)
 	m := &Metrics{
 		Preset: o.Preset, Run: o.Run, RunName: r.Name, Seed: o.Seed, Config: cfg, SMI: smiSettings(ctx),
-		Params: cfg.NumParams(true), Backend: b.Description(), Machine: thisMachine(),
+		Params: cfg.NumParams(true), Backend: backend.Description(b), Machine: thisMachine(),
 		GoVersion: runtime.Version(), FinishedUTC: nowUTC(),
 		TrainSeconds: h.TrainSeconds, Smoothing: smoothingDoc,
 		EvalSeconds: h.EvalSeconds, CheckpointSeconds: h.CheckpointSeconds, CheckpointWriteSeconds: h.CheckpointWriteSeconds,

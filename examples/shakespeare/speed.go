@@ -56,7 +56,7 @@ func cmdSpeed(args []string) error {
 		"%d repetitions of %d characters per model, one compiled program, models in rotating order. "+
 		"Mean tokens/s with its 95%% Student-t interval; the difference from the first model with the p-value of Welch's t-test.\n\n"+
 		"| run | tokens/s | 95%% CI | vs first | p (Welch) |\n|---|---|---|---|---|\n",
-		host, thisMachine().CPU, b.Description(), *reps, *tokens)
+		host, thisMachine().CPU, backend.Description(b), *reps, *tokens)
 	for i, dir := range dirs {
 		mean, lo, hi := meanCI95(rates[i])
 		diff, p := "", ""

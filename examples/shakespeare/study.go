@@ -165,7 +165,7 @@ func cmdStudy(args []string) error {
 		}
 	}
 	o.defaults()
-	return runStudy(o, "shakespeare study "+strings.Join(args, " "))
+	return runStudy(o, "shakespeare study "+strings.Join(publicArgs(args), " "))
 }
 
 // defaultSeeds are the seeds of a preset's full study: the paper's 2 for the paper preset (a
@@ -450,7 +450,7 @@ func (o *studyOptions) openStudyFile(command string, b backends.Backend, began t
 		}
 	}
 	sf.Invocations = append(sf.Invocations, invocation{Command: command, Revision: gitRevision(),
-		Machine: thisMachine(), Accelerator: accelerator(b), Backend: b.Description(), Started: began.UTC().Format(time.RFC3339)})
+		Machine: thisMachine(), Accelerator: accelerator(b), Backend: backend.Description(b), Started: began.UTC().Format(time.RFC3339)})
 	return sf, &sf.Invocations[len(sf.Invocations)-1], nil
 }
 
@@ -723,7 +723,7 @@ func (o *studyOptions) measureSpeed(b backends.Backend, corpus *data.Corpus, gri
 	if err != nil {
 		return err
 	}
-	sp := speedFile{Tokens: o.SpeedTokens, Reps: o.SpeedReps, Backend: b.Description(), Machine: thisMachine(),
+	sp := speedFile{Tokens: o.SpeedTokens, Reps: o.SpeedReps, Backend: backend.Description(b), Machine: thisMachine(),
 		Date: nowUTC(), Rates: map[string][]float64{}}
 	for i, n := range names {
 		sp.Rates[n] = rates[i]
@@ -758,7 +758,7 @@ func (o *studyOptions) measureSteps(b backends.Backend, corpus *data.Corpus) err
 	if err != nil {
 		return err
 	}
-	sf := stepFile{StepsPerRound: o.StepSteps, Rounds: o.StepRounds, Backend: b.Description(), Machine: thisMachine(),
+	sf := stepFile{StepsPerRound: o.StepSteps, Rounds: o.StepRounds, Backend: backend.Description(b), Machine: thisMachine(),
 		Date: nowUTC(), Seconds: map[string][]float64{}}
 	for i, r := range o.Runs {
 		sf.Seconds[fmt.Sprintf("run%d", r)] = secs[i]
@@ -767,6 +767,46 @@ func (o *studyOptions) measureSteps(b backends.Backend, corpus *data.Corpus) err
 		return err
 	}
 	return o.publish("steps.json")
+}
+
+// publicArgs is a command's arguments as the study records them in the files it publishes and
+// in the report: a path in the working directory relative to it, one under the user's home
+// directory as ~/..., and any other path (outside both, as -data's file often is) by its file
+// name after ".../": the machine's own paths mean nothing elsewhere. A path is an argument, or a
+// -flag=value's value, that is absolute or begins with "..".
+func publicArgs(args []string) []string {
+	wd, _ := os.Getwd()
+	home, _ := os.UserHomeDir()
+	public := func(p string) string {
+		if !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../") {
+			return p
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return ".../" + filepath.Base(p)
+		}
+		for _, base := range []struct{ dir, as string }{{wd, ""}, {home, "~/"}} {
+			if base.dir == "" || base.dir == "/" || !filepath.IsAbs(base.dir) {
+				continue
+			}
+			if rel, err := filepath.Rel(base.dir, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				if base.as == "" {
+					return rel
+				}
+				return base.as + rel
+			}
+		}
+		return ".../" + filepath.Base(abs)
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		if name, value, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "-") {
+			out[i] = name + "=" + public(value)
+		} else {
+			out[i] = public(a)
+		}
+	}
+	return out
 }
 
 // gitRevision names the code's git revision, "+dirty" with uncommitted changes to the Go code

@@ -231,3 +231,20 @@ func testBackend(t *testing.T) backends.Backend {
 	}
 	return b
 }
+
+// TestPublicArgs: the command a study records names no path of the machine it ran on.
+func TestPublicArgs(t *testing.T) {
+	home := t.TempDir()
+	wd := filepath.Join(home, "src", "smi")
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", home)
+	t.Chdir(wd)
+	got := strings.Join(publicArgs([]string{"-preset", "cpu", "-runs", "0,5", "-data", "../../../shared/data/tinyshakespeare.txt",
+		"-dir=" + filepath.Join(wd, "results", "study"), "-from", filepath.Join(home, "pieces"), "-out", "/elsewhere/x.md", "-quiet"}), " ")
+	want := "-preset cpu -runs 0,5 -data .../tinyshakespeare.txt -dir=results/study -from ~/pieces -out .../x.md -quiet"
+	if got != want {
+		t.Errorf("publicArgs = %q, want %q", got, want)
+	}
+}

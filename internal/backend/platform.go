@@ -234,8 +234,11 @@ func loadCUDA(p CUDAPlugin, options string) (backends.Backend, error) {
 }
 
 // CUDAReport describes, in a few lines and without loading anything, what the device "cuda"
-// would use here: the GPU, the plugin, XLA's data dir and the NVIDIA libraries to preload.
-func CUDAReport() string {
+// would use here: the GPU, the plugin, XLA's data dir and the NVIDIA libraries to preload, with
+// the home directory written as ~ (HomeAsTilde: the report goes into published logs).
+func CUDAReport() string { return HomeAsTilde(cudaReport()) }
+
+func cudaReport() string {
 	var b strings.Builder
 	gpu := nvidiaGPU()
 	fmt.Fprintf(&b, "GPU: found=%v (%s)\n", gpu.Found, gpu.Detail)

@@ -49,7 +49,7 @@ func TestSmokeXLA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("backend: %s", b.Description())
+	t.Logf("backend: %s", Description(b))
 	if b.Name() != "xla" {
 		if os.Getenv("GOMLX_BACKEND") == "" {
 			t.Fatalf("default backend is %q, want xla", b.Name())

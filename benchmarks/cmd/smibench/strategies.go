@@ -55,7 +55,7 @@ func runStrategies(presets []string, only []string, budget time.Duration, jsonPa
 	}
 	b := backend.ForMain()
 	env := gptbench.CurrentEnv(b)
-	rep := strategyReport{Backend: b.Description(), Device: deviceName(b, env), Date: time.Now().UTC().Format(time.RFC3339),
+	rep := strategyReport{Backend: backend.Description(b), Device: deviceName(b, env), Date: time.Now().UTC().Format(time.RFC3339),
 		Revision: buildRevision()}
 	if rep.Revision == "" {
 		rep.Revision = env.Revision // go run records no revision: ask git, when this is a checkout
@@ -96,7 +96,7 @@ func runStrategies(presets []string, only []string, budget time.Duration, jsonPa
 	if err := os.WriteFile(jsonPath, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", jsonPath, err)
 	}
-	logf("wrote %s", jsonPath)
+	logf("wrote %s", backend.HomeAsTilde(jsonPath))
 	return nil
 }
 

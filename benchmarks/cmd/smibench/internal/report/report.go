@@ -14,6 +14,7 @@ import (
 
 	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
+	"github.com/smi-gomlx/smi/internal/backend"
 )
 
 // Goals of the step overhead (SMI(AdamW) step time over AdamW's, per preset) on the CPU.
@@ -100,7 +101,7 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 	p("Every figure below was measured in this one run.\n\n")
 	p("| | |\n|---|---|\n")
 	p("| machine | %s, %d logical CPUs, %s RAM, %s |\n", e.CPU, e.NumCPU, e.MemTotal, e.OS)
-	p("| backend | %s (%s) |\n", e.Backend, e.BackendDesc)
+	p("| backend | %s (%s) |\n", e.Backend, backend.HomeAsTilde(e.BackendDesc))
 	p("| software | %s, GoMLX %s, this repository at %s |\n", e.GoVersion, e.GoMLX, e.Revision)
 	p("| load average (1, 5, 15 min) | %s at start, %s at end |\n", e.LoadStart, e.LoadEnd)
 	p("\n**Method.** Timings are medians of interleaved repetitions: after warm-up (which includes XLA "+
@@ -775,7 +776,7 @@ func (r *Report) writePlugin(p printer) {
 	}
 	p("XLA generates the code of most of a step for the CPU it runs on, with its vector extensions, but "+
 		"for FFTs and for some matrix products it calls kernels compiled into the plugin. What the plugin's "+
-		"symbol table (`%s`) says of those:\n\n", k.Path)
+		"symbol table (`%s`) says of those:\n\n", backend.HomeAsTilde(k.Path))
 	p("| kernel | what XLA CPU uses it for | in this plugin |\n|---|---|---|\n")
 	p("| DUCC (`ducc0`) | every FFT: the filter's forward and inverse transforms | float SIMD vectors of %s: DUCC's "+
 		"native vector type, fixed when the library is compiled |\n", lanes(k.FFTFloatLanes))

@@ -142,8 +142,13 @@ func readRecordsChecked(args []string) (records []*runRecord, problems []string,
 		var prov, aprov struct {
 			P *provenance `json:"provenance"`
 		}
-		if err := readChecked(p, &r.metrics, metricsRequired, &prov); err != nil {
+		var losses32 readIterLoss32 // a published file's losses in their float32 form
+		if err := readChecked(p, &r.metrics, metricsRequired, &prov, &losses32); err != nil {
 			problems = append(problems, err.Error())
+			continue
+		}
+		if err := losses32.apply(&r.metrics); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", p, err))
 			continue
 		}
 		r.prov = prov.P

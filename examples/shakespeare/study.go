@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -525,8 +526,9 @@ func (o *studyOptions) publishRun(sf *studyFile, p gridPoint, file string) error
 var droppedFields = []string{"smi_telemetry"}
 
 // publishedForm is a JSON file as published: compact (no indentation), without the fields
-// named in drop, with prov as its "provenance" when given. Every other value is kept byte for
-// byte, so the report reads the same numbers.
+// named in drop, with prov as its "provenance" when given, and (in a run's metrics, with drop)
+// the per-iteration losses in their float32 form (float32Losses). Every other value is kept
+// byte for byte, and the report reads the same numbers.
 func publishedForm(raw []byte, drop []string, prov *provenance) ([]byte, error) {
 	if drop == nil && prov == nil {
 		var buf bytes.Buffer
@@ -542,6 +544,11 @@ func publishedForm(raw []byte, drop []string, prov *provenance) ([]byte, error) 
 	for _, k := range drop {
 		delete(fields, k)
 	}
+	if losses, ok := fields["iter_loss"]; ok && fields[iterLossDTypeField] == nil {
+		if short, ok := float32Losses(losses); ok {
+			fields["iter_loss"], fields[iterLossDTypeField] = short, json.RawMessage(`"float32"`)
+		}
+	}
 	if prov != nil {
 		p, err := json.Marshal(prov)
 		if err != nil {
@@ -554,6 +561,60 @@ func publishedForm(raw []byte, drop []string, prov *provenance) ([]byte, error) 
 		return nil, err
 	}
 	return append(out, '\n'), nil
+}
+
+// iterLossDTypeField, "float32" in a published metrics file, says that its iter_loss holds each
+// loss as the shortest decimal that identifies it as a float32 (float32Losses), to be read back
+// as a float32 (readIterLoss32).
+const iterLossDTypeField = "iter_loss_dtype"
+
+// float32Losses rewrites a JSON array of losses that are all float32 values (as the trainer
+// records them: each iteration's loss is a float32 of the graph) with each as the shortest
+// decimal that identifies it as a float32, about half the digits of its float64 form; read back
+// as a float32, each is the very same value. ok is false, and nothing is rewritten, when any value
+// is not a float32.
+func float32Losses(raw json.RawMessage) (json.RawMessage, bool) {
+	var losses []float64
+	if err := json.Unmarshal(raw, &losses); err != nil || len(losses) == 0 {
+		return nil, false
+	}
+	out := []byte{'['}
+	for i, l := range losses {
+		if float64(float32(l)) != l || math.IsInf(l, 0) || math.IsNaN(l) {
+			return nil, false
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = strconv.AppendFloat(out, l, 'g', -1, 32)
+	}
+	return append(out, ']'), true
+}
+
+// readIterLoss32 reads a published metrics file's iter_loss as float32 values when the file
+// says it holds them in that form (iterLossDTypeField).
+type readIterLoss32 struct {
+	DType    string          `json:"iter_loss_dtype"`
+	IterLoss json.RawMessage `json:"iter_loss"`
+}
+
+// apply puts the losses, decoded as float32 values, into m when the file held them in float32
+// form; it leaves m alone otherwise.
+func (r *readIterLoss32) apply(m *Metrics) error {
+	if r.DType == "" {
+		return nil
+	} else if r.DType != "float32" {
+		return fmt.Errorf("%s %q: only float32 is known", iterLossDTypeField, r.DType)
+	}
+	var losses []float32
+	if err := json.Unmarshal(r.IterLoss, &losses); err != nil {
+		return fmt.Errorf("iter_loss: %v", err)
+	}
+	m.IterLoss = make([]float64, len(losses))
+	for i, l := range losses {
+		m.IterLoss[i] = float64(l)
+	}
+	return nil
 }
 
 func writePublished(dst string, content []byte) error {

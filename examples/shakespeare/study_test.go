@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -193,8 +194,8 @@ func TestReproductionUpToDate(t *testing.T) {
 		}
 		return err
 	})
-	if size > 4<<20 {
-		t.Errorf("docs/reproduction holds %d bytes of JSON: publish it compact (shakespeare report -compact DIR)", size)
+	if size > 1<<20 {
+		t.Errorf("docs/reproduction holds %d bytes of JSON (docs/ is to stay under 2 MB): publish it compact (shakespeare report -compact DIR)", size)
 	}
 }
 
@@ -246,5 +247,61 @@ func TestPublicArgs(t *testing.T) {
 	want := "-preset cpu -runs 0,5 -data .../tinyshakespeare.txt -dir=results/study -from ~/pieces -out .../x.md -quiet"
 	if got != want {
 		t.Errorf("publicArgs = %q, want %q", got, want)
+	}
+}
+
+// TestPublishedLossesExact: the published form writes the per-iteration losses as float32
+// decimals, and the report reads back the very same values; losses that are not all float32
+// values are kept as they were.
+func TestPublishedLossesExact(t *testing.T) {
+	var losses []float64 // float32 values, as the trainer records them
+	for _, l := range []float64{4.157141, 1.7969689667224884, 1e-30, math.MaxFloat32, math.SmallestNonzeroFloat32, 0, 2} {
+		losses = append(losses, float64(float32(l)))
+	}
+	for i := range 500 {
+		losses = append(losses, float64(float32(1+float64(i)*0.0137+1e-9*float64(i*i))))
+	}
+	file := func(losses any) []byte {
+		raw, err := json.Marshal(map[string]any{"preset": "tiny", "run": 0, "seed": 1, "config": map[string]any{}, "final_train_loss": 1,
+			"final_val_loss": 1, "best_val_loss": 1, "train_seconds": 1, "iter_loss": losses, "evals": []any{}, "final_loss_variance": 0,
+			"smi_telemetry": []any{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		losses []float64
+		dtype  bool
+	}{"float32": {losses, true}, "float64": {append(slices.Clone(losses), 0.1), false}} {
+		raw := file(tc.losses)
+		pub, err := publishedForm(raw, droppedFields, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(pub), `"iter_loss_dtype":"float32"`); got != tc.dtype {
+			t.Errorf("%s: published with iter_loss_dtype: %v, want %v", name, got, tc.dtype)
+		}
+		if tc.dtype && len(pub) > len(raw)*2/3 {
+			t.Errorf("%s: published form %d bytes, from %d", name, len(pub), len(raw))
+		}
+		if again, _ := publishedForm(pub, droppedFields, nil); string(again) != string(pub) {
+			t.Errorf("%s: publishing the published form again changed it", name)
+		}
+		path := filepath.Join(dir, name, "metrics.json")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, pub, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		records, problems, err := readRecordsChecked([]string{path})
+		if err != nil || len(problems) > 0 {
+			t.Fatalf("%s: %v %v", name, err, problems)
+		}
+		if got := records[0].metrics.IterLoss; !slices.Equal(got, tc.losses) {
+			t.Errorf("%s: read back %v, want %v", name, got[:8], tc.losses[:8])
+		}
 	}
 }

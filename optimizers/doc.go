@@ -9,21 +9,15 @@
 //
 // # What SMI does
 //
-// At every training step, for every filtered variable with gradient g (of any shape, viewed as an n x d matrix
-// G: d is the last axis, n the product of the others), SMI
-//
-//  1. takes the 2-D spectrum F = FFT2(G) and its magnitudes |F|;
-//  2. updates the variable's spectral history, an exponential moving average H = beta*H + (1-beta)*|F|
-//     (H = 0 before the first step);
-//  3. keeps the frequencies whose history is at least the q-quantile of H (the strongest 1-q fraction) and
-//     inverts: G~ = Re(IFFT2(F * 1[H >= quantile(H, q)]));
-//  4. blends g' = (1-alpha(t))*g + alpha(t)*G~, with alpha following a schedule over the training;
-//  5. hands g' to the base optimizer (AdamW, Adam, SGD with momentum, Lion, ...), which applies its own rule.
-//
-// docs/ALGORITHM.md states the algorithm and where this project departs from the paper. The filter is package
-// spectral's (github.com/smi-gomlx/smi/spectral), whose documentation states how it is computed, including
-// the exact quantile. Everything is GoMLX graph operations: XLA compiles the filter
-// into the training step. Scalars (rank 0), empty and complex variables are never filtered.
+// SMI filters each trainable variable's gradient in the frequency domain and blends the filtered gradient
+// with the gradient, which the base optimizer (AdamW, Adam, SGD with momentum, Lion, ...) then applies by its
+// own rule, unchanged. docs/ALGORITHM.md states the algorithm and where this project departs from the paper.
+// The filter is package spectral's (github.com/smi-gomlx/smi/spectral), whose documentation states how it is
+// computed, including the exact quantile. This package applies it: it keeps each filtered variable's spectral
+// history (State and checkpoints), supplies the blend schedule's step (GoMLX's global step), chooses the
+// variables filtered (Exclude, FilterIf; scalars, empty and complex variables never are) and how they are
+// grouped (Batching and counting), and hands the blended gradients to the base. Everything is GoMLX graph
+// operations: XLA compiles the filter into the training step.
 //
 // # Quick start
 //
@@ -89,8 +83,7 @@
 // The spectral defaults are PaperDefaults(DefaultBase), the paper's row for AdamW, whatever the base.
 // Quantile q is the fraction of frequencies dropped: a lower q keeps more, and q = 0 keeps everything (then
 // G~ = g). Beta is the decay of the history. The schedule moves alpha from a0 at step 0 to a1 at step
-// TotalSteps, and holds a1 afterwards; with s = min(t/T, 1), linear is a0 + (a1-a0)*s and cosine is
-// a1 + (a0-a1)*(1+cos(pi*s))/2; constant stays at a0. The step t is GoMLX's global step before the
+// TotalSteps, and holds a1 afterwards (docs/ALGORITHM.md, "Blend schedules"). The step t is GoMLX's global step before the
 // step's update (0 at the first step), so it continues across checkpoint restarts and counts applied updates
 // under gradient accumulation. HalfSpectrum counts each of the real FFT's bins once in the quantile instead of with
 // its multiplicity in the full spectrum: an extension, not the paper's method, with the same memory and about

@@ -14,30 +14,28 @@
 // the function called ("spectral.FilterBatch: ..."); Config.Validate returns errors prefixed
 // "spectral: ".
 //
-// # The algorithm, for one variable
+// # How it is computed
 //
-// Given the gradient g (any shape S), its spectral history H, the quantile q, the decay beta and
-// the blend weight alpha(t), Filter and Blend compute:
+// docs/ALGORITHM.md states the algorithm (steps 1-9 there); Filter and Blend compute steps 1-8
+// for one variable, with these conventions:
 //
-//  1. Matrix view: G = g reshaped to n x d, d the last axis and n the product of the others
-//     (rank 1 gives 1 x d; scalars and empty tensors are not filtered, see HistoryShape).
-//  2. Spectrum: F = FFT2(G), the 2-D DFT over both axes, in complex64 (complex128 for float64).
-//     G is real, so F(-k) = conj(F(k)) (indices mod (n, d)): F is computed as the real FFT's
-//     n x (d/2+1) bins, the other columns being their mirror images (half the FFT work).
-//  3. Magnitude: A = |F|, computed as m*sqrt(1 + (l/m)^2) with m, l the larger and smaller of
-//     |Re F| and |Im F|, because XLA's complex Abs squares the parts and so turns |F| of huge or
-//     tiny gradients (around 1e20 or 1e-20 in float32) into +Inf or 0.
-//  4. History: H' = beta*H + (1-beta)*A, with H = 0 before the first step, no bias correction.
-//     A(-k) = A(k), so H(-k) = H(k) at every step: H is stored on the real FFT's n x (d/2+1)
-//     bins only (HistoryShape), which determine the full n x d history.
-//  5. Threshold: tau = Quantile(H', q) over the full n x d history, exact (below), computed on
-//     the stored bins with each counted as often as it appears in the full spectrum: once in
-//     column 0 and, for even d, column d/2 (each holds both k and -k), twice in the others.
-//  6. Mask: M = 1[H' >= tau], which keeps the strongest 1-q fraction of the frequencies; q = 0
-//     keeps every bin and skips the quantile. M is evaluated on the stored bins and stands for
-//     the same mask on their mirrors.
-//  7. Filtered gradient: G~ = Re(IFFT2(F*M)), reshaped back to S and cast to g's dtype.
-//  8. Blend: g' = (1-alpha(t))*g + alpha(t)*G~ (Blend), with alpha(t) from Alpha.
+//   - Step 1: rank 1 gives a 1 x d view; scalars and empty tensors are not filtered (HistoryShape).
+//   - Step 2: F is computed in complex64 (complex128 for float64 gradients) by a real FFT, as its
+//     n x (d/2+1) bins; G is real, so F(-k) = conj(F(k)) (indices mod (n, d)) and the other
+//     columns are their mirror images (half the FFT work).
+//   - Step 3: |F| = m*sqrt(1 + (l/m)^2) with m, l the larger and smaller of |Re F| and |Im F|:
+//     XLA's complex Abs squares the parts, which turns |F| of huge or tiny gradients (around 1e20
+//     or 1e-20 in float32) into +Inf or 0.
+//   - Step 4: A(-k) = A(k), so H(-k) = H(k) at every step: H is stored on the n x (d/2+1) bins
+//     only (HistoryShape), which determine the full n x d history.
+//   - Step 5: tau is the quantile of the full n x d history, exact (below), computed on the stored
+//     bins with each counted as often as it appears in the full spectrum: once in column 0 and,
+//     for even d, column d/2 (each holds both k and -k), twice in the others.
+//   - Step 6: q = 0 keeps every bin and skips the quantile. M is evaluated on the stored bins and
+//     stands for the same mask on their mirrors.
+//   - Step 7: G~ is the inverse real FFT of the masked stored bins, reshaped back to S and cast to
+//     g's dtype.
+//   - Step 8: Blend, with alpha(t) from Alpha.
 //
 // Steps 2-7 are also exported one by one, on B stacked slices (Spectrum, Magnitude,
 // UpdateHistory, Threshold, Mask, InverseMasked, KeptEnergy): FilterBatch is their composition,
@@ -57,15 +55,12 @@
 // ||g||^2, from the energy sum by Parseval's theorem, which is non-finite exactly when the
 // slice's spectrum is: package optimizers uses it as both the telemetry weight and the NaN check.
 //
-// Schedules, with s = t/T clamped to [0, 1] (min(t/T, 1); steps are never negative):
-// constant alpha = AlphaStart; linear alpha = a0 + (a1-a0)*s; cosine
-// alpha = a1 + (a0-a1)*(1 + cos(pi*s))/2. Both are evaluated as a lerp from a0 to a1 by
-// u = s or u = (1 - cos(pi*s))/2, written as numpy's two-sided lerp, so alpha(0) = AlphaStart and
-// alpha(t >= T) = AlphaEnd exactly in any precision.
+// Schedules (docs/ALGORITHM.md, "Blend schedules"; steps are never negative): linear and cosine
+// are evaluated as a lerp from a0 to a1 by u = s or u = (1 - cos(pi*s))/2, written as numpy's
+// two-sided lerp, so alpha(0) = AlphaStart and alpha(t >= T) = AlphaEnd exactly in any precision.
 //
-// Dtypes: float64 gradients are filtered in float64; float32, bfloat16 and float16 ones in
-// float32 (the history is float32), and the results are cast back to the gradient's dtype.
-// Complex and integer variables are not filtered (HistoryShape reports ok = false).
+// Dtypes (docs/ALGORITHM.md, "Compute dtype"): the results are cast back to the gradient's
+// dtype. Complex and integer variables are not filtered (HistoryShape reports ok = false).
 //
 // # The exact quantile
 //

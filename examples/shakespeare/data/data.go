@@ -1,9 +1,13 @@
-// Package data loads tiny Shakespeare as characters and draws training batches.
+// Package data loads a UTF-8 text file as characters and draws training batches: tiny
+// Shakespeare by default (downloaded and verified), or any other text.
 //
-// The text is split into the first 90% for training and the last 10% for validation, as
-// nanoGPT's prepare.py does. Batches are random contiguous blocks; the blocks of a batch are a
-// pure function of (seed, stream) (see RNG), so the same seed gives the same batches and a resumed run
-// sees exactly the batches an uninterrupted one would.
+// As nanoGPT's shakespeare_char/prepare.py does, the vocabulary is the text's distinct characters
+// (Unicode code points) sorted, and the text is split into the first 90% of its characters for
+// training and the last 10% for validation. Batches are random contiguous blocks; the blocks of a
+// batch are a pure function of (seed, stream) (see RNG), so the same seed gives the same batches
+// and a resumed run sees exactly the batches an uninterrupted one would. The SHA-256 checksum
+// only says whether a file is tiny Shakespeare (Corpus.IsTinyShakespeare); the paper's runs
+// require it (CheckTinyShakespeare), other training does not.
 package data
 
 import (
@@ -18,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -40,10 +45,12 @@ func DefaultPath() string {
 
 // Corpus is the encoded text and its character vocabulary.
 type Corpus struct {
-	Chars []byte  // the vocabulary, sorted; token i is Chars[i]
-	Train []int32 // first 90%
-	Val   []int32 // last 10%
-	index [256]int32
+	Chars  []rune  // the vocabulary: the text's characters (code points), sorted; token i is Chars[i]
+	Train  []int32 // first 90% of the characters
+	Val    []int32 // last 10%
+	SHA256 string  // hex checksum of the text's bytes
+	Bytes  int     // the text's size in bytes
+	index  map[rune]int32
 }
 
 // Ensure returns path if the file exists; otherwise, when download is true, it downloads the
@@ -100,36 +107,54 @@ func verify(text []byte) error {
 	return nil
 }
 
-// ErrNotShakespeare is returned (wrapped) by Load for a file that is not tiny Shakespeare.
+// ErrNotShakespeare is returned (wrapped) by CheckTinyShakespeare for a text that is not tiny
+// Shakespeare.
 var ErrNotShakespeare = errors.New("not tiny Shakespeare")
 
-// Load reads and verifies the corpus at path and encodes it.
+// Load reads the UTF-8 text file at path and encodes it (see FromText). Any text will do; an
+// empty file, or one that is not UTF-8, is an error.
 func Load(path string) (*Corpus, error) {
 	text, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("data file %s not found: download %s there, or pass -data with its location", path, URL)
+			return nil, fmt.Errorf("data file %s not found: pass -data with a text file's location (or leave -data out "+
+				"for tiny Shakespeare, downloaded from %s)", path, URL)
 		}
 		return nil, fmt.Errorf("cannot read the data file: %w", err)
 	}
-	if err := verify(text); err != nil {
-		return nil, fmt.Errorf("%w: %s (corrupt or a different file): %v", ErrNotShakespeare, path, err)
+	if len(text) == 0 {
+		return nil, fmt.Errorf("data file %s is empty: the trainer needs a text to learn from", path)
+	}
+	if !utf8.Valid(text) {
+		at := 0
+		for at < len(text) {
+			r, size := utf8.DecodeRune(text[at:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			at += size
+		}
+		return nil, fmt.Errorf("data file %s is not UTF-8 text: byte 0x%02x at offset %d does not start a UTF-8 character "+
+			"(a binary file, or a text in another encoding: convert it to UTF-8, e.g. with iconv)", path, text[at], at)
 	}
 	return FromText(text), nil
 }
 
-// FromText builds the vocabulary from the characters present and splits 90/10.
+// FromText builds the vocabulary from the characters present, sorted by code point, encodes the
+// text and splits it 90/10 by characters, as nanoGPT's prepare.py. text should be UTF-8: a byte
+// that is not counts as the character U+FFFD.
 func FromText(text []byte) *Corpus {
-	c := &Corpus{}
-	var seen [256]bool
-	for _, b := range text {
-		seen[b] = true
-	}
-	for b := range 256 {
-		if seen[b] {
-			c.index[b] = int32(len(c.Chars))
-			c.Chars = append(c.Chars, byte(b))
+	sum := sha256.Sum256(text)
+	c := &Corpus{SHA256: hex.EncodeToString(sum[:]), Bytes: len(text), index: map[rune]int32{}}
+	for _, r := range string(text) {
+		if _, ok := c.index[r]; !ok {
+			c.index[r] = 0
+			c.Chars = append(c.Chars, r)
 		}
+	}
+	slices.Sort(c.Chars)
+	for i, r := range c.Chars {
+		c.index[r] = int32(i)
 	}
 	tokens := c.Encode(text)
 	n := len(tokens) * 9 / 10
@@ -137,28 +162,40 @@ func FromText(text []byte) *Corpus {
 	return c
 }
 
-// Encode maps bytes to token ids; bytes outside the vocabulary map to token 0.
+// IsTinyShakespeare reports whether the text is tiny Shakespeare, byte for byte (its checksum).
+func (c *Corpus) IsTinyShakespeare() bool { return c.SHA256 == SHA256 }
+
+// CheckTinyShakespeare returns an error wrapping ErrNotShakespeare unless the text is tiny
+// Shakespeare: for what must run on the paper's data, such as its experiment.
+func (c *Corpus) CheckTinyShakespeare() error {
+	if c.IsTinyShakespeare() {
+		return nil
+	}
+	return fmt.Errorf("%w: checksum mismatch: sha256 is %s, want %s (%d bytes, want 1,115,394)", ErrNotShakespeare, c.SHA256, SHA256, c.Bytes)
+}
+
+// Encode maps text's characters to token ids; characters outside the vocabulary map to token 0.
 func (c *Corpus) Encode(text []byte) []int32 {
-	ids := make([]int32, len(text))
-	for i, b := range text {
-		ids[i] = c.index[b]
+	ids := make([]int32, 0, len(text))
+	for _, r := range string(text) {
+		ids = append(ids, c.index[r])
 	}
 	return ids
 }
 
 // Decode maps token ids back to text.
 func (c *Corpus) Decode(ids []int32) string {
-	out := make([]byte, len(ids))
+	out := make([]rune, len(ids))
 	for i, id := range ids {
 		out[i] = c.Chars[id]
 	}
 	return string(out)
 }
 
-// Known reports whether every byte of text is in the vocabulary.
+// Known reports whether every character of text is in the vocabulary.
 func (c *Corpus) Known(text []byte) bool {
-	for _, b := range text {
-		if !slices.Contains(c.Chars, b) {
+	for _, r := range string(text) {
+		if _, ok := c.index[r]; !ok {
 			return false
 		}
 	}

@@ -71,7 +71,7 @@ var blockKinds = []string{"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"
 func cmdAnalyze(args []string) error {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
-	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare (validation batches for activation sparsity)")
+	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on (validation batches for activation sparsity)")
 	batches := fs.Int("batches", 10, "validation batches for activation sparsity")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,7 +93,7 @@ func cmdAnalyze(args []string) error {
 // analyzeRunDir analyses the newest checkpoint of the run in dir and writes analysis.json and
 // its plot there.
 func analyzeRunDir(b backends.Backend, corpus *data.Corpus, dir string, batches int) error {
-	ctx, cfg, err := loadRun(dir)
+	ctx, cfg, err := loadRun(dir, corpus)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
-// Command shakespeare trains nanoGPT's character-level GPT on tiny Shakespeare with AdamW, alone
-// or wrapped in SMI, as in the paper's experiment (section 4), and measures what the paper
-// reports.
+// Command shakespeare trains nanoGPT's character-level GPT on tiny Shakespeare (or any UTF-8 text,
+// -data) with AdamW, alone or wrapped in SMI, as in the paper's experiment (section 4), and
+// measures what the paper reports.
 //
 //	shakespeare [train] -preset cpu -run 5      # train; writes metrics, plot and checkpoint
 //	shakespeare sample  -out DIR                # generate text from a run's checkpoint
@@ -9,7 +9,7 @@
 //	shakespeare report  DIR...                  # compare runs: table, tests, plots
 //	shakespeare speed   DIR DIR...              # interleaved inference-speed comparison
 //	shakespeare study   -preset cpu             # the paper's runs x seeds, analysed and reported
-//	shakespeare data                            # download (if missing) and verify the corpus
+//	shakespeare data                            # download (if missing) and verify the corpus, or check -data
 //
 // See docs/SHAKESPEARE.md.
 package main

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -24,8 +25,9 @@ type Metrics struct {
 	RunName     string         `json:"run_name"`
 	Seed        int64          `json:"seed"`
 	Config      gpt.Config     `json:"config"`
-	SMI         map[string]any `json:"smi,omitempty"` // SMI hyperparameters; absent for AdamW alone
-	Params      int            `json:"params"`        // as nanoGPT counts, with position embeddings
+	SMI         map[string]any `json:"smi,omitempty"`  // SMI hyperparameters; absent for AdamW alone
+	Data        *DataInfo      `json:"data,omitempty"` // the text trained on; absent before it was recorded (tiny Shakespeare)
+	Params      int            `json:"params"`         // as nanoGPT counts, with position embeddings
 	Backend     string         `json:"backend"`
 	Devices     int            `json:"devices"` // data-parallel over this many devices (-devices)
 	Machine     Machine        `json:"machine"`
@@ -49,11 +51,34 @@ type Metrics struct {
 	Smoothing         string      `json:"smoothing"`
 	ItersToThreshold  []Threshold `json:"iters_to_threshold"`
 	VarianceWindow    int         `json:"variance_window"`     // the final 20% of iterations
-	FinalLossVariance float64     `json:"final_loss_variance"` // sample variance of the per-iteration training loss there
+	FinalLossVariance optional    `json:"final_loss_variance"` // sample variance of the per-iteration training loss there
 	Inference         *Inference  `json:"inference,omitempty"`
 	IterLoss          []float64   `json:"iter_loss"` // training loss of each iteration's batch
 	Evals             []evalLoss  `json:"evals"`
 	SMITelemetry      []smiPoint  `json:"smi_telemetry,omitempty"`
+
+	// Undefined names each metric of this file that is not defined for the run, written as null
+	// (an iteration count in iters_to_threshold), and why: a run too short for its window.
+	Undefined map[string]string `json:"undefined,omitempty"`
+}
+
+// optional is a metric that a run may leave undefined: NaN here, null in metrics.json (and NaN
+// again when read), with the reason in Metrics.Undefined. encoding/json refuses NaN.
+type optional float64
+
+func (x optional) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(x))
+}
+
+func (x *optional) UnmarshalJSON(raw []byte) error {
+	if string(raw) == "null" {
+		*x = optional(math.NaN())
+		return nil
+	}
+	return json.Unmarshal(raw, (*float64)(x))
 }
 
 // Machine names where a run ran, so figures can be traced to hardware.
@@ -124,6 +149,24 @@ func finalVariance(iterLoss []float64) (float64, int) {
 	return stat.Variance(iterLoss[len(iterLoss)-n:], nil), n
 }
 
+// undefinedMetrics names the metrics a run of iters iterations leaves undefined, with the reason
+// (nil: none); window is finalVariance's.
+func undefinedMetrics(iters, window int) map[string]string {
+	out := map[string]string{}
+	if window < 2 {
+		out["final_loss_variance"] = fmt.Sprintf("a variance needs 2 losses, and the window (the final 20%% of "+
+			"iterations, at least 2) holds %d: the run has %d iteration(s)", window, iters)
+	}
+	if iters < smoothWindow {
+		out["iters_to_threshold"] = fmt.Sprintf("the smoothed loss (a trailing mean of %d iterations) is not defined "+
+			"in a run of %d iteration(s): every threshold's iteration is null, not because it was never reached", smoothWindow, iters)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // meanCI95 returns the mean and the two-sided 95% Student-t confidence interval of xs.
 func meanCI95(xs []float64) (mean, lo, hi float64) {
 	mean = stat.Mean(xs, nil)
@@ -145,8 +188,11 @@ func newMetrics(b backends.Backend, o *trainOptions, ctx *context.Context, cfg g
 		EvalSeconds: h.EvalSeconds, CheckpointSeconds: h.CheckpointSeconds, CheckpointWriteSeconds: h.CheckpointWriteSeconds,
 		IterLoss: h.IterLoss, Evals: h.Evals, SMITelemetry: h.Telemetry,
 	}
-	if m.SMI != nil && r.SMI == false {
+	switch {
+	case m.SMI != nil && !r.SMI:
 		m.RunName = "free-form SMI"
+	case m.SMI == nil && r.SMI:
+		m.RunName = "AdamW alone (" + r.Name + " with optimizer=adamw)"
 	}
 	last := h.Evals[len(h.Evals)-1]
 	m.FinalTrainLoss, m.FinalValLoss = last.Train, last.Val
@@ -158,7 +204,9 @@ func newMetrics(b backends.Backend, o *trainOptions, ctx *context.Context, cfg g
 	}
 	m.TrainTokensPerSec = float64(cfg.BatchSize*cfg.BlockSize*cfg.MaxIters) / h.TrainSeconds
 	m.ItersToThreshold = itersToThresholds(h.IterLoss, thresholds)
-	m.FinalLossVariance, m.VarianceWindow = finalVariance(h.IterLoss)
+	variance, window := finalVariance(h.IterLoss)
+	m.FinalLossVariance, m.VarianceWindow = optional(variance), window
+	m.Undefined = undefinedMetrics(len(h.IterLoss), window)
 	return m
 }
 

@@ -183,7 +183,8 @@ var (
 )
 
 // readChecked decodes the JSON file at path into v (and into each of also) after checking that
-// every required field is present and not null.
+// every required field is present and not null, unless the file's "undefined" says why it is
+// null (a metric a short run leaves undefined, read as NaN: see Metrics.Undefined).
 func readChecked(path string, v any, required []string, also ...any) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -193,9 +194,13 @@ func readChecked(path string, v any, required []string, also ...any) error {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return fmt.Errorf("%s is not valid JSON: %v", path, err)
 	}
+	var undefined map[string]string
+	if raw, ok := fields["undefined"]; ok {
+		_ = json.Unmarshal(raw, &undefined) // not a map: no reasons, so nulls are missing
+	}
 	var missing []string
 	for _, f := range required {
-		if val, ok := fields[f]; !ok || string(val) == "null" {
+		if val, ok := fields[f]; !ok || string(val) == "null" && undefined[f] == "" {
 			missing = append(missing, f)
 		}
 	}
@@ -210,14 +215,15 @@ func readChecked(path string, v any, required []string, also ...any) error {
 	return nil
 }
 
-// groupRuns groups runs by preset, recipe (Config) and optimizer settings: everything but the seed.
+// groupRuns groups runs by preset, recipe (Config), optimizer settings and text: everything but
+// the seed.
 func groupRuns(records []*runRecord) []*group {
 	byKey := map[string]*group{}
 	var groups []*group
 	for _, r := range records {
 		cfg, _ := json.Marshal(r.metrics.Config)
 		smi, _ := json.Marshal(r.metrics.SMI)
-		key := fmt.Sprintf("%s|%d|%s|%s", r.metrics.Preset, r.metrics.Run, cfg, smi)
+		key := fmt.Sprintf("%s|%d|%s|%s|%s", r.metrics.Preset, r.metrics.Run, cfg, smi, dataSHA256(&r.metrics))
 		g := byKey[key]
 		if g == nil {
 			g = &group{key: key, label: fmt.Sprintf("%s run %d (%s)", r.metrics.Preset, r.metrics.Run, r.metrics.RunName)}
@@ -240,7 +246,7 @@ func groupRuns(records []*runRecord) []*group {
 			continue
 		}
 		cfg, _ := json.Marshal(m.Config)
-		g.base = byKey[fmt.Sprintf("%s|0|%s|null", m.Preset, cfg)]
+		g.base = byKey[fmt.Sprintf("%s|0|%s|null|%s", m.Preset, cfg, dataSHA256(&m))]
 	}
 	return groups
 }
@@ -263,7 +269,7 @@ func reportMetrics(groups []*group) []metricDef {
 		m("best validation loss", func(m *Metrics) float64 { return m.BestValLoss }),
 		m("training time (s)", func(m *Metrics) float64 { return m.TrainSeconds }),
 		m("training tokens/s", func(m *Metrics) float64 { return m.TrainTokensPerSec }),
-		m("loss variance, final 20%", func(m *Metrics) float64 { return m.FinalLossVariance }),
+		m("loss variance, final 20%", func(m *Metrics) float64 { return float64(m.FinalLossVariance) }),
 		{"inference tokens/s", func(r *runRecord) (float64, bool) {
 			if r.metrics.Inference == nil {
 				return 0, false
@@ -307,7 +313,7 @@ func reportMetrics(groups []*group) []metricDef {
 func values(g *group, d metricDef) []float64 {
 	var xs []float64
 	for _, r := range g.runs {
-		if v, ok := d.get(r); ok {
+		if v, ok := d.get(r); ok && !math.IsNaN(v) { // NaN: undefined for the run (Metrics.Undefined)
 			xs = append(xs, v)
 		}
 	}

@@ -412,7 +412,7 @@ var (
 	measureVal   = measure{name: "final validation loss", get: func(r *runRecord) (float64, bool) { return r.metrics.FinalValLoss, true }}
 	measureBest  = measure{name: "best validation loss", get: func(r *runRecord) (float64, bool) { return r.metrics.BestValLoss, true }}
 	measureTrain = measure{name: "final training loss", get: func(r *runRecord) (float64, bool) { return r.metrics.FinalTrainLoss, true }}
-	measureVar   = measure{name: "training-loss variance, final 20% of iterations", get: func(r *runRecord) (float64, bool) { return r.metrics.FinalLossVariance, true }}
+	measureVar   = measure{name: "training-loss variance, final 20% of iterations", get: func(r *runRecord) (float64, bool) { return float64(r.metrics.FinalLossVariance), true }}
 	measureSpeed = measure{name: "inference tokens/s", higherBetter: true, get: func(r *runRecord) (float64, bool) {
 		if len(r.speed) == 0 {
 			return 0, false
@@ -1259,7 +1259,7 @@ func (d *studyData) paperSummary(w func(string, ...any)) {
 				it = fmt.Sprint(*th)
 			}
 			iters = append(iters, it)
-			vars = append(vars, fmtNum(m.FinalLossVariance))
+			vars = append(vars, fmtNum(float64(m.FinalLossVariance)))
 		}
 		step := "(run 0)"
 		if run != 0 {

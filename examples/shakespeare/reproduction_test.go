@@ -121,7 +121,7 @@ func fakeRun(preset, backend string, run int, seed int64, effect float64) (Metri
 		Machine: Machine{Host: "test", OS: "linux", Arch: "amd64", CPUs: 2, CPU: "Made-up CPU"}, FinishedUTC: "2026-12-04T00:00:00Z",
 		FinalTrainLoss: final, FinalValLoss: final + 0.1 + 0.01*noise(), BestValLoss: final + 0.09, TrainSeconds: 10 + noise(),
 		IterLoss: loss, Evals: []evalLoss{{Iter: 0, Train: 4.2, Val: 4.2}, {Iter: 300, Train: final, Val: final + 0.1}},
-		FinalLossVariance: v, VarianceWindow: n}
+		FinalLossVariance: optional(v), VarianceWindow: n}
 	a := Analysis{Preset: preset, Run: run, Seed: seed, SpectralNormVarianceAcrossLayers: 0.08 + 0.01*noise(), ConditionNumberGeoMean: 50 + noise(),
 		ParamMagnitudeVariance: 4e-4 * (1 - 0.09*sign) * (1 + 0.001*noise()), ActiveFraction: 0.91, MLPSparsity: 0.05, AttentionSparsity: 0.55}
 	return m, a

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 	"github.com/smi-gomlx/smi/spectral"
@@ -72,11 +73,14 @@ func smiOn(ctx *context.Context) bool {
 	return context.GetParamOr(ctx, gomlxopt.ParamOptimizer, "") == smiopt.OptimizerName
 }
 
-// migrateParams renames, in the hyperparameters of a checkpoint, what an older version saved under
-// other names: before "optimizer" and smi_base (the optimizers package's, as in GoMLX), a boolean
-// "smi" chose SMI around AdamW. The old "smi" stays (a context cannot delete a hyperparameter); a
-// resumed run does not load it (see trainRun).
+// migrateParams brings the hyperparameters of a checkpoint an older version saved to today's: before
+// "optimizer" and smi_base (the optimizers package's, as in GoMLX), a boolean "smi" chose SMI around
+// AdamW, and before paramData the text was tiny Shakespeare. The old "smi" stays (a context cannot
+// delete a hyperparameter); a resumed run does not load it (see trainRun).
 func migrateParams(saved *context.Context) {
+	if _, ok := saved.GetParam(paramData); !ok {
+		saved.SetParam(paramData, data.SHA256) // the trainer took tiny Shakespeare alone then
+	}
 	if _, ok := saved.GetParam(gomlxopt.ParamOptimizer); ok {
 		return
 	}

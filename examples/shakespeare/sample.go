@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -17,21 +16,24 @@ import (
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
-// loadCorpus loads tiny Shakespeare from path; the default path is downloaded and verified
-// when absent, any other path must already exist.
+// loadCorpus loads the UTF-8 text at path (see package data). The default path is tiny
+// Shakespeare's cache: downloaded and verified when absent, and refused when it holds anything
+// else; any other path must exist and may hold any text.
 func loadCorpus(path string) (*data.Corpus, error) {
 	isDefault := path == data.DefaultPath()
 	if err := data.Ensure(path, isDefault); err != nil {
 		return nil, err
 	}
 	c, err := data.Load(path)
-	if errors.Is(err, data.ErrNotShakespeare) {
-		if isDefault {
-			return nil, fmt.Errorf("%v; delete it and run again to download it anew", err)
-		}
-		return nil, fmt.Errorf("%v; pass -data with tiny Shakespeare's location, or leave -data out to use (and download) %s", err, data.DefaultPath())
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	if isDefault {
+		if err := c.CheckTinyShakespeare(); err != nil {
+			return nil, fmt.Errorf("%s, tiny Shakespeare's cache: %v; delete it and run again to download it anew", path, err)
+		}
+	}
+	return c, nil
 }
 
 // openRun loads the corpus at dataPath and the run in dir (see loadRun), and opens the backend:
@@ -41,7 +43,7 @@ func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, 
 	if err != nil {
 		return nil, nil, gpt.Config{}, nil, err
 	}
-	ctx, cfg, err := loadRun(dir)
+	ctx, cfg, err := loadRun(dir, corpus)
 	if err != nil {
 		return nil, nil, gpt.Config{}, nil, err
 	}
@@ -53,8 +55,8 @@ func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, 
 }
 
 // loadRun opens a run directory's newest checkpoint that reads back (see ckptStore) and
-// returns its context and model configuration.
-func loadRun(dir string) (*context.Context, gpt.Config, error) {
+// returns its context and model configuration; the run must have trained on corpus's text.
+func loadRun(dir string, corpus *data.Corpus) (*context.Context, gpt.Config, error) {
 	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
 	c, _, _, skipped, found, err := store.newest()
 	if err != nil {
@@ -71,6 +73,10 @@ func loadRun(dir string) (*context.Context, gpt.Config, error) {
 	if _, err := checkpoints.Load(ctx).Dir(ckptDir).Immediate().Done(); err != nil {
 		return nil, gpt.Config{}, fmt.Errorf("loading %s: %v", ckptDir, err)
 	}
+	migrateParams(ctx)
+	if err := checkRunData(ctx, corpus, dir); err != nil {
+		return nil, gpt.Config{}, err
+	}
 	name := context.GetParamOr(ctx, "preset", "")
 	preset, err := gpt.Preset(name)
 	if err != nil {
@@ -86,7 +92,7 @@ func loadRun(dir string) (*context.Context, gpt.Config, error) {
 func cmdSample(args []string) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
-	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare (for the vocabulary)")
+	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on (for the vocabulary)")
 	n := fs.Int("tokens", 500, "characters to generate")
 	prompt := fs.String("prompt", "\n", "text to start from")
 	temperature := fs.Float64("temperature", 0.8, "sampling temperature (0: always the likeliest character)")
@@ -105,7 +111,7 @@ func cmdSample(args []string) error {
 		return err
 	}
 	if !corpus.Known([]byte(*prompt)) {
-		return fmt.Errorf("-prompt holds characters that are not in tiny Shakespeare's vocabulary %q", corpus.Chars)
+		return fmt.Errorf("-prompt holds characters that are not in the training text's vocabulary %q", string(corpus.Chars))
 	}
 	promptIDs := corpus.Encode([]byte(*prompt))
 	tokens, err := newGenerator(b, ctx, cfg).generate(promptIDs, *n, *temperature, data.RNG(*seed, 0))
@@ -120,7 +126,7 @@ func cmdSample(args []string) error {
 // verifies it.
 func cmdData(args []string) error {
 	fs := flag.NewFlagSet("data", flag.ContinueOnError)
-	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare text file (downloaded there when missing)")
+	dataPath := fs.String("data", data.DefaultPath(), "a UTF-8 text file (default: tiny Shakespeare, downloaded there when missing)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -128,8 +134,12 @@ func cmdData(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Data: %s (%d characters of training text, %d of validation, vocabulary of %d)\n",
-		*dataPath, len(corpus.Train), len(corpus.Val), len(corpus.Chars))
+	what := "not tiny Shakespeare"
+	if corpus.IsTinyShakespeare() {
+		what = "tiny Shakespeare"
+	}
+	fmt.Printf("Data: %s (%s; %d characters of training text, %d of validation, vocabulary of %d)\n",
+		*dataPath, what, len(corpus.Train), len(corpus.Val), len(corpus.Chars))
 	return nil
 }
 
@@ -138,7 +148,7 @@ func cmdData(args []string) error {
 func cmdEval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
-	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare")
+	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on")
 	batches := fs.Int("batches", 200, "random batches per split")
 	seed := fs.Int64("seed", 1, "seed of the batches")
 	if err := fs.Parse(args); err != nil {

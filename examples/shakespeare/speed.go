@@ -21,7 +21,7 @@ import (
 // models interleaved in rotating order, many repetitions, confidence intervals.
 func cmdSpeed(args []string) error {
 	fs := flag.NewFlagSet("speed", flag.ContinueOnError)
-	dataPath := fs.String("data", data.DefaultPath(), "tiny Shakespeare (for the prompt)")
+	dataPath := fs.String("data", data.DefaultPath(), "the text the runs trained on (for the prompt)")
 	tokens := fs.Int("tokens", 100, "characters generated per repetition")
 	reps := fs.Int("reps", 20, "repetitions per model")
 	out := fs.String("out", filepath.Join("results", "shakespeare", "speed.md"), "markdown table to write")
@@ -89,13 +89,13 @@ func sameShape(a, b gpt.Config) bool {
 // every model once per round in rotating order. It returns each model's per-round rates.
 func interleavedSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, tokens, reps int) ([][]float64, error) {
 	// The first model's context runs the program; the others lend their weights.
-	ctx, cfg, err := loadRun(dirs[0])
+	ctx, cfg, err := loadRun(dirs[0], corpus)
 	if err != nil {
 		return nil, err
 	}
 	weights := make([]map[string]*tensors.Tensor, len(dirs))
 	for i, dir := range dirs {
-		other, otherCfg, err := loadRun(dir)
+		other, otherCfg, err := loadRun(dir, corpus)
 		if err != nil {
 			return nil, err
 		}

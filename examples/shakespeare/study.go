@@ -111,7 +111,7 @@ func studyFlags() (*flag.FlagSet, *studyOptions, *string, *string, *string) {
 	fs.StringVar(&o.Publish, "publish", "", "folder for the small files the report is made from (default docs/reproduction/<preset> for the full grid on a CPU, else docs/reproduction/<preset>/<backend>-runs<R>-seeds<S>: a piece's own folder)")
 	fs.StringVar(&o.Report, "report", "", "the report to write (default docs/REPRODUCTION.md); its plots go to reproduction/<section>/ beside it")
 	fs.BoolVar(&o.ReportOnly, "report_only", false, "train and measure nothing: only write the report from the published folders (-from)")
-	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file")
+	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file (the paper's data: no other text)")
 	fs.StringVar(&o.Set, "set", "", "hyperparameters for every run (see train -help); changes the recipe, so use another -dir")
 	fs.BoolVar(&o.Quiet, "quiet", false, "a line per evaluation instead of progress bars (for logs)")
 	fs.BoolVar(&o.NoSpeed, "no_speed", false, "skip the inference-speed and step-time measurements")
@@ -303,6 +303,9 @@ func runStudy(o *studyOptions, command string) error {
 	corpus, err := loadCorpus(o.Data)
 	if err != nil {
 		return err
+	}
+	if err := corpus.CheckTinyShakespeare(); err != nil { // the paper's runs are on its data
+		return fmt.Errorf("-data %s: the study reproduces the paper's runs, on tiny Shakespeare: %v (train takes any text)", o.Data, err)
 	}
 	// Check every run's settings before training any.
 	grid := o.grid()

@@ -64,7 +64,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.StringVar(&o.Preset, "preset", "cpu", "model and recipe: "+strings.Join(gpt.PresetNames(), ", "))
 	fs.IntVar(&o.Run, "run", 0, "the paper's configuration: 0 (AdamW alone) to 5 (SMI, cosine alpha)")
 	fs.Int64Var(&o.Seed, "seed", 1337, "seed for initialisation, dropout and batches")
-	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file (downloaded there when missing)")
+	fs.StringVar(&o.Data, "data", data.DefaultPath(), "UTF-8 text file to train on, one character a token (default: tiny Shakespeare, downloaded there when missing)")
 	fs.StringVar(&o.Out, "out", "", "run directory (default results/shakespeare/<preset>-run<run>-seed<seed>)")
 	fs.StringVar(&o.Set, "set", "", `hyperparameters, e.g. "max_iters=500;learning_rate=3e-4;optimizer=smi;smi_quantile=0.3"`+
 		"\n(names: "+strings.Join(append(gpt.ParamNames(), gomlxopt.ParamOptimizer+" (adamw or smi)",
@@ -234,7 +234,14 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	if o.CheckpointEvery < 0 {
 		return nil, fmt.Errorf("-checkpoint_every must be >= 0, got %d", o.CheckpointEvery)
 	}
-	// Settings are checked before anything is written.
+	// Settings are checked before anything is written, and before any graph is built.
+	if err := checkData(cfg, corpus, o.Data); err != nil {
+		return nil, err
+	}
+	if err := checkMemory(b, cfg); err != nil {
+		return nil, err
+	}
+	ctx.SetParam(paramData, corpus.SHA256)
 	if _, err := newOptimizer(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -439,6 +446,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 
 	m := newMetrics(b, o, ctx, cfg, hist, thresholds)
 	m.Devices = par.numDevices()
+	m.Data = dataInfo(o.Data, corpus)
 	if o.BenchTokens > 0 {
 		if !o.Quiet {
 			fmt.Printf("Measuring inference speed (%d repetitions of %d tokens)...\n", o.BenchReps, o.BenchTokens)
@@ -592,7 +600,7 @@ func chunkLosses(logits, targets *Node, batchSize int) *Node {
 // batches: 1.55 s per evaluation in chunks of 10, 1.63 s in chunks of 4, 2.05-2.4 s one batch per
 // execution; the chunked program compiles as fast as the one-batch program, about 6.5 s).
 func evalBudget(b backends.Backend) int {
-	if b.Name() == "go" || strings.Contains(strings.ToLower(b.Description()), "cpu") {
+	if onCPU(b) {
 		return 32 << 20
 	}
 	return 2 << 30
@@ -767,8 +775,12 @@ func printSummary(m *Metrics, dir string) {
 	fmt.Printf("\n%s, run %d (%s), seed %d, %d iterations on %s\n", m.Preset, m.Run, m.RunName, m.Seed, m.Config.MaxIters, m.Backend)
 	fmt.Printf("  final loss: train %.4f, val %.4f (best val %.4f at iteration %d)\n",
 		m.FinalTrainLoss, m.FinalValLoss, m.BestValLoss, m.BestValIter)
-	fmt.Printf("  training: %.1f s, %.0f tokens/s; loss variance over the last %d iterations: %.3g\n",
-		m.TrainSeconds, m.TrainTokensPerSec, m.VarianceWindow, m.FinalLossVariance)
+	variance := fmt.Sprintf("%.3g", float64(m.FinalLossVariance))
+	if why, ok := m.Undefined["final_loss_variance"]; ok {
+		variance = "undefined (" + why + ")"
+	}
+	fmt.Printf("  training: %.1f s, %.0f tokens/s; loss variance over the last %d iterations: %s\n",
+		m.TrainSeconds, m.TrainTokensPerSec, m.VarianceWindow, variance)
 	if m.Inference != nil {
 		fmt.Printf("  inference: %.1f tokens/s (95%% CI %.1f to %.1f)\n", m.Inference.TokensPerSec, m.Inference.CI95[0], m.Inference.CI95[1])
 	}

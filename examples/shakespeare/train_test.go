@@ -217,7 +217,7 @@ func TestBadInputsLeaveNothing(t *testing.T) {
 		{cmdTrain, []string{"-run", "5", "-data", sharedData, "-out", out, "-set", "smi_base=lion"}, "this trainer trains with nanoGPT's AdamW"},
 		{cmdTrain, []string{"-data", sharedData, "-out", out, "-set", "optimizer=sgd"}, "this trainer trains with nanoGPT's AdamW"},
 		{cmdTrain, []string{"-preset", "tiny", "-data", sharedData, "-out", out, "-checkpoint_every", "-1"}, "-checkpoint_every"},
-		{cmdTrain, []string{"-data", corrupt, "-out", out}, "pass -data with tiny Shakespeare's location"},
+		{cmdTrain, []string{"-data", corrupt, "-out", out}, "block_size=64 is longer than the data allows"},
 		{cmdSample, []string{"-out", out, "-data", sharedData, "-temperature", "NaN"}, "-temperature must be a finite number"},
 		{cmdSample, []string{"-out", out, "-data", sharedData, "-temperature", "+Inf"}, "-temperature must be a finite number"},
 		{cmdSample, []string{"-out", out, "-data", sharedData}, "no checkpoint in"},

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/internal/gpt"
+	smiopt "github.com/smi-gomlx/smi/optimizers"
+)
+
+// writeText writes a UTF-8 text of about n characters in several scripts, not tiny Shakespeare,
+// and returns its path.
+func writeText(t *testing.T, n int) string {
+	t.Helper()
+	words := []string{"Grüße", "世界", "naïve", "café", "Ωμέγα", "и", "the", "λόγος", "—", "日本語"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sb strings.Builder
+	for sb.Len() < n {
+		sb.WriteString(words[rng.IntN(len(words))])
+		if rng.IntN(8) == 0 {
+			sb.WriteString(".\n")
+		} else {
+			sb.WriteString(" ")
+		}
+	}
+	path := filepath.Join(t.TempDir(), "input.txt")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTrainsOnAnyText: train takes a UTF-8 text that is not tiny Shakespeare (its vocabulary is
+// the text's characters), records which text it was, and sample reads the run with that text
+// only.
+func TestTrainsOnAnyText(t *testing.T) {
+	text := writeText(t, 6000)
+	corpus, err := data.Load(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	args := []string{"-preset", "tiny", "-data", text, "-out", dir, "-quiet", "-bench_tokens", "0",
+		"-set", "max_iters=4;eval_interval=2;eval_iters=1"}
+	if err := runCommand(cmdTrain, args); err != nil {
+		t.Fatal(err)
+	}
+	var m Metrics
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil || json.Unmarshal(raw, &m) != nil {
+		t.Fatalf("metrics.json: %v", err)
+	}
+	if m.Config.VocabSize != len(corpus.Chars) || m.Data == nil || m.Data.File != "input.txt" || m.Data.TinyShakespeare ||
+		m.Data.SHA256 != corpus.SHA256 || m.Data.Characters != len(corpus.Train)+len(corpus.Val) {
+		t.Fatalf("vocab_size %d (want %d), data %+v", m.Config.VocabSize, len(corpus.Chars), m.Data)
+	}
+	if math.Abs(m.Evals[0].Val-math.Log(float64(len(corpus.Chars)))) > 0.3 {
+		t.Errorf("initial validation loss %.3f, want about ln(%d)", m.Evals[0].Val, len(corpus.Chars))
+	}
+	if err := runCommand(cmdSample, []string{"-out", dir, "-data", text, "-tokens", "5", "-prompt", "café"}); err != nil {
+		t.Errorf("sample with the run's text: %v", err)
+	}
+	err = runCommand(cmdSample, []string{"-out", dir, "-data", sharedData, "-tokens", "5"})
+	if err == nil || !strings.Contains(err.Error(), "was trained on another text") {
+		t.Errorf("sample with tiny Shakespeare: got %v, want an error saying the run trained on another text", err)
+	}
+	// Resuming with another text is refused like any other change of settings.
+	args[3] = sharedData
+	if err := runCommand(cmdTrain, args); err == nil || !strings.Contains(err.Error(), "data_sha256") {
+		t.Errorf("resuming on tiny Shakespeare: got %v, want the data's checksum named as a different setting", err)
+	}
+	// The study's runs are the paper's: tiny Shakespeare only.
+	err = runCommand(cmdStudy, []string{"-data", text, "-dir", filepath.Join(t.TempDir(), "study"), "-runs", "0", "-seeds", "1"})
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Errorf("study on another text: got %v, want a checksum mismatch", err)
+	}
+}
+
+// TestUnrunnableSettings: settings the model cannot run with are refused before any graph is
+// built, with what to change, and nothing is written.
+func TestUnrunnableSettings(t *testing.T) {
+	short := writeText(t, 400) // about 360 characters for training, 40 for validation
+	binary := filepath.Join(t.TempDir(), "model.bin")
+	if err := os.WriteFile(binary, []byte{0x7f, 'E', 'L', 'F', 0xff, 0xfe, 0}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	tiny, _ := gpt.Preset("tiny")
+	tiny.BlockSize = 100000
+	if have, ok := hostMemory(); !ok || attentionFloor(tiny, tiny.BatchSize) <= float64(have) {
+		t.Logf("this machine's memory (%d bytes, known: %v) could hold block_size=100000: that case is left out", have, ok)
+	}
+	for _, tc := range []struct {
+		data, set, want string
+	}{
+		{sharedData, "block_size=200000", "block_size=200000 is longer than the data allows: a block is block_size+1 consecutive " +
+			"characters of one split, and the validation split of tinyshakespeare.txt has 111540"},
+		{sharedData, "block_size=100000", "need more memory than this machine has"}, // XLA's "Out of memory allocating" before
+		{short, "", "lower block_size to at most"},
+		{binary, "", "is not UTF-8 text: byte 0xff at offset 4"},
+	} {
+		if strings.Contains(tc.want, "memory") {
+			if have, ok := hostMemory(); !ok || attentionFloor(tiny, tiny.BatchSize) <= float64(have) {
+				continue
+			}
+		}
+		args := []string{"-preset", "tiny", "-data", tc.data, "-out", out, "-set", tc.set}
+		err := runCommand(cmdTrain, args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("train %s: got %v, want an error containing %q", strings.Join(args, " "), err, tc.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("train %s left %s behind", strings.Join(args, " "), out)
+		}
+	}
+}
+
+// TestOneIteration: a run of one iteration writes its metrics, each defined or null with the
+// reason, and the report reads them (a free-form SMI run on run 0, through optimizer=smi).
+func TestOneIteration(t *testing.T) {
+	dir := t.TempDir()
+	m, err := tinyRun(t, 0, dir, "max_iters=1;optimizer=smi", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RunName != "free-form SMI" || m.SMI[smiopt.ParamTotalSteps] != 1 {
+		t.Errorf("run name %q, SMI settings %v", m.RunName, m.SMI)
+	}
+	if _, ok := m.SMI[smiopt.ParamBase]; ok {
+		t.Errorf("smi_base in the metrics' SMI settings: %v", m.SMI)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	var thresholds []Threshold
+	if err := json.Unmarshal(fields["iters_to_threshold"], &thresholds); err != nil || len(thresholds) != 2 ||
+		thresholds[0].Iter != nil || string(fields["final_loss_variance"]) != "null" {
+		t.Errorf("final_loss_variance %s, iters_to_threshold %s", fields["final_loss_variance"], fields["iters_to_threshold"])
+	}
+	var undefined map[string]string
+	if err := json.Unmarshal(fields["undefined"], &undefined); err != nil ||
+		!strings.Contains(undefined["final_loss_variance"], "the run has 1 iteration") ||
+		!strings.Contains(undefined["iters_to_threshold"], "not defined in a run of 1 iteration") {
+		t.Errorf("undefined: %s", fields["undefined"])
+	}
+	var back Metrics
+	if err := json.Unmarshal(raw, &back); err != nil || !math.IsNaN(float64(back.FinalLossVariance)) {
+		t.Errorf("read back: final_loss_variance %v, %v", back.FinalLossVariance, err)
+	}
+	// The report takes the run (nothing it needs is missing) and says n/a for the variance.
+	if err := runCommand(cmdReport, []string{"-out", filepath.Join(dir, "report"), dir}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report", "report.md"))
+	if !strings.Contains(string(md), "free-form SMI") || strings.Contains(string(md), "lacks") {
+		t.Errorf("report.md:\n%s", md)
+	}
+	// Two iterations have a variance.
+	m2, err := tinyRun(t, 0, t.TempDir(), "max_iters=2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(float64(m2.FinalLossVariance)) || m2.Undefined["final_loss_variance"] != "" {
+		t.Errorf("2 iterations: variance %v, undefined %v", m2.FinalLossVariance, m2.Undefined)
+	}
+}

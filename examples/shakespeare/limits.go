@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/internal/gpt"
+)
+
+// This file holds what a run's settings must fit, checked before any graph is built: the data's
+// splits and the machine's memory. gpt.Config.Validate checks the settings among themselves.
+
+// paramData is the hyperparameter holding the SHA-256 checksum of the text a run trains on: a run
+// resumes, and sample, eval, analyze and speed read it, only with the same text (a vocabulary is
+// the text's own).
+const paramData = "data_sha256"
+
+// checkData reports settings the text cannot feed: a block is block_size+1 consecutive characters
+// of one split (the input and, shifted by one, its targets), so each split must hold more than
+// block_size characters.
+func checkData(cfg gpt.Config, corpus *data.Corpus, path string) error {
+	most := min(len(corpus.Train), len(corpus.Val)) - 1
+	for _, split := range []struct {
+		name string
+		n    int
+	}{{"training", len(corpus.Train)}, {"validation", len(corpus.Val)}} {
+		if split.n > cfg.BlockSize {
+			continue
+		}
+		advice := fmt.Sprintf("lower block_size to at most %d, or train on a longer text", most)
+		if most < 1 {
+			advice = "train on a longer text"
+		}
+		return fmt.Errorf("block_size=%d is longer than the data allows: a block is block_size+1 consecutive characters "+
+			"of one split, and the %s split of %s has %d (its %d characters split 90/10 for training and validation): %s",
+			cfg.BlockSize, split.name, filepath.Base(path), split.n, len(corpus.Train)+len(corpus.Val), advice)
+	}
+	return nil
+}
+
+// attentionFloor is a lower bound of a training step's memory in bytes: the attention weights that
+// every layer keeps for the backward pass, n_layer*batch*n_head*block_size^2 float32 values, for
+// batch rows of a batch (a device's share when data-parallel). The step needs more (the other
+// activations, the weights, the optimizer's state), so a floor beyond the memory cannot run.
+func attentionFloor(cfg gpt.Config, batch int) float64 {
+	return 4 * float64(cfg.NLayer) * float64(batch) * float64(cfg.NHead) * float64(cfg.BlockSize) * float64(cfg.BlockSize)
+}
+
+// checkMemory reports settings whose training step cannot fit in the memory at hand: on a CPU
+// (the backend's devices share the host's memory) when attentionFloor of the whole batch is more
+// than the host's memory (MemTotal of /proc/meminfo). An accelerator's memory is not known before
+// its plugin allocates, so settings too large for it fail there (XLA's "out of memory").
+func checkMemory(b backends.Backend, cfg gpt.Config) error {
+	if !onCPU(b) {
+		return nil
+	}
+	have, ok := hostMemory()
+	if !ok {
+		return nil
+	}
+	need := attentionFloor(cfg, cfg.BatchSize)
+	if need <= float64(have) {
+		return nil
+	}
+	return fmt.Errorf("block_size=%d, batch_size=%d, n_head=%d, n_layer=%d need more memory than this machine has: a training step "+
+		"keeps at least %s of attention weights for its backward pass (n_layer*batch_size*n_head*block_size^2 float32 values), "+
+		"and the machine has %s: lower block_size (the need grows with its square), batch_size, n_head or n_layer",
+		cfg.BlockSize, cfg.BatchSize, cfg.NHead, cfg.NLayer, humanBytes(int64(min(need, 1<<62))), humanBytes(have))
+}
+
+// onCPU reports whether b computes on the host's CPUs (XLA CPU, or GoMLX's Go backend).
+func onCPU(b backends.Backend) bool {
+	return b.Name() == "go" || strings.Contains(strings.ToLower(b.Description()), "cpu")
+}
+
+// hostMemory returns the machine's memory in bytes, from /proc/meminfo (Linux); ok is false
+// elsewhere.
+func hostMemory() (bytes int64, ok bool) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 3 && fields[0] == "MemTotal:" && fields[2] == "kB" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			return kb << 10, err == nil && kb > 0
+		}
+	}
+	return 0, false
+}
+
+// checkRunData reports a run (its checkpoint's hyperparameters, ctx, from dir) trained on another
+// text than corpus.
+func checkRunData(ctx *context.Context, corpus *data.Corpus, dir string) error {
+	trained := context.GetParamOr(ctx, paramData, "")
+	if trained == corpus.SHA256 {
+		return nil
+	}
+	what := "another text"
+	if trained == data.SHA256 {
+		what = "tiny Shakespeare"
+	}
+	return fmt.Errorf("%s was trained on %s (sha256 %s), not on the text given (sha256 %s): pass -data with the text it was trained on",
+		dir, what, trained, corpus.SHA256)
+}
+
+// DataInfo is the text a run trained on, in its metrics.
+type DataInfo struct {
+	File            string `json:"file"` // the file's name (not its path: that is the machine's)
+	SHA256          string `json:"sha256"`
+	Bytes           int    `json:"bytes"`
+	Characters      int    `json:"characters"` // in both splits
+	TinyShakespeare bool   `json:"tiny_shakespeare"`
+}
+
+func dataInfo(path string, corpus *data.Corpus) *DataInfo {
+	return &DataInfo{File: filepath.Base(path), SHA256: corpus.SHA256, Bytes: corpus.Bytes,
+		Characters: len(corpus.Train) + len(corpus.Val), TinyShakespeare: corpus.IsTinyShakespeare()}
+}
+
+// dataSHA256 is the checksum of the text of a run's metrics: tiny Shakespeare's for metrics from
+// before they recorded the text (the trainer refused any other then).
+func dataSHA256(m *Metrics) string {
+	if m.Data == nil {
+		return data.SHA256
+	}
+	return m.Data.SHA256
+}

@@ -3,6 +3,7 @@ package optimizers_test
 import (
 	"fmt"
 
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/datasets"
@@ -35,19 +36,10 @@ func ExampleFromContext() {
 	}
 	opt := gomlxopt.FromContext(ctx) // optimizers.FromContext(ctx) returns an error instead of panicking
 
-	var x, y [][]float32
-	for i := range 64 {
-		x0, x1 := float32(i%8)/4-1, float32(i/8)/4-1
-		x, y = append(x, []float32{x0, x1}), append(y, []float32{2*x0 - 3*x1 + 1})
-	}
-	ds, err := datasets.InMemoryFromData(b, "line", []any{x}, []any{y})
+	ds, model, err := lineProblem(b)
 	if err != nil {
 		fmt.Println(err)
 		return
-	}
-	ds.BatchSize(64, true).Infinite(true)
-	model := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
-		return []*Node{layers.Dense(ctx, inputs[0], true, 1)}
 	}
 	trainer := train.NewTrainer(b, ctx, model, losses.MeanSquaredError, opt, nil, nil)
 	metrics, err := train.NewLoop(trainer).RunSteps(ds, context.GetParamOr(ctx, "train_steps", 0))
@@ -59,4 +51,23 @@ func ExampleFromContext() {
 	fmt.Printf("SMI's alpha at the last step: %.3f; loss below 1e-2: %v\n", alpha, metrics[0].Value().(float32) < 1e-2)
 	// Output:
 	// SMI's alpha at the last step: 0.500; loss below 1e-2: true
+}
+
+// lineProblem is the examples' regression, y = 2*x0 - 3*x1 + 1 on a grid of 64 points given whole in
+// every batch, and its model, one dense layer.
+func lineProblem(b backends.Backend) (train.Dataset, train.ModelFn, error) {
+	var x, y [][]float32
+	for i := range 64 {
+		x0, x1 := float32(i%8)/4-1, float32(i/8)/4-1
+		x, y = append(x, []float32{x0, x1}), append(y, []float32{2*x0 - 3*x1 + 1})
+	}
+	ds, err := datasets.InMemoryFromData(b, "line", []any{x}, []any{y})
+	if err != nil {
+		return nil, nil, err
+	}
+	ds.BatchSize(64, true).Infinite(true)
+	model := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
+		return []*Node{layers.Dense(ctx, inputs[0], true, 1)}
+	}
+	return ds, model, nil
 }

@@ -3,11 +3,8 @@ package optimizers_test
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/datasets"
-	"github.com/gomlx/gomlx/pkg/ml/layers"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	"github.com/gomlx/gomlx/pkg/ml/train/losses"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -24,19 +21,10 @@ func ExampleSMI() {
 		fmt.Println(err)
 		return
 	}
-	var x, y [][]float32
-	for i := range 64 {
-		x0, x1 := float32(i%8)/4-1, float32(i/8)/4-1
-		x, y = append(x, []float32{x0, x1}), append(y, []float32{2*x0 - 3*x1 + 1})
-	}
-	ds, err := datasets.InMemoryFromData(b, "line", []any{x}, []any{y})
+	ds, model, err := lineProblem(b) // y = 2*x0 - 3*x1 + 1, one dense layer
 	if err != nil {
 		fmt.Println(err)
 		return
-	}
-	ds.BatchSize(64, true).Infinite(true)
-	model := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
-		return []*Node{layers.Dense(ctx, inputs[0], true, 1)}
 	}
 
 	const steps = 300

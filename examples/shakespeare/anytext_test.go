@@ -40,6 +40,10 @@ func writeText(t *testing.T, n int) string {
 // the text's characters), records which text it was, and sample reads the run with that text
 // only.
 func TestTrainsOnAnyText(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	t.Parallel()
 	text := writeText(t, 6000)
 	corpus, err := data.Load(text)
 	if err != nil {
@@ -124,6 +128,10 @@ func TestUnrunnableSettings(t *testing.T) {
 // TestOneIteration: a run of one iteration writes its metrics, each defined or null with the
 // reason, and the report reads them (a free-form SMI run on run 0, through optimizer=smi).
 func TestOneIteration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	t.Parallel()
 	dir := t.TempDir()
 	m, err := tinyRun(t, 0, dir, "max_iters=1;optimizer=smi", 0)
 	if err != nil {

@@ -133,6 +133,10 @@ func (d runDiff) check(t *testing.T, what string) {
 // for 20, then resumed on 1 for 4 more; and on 1 for 4, then resumed on 4 for 20: all match
 // training on one device straight through, within the tolerances above.
 func TestDevicesMatchOneDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains 6 runs")
+	}
+	t.Parallel()
 	const set = "max_iters=24;eval_interval=12;eval_iters=2"
 	oneDir := t.TempDir()
 	one, err := tinyRunOn(t, 1, oneDir, set, 0)

@@ -40,6 +40,7 @@ func TestEvalChunk(t *testing.T) {
 // alone with gpt.Loss gives (the evaluation before chunks existed: one execution and one read per
 // batch), in the same order, up to float32 rounding; the means it reports agree as closely.
 func TestEvalMatchesPerBatch(t *testing.T) {
+	t.Parallel()
 	presets := []string{"tiny", "cpu"}
 	if testing.Short() {
 		presets = presets[:1]

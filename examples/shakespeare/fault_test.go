@@ -59,8 +59,10 @@ func TestMain(m *testing.M) {
 	}
 }
 
-// faultSet is the run the fault tests train: tiny, SMI, with evaluations and checkpoints often.
-const faultSet = "max_iters=40;eval_interval=20;eval_iters=2"
+// faultSet is the run the fault tests train: tiny with one layer (each start compiles the step
+// anew, and the faults, not the model, are what they test), SMI, with evaluations and
+// checkpoints often.
+const faultSet = "max_iters=40;eval_interval=20;eval_iters=2;n_layer=1"
 
 func faultArgs(t *testing.T, dir string) []string {
 	abs, err := filepath.Abs(sharedData)
@@ -212,6 +214,7 @@ func TestKillAnywhere(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains many times")
 	}
+	t.Parallel() // its children are processes of their own; the kills adapt to the load
 	kills := 12
 	if s := os.Getenv(faultKillsEnv); s != "" {
 		var err error
@@ -360,6 +363,7 @@ func TestSignalsStopCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains several times")
 	}
+	t.Parallel()
 	ref, _, _ := referenceRun(t)
 	var out bytes.Buffer
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {

@@ -32,6 +32,7 @@ func TestStudy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains several runs")
 	}
+	t.Parallel()
 	dir := t.TempDir()
 	o := tinyStudy(dir, []int{0, 5}, []int64{1, 2})
 	o.stopRun, o.stopAt = 3, 12 // the third run (run 0, seed 2) stops at iteration 12

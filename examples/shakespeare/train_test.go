@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
@@ -49,6 +50,10 @@ func tinyRunWith(t *testing.T, run int, dir, set string, stopAt int, edit func(*
 }
 
 func TestTinyLossFalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	t.Parallel()
 	dir := t.TempDir()
 	m, err := tinyRun(t, 0, dir, "", 0)
 	if err != nil {
@@ -143,14 +148,40 @@ func TestStatistics(t *testing.T) {
 	}
 }
 
+// resumeSet is the run the resume tests train: the tiny preset with one layer, as the resumes,
+// not the model, are what they test (every kind of state is there: weights, AdamW moments, SMI
+// histories, the step).
+const resumeSet = "max_iters=30;eval_interval=10;eval_iters=2;n_layer=1"
+
+var uninterrupted struct {
+	once sync.Once
+	m    *Metrics
+	err  error
+}
+
+// uninterruptedRun is run 5 of resumeSet trained straight through (with the default checkpoint
+// interval), once per test binary: what the resume tests compare their resumed runs with.
+func uninterruptedRun(t *testing.T) *Metrics {
+	t.Helper()
+	uninterrupted.once.Do(func() {
+		uninterrupted.err = fmt.Errorf("the uninterrupted run did not finish")
+		uninterrupted.m, uninterrupted.err = tinyRun(t, 5, t.TempDir(), resumeSet, 0)
+	})
+	if uninterrupted.err != nil {
+		t.Fatalf("the uninterrupted run: %v", uninterrupted.err)
+	}
+	return uninterrupted.m
+}
+
 // TestResumeEqualsUninterrupted stops an SMI run part-way, resumes it, and expects the very
 // same losses as a run that was never stopped.
 func TestResumeEqualsUninterrupted(t *testing.T) {
-	const set = "max_iters=30;eval_interval=10;eval_iters=2"
-	whole, err := tinyRun(t, 5, t.TempDir(), set, 0)
-	if err != nil {
-		t.Fatal(err)
+	if testing.Short() {
+		t.Skip("trains several runs")
 	}
+	t.Parallel()
+	const set = resumeSet
+	whole := uninterruptedRun(t)
 	dir := t.TempDir()
 	if _, err := tinyRun(t, 5, dir, set, 15); !errors.Is(err, errStopped) {
 		t.Fatalf("stopping at iteration 15: got %v", err)
@@ -239,12 +270,13 @@ func TestBadInputsLeaveNothing(t *testing.T) {
 // resumes from the one before it, to the same result; when none reads back, the message says
 // so and names -restart, which deletes them.
 func TestResumeSkipsDamagedCheckpoint(t *testing.T) {
-	const set = "max_iters=30;eval_interval=10;eval_iters=2"
-	every := func(o *trainOptions) { o.CheckpointEvery = 4 }
-	whole, err := tinyRunWith(t, 5, t.TempDir(), set, 0, every)
-	if err != nil {
-		t.Fatal(err)
+	if testing.Short() {
+		t.Skip("trains several runs")
 	}
+	t.Parallel()
+	const set = resumeSet
+	every := func(o *trainOptions) { o.CheckpointEvery = 4 }
+	whole := uninterruptedRun(t) // checkpointed at another interval: the results do not depend on it
 	dir := t.TempDir()
 	if _, err := tinyRunWith(t, 5, dir, set, 14, every); !errors.Is(err, errStopped) {
 		t.Fatalf("stopping at iteration 14: got %v", err)

@@ -11,6 +11,9 @@ import (
 // TestPartsWithoutWorkingPyTorch: a -pytorch that cannot start costs section 1b its PyTorch
 // column, with a note saying why, not the report.
 func TestPartsWithoutWorkingPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times the tiny preset's step parts")
+	}
 	b, err := backend.New()
 	if err != nil {
 		t.Skip(err)

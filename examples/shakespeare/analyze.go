@@ -19,6 +19,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -35,39 +36,6 @@ const (
 	activeFraction = 0.1
 )
 
-// Analysis is a checkpoint's parameter and activation analysis (analysis.json).
-type Analysis struct {
-	Preset   string         `json:"preset"`
-	Run      int            `json:"run"`
-	Seed     int64          `json:"seed"`
-	Iter     int64          `json:"iter"` // training iterations in the checkpoint
-	Matrices []MatrixReport `json:"matrices"`
-
-	// Summaries over the 4*n_layer block matrices (attention qkv and output, MLP in and out).
-	SpectralNormVarianceAcrossLayers float64            `json:"spectral_norm_variance_across_layers"` // mean over the 4 kinds of the variance over layers
-	SpectralNormVarianceByKind       map[string]float64 `json:"spectral_norm_variance_by_kind"`
-	ConditionNumberGeoMean           float64            `json:"condition_number_geomean"` // geometric mean: one near-singular matrix would dominate an arithmetic mean
-	ParamMagnitudeVariance           float64            `json:"param_magnitude_variance"` // variance of |w| over all weight-matrix entries
-	ActiveFraction                   float64            `json:"active_fraction"`          // fraction of weight-matrix entries with |w| >= 0.1*RMS(W)
-	MLPSparsity                      float64            `json:"mlp_sparsity"`             // fraction of MLP activations with |a| < 0.01
-	AttentionSparsity                float64            `json:"attention_sparsity"`       // fraction of causal attention weights below a tenth of uniform
-	MLPSparsityByLayer               []float64          `json:"mlp_sparsity_by_layer"`
-	AttentionSparsityByLayer         []float64          `json:"attention_sparsity_by_layer"`
-	ActivationBatches                int                `json:"activation_batches"`
-}
-
-// MatrixReport holds one weight matrix's singular-value figures.
-type MatrixReport struct {
-	Name         string  `json:"name"`
-	Kind         string  `json:"kind"`  // attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj, wte, wpe
-	Layer        int     `json:"layer"` // -1 for embeddings
-	Rows, Cols   int     `json:"-"`
-	SpectralNorm float64 `json:"spectral_norm"`
-	Condition    float64 `json:"condition_number"` // largest over smallest singular value
-}
-
-var blockKinds = []string{"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}
-
 func cmdAnalyze(args []string) error {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
@@ -79,7 +47,7 @@ func cmdAnalyze(args []string) error {
 	if *batches <= 0 {
 		return fmt.Errorf("-batches must be positive")
 	}
-	corpus, err := loadCorpus(*dataPath)
+	corpus, err := data.Open(*dataPath)
 	if err != nil {
 		return err
 	}
@@ -102,11 +70,11 @@ func analyzeRunDir(b backends.Backend, corpus *data.Corpus, dir string, batches 
 		return err
 	}
 	path := filepath.Join(dir, "analysis.json")
-	if err := writeJSON(path, a); err != nil {
+	if err := results.WriteJSON(path, a); err != nil {
 		return err
 	}
 	plotPath := filepath.Join(dir, "spectral_norms.png")
-	if err := plotSpectralNorms(plotPath, a); err != nil {
+	if err := results.PlotSpectralNorms(plotPath, a); err != nil {
 		return fmt.Errorf("plotting: %w", err)
 	}
 	printAnalysis(a)
@@ -114,8 +82,8 @@ func analyzeRunDir(b backends.Backend, corpus *data.Corpus, dir string, batches 
 	return nil
 }
 
-func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, batches int) (*Analysis, error) {
-	a := &Analysis{Preset: context.GetParamOr(ctx, "preset", ""), Run: context.GetParamOr(ctx, "run", 0),
+func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, batches int) (*results.Analysis, error) {
+	a := &results.Analysis{Preset: context.GetParamOr(ctx, "preset", ""), Run: context.GetParamOr(ctx, "run", 0),
 		Seed: context.GetParamOr(ctx, "seed", int64(0)), SpectralNormVarianceByKind: map[string]float64{},
 		ActivationBatches: batches}
 	var magnitudes []float64
@@ -148,7 +116,7 @@ func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *d
 			return nil, fmt.Errorf("SVD of %s failed", v.ScopeAndName())
 		}
 		s := svd.Values(nil)
-		r := MatrixReport{Name: v.ScopeAndName(), Layer: -1, Rows: dims[0], Cols: dims[1],
+		r := results.MatrixReport{Name: v.ScopeAndName(), Layer: -1, Rows: dims[0], Cols: dims[1],
 			SpectralNorm: s[0], Condition: s[0] / s[len(s)-1]}
 		parts := strings.Split(strings.TrimPrefix(v.Scope(), "/"+gpt.Scope+"/"), "/")
 		if _, err := fmt.Sscanf(parts[0], "h%d", &r.Layer); err == nil && len(parts) >= 3 {
@@ -165,7 +133,7 @@ func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *d
 		return a.Matrices[i].Kind < a.Matrices[j].Kind
 	})
 	var conds []float64
-	for _, kind := range blockKinds {
+	for _, kind := range results.BlockKinds {
 		var norms []float64
 		for _, r := range a.Matrices {
 			if r.Kind == kind {
@@ -178,7 +146,7 @@ func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *d
 		}
 		_, variance := stat.PopMeanVariance(norms, nil)
 		a.SpectralNormVarianceByKind[kind] = variance
-		a.SpectralNormVarianceAcrossLayers += variance / float64(len(blockKinds))
+		a.SpectralNormVarianceAcrossLayers += variance / float64(len(results.BlockKinds))
 	}
 	a.ConditionNumberGeoMean = stat.GeometricMean(conds, nil)
 	_, a.ParamMagnitudeVariance = stat.PopMeanVariance(magnitudes, nil)
@@ -192,7 +160,7 @@ func analyze(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *d
 
 // activationSparsity measures, in the graph, the per-layer fractions of inactive MLP
 // activations and attention weights over validation batches (dropout off).
-func activationSparsity(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, batches int, a *Analysis) error {
+func activationSparsity(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, batches int, a *results.Analysis) error {
 	exec := context.MustNewExec(b, ctx.Reuse(), func(ctx *context.Context, x *Node) []*Node {
 		probe := &gpt.Probe{}
 		gpt.Forward(ctx, cfg, x, probe)
@@ -231,7 +199,7 @@ func activationSparsity(b backends.Backend, ctx *context.Context, cfg gpt.Config
 	return nil
 }
 
-func printAnalysis(a *Analysis) {
+func printAnalysis(a *results.Analysis) {
 	fmt.Printf("%-22s %5s %14s %16s\n", "matrix", "layer", "spectral norm", "condition number")
 	for _, r := range a.Matrices {
 		fmt.Printf("%-22s %5d %14.4f %16.2f\n", r.Kind, r.Layer, r.SpectralNorm, r.Condition)

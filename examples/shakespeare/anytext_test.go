@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
@@ -55,7 +57,7 @@ func TestTrainsOnAnyText(t *testing.T) {
 	if err := runCommand(cmdTrain, args); err != nil {
 		t.Fatal(err)
 	}
-	var m Metrics
+	var m results.Metrics
 	raw, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
 	if err != nil || json.Unmarshal(raw, &m) != nil {
 		t.Fatalf("metrics.json: %v", err)
@@ -151,7 +153,7 @@ func TestOneIteration(t *testing.T) {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		t.Fatal(err)
 	}
-	var thresholds []Threshold
+	var thresholds []results.Threshold
 	if err := json.Unmarshal(fields["iters_to_threshold"], &thresholds); err != nil || len(thresholds) != 2 ||
 		thresholds[0].Iter != nil || string(fields["final_loss_variance"]) != "null" {
 		t.Errorf("final_loss_variance %s, iters_to_threshold %s", fields["final_loss_variance"], fields["iters_to_threshold"])
@@ -162,12 +164,12 @@ func TestOneIteration(t *testing.T) {
 		!strings.Contains(undefined["iters_to_threshold"], "not defined in a run of 1 iteration") {
 		t.Errorf("undefined: %s", fields["undefined"])
 	}
-	var back Metrics
+	var back results.Metrics
 	if err := json.Unmarshal(raw, &back); err != nil || !math.IsNaN(float64(back.FinalLossVariance)) {
 		t.Errorf("read back: final_loss_variance %v, %v", back.FinalLossVariance, err)
 	}
 	// The report takes the run (nothing it needs is missing) and says n/a for the variance.
-	if err := runCommand(cmdReport, []string{"-out", filepath.Join(dir, "report"), dir}); err != nil {
+	if err := runCommand(study.ReportCommand, []string{"-out", filepath.Join(dir, "report"), dir}); err != nil {
 		t.Fatal(err)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report", "report.md"))

@@ -17,6 +17,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 )
 
 // A run's checkpoints live in RUN/checkpoint, one directory per saved iteration:
@@ -261,7 +263,7 @@ func (s ckptStore) save(snap *snapshot) (err error) {
 	if err := hook("weights"); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(s.staging(), historyFile), snap.hist); err != nil {
+	if err := results.WriteJSON(filepath.Join(s.staging(), historyFile), snap.hist); err != nil {
 		return err
 	}
 	if err := hook("history"); err != nil {

@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/backend"
 )
 
 // tinyRunOn is tinyRun on the given number of devices.
-func tinyRunOn(t *testing.T, devices int, dir, set string, stopAt int) (*Metrics, error) {
+func tinyRunOn(t *testing.T, devices int, dir, set string, stopAt int) (*results.Metrics, error) {
 	t.Helper()
 	b, err := backend.New()
 	if err != nil {
@@ -31,7 +32,7 @@ func tinyRunOn(t *testing.T, devices int, dir, set string, stopAt int) (*Metrics
 	if err != nil {
 		t.Fatal(err)
 	}
-	thresholds, _ := parseThresholds(o.Thresholds)
+	thresholds, _ := results.ParseThresholds(o.Thresholds)
 	return trainRun(b, ctx, cfg, corpus, o, thresholds)
 }
 
@@ -80,7 +81,7 @@ const (
 
 type runDiff struct{ loss, eval, kept, state float64 }
 
-func compareRuns(t *testing.T, want, got *Metrics, wantDir, gotDir string) runDiff {
+func compareRuns(t *testing.T, want, got *results.Metrics, wantDir, gotDir string) runDiff {
 	t.Helper()
 	var d runDiff
 	if len(got.IterLoss) != len(want.IterLoss) || len(got.Evals) != len(want.Evals) || len(got.SMITelemetry) != len(want.SMITelemetry) {

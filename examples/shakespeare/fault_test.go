@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 )
 
 // The fault-injection tests run the trainer as a child process: the test binary itself, which
@@ -140,13 +142,13 @@ func referenceRun(t *testing.T) (string, time.Duration, time.Duration) {
 // savePause is how long each stage of a save sleeps in the fault tests: saves take about 5x it.
 const savePause = 20 * time.Millisecond
 
-func readMetrics(t *testing.T, dir string) *Metrics {
+func readMetrics(t *testing.T, dir string) *results.Metrics {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Metrics{}
+	m := &results.Metrics{}
 	if err := json.Unmarshal(raw, m); err != nil {
 		t.Fatal(err)
 	}
@@ -313,19 +315,19 @@ func TestKillAnywhere(t *testing.T) {
 // naming the directory and the holder's PID; the lock goes with the holder, even after SIGKILL.
 func TestSecondProcessRefused(t *testing.T) {
 	dir := t.TempDir()
-	lock, err := lockRun(dir)
+	lock, err := results.LockDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = lockRun(dir)
+	_, err = results.LockDir(dir)
 	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
 		t.Fatalf("second lock: %v", err)
 	}
-	lock.release()
-	if l, err := lockRun(dir); err != nil {
+	lock.Release()
+	if l, err := results.LockDir(dir); err != nil {
 		t.Fatalf("after release: %v", err)
 	} else {
-		l.release()
+		l.Release()
 	}
 
 	// A child killed with SIGKILL while training gives the directory back.
@@ -333,14 +335,14 @@ func TestSecondProcessRefused(t *testing.T) {
 	cmd := startChild(t, dir, &out, savePauseEnv+"=200ms")
 	pid := strconv.Itoa(cmd.Process.Pid)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if raw, _ := os.ReadFile(filepath.Join(dir, lockFile)); strings.TrimSpace(string(raw)) == pid {
+		if raw, _ := os.ReadFile(filepath.Join(dir, results.LockFile)); strings.TrimSpace(string(raw)) == pid {
 			break // the child holds the lock
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the child never held the lock\n%s", out.String())
 		}
 	}
-	if _, err := lockRun(dir); err == nil || !strings.Contains(err.Error(), "PID "+pid) {
+	if _, err := results.LockDir(dir); err == nil || !strings.Contains(err.Error(), "PID "+pid) {
 		t.Fatalf("locking a directory a running trainer holds: %v", err)
 	}
 	// The whole command refuses too, with the holder named.
@@ -350,11 +352,11 @@ func TestSecondProcessRefused(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
-	l, err := lockRun(dir)
+	l, err := results.LockDir(dir)
 	if err != nil {
 		t.Fatalf("after the holder was killed: %v", err)
 	}
-	l.release()
+	l.Release()
 }
 
 // TestSignalsStopCleanly: SIGTERM and SIGHUP stop the trainer as Ctrl-C does, after the

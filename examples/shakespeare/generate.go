@@ -12,6 +12,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -80,25 +82,16 @@ func sample(logits []float32, temperature float64, probs []float64, rng *rand.Ra
 	return int32(len(probs) - 1)
 }
 
-// Inference is the autoregressive generation speed.
-type Inference struct {
-	TokensPerSec float64    `json:"tokens_per_sec"` // mean over repetitions
-	CI95         [2]float64 `json:"ci95"`           // Student-t 95% interval of the mean
-	PerRep       []float64  `json:"per_rep"`
-	TokensPerRep int        `json:"tokens_per_rep"`
-	WarmupTokens int        `json:"warmup_tokens"`
-}
-
 // benchInference times reps generations of tokens tokens each, after a warm-up that compiles
 // the program, from the same validation prompt with the same sampling seed.
-func benchInference(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, seed int64, tokens, reps int) (*Inference, error) {
+func benchInference(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, seed int64, tokens, reps int) (*results.Inference, error) {
 	gen := newGenerator(b, ctx, cfg)
 	prompt := corpus.Val[:cfg.BlockSize/2]
 	warmup := min(tokens, 10)
 	if _, err := gen.generate(prompt, warmup, 1, data.RNG(seed, 7)); err != nil {
 		return nil, fmt.Errorf("inference warm-up: %w", err)
 	}
-	inf := &Inference{TokensPerRep: tokens, WarmupTokens: warmup}
+	inf := &results.Inference{TokensPerRep: tokens, WarmupTokens: warmup}
 	for range reps {
 		start := time.Now()
 		if _, err := gen.generate(prompt, tokens, 1, data.RNG(seed, 7)); err != nil {
@@ -107,7 +100,7 @@ func benchInference(b backends.Backend, ctx *context.Context, cfg gpt.Config, co
 		inf.PerRep = append(inf.PerRep, float64(tokens)/time.Since(start).Seconds())
 	}
 	var lo, hi float64
-	inf.TokensPerSec, lo, hi = meanCI95(inf.PerRep)
+	inf.TokensPerSec, lo, hi = stats.MeanCI95(inf.PerRep)
 	inf.CI95 = [2]float64{lo, hi}
 	return inf, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -115,25 +116,7 @@ func checkRunData(ctx *context.Context, corpus *data.Corpus, dir string) error {
 		dir, what, trained, corpus.SHA256)
 }
 
-// DataInfo is the text a run trained on, in its metrics.
-type DataInfo struct {
-	File            string `json:"file"` // the file's name (not its path: that is the machine's)
-	SHA256          string `json:"sha256"`
-	Bytes           int    `json:"bytes"`
-	Characters      int    `json:"characters"` // in both splits
-	TinyShakespeare bool   `json:"tiny_shakespeare"`
-}
-
-func dataInfo(path string, corpus *data.Corpus) *DataInfo {
-	return &DataInfo{File: filepath.Base(path), SHA256: corpus.SHA256, Bytes: corpus.Bytes,
+func dataInfo(path string, corpus *data.Corpus) *results.DataInfo {
+	return &results.DataInfo{File: filepath.Base(path), SHA256: corpus.SHA256, Bytes: corpus.Bytes,
 		Characters: len(corpus.Train) + len(corpus.Val), TinyShakespeare: corpus.IsTinyShakespeare()}
-}
-
-// dataSHA256 is the checksum of the text of a run's metrics: tiny Shakespeare's for metrics from
-// before they recorded the text (the trainer refused any other then).
-func dataSHA256(m *Metrics) string {
-	if m.Data == nil {
-		return data.SHA256
-	}
-	return m.Data.SHA256
 }

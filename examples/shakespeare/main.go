@@ -20,13 +20,15 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 )
 
 var commands = map[string]func(args []string) error{
 	"train":   cmdTrain,
 	"sample":  cmdSample,
 	"analyze": cmdAnalyze,
-	"report":  cmdReport,
+	"report":  study.ReportCommand,
 	"data":    cmdData,
 	"speed":   cmdSpeed,
 	"eval":    cmdEval,

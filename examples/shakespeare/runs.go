@@ -8,37 +8,11 @@ import (
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 	"github.com/smi-gomlx/smi/spectral"
 )
-
-// Run is one of the configurations of the paper's experiment (docs/ALGORITHM.md).
-type Run struct {
-	Name       string
-	SMI        bool
-	Schedule   string // alpha schedule: "linear" or "cosine"
-	AlphaStart float64
-	AlphaEnd   float64
-	Beta       float64 // EMA decay of the spectral history
-	Quantile   float64 // q: the fraction of frequencies masked out
-}
-
-var runs = []Run{
-	{Name: "AdamW alone"},
-	{Name: "basic SMI", SMI: true, Schedule: "linear", AlphaStart: 0.1, AlphaEnd: 0.9, Beta: 0.9, Quantile: 0.5},
-	{Name: "conservative alpha", SMI: true, Schedule: "linear", AlphaStart: 0.1, AlphaEnd: 0.5, Beta: 0.9, Quantile: 0.5},
-	{Name: "higher EMA decay", SMI: true, Schedule: "linear", AlphaStart: 0.1, AlphaEnd: 0.5, Beta: 0.99, Quantile: 0.5},
-	{Name: "top 75% frequencies", SMI: true, Schedule: "linear", AlphaStart: 0.1, AlphaEnd: 0.5, Beta: 0.99, Quantile: 0.25},
-	{Name: "cosine alpha", SMI: true, Schedule: "cosine", AlphaStart: 0.1, AlphaEnd: 0.5, Beta: 0.99, Quantile: 0.25},
-}
-
-func lookupRun(n int) (Run, error) {
-	if n < 0 || n >= len(runs) {
-		return Run{}, fmt.Errorf("unknown run %d: the paper's runs are 0 (AdamW alone) to %d", n, len(runs)-1)
-	}
-	return runs[n], nil
-}
 
 // The run's optimizer is chosen as in GoMLX's trainers, by the "optimizer" hyperparameter
 // (gomlxopt.ParamOptimizer), and built by the optimizers package's FromContextWith: "adamw" for
@@ -54,7 +28,7 @@ const legacyParamSMI = "smi"
 // setRunParams writes the run's settings as hyperparameters, so "-set" can change any of them
 // (and turn SMI on for free-form settings with "optimizer=smi"). Run 0 carries the guideline
 // defaults (section 3.6, AdamW) with SMI off. smi_total_steps 0 stands for max_iters.
-func setRunParams(ctx *context.Context, r Run) {
+func setRunParams(ctx *context.Context, r results.Run) {
 	cfg, _ := smiopt.PaperDefaults(trainerBase)
 	name := trainerBase
 	if r.SMI {

@@ -12,34 +12,15 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
-// loadCorpus loads the UTF-8 text at path (see package data). The default path is tiny
-// Shakespeare's cache: downloaded and verified when absent, and refused when it holds anything
-// else; any other path must exist and may hold any text.
-func loadCorpus(path string) (*data.Corpus, error) {
-	isDefault := path == data.DefaultPath()
-	if err := data.Ensure(path, isDefault); err != nil {
-		return nil, err
-	}
-	c, err := data.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if isDefault {
-		if err := c.CheckTinyShakespeare(); err != nil {
-			return nil, fmt.Errorf("%s, tiny Shakespeare's cache: %v; delete it and run again to download it anew", path, err)
-		}
-	}
-	return c, nil
-}
-
 // openRun loads the corpus at dataPath and the run in dir (see loadRun), and opens the backend:
 // what every command that reads a trained run starts with.
 func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, backends.Backend, error) {
-	corpus, err := loadCorpus(dataPath)
+	corpus, err := data.Open(dataPath)
 	if err != nil {
 		return nil, nil, gpt.Config{}, nil, err
 	}
@@ -130,7 +111,7 @@ func cmdData(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	corpus, err := loadCorpus(*dataPath)
+	corpus, err := data.Open(*dataPath)
 	if err != nil {
 		return err
 	}
@@ -170,7 +151,7 @@ func cmdEval(args []string) error {
 		if err != nil {
 			return err
 		}
-		mean, lo, hi := meanCI95(losses)
+		mean, lo, hi := stats.MeanCI95(losses)
 		fmt.Printf("%-5s loss %.4f (95%% CI %.4f to %.4f, %d batches of %dx%d)\n", split.name, mean, lo, hi, *batches, cfg.BatchSize, cfg.BlockSize)
 	}
 	return nil

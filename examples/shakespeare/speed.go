@@ -12,6 +12,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -36,7 +38,7 @@ func cmdSpeed(args []string) error {
 	if len(dirs) == 0 || *tokens <= 0 || *reps < 2 {
 		return fmt.Errorf("give one or more run directories; -tokens must be positive and -reps at least 2")
 	}
-	corpus, err := loadCorpus(*dataPath)
+	corpus, err := data.Open(*dataPath)
 	if err != nil {
 		return err
 	}
@@ -56,14 +58,14 @@ func cmdSpeed(args []string) error {
 		"%d repetitions of %d characters per model, one compiled program, models in rotating order. "+
 		"Mean tokens/s with its 95%% Student-t interval; the difference from the first model with the p-value of Welch's t-test.\n\n"+
 		"| run | tokens/s | 95%% CI | vs first | p (Welch) |\n|---|---|---|---|---|\n",
-		host, thisMachine().CPU, backend.Description(b), *reps, *tokens)
+		host, results.ThisMachine().CPU, backend.Description(b), *reps, *tokens)
 	for i, dir := range dirs {
-		mean, lo, hi := meanCI95(rates[i])
+		mean, lo, hi := stats.MeanCI95(rates[i])
 		diff, p := "", ""
 		if i > 0 {
-			base, _, _ := meanCI95(rates[0])
+			base, _, _ := stats.MeanCI95(rates[0])
 			diff = fmt.Sprintf("%+.1f%%", 100*(mean-base)/base)
-			p = fmtNum(welch(rates[i], rates[0]))
+			p = stats.Format(stats.Welch(rates[i], rates[0]))
 		}
 		fmt.Fprintf(&sb, "| %s | %.1f | %.1f to %.1f | %s | %s |\n", dir, mean, lo, hi, diff, p)
 	}

@@ -10,17 +10,6 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 )
 
-// stepFile is a study's steps.json: the training-step time of every configuration, measured
-// side by side in one process, so that machine load between runs does not enter the overhead.
-type stepFile struct {
-	StepsPerRound int                  `json:"steps_per_round"`
-	Rounds        int                  `json:"rounds"`
-	Backend       string               `json:"backend"`
-	Machine       Machine              `json:"machine"`
-	Date          string               `json:"date_utc"`
-	Seconds       map[string][]float64 `json:"seconds_per_step"` // per run ("run0", ...), one per round
-}
-
 // interleavedStepTimes builds the trainer of each configuration (its optimizer exactly as train
 // builds it, from fresh weights of seed 1337, one device), runs two warm-up steps each (the
 // first compiles), then rounds of steps steps per configuration in rotating order, and returns

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
@@ -51,10 +51,6 @@ type trainOptions struct {
 	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
 
-// defaultThresholds are the training-loss thresholds of iterations-to-threshold: the paper's 1.0
-// and the higher ones the smaller presets reach.
-const defaultThresholds = "2.5,2.0,1.8,1.5,1.2,1.0"
-
 // errStopped reports a run stopped early (Ctrl-C) after saving a checkpoint to resume from.
 var errStopped = errors.New("stopped")
 
@@ -74,7 +70,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar, a line per evaluation instead (for logs)")
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")
 	fs.IntVar(&o.BenchReps, "bench_reps", 10, "repetitions of the inference-speed measurement")
-	fs.StringVar(&o.Thresholds, "thresholds", defaultThresholds, "training-loss thresholds for iterations-to-threshold")
+	fs.StringVar(&o.Thresholds, "thresholds", results.DefaultThresholds, "training-loss thresholds for iterations-to-threshold")
 	fs.IntVar(&o.Devices, "devices", 1, devicesUsage)
 	fs.StringVar(&o.Device, "device", "", backend.DeviceUsage)
 	return fs, o
@@ -93,7 +89,7 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	if err != nil {
 		return nil, gpt.Config{}, err
 	}
-	r, err := lookupRun(o.Run)
+	r, err := results.LookupRun(o.Run)
 	if err != nil {
 		return nil, gpt.Config{}, err
 	}
@@ -152,29 +148,16 @@ func legacySMISetting(settings string) bool {
 // history is the run's record so far; it is saved with each checkpoint so a resumed run
 // reports the whole run.
 type history struct {
-	IterLoss     []float64  `json:"iter_loss"` // training loss of each iteration's batch
-	Evals        []evalLoss `json:"evals"`
-	TrainSeconds float64    `json:"train_seconds"` // training steps only (incl. first-step compilation)
-	Telemetry    []smiPoint `json:"smi_telemetry,omitempty"`
+	IterLoss     []float64          `json:"iter_loss"` // training loss of each iteration's batch
+	Evals        []results.Eval     `json:"evals"`
+	TrainSeconds float64            `json:"train_seconds"` // training steps only (incl. first-step compilation)
+	Telemetry    []results.SMIPoint `json:"smi_telemetry,omitempty"`
 
-	// Wall time outside the training steps (see Metrics): the evaluations, training's waits for
+	// Wall time outside the training steps (see results.Metrics): the evaluations, training's waits for
 	// checkpoints, and the checkpoints' background writes; each up to the checkpoint that holds it.
 	EvalSeconds            float64 `json:"eval_seconds"`
 	CheckpointSeconds      float64 `json:"checkpoint_seconds"`
 	CheckpointWriteSeconds float64 `json:"checkpoint_write_seconds"`
-}
-
-type evalLoss struct {
-	Iter  int     `json:"iter"`
-	Train float64 `json:"train"`
-	Val   float64 `json:"val"`
-	LR    float64 `json:"lr"`
-}
-
-type smiPoint struct {
-	Iter       int     `json:"iter"`
-	Alpha      float64 `json:"alpha"`
-	KeptEnergy float64 `json:"kept_energy"`
 }
 
 const historyFile = "history.json"
@@ -187,14 +170,14 @@ func cmdTrain(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags go before them? see -help)", fs.Args())
 	}
-	thresholds, err := parseThresholds(o.Thresholds)
+	thresholds, err := results.ParseThresholds(o.Thresholds)
 	if err != nil {
 		return err
 	}
 	if o.BenchTokens < 0 || o.BenchReps < 2 && o.BenchTokens > 0 {
 		return fmt.Errorf("-bench_tokens must be >= 0 and -bench_reps >= 2 (for a confidence interval)")
 	}
-	corpus, err := loadCorpus(o.Data)
+	corpus, err := data.Open(o.Data)
 	if err != nil {
 		return err
 	}
@@ -229,7 +212,7 @@ func cmdTrain(args []string) error {
 // trainRun trains (or resumes) one run and writes its metrics, plot and checkpoint. It holds
 // the run directory's lock throughout (see lockRun) and saves crash-safe checkpoints (see
 // ckptStore).
-func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions, thresholds []float64) (*Metrics, error) {
+func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions, thresholds []float64) (*results.Metrics, error) {
 	start := time.Now()
 	if o.CheckpointEvery < 0 {
 		return nil, fmt.Errorf("-checkpoint_every must be >= 0, got %d", o.CheckpointEvery)
@@ -250,11 +233,11 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		return nil, err
 	}
 	dir := o.outDir()
-	lock, err := lockRun(dir)
+	lock, err := results.LockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.release()
+	defer lock.Release()
 	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
 	if o.Restart {
 		if err := restartRun(store); err != nil {
@@ -321,7 +304,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		}
 		took := time.Since(began).Seconds()
 		hist.EvalSeconds += took
-		hist.Evals = append(hist.Evals, evalLoss{Iter: iter, Train: trainLoss, Val: valLoss, LR: cfg.LearningRateAt(max(iter-1, 0))})
+		hist.Evals = append(hist.Evals, results.Eval{Iter: iter, Train: trainLoss, Val: valLoss, LR: cfg.LearningRateAt(max(iter-1, 0))})
 		lastVal = valLoss
 		if o.Quiet {
 			fmt.Printf("iteration %d/%d: train loss %.4f, val loss %.4f (%.0f s training; this evaluation %.1f s, all %.0f s; checkpoints %.0f s)\n",
@@ -391,7 +374,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		hist.IterLoss = append(hist.IterLoss, float64(tensors.ToScalar[float32](metrics[0])))
 		iter := len(hist.IterLoss)
 		if alpha, kept, ok := smiopt.Telemetry(ctx); ok {
-			hist.Telemetry = append(hist.Telemetry, smiPoint{Iter: iter, Alpha: alpha, KeptEnergy: kept})
+			hist.Telemetry = append(hist.Telemetry, results.SMIPoint{Iter: iter, Alpha: alpha, KeptEnergy: kept})
 		}
 		evalIter := iter%cfg.EvalInterval == 0 || iter == cfg.MaxIters
 		if evalIter {
@@ -458,10 +441,10 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		m.Inference = inf
 	}
 	m.TotalSeconds = time.Since(start).Seconds()
-	if err := writeJSON(filepath.Join(dir, "metrics.json"), m); err != nil {
+	if err := results.WriteJSON(filepath.Join(dir, "metrics.json"), m); err != nil {
 		return nil, err
 	}
-	if err := plotRun(filepath.Join(dir, "loss.png"), m); err != nil {
+	if err := results.PlotRun(filepath.Join(dir, "loss.png"), m); err != nil {
 		return nil, fmt.Errorf("plotting: %w", err)
 	}
 	return m, nil
@@ -724,54 +707,7 @@ func (e *evaluator) run(splits ...evalSplit) ([][]float64, error) {
 	return all, nil
 }
 
-func parseThresholds(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		var v float64
-		if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil || v <= 0 {
-			return nil, fmt.Errorf("-thresholds: %q is not a positive number", f)
-		}
-		out = append(out, v)
-	}
-	slices.Sort(out)
-	slices.Reverse(out)
-	return out, nil
-}
-
-func writeJSON(path string, v any) error {
-	raw, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(raw, '\n'))
-}
-
-// writeFileAtomic writes path through a synced temporary file and a rename, so an
-// interruption leaves the old file or the new one, never a part.
-func writeFileAtomic(path string, content []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func printSummary(m *Metrics, dir string) {
+func printSummary(m *results.Metrics, dir string) {
 	fmt.Printf("\n%s, run %d (%s), seed %d, %d iterations on %s\n", m.Preset, m.Run, m.RunName, m.Seed, m.Config.MaxIters, m.Backend)
 	fmt.Printf("  final loss: train %.4f, val %.4f (best val %.4f at iteration %d)\n",
 		m.FinalTrainLoss, m.FinalValLoss, m.BestValLoss, m.BestValIter)

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
 )
 
@@ -22,13 +24,13 @@ import (
 var sharedData = cmp.Or(os.Getenv("SMI_DATA"), data.DefaultPath())
 
 // tinyRun trains the tiny preset in dir with the given -set settings.
-func tinyRun(t *testing.T, run int, dir, set string, stopAt int) (*Metrics, error) {
+func tinyRun(t *testing.T, run int, dir, set string, stopAt int) (*results.Metrics, error) {
 	t.Helper()
 	return tinyRunWith(t, run, dir, set, stopAt, func(*trainOptions) {})
 }
 
 // tinyRunWith is tinyRun with further options set by edit.
-func tinyRunWith(t *testing.T, run int, dir, set string, stopAt int, edit func(*trainOptions)) (*Metrics, error) {
+func tinyRunWith(t *testing.T, run int, dir, set string, stopAt int, edit func(*trainOptions)) (*results.Metrics, error) {
 	t.Helper()
 	b, err := backend.New()
 	if err != nil {
@@ -45,7 +47,7 @@ func tinyRunWith(t *testing.T, run int, dir, set string, stopAt int, edit func(*
 	if err != nil {
 		t.Fatal(err)
 	}
-	thresholds, _ := parseThresholds(o.Thresholds)
+	thresholds, _ := results.ParseThresholds(o.Thresholds)
 	return trainRun(b, ctx, cfg, corpus, o, thresholds)
 }
 
@@ -80,7 +82,7 @@ func TestTinyLossFalls(t *testing.T) {
 	if err := runCommand(cmdAnalyze, []string{"-out", dir, "-data", sharedData, "-batches", "2"}); err != nil {
 		t.Fatal(err)
 	}
-	var a Analysis
+	var a results.Analysis
 	raw, err := os.ReadFile(filepath.Join(dir, "analysis.json"))
 	if err != nil || json.Unmarshal(raw, &a) != nil {
 		t.Fatalf("analysis.json: %v", err)
@@ -104,7 +106,7 @@ func TestTinyLossFalls(t *testing.T) {
 		t.Errorf("speed.md: %q", md)
 	}
 	reportDir := filepath.Join(dir, "report")
-	if err := runCommand(cmdReport, []string{"-out", reportDir, dir}); err != nil {
+	if err := runCommand(study.ReportCommand, []string{"-out", reportDir, dir}); err != nil {
 		t.Fatal(err)
 	}
 	md, _ := os.ReadFile(filepath.Join(reportDir, "report.md"))
@@ -115,39 +117,6 @@ func TestTinyLossFalls(t *testing.T) {
 	}
 }
 
-func TestStatistics(t *testing.T) {
-	// Reference: Welch's test by direct numerical integration of Student's t density.
-	if p := welch([]float64{1, 2, 3, 4}, []float64{2, 3, 4, 5, 6}); math.Abs(p-0.161286) > 1e-4 {
-		t.Errorf("Welch p-value %.6f, want 0.161286", p)
-	}
-	mean, lo, hi := meanCI95([]float64{3.1, 2.9, 3.3})
-	// t(0.975, 2) = 4.302653; sd = 0.2; half-width = 4.302653*0.2/sqrt(3).
-	if math.Abs(mean-3.1) > 1e-12 || math.Abs((hi-lo)/2-4.302653*0.2/math.Sqrt(3)) > 1e-5 {
-		t.Errorf("meanCI95 = %g [%g, %g]", mean, lo, hi)
-	}
-	s := smooth([]float64{4, 2, 3, 1, 5}, 2)
-	if !math.IsNaN(s[0]) || s[1] != 3 || s[4] != 3 {
-		t.Errorf("smooth = %v", s)
-	}
-	th := itersToThresholds([]float64{5, 5, 5, 5, 1, 1, 1, 1, 1, 1}, []float64{2})
-	// Trailing means over 50 iterations need 50 values: none here.
-	if th[0].Iter != nil {
-		t.Errorf("threshold reached before the smoothing window filled: %v", *th[0].Iter)
-	}
-	// 50 losses of 5 then 1s: the trailing mean of 50 is 5 - 4k/50 after k ones, below 4.5
-	// from k = 7, the 57th iteration.
-	losses := make([]float64, 60)
-	for i := range losses {
-		losses[i] = 5
-		if i >= 50 {
-			losses[i] = 1
-		}
-	}
-	if th := itersToThresholds(losses, []float64{4.5}); th[0].Iter == nil || *th[0].Iter != 57 {
-		t.Errorf("iterations to 4.5: %v, want 57", th[0].Iter)
-	}
-}
-
 // resumeSet is the run the resume tests train: the tiny preset with one layer, as the resumes,
 // not the model, are what they test (every kind of state is there: weights, AdamW moments, SMI
 // histories, the step).
@@ -155,13 +124,13 @@ const resumeSet = "max_iters=30;eval_interval=10;eval_iters=2;n_layer=1"
 
 var uninterrupted struct {
 	once sync.Once
-	m    *Metrics
+	m    *results.Metrics
 	err  error
 }
 
 // uninterruptedRun is run 5 of resumeSet trained straight through (with the default checkpoint
 // interval), once per test binary: what the resume tests compare their resumed runs with.
-func uninterruptedRun(t *testing.T) *Metrics {
+func uninterruptedRun(t *testing.T) *results.Metrics {
 	t.Helper()
 	uninterrupted.once.Do(func() {
 		uninterrupted.err = fmt.Errorf("the uninterrupted run did not finish")

@@ -53,6 +53,26 @@ type Corpus struct {
 	index  map[rune]int32
 }
 
+// Open loads the UTF-8 text at path (see Load). The default path is tiny Shakespeare's cache:
+// downloaded and verified when absent, and refused when it holds anything else; any other path
+// must exist and may hold any text.
+func Open(path string) (*Corpus, error) {
+	isDefault := path == DefaultPath()
+	if err := Ensure(path, isDefault); err != nil {
+		return nil, err
+	}
+	c, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if isDefault {
+		if err := c.CheckTinyShakespeare(); err != nil {
+			return nil, fmt.Errorf("%s, tiny Shakespeare's cache: %v; delete it and run again to download it anew", path, err)
+		}
+	}
+	return c, nil
+}
+
 // Ensure returns path if the file exists; otherwise, when download is true, it downloads the
 // corpus there and verifies its checksum.
 func Ensure(path string, download bool) error {

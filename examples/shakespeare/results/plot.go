@@ -1,4 +1,4 @@
-package main
+package results
 
 import (
 	"fmt"
@@ -10,15 +10,16 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
+// The palette of the run's plots, and of the study's reports.
 var (
-	colorRaw   = color.RGBA{R: 190, G: 190, B: 190, A: 255}
-	colorTrain = color.RGBA{R: 31, G: 119, B: 180, A: 255}
-	colorVal   = color.RGBA{R: 214, G: 39, B: 40, A: 255}
+	ColorRaw   = color.RGBA{R: 190, G: 190, B: 190, A: 255}
+	ColorTrain = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+	ColorVal   = color.RGBA{R: 214, G: 39, B: 40, A: 255}
 )
 
-// plotRun draws one run's loss curves: per-iteration training loss (grey), its smoothed curve,
+// PlotRun draws one run's loss curves: per-iteration training loss (grey), its smoothed curve,
 // and the evaluated train and validation losses.
-func plotRun(path string, m *Metrics) error {
+func PlotRun(path string, m *Metrics) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("%s preset, run %d (%s), seed %d", m.Preset, m.Run, m.RunName, m.Seed)
 	p.X.Label.Text = "iteration"
@@ -29,17 +30,17 @@ func plotRun(path string, m *Metrics) error {
 	for i, l := range m.IterLoss {
 		raw[i] = plotter.XY{X: float64(i + 1), Y: l}
 	}
-	if err := addLine(p, raw, colorRaw, 0.5, "train (batch)"); err != nil {
+	if err := AddLine(p, raw, ColorRaw, 0.5, "train (batch)"); err != nil {
 		return err
 	}
 	var sm plotter.XYs
-	for i, l := range smooth(m.IterLoss, smoothWindow) {
+	for i, l := range Smooth(m.IterLoss, SmoothWindow) {
 		if !math.IsNaN(l) {
 			sm = append(sm, plotter.XY{X: float64(i + 1), Y: l})
 		}
 	}
 	if len(sm) > 1 {
-		if err := addLine(p, sm, colorTrain, 1.5, fmt.Sprintf("train (mean of last %d)", smoothWindow)); err != nil {
+		if err := AddLine(p, sm, ColorTrain, 1.5, fmt.Sprintf("train (mean of last %d)", SmoothWindow)); err != nil {
 			return err
 		}
 	}
@@ -48,17 +49,18 @@ func plotRun(path string, m *Metrics) error {
 		tr[i] = plotter.XY{X: float64(e.Iter), Y: e.Train}
 		va[i] = plotter.XY{X: float64(e.Iter), Y: e.Val}
 	}
-	if err := addPoints(p, tr, colorTrain, "train (eval)"); err != nil {
+	if err := addPoints(p, tr, ColorTrain, "train (eval)"); err != nil {
 		return err
 	}
-	if err := addPoints(p, va, colorVal, "validation (eval)"); err != nil {
+	if err := addPoints(p, va, ColorVal, "validation (eval)"); err != nil {
 		return err
 	}
 	p.Legend.Top = true
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)
 }
 
-func addLine(p *plot.Plot, xys plotter.XYs, c color.Color, width float64, label string) error {
+// AddLine draws xys on p as a line of colour c and width (points), with its legend label.
+func AddLine(p *plot.Plot, xys plotter.XYs, c color.Color, width float64, label string) error {
 	l, err := plotter.NewLine(xys)
 	if err != nil {
 		return err
@@ -81,16 +83,16 @@ func addPoints(p *plot.Plot, xys plotter.XYs, c color.Color, label string) error
 	return nil
 }
 
-var kindColors = []color.Color{colorTrain, colorVal, color.RGBA{R: 44, G: 160, B: 44, A: 255}, color.RGBA{R: 148, G: 103, B: 189, A: 255}}
+var kindColors = []color.Color{ColorTrain, ColorVal, color.RGBA{R: 44, G: 160, B: 44, A: 255}, color.RGBA{R: 148, G: 103, B: 189, A: 255}}
 
-// plotSpectralNorms draws each block matrix kind's spectral norm against the layer.
-func plotSpectralNorms(path string, a *Analysis) error {
+// PlotSpectralNorms draws each block matrix kind's spectral norm against the layer.
+func PlotSpectralNorms(path string, a *Analysis) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("spectral norms: %s preset, run %d, seed %d", a.Preset, a.Run, a.Seed)
 	p.X.Label.Text = "layer"
 	p.Y.Label.Text = "largest singular value"
 	p.Add(plotter.NewGrid())
-	for k, kind := range blockKinds {
+	for k, kind := range BlockKinds {
 		var xys plotter.XYs
 		for _, r := range a.Matrices {
 			if r.Kind == kind {

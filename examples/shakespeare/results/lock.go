@@ -1,4 +1,4 @@
-package main
+package results
 
 import (
 	"errors"
@@ -10,21 +10,22 @@ import (
 	"syscall"
 )
 
-// lockFile is the file in a run directory that train holds an exclusive OS lock on.
-const lockFile = "train.lock"
+// LockFile is the file in a run (or study) directory that the trainer (or the study) holds an
+// exclusive OS lock on.
+const LockFile = "train.lock"
 
-// runLock is one process's exclusive hold on a run directory. The lock is flock(2)'s, so the
+// Lock is one process's exclusive hold on a run directory. The lock is flock(2)'s, so the
 // kernel releases it when the process exits, however it exits (kill -9 included); the PID
 // written in the file only serves the message of a second process.
-type runLock struct{ f *os.File }
+type Lock struct{ f *os.File }
 
-// lockRun takes the run directory dir (creating it) for this process, or fails at once naming
+// LockDir takes the run directory dir (creating it) for this process, or fails at once naming
 // the process that holds it.
-func lockRun(dir string) (*runLock, error) {
+func LockDir(dir string) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the run directory: %w", err)
 	}
-	path := filepath.Join(dir, lockFile)
+	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)
@@ -44,11 +45,11 @@ func lockRun(dir string) (*runLock, error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &runLock{f: f}, nil
+	return &Lock{f: f}, nil
 }
 
-// release gives the run directory back (the kernel does it anyway at exit).
-func (l *runLock) release() {
+// Release gives the run directory back (the kernel does it anyway at exit).
+func (l *Lock) Release() {
 	if l != nil && l.f != nil {
 		_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 		_ = l.f.Close()

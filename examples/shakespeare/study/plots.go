@@ -1,4 +1,4 @@
-package main
+package study
 
 import (
 	"fmt"
@@ -10,13 +10,16 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 )
 
 // reproductionPlots draws the report's plots into dir: mean loss curves with a 95% band per
 // configuration, an interval plot per claim's measure, and the claims' paired changes.
 func reproductionPlots(d *studyData, dir string) error {
 	train := func(r *runRecord) ([]float64, []float64) {
-		s := smooth(r.metrics.IterLoss, smoothWindow)
+		s := results.Smooth(r.metrics.IterLoss, results.SmoothWindow)
 		xs := make([]float64, len(s))
 		for i := range s {
 			xs[i] = float64(i + 1)
@@ -31,7 +34,7 @@ func reproductionPlots(d *studyData, dir string) error {
 		return xs, ys
 	}
 	if err := d.curvePlot(filepath.Join(dir, plotTrainCurves),
-		fmt.Sprintf("training loss (trailing mean of %d iterations): mean over seeds, 95%% band", smoothWindow), train); err != nil {
+		fmt.Sprintf("training loss (trailing mean of %d iterations): mean over seeds, 95%% band", results.SmoothWindow), train); err != nil {
 		return err
 	}
 	if err := d.curvePlot(filepath.Join(dir, plotValCurves), "validation loss: mean over seeds, 95% band", val); err != nil {
@@ -73,7 +76,7 @@ func (d *studyData) curvePlot(path, title string, curve func(*runRecord) ([]floa
 		if len(curves) == 0 {
 			continue
 		}
-		r, _ := lookupRun(run)
+		r, _ := results.LookupRun(run)
 		lo, hi, err := addMeanBand(p, xs, curves, withAlpha(plotutil.Color(k), 255), 50, fmt.Sprintf("run %d (%s)", run, r.Name))
 		if err != nil {
 			return err
@@ -92,7 +95,7 @@ func (d *studyData) curvePlot(path, title string, curve func(*runRecord) ([]floa
 // for the same seed, with its 95% band: the paired comparison, drawn.
 func (d *studyData) diffCurvePlot(path string, curve func(*runRecord) ([]float64, []float64)) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("training loss minus run 0's, same seed (trailing mean of %d): mean over seeds, 95%% band", smoothWindow)
+	p.Title.Text = fmt.Sprintf("training loss minus run 0's, same seed (trailing mean of %d): mean over seeds, 95%% band", results.SmoothWindow)
 	p.X.Label.Text = "iteration"
 	p.Y.Label.Text = "difference (nats/char; below 0: lower than run 0)"
 	p.Add(plotter.NewGrid())
@@ -122,7 +125,7 @@ func (d *studyData) diffCurvePlot(path string, curve func(*runRecord) ([]float64
 		if len(diffs) == 0 {
 			continue
 		}
-		r, _ := lookupRun(run)
+		r, _ := results.LookupRun(run)
 		if _, _, err := addMeanBand(p, xs, diffs, withAlpha(plotutil.Color(k), 255), 40, fmt.Sprintf("run %d (%s)", run, r.Name)); err != nil {
 			return err
 		}
@@ -156,7 +159,7 @@ func addMeanBand(p *plot.Plot, xs []float64, series [][]float64, col color.Color
 		for j, s := range series {
 			vals[j] = s[i]
 		}
-		m, l, h := meanCI95(vals)
+		m, l, h := stats.MeanCI95(vals)
 		if math.IsNaN(m) {
 			continue
 		}
@@ -185,7 +188,7 @@ func addMeanBand(p *plot.Plot, xs []float64, series [][]float64, col color.Color
 		p.Add(band)
 	}
 	if len(mean) > 1 {
-		if err := addLine(p, mean, col, 1.5, label); err != nil {
+		if err := results.AddLine(p, mean, col, 1.5, label); err != nil {
 			return lo, hi, err
 		}
 	}
@@ -216,7 +219,7 @@ func (d *studyData) intervalPlot(path string, m measure) error {
 		if len(xs) == 0 {
 			continue
 		}
-		mean, lo, hi := meanCI95(xs)
+		mean, lo, hi := stats.MeanCI95(xs)
 		half := 0.0
 		if !math.IsNaN(lo) {
 			half = (hi - lo) / 2
@@ -234,7 +237,7 @@ func (d *studyData) intervalPlot(path string, m measure) error {
 	if err != nil {
 		return err
 	}
-	pts.Color, pts.Radius = colorTrain, vg.Points(4)
+	pts.Color, pts.Radius = results.ColorTrain, vg.Points(4)
 	eb, err := plotter.NewYErrorBars(struct {
 		plotter.XYs
 		plotter.YErrors
@@ -242,12 +245,12 @@ func (d *studyData) intervalPlot(path string, m measure) error {
 	if err != nil {
 		return err
 	}
-	eb.Color = colorTrain
+	eb.Color = results.ColorTrain
 	sp, err := plotter.NewScatter(seeds)
 	if err != nil {
 		return err
 	}
-	sp.Color, sp.Radius = colorRaw, vg.Points(2)
+	sp.Color, sp.Radius = results.ColorRaw, vg.Points(2)
 	p.Add(sp, pts, eb)
 	p.X.Min, p.X.Max = -0.5, float64(len(d.runs))-0.5
 	p.Y.Tick.Marker = preciseTicks{}
@@ -284,14 +287,14 @@ func (d *studyData) claimsPlot(path string) error {
 	if err != nil {
 		return err
 	}
-	pp.Color, pp.Radius = colorVal, vg.Points(3)
+	pp.Color, pp.Radius = results.ColorVal, vg.Points(3)
 	p.Add(pp)
 	if len(ours) > 0 {
 		op, err := plotter.NewScatter(ours)
 		if err != nil {
 			return err
 		}
-		op.Color, op.Radius = colorTrain, vg.Points(4)
+		op.Color, op.Radius = results.ColorTrain, vg.Points(4)
 		eb, err := plotter.NewXErrorBars(struct {
 			plotter.XYs
 			plotter.XErrors
@@ -299,7 +302,7 @@ func (d *studyData) claimsPlot(path string) error {
 		if err != nil {
 			return err
 		}
-		eb.Color = colorTrain
+		eb.Color = results.ColorTrain
 		p.Add(op, eb)
 	}
 	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -0.5}, {X: 0, Y: float64(len(claims)) - 0.5}})

@@ -1,4 +1,4 @@
-package main
+package results
 
 import (
 	"image"
@@ -42,10 +42,10 @@ func TestPlotRunDrawsCurves(t *testing.T) {
 		m.IterLoss = append(m.IterLoss, 2+2*math.Exp(-float64(i)/80)+0.1*math.Sin(float64(i)))
 	}
 	for it := 0; it <= 400; it += 100 {
-		m.Evals = append(m.Evals, evalLoss{Iter: it, Train: 2 + 2*math.Exp(-float64(it)/80), Val: 2.1 + 2*math.Exp(-float64(it)/80)})
+		m.Evals = append(m.Evals, Eval{Iter: it, Train: 2 + 2*math.Exp(-float64(it)/80), Val: 2.1 + 2*math.Exp(-float64(it)/80)})
 	}
 	path := filepath.Join(t.TempDir(), "loss.png")
-	if err := plotRun(path, m); err != nil {
+	if err := PlotRun(path, m); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -60,7 +60,7 @@ func TestPlotRunDrawsCurves(t *testing.T) {
 	if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 300 {
 		t.Fatalf("loss.png is %dx%d, want about 768x480", b.Dx(), b.Dy())
 	}
-	for name, c := range map[string]color.RGBA{"grey (per-iteration)": colorRaw, "blue (train)": colorTrain, "red (validation)": colorVal} {
+	for name, c := range map[string]color.RGBA{"grey (per-iteration)": ColorRaw, "blue (train)": ColorTrain, "red (validation)": ColorVal} {
 		if n := countNear(img, c); n < 200 {
 			t.Errorf("%s: %d pixels of that colour, want a drawn curve (>= 200)", name, n)
 		}
@@ -70,7 +70,7 @@ func TestPlotRunDrawsCurves(t *testing.T) {
 	for y := b.Min.Y + b.Dy()/2; y < b.Max.Y; y++ {
 		for x := b.Min.X + b.Dx()*3/4; x < b.Max.X; x++ {
 			r, g, bl, _ := img.At(x, y).RGBA()
-			if absDiff(r>>8, uint32(colorVal.R)) <= 30 && absDiff(g>>8, uint32(colorVal.G)) <= 30 && absDiff(bl>>8, uint32(colorVal.B)) <= 30 {
+			if absDiff(r>>8, uint32(ColorVal.R)) <= 30 && absDiff(g>>8, uint32(ColorVal.G)) <= 30 && absDiff(bl>>8, uint32(ColorVal.B)) <= 30 {
 				right++
 			}
 		}

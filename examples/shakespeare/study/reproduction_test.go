@@ -1,4 +1,4 @@
-package main
+package study
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -96,7 +97,7 @@ func TestVerdictClassifier(t *testing.T) {
 
 // fakeRun is a made-up run: its loss curve falls with the seed's noise; SMI (run 5) lowers the
 // loss by effect and the variance of parameter magnitudes by 9%.
-func fakeRun(preset, backend string, run int, seed int64, effect float64) (Metrics, Analysis) {
+func fakeRun(preset, backend string, run int, seed int64, effect float64) (results.Metrics, results.Analysis) {
 	cfg := gpt.Config{VocabSize: 65, BlockSize: 8, NLayer: 1, NHead: 1, NEmbd: 8, BatchSize: 2, MaxIters: 300,
 		LearningRate: 1e-3, EvalInterval: 150, EvalIters: 1}
 	rng := uint64(seed)*2654435761 + 12345
@@ -116,13 +117,13 @@ func fakeRun(preset, backend string, run int, seed int64, effect float64) (Metri
 		}
 	}
 	final := loss[len(loss)-1]
-	v, n := finalVariance(loss)
-	m := Metrics{Preset: preset, Run: run, RunName: runs[run].Name, Seed: seed, Config: cfg, Params: 12345, Backend: backend,
-		Machine: Machine{Host: "test", OS: "linux", Arch: "amd64", CPUs: 2, CPU: "Made-up CPU"}, FinishedUTC: "2026-12-04T00:00:00Z",
+	v, n := results.FinalVariance(loss)
+	m := results.Metrics{Preset: preset, Run: run, RunName: results.Runs[run].Name, Seed: seed, Config: cfg, Params: 12345, Backend: backend,
+		Machine: results.Machine{Host: "test", OS: "linux", Arch: "amd64", CPUs: 2, CPU: "Made-up CPU"}, FinishedUTC: "2026-12-04T00:00:00Z",
 		FinalTrainLoss: final, FinalValLoss: final + 0.1 + 0.01*noise(), BestValLoss: final + 0.09, TrainSeconds: 10 + noise(),
-		IterLoss: loss, Evals: []evalLoss{{Iter: 0, Train: 4.2, Val: 4.2}, {Iter: 300, Train: final, Val: final + 0.1}},
-		FinalLossVariance: optional(v), VarianceWindow: n}
-	a := Analysis{Preset: preset, Run: run, Seed: seed, SpectralNormVarianceAcrossLayers: 0.08 + 0.01*noise(), ConditionNumberGeoMean: 50 + noise(),
+		IterLoss: loss, Evals: []results.Eval{{Iter: 0, Train: 4.2, Val: 4.2}, {Iter: 300, Train: final, Val: final + 0.1}},
+		FinalLossVariance: results.Optional(v), VarianceWindow: n}
+	a := results.Analysis{Preset: preset, Run: run, Seed: seed, SpectralNormVarianceAcrossLayers: 0.08 + 0.01*noise(), ConditionNumberGeoMean: 50 + noise(),
 		ParamMagnitudeVariance: 4e-4 * (1 - 0.09*sign) * (1 + 0.001*noise()), ActiveFraction: 0.91, MLPSparsity: 0.05, AttentionSparsity: 0.55}
 	return m, a
 }
@@ -132,7 +133,7 @@ func fakeRun(preset, backend string, run int, seed int64, effect float64) (Metri
 func fakeStudy(t *testing.T, dir, preset, backend string, runList []int, seeds []int64, effect float64) {
 	t.Helper()
 	sf := studyFile{Preset: preset, Runs: runList, Seeds: seeds, Invocations: []invocation{{Command: "shakespeare study (made up)", Revision: "abc123",
-		Machine: Machine{Host: "test", CPUs: 2, CPU: "Made-up CPU"}, Backend: backend, Started: "2026-12-04T00:00:00Z", Updated: "2026-12-04T01:00:00Z", Seconds: 3600}}}
+		Machine: results.Machine{Host: "test", CPUs: 2, CPU: "Made-up CPU"}, Backend: backend, Started: "2026-12-04T00:00:00Z", Updated: "2026-12-04T01:00:00Z", Seconds: 3600}}}
 	speed := speedFile{Tokens: 10, Reps: 3, Backend: backend, Date: "2026-12-04T01:00:00Z", Rates: map[string][]float64{}}
 	steps := stepFile{StepsPerRound: 2, Rounds: 4, Backend: backend, Date: "2026-12-04T01:00:00Z", Seconds: map[string][]float64{}}
 	for _, seed := range seeds {
@@ -162,7 +163,7 @@ func fakeStudy(t *testing.T, dir, preset, backend string, runList []int, seeds [
 		steps.Seconds[fmt.Sprintf("run%d", run)] = []float64{0.10 + 0.01*float64(run), 0.11 + 0.01*float64(run), 0.10 + 0.01*float64(run), 0.12 + 0.01*float64(run)}
 	}
 	for name, v := range map[string]any{"study.json": sf, "speed.json": speed, "steps.json": steps} {
-		if err := writeJSON(filepath.Join(dir, name), v); err != nil {
+		if err := results.WriteJSON(filepath.Join(dir, name), v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,7 +190,7 @@ func TestReproductionMerge(t *testing.T) {
 	report := filepath.Join(root, "docs", "REPRODUCTION.md")
 
 	// Through the study command, as `make study REPORT_ONLY=1 STUDY_FLAGS=-from=...` runs it.
-	if err := runCommand(cmdStudy, []string{"-report_only", "-from", pieces + "," + b, "-report", report}); err != nil {
+	if err := Command([]string{"-report_only", "-from", pieces + "," + b, "-report", report}, nil); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(report)
@@ -214,6 +215,17 @@ func TestReproductionMerge(t *testing.T) {
 			t.Errorf("the merged report lacks %q", want)
 		}
 	}
+	// Every claim has its row (here, the CPU sections').
+	for _, c := range (&studyData{}).claims() {
+		if !strings.Contains(md, "| "+c.text+" | `cpu` (") || !strings.Contains(md, " | "+c.paper+" | ") {
+			t.Errorf("the report lacks the claim row %q", c.text)
+		}
+	}
+	for _, q := range qualitativeClaims {
+		if !strings.Contains(md, "| "+q.text+" | `cpu` (") {
+			t.Errorf("the report lacks the claim row %q", q.text)
+		}
+	}
 	for _, p := range []string{plotClaims, plotTrainCurves} {
 		for _, slug := range []string{"cpu", "cpu-cuda"} {
 			if _, err := os.Stat(filepath.Join(root, "docs", "reproduction", slug, p)); err != nil {
@@ -225,7 +237,7 @@ func TestReproductionMerge(t *testing.T) {
 	// The paper preset's pieces, from two GPU leases: its section appears.
 	fakeStudy(t, filepath.Join(pieces, "paper", "cuda-runs0_5-seeds1337"), "paper", fakeCUDA, []int{0, 5}, []int64{1337}, 0.05)
 	fakeStudy(t, filepath.Join(pieces, "paper", "cuda-runs0_5-seeds1"), "paper", fakeCUDA, []int{0, 5}, []int64{1}, 0.05)
-	if err := runCommand(cmdReport, []string{"-from", pieces + "," + b, "-reproduction_out", report}); err != nil {
+	if err := ReportCommand([]string{"-from", pieces + "," + b, "-reproduction_out", report}); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ = os.ReadFile(report)
@@ -302,7 +314,7 @@ func TestReproductionNeverPairsBackends(t *testing.T) {
 // without change.
 func TestReportPublishedForm(t *testing.T) {
 	m, a := fakeRun("cpu", fakeCPU, 5, 3, 0.05)
-	m.SMITelemetry = []smiPoint{{Iter: 1, Alpha: 0.1, KeptEnergy: 0.98}}
+	m.SMITelemetry = []results.SMIPoint{{Iter: 1, Alpha: 0.1, KeptEnergy: 0.98}}
 	m.IterLoss[7] = 1.0000000000000002 // a float64 that needs all its digits
 	dir := t.TempDir()
 	runDir := filepath.Join(dir, "runs", "cpu-run5-seed3")
@@ -312,7 +324,7 @@ func TestReportPublishedForm(t *testing.T) {
 	sf := studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{3}, Invocations: []invocation{{Revision: "r1", Trained: []string{"cpu-run5-seed3"}}}}
 	for name, v := range map[string]any{"study.json": sf, filepath.Join("runs", "cpu-run5-seed3", "metrics.json"): m,
 		filepath.Join("runs", "cpu-run5-seed3", "analysis.json"): a} {
-		if err := writeJSON(filepath.Join(dir, name), v); err != nil {
+		if err := results.WriteJSON(filepath.Join(dir, name), v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package study
 
 import (
 	"encoding/json"
@@ -12,18 +12,20 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/stat"
-	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 )
 
 // runRecord is one run's metrics (and analysis, when `analyze` was run on it).
 type runRecord struct {
 	path     string
-	metrics  Metrics
-	analysis *Analysis
+	metrics  results.Metrics
+	analysis *results.Analysis
 	prov     *provenance // where and with what code it trained, when its published file says
 	aprov    *provenance // the same for its analysis
 	speed    []float64   // inference tokens/s per repetition of a study's interleaved measurement
@@ -45,7 +47,10 @@ type metricDef struct {
 	get  func(r *runRecord) (float64, bool)
 }
 
-func cmdReport(args []string) error {
+// ReportCommand is the report command: a comparison of any runs (their directories or parents),
+// the reproduction report from published study folders (-from), or a published folder made
+// compact (-compact); see -help.
+func ReportCommand(args []string) error {
 	fset := flag.NewFlagSet("report", flag.ContinueOnError)
 	out := fset.String("out", filepath.Join("results", "shakespeare", "report"), "directory for report.md and its plots")
 	from := fset.String("from", "", "published study folders, comma-separated, each searched for study.json (e.g. docs/reproduction): write the reproduction report from every study found, merged")
@@ -154,7 +159,7 @@ func readRecordsChecked(args []string) (records []*runRecord, problems []string,
 		r.prov = prov.P
 		ap := filepath.Join(filepath.Dir(p), "analysis.json")
 		if _, err := os.Stat(ap); err == nil {
-			r.analysis = &Analysis{}
+			r.analysis = &results.Analysis{}
 			if err := readChecked(ap, r.analysis, analysisRequired, &aprov); err != nil {
 				problems = append(problems, err.Error()+" (the run counts without its analysis)")
 				r.analysis = nil
@@ -184,7 +189,7 @@ var (
 
 // readChecked decodes the JSON file at path into v (and into each of also) after checking that
 // every required field is present and not null, unless the file's "undefined" says why it is
-// null (a metric a short run leaves undefined, read as NaN: see Metrics.Undefined).
+// null (a metric a short run leaves undefined, read as NaN: see results.Metrics.Undefined).
 func readChecked(path string, v any, required []string, also ...any) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -223,7 +228,7 @@ func groupRuns(records []*runRecord) []*group {
 	for _, r := range records {
 		cfg, _ := json.Marshal(r.metrics.Config)
 		smi, _ := json.Marshal(r.metrics.SMI)
-		key := fmt.Sprintf("%s|%d|%s|%s|%s", r.metrics.Preset, r.metrics.Run, cfg, smi, dataSHA256(&r.metrics))
+		key := fmt.Sprintf("%s|%d|%s|%s|%s", r.metrics.Preset, r.metrics.Run, cfg, smi, results.DataSHA256(&r.metrics))
 		g := byKey[key]
 		if g == nil {
 			g = &group{key: key, label: fmt.Sprintf("%s run %d (%s)", r.metrics.Preset, r.metrics.Run, r.metrics.RunName)}
@@ -246,16 +251,16 @@ func groupRuns(records []*runRecord) []*group {
 			continue
 		}
 		cfg, _ := json.Marshal(m.Config)
-		g.base = byKey[fmt.Sprintf("%s|0|%s|null|%s", m.Preset, cfg, dataSHA256(&m))]
+		g.base = byKey[fmt.Sprintf("%s|0|%s|null|%s", m.Preset, cfg, results.DataSHA256(&m))]
 	}
 	return groups
 }
 
 func reportMetrics(groups []*group) []metricDef {
-	m := func(name string, f func(*Metrics) float64) metricDef {
+	m := func(name string, f func(*results.Metrics) float64) metricDef {
 		return metricDef{name, func(r *runRecord) (float64, bool) { return f(&r.metrics), true }}
 	}
-	a := func(name string, f func(*Analysis) float64) metricDef {
+	a := func(name string, f func(*results.Analysis) float64) metricDef {
 		return metricDef{name, func(r *runRecord) (float64, bool) {
 			if r.analysis == nil {
 				return 0, false
@@ -264,12 +269,12 @@ func reportMetrics(groups []*group) []metricDef {
 		}}
 	}
 	defs := []metricDef{
-		m("final validation loss", func(m *Metrics) float64 { return m.FinalValLoss }),
-		m("final training loss", func(m *Metrics) float64 { return m.FinalTrainLoss }),
-		m("best validation loss", func(m *Metrics) float64 { return m.BestValLoss }),
-		m("training time (s)", func(m *Metrics) float64 { return m.TrainSeconds }),
-		m("training tokens/s", func(m *Metrics) float64 { return m.TrainTokensPerSec }),
-		m("loss variance, final 20%", func(m *Metrics) float64 { return float64(m.FinalLossVariance) }),
+		m("final validation loss", func(m *results.Metrics) float64 { return m.FinalValLoss }),
+		m("final training loss", func(m *results.Metrics) float64 { return m.FinalTrainLoss }),
+		m("best validation loss", func(m *results.Metrics) float64 { return m.BestValLoss }),
+		m("training time (s)", func(m *results.Metrics) float64 { return m.TrainSeconds }),
+		m("training tokens/s", func(m *results.Metrics) float64 { return m.TrainTokensPerSec }),
+		m("loss variance, final 20%", func(m *results.Metrics) float64 { return float64(m.FinalLossVariance) }),
 		{"inference tokens/s", func(r *runRecord) (float64, bool) {
 			if r.metrics.Inference == nil {
 				return 0, false
@@ -301,51 +306,23 @@ func reportMetrics(groups []*group) []metricDef {
 		}})
 	}
 	return append(defs,
-		a("spectral-norm variance across layers", func(a *Analysis) float64 { return a.SpectralNormVarianceAcrossLayers }),
-		a("condition number (geometric mean)", func(a *Analysis) float64 { return a.ConditionNumberGeoMean }),
-		a("variance of parameter magnitudes", func(a *Analysis) float64 { return a.ParamMagnitudeVariance }),
-		a("effectively active parameters", func(a *Analysis) float64 { return a.ActiveFraction }),
-		a("MLP activation sparsity", func(a *Analysis) float64 { return a.MLPSparsity }),
-		a("attention sparsity", func(a *Analysis) float64 { return a.AttentionSparsity }),
+		a("spectral-norm variance across layers", func(a *results.Analysis) float64 { return a.SpectralNormVarianceAcrossLayers }),
+		a("condition number (geometric mean)", func(a *results.Analysis) float64 { return a.ConditionNumberGeoMean }),
+		a("variance of parameter magnitudes", func(a *results.Analysis) float64 { return a.ParamMagnitudeVariance }),
+		a("effectively active parameters", func(a *results.Analysis) float64 { return a.ActiveFraction }),
+		a("MLP activation sparsity", func(a *results.Analysis) float64 { return a.MLPSparsity }),
+		a("attention sparsity", func(a *results.Analysis) float64 { return a.AttentionSparsity }),
 	)
 }
 
 func values(g *group, d metricDef) []float64 {
 	var xs []float64
 	for _, r := range g.runs {
-		if v, ok := d.get(r); ok && !math.IsNaN(v) { // NaN: undefined for the run (Metrics.Undefined)
+		if v, ok := d.get(r); ok && !math.IsNaN(v) { // NaN: undefined for the run (results.Metrics.Undefined)
 			xs = append(xs, v)
 		}
 	}
 	return xs
-}
-
-// welch returns the two-sided p-value of Welch's t-test for equal means (NaN if either sample
-// has fewer than two values or both have zero variance).
-func welch(a, b []float64) float64 {
-	if len(a) < 2 || len(b) < 2 {
-		return math.NaN()
-	}
-	ma, va := stat.MeanVariance(a, nil)
-	mb, vb := stat.MeanVariance(b, nil)
-	sa, sb := va/float64(len(a)), vb/float64(len(b))
-	if sa+sb == 0 {
-		return math.NaN()
-	}
-	t := (ma - mb) / math.Sqrt(sa+sb)
-	df := (sa + sb) * (sa + sb) / (sa*sa/float64(len(a)-1) + sb*sb/float64(len(b)-1))
-	return 2 * distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.CDF(-math.Abs(t))
-}
-
-func fmtNum(x float64) string {
-	switch {
-	case math.IsNaN(x):
-		return "n/a"
-	case x != 0 && (math.Abs(x) < 1e-3 || math.Abs(x) >= 1e5):
-		return fmt.Sprintf("%.3e", x)
-	default:
-		return fmt.Sprintf("%.4g", x)
-	}
 }
 
 func reportMarkdown(groups []*group) string {
@@ -373,24 +350,24 @@ func reportMarkdown(groups []*group) string {
 				continue
 			}
 			rows++
-			mean, lo, hi := meanCI95(xs)
+			mean, lo, hi := stats.MeanCI95(xs)
 			diff, pct, p := "", "", ""
 			if g.base != nil {
 				if bs := values(g.base, d); len(bs) > 0 {
 					bm := stat.Mean(bs, nil)
-					diff = fmtNum(mean - bm)
+					diff = stats.Format(mean - bm)
 					if bm != 0 {
 						pct = fmt.Sprintf("%+.1f%%", 100*(mean-bm)/math.Abs(bm))
 					}
-					p = fmtNum(welch(xs, bs))
+					p = stats.Format(stats.Welch(xs, bs))
 				}
 			}
 			ci := "n/a"
 			if !math.IsNaN(lo) {
-				ci = fmtNum(lo) + " to " + fmtNum(hi)
+				ci = stats.Format(lo) + " to " + stats.Format(hi)
 			}
 			fmt.Fprintf(&body, "| %s | %d/%d | %s | %s | %s | %s | %s |\n", g.label, len(xs), len(g.runs),
-				fmtNum(mean), ci, diff, pct, p)
+				stats.Format(mean), ci, diff, pct, p)
 		}
 		if rows == 0 {
 			continue
@@ -405,14 +382,14 @@ func reportMarkdown(groups []*group) string {
 func reportPlots(dir string, groups []*group) ([]string, error) {
 	var written []string
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("training loss (mean over seeds of the trailing %d-iteration mean)", smoothWindow)
+	p.Title.Text = fmt.Sprintf("training loss (mean over seeds of the trailing %d-iteration mean)", results.SmoothWindow)
 	p.X.Label.Text = "iteration"
 	p.Y.Label.Text = "cross-entropy"
 	p.Add(plotter.NewGrid())
 	for k, g := range groups {
 		var curves [][]float64
 		for _, r := range g.runs {
-			curves = append(curves, smooth(r.metrics.IterLoss, smoothWindow))
+			curves = append(curves, results.Smooth(r.metrics.IterLoss, results.SmoothWindow))
 		}
 		n := len(curves[0])
 		for _, c := range curves {
@@ -467,7 +444,7 @@ func intervalPlot(dir string, groups []*group, d metricDef) (string, error) {
 		if len(xs) == 0 {
 			continue
 		}
-		mean, lo, hi := meanCI95(xs)
+		mean, lo, hi := stats.MeanCI95(xs)
 		half := 0.0
 		if !math.IsNaN(lo) {
 			half = (hi - lo) / 2
@@ -492,7 +469,7 @@ func intervalPlot(dir string, groups []*group, d metricDef) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	points.Color = colorTrain
+	points.Color = results.ColorTrain
 	points.Radius = vg.Points(4)
 	eb, err := plotter.NewYErrorBars(struct {
 		plotter.XYs
@@ -501,7 +478,7 @@ func intervalPlot(dir string, groups []*group, d metricDef) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	eb.Color = colorTrain
+	eb.Color = results.ColorTrain
 	p.Add(points, eb)
 	p.X.Min, p.X.Max = -0.5, float64(len(means))-0.5
 	p.Y.Tick.Marker = preciseTicks{}

@@ -1,4 +1,4 @@
-package main
+package study
 
 import (
 	"encoding/json"
@@ -14,11 +14,14 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 )
 
 // The reproduction report: each of the paper's claims, the paper's figure beside ours, with
 // paired tests over seeds and a verdict that weighs the size of the claim. It is made only from
-// published result files (see study.go), from one folder or several, so it regenerates without
+// published result files (see Run and publishedForm), from one folder or several, so it regenerates without
 // training and merges a study done in pieces on several machines. Runs are grouped into
 // sections by preset, recipe and kind of backend; runs are paired (same seed) only within a
 // section, never across backends.
@@ -399,7 +402,7 @@ type claim struct {
 	caveat   string // for the verdict, where our measure is not the paper's quantity
 }
 
-func analysisMeasure(name string, higher bool, f func(*Analysis) float64) measure {
+func analysisMeasure(name string, higher bool, f func(*results.Analysis) float64) measure {
 	return measure{name: name, higherBetter: higher, get: func(r *runRecord) (float64, bool) {
 		if r.analysis == nil {
 			return 0, false
@@ -422,15 +425,15 @@ var (
 )
 
 // convergenceThreshold is the training-loss threshold of the convergence claim: the paper's 1.0
-// when every run's smoothed loss reaches it, else the lowest of defaultThresholds that every run
+// when every run's smoothed loss reaches it, else the lowest of results.DefaultThresholds that every run
 // reaches (ok false when none is).
 func (d *studyData) convergenceThreshold() (float64, bool) {
-	ths, _ := parseThresholds(defaultThresholds)
+	ths, _ := results.ParseThresholds(results.DefaultThresholds)
 	slices.Sort(ths)
 	for _, th := range ths {
 		all := true
 		for _, r := range d.records {
-			all = all && itersToThresholds(r.metrics.IterLoss, []float64{th})[0].Iter != nil
+			all = all && results.ItersToThresholds(r.metrics.IterLoss, []float64{th})[0].Iter != nil
 		}
 		if all {
 			return th, true
@@ -441,7 +444,7 @@ func (d *studyData) convergenceThreshold() (float64, bool) {
 
 func itersMeasure(th float64) measure {
 	return measure{name: fmt.Sprintf("iterations to smoothed training loss < %g", th), get: func(r *runRecord) (float64, bool) {
-		it := itersToThresholds(r.metrics.IterLoss, []float64{th})[0].Iter
+		it := results.ItersToThresholds(r.metrics.IterLoss, []float64{th})[0].Iter
 		if it == nil {
 			return 0, false
 		}
@@ -503,13 +506,13 @@ func (d *studyData) compareClaim(c claim, run int) comparison {
 func (d *studyData) claims() []claim {
 	th, reached := d.convergenceThreshold()
 	conv := itersMeasure(th)
-	convNote := fmt.Sprintf("the paper's threshold is 1.0; this preset's smoothed training loss does not reach it in every run, so the lowest of %s that every run reaches is used", defaultThresholds)
+	convNote := fmt.Sprintf("the paper's threshold is 1.0; this preset's smoothed training loss does not reach it in every run, so the lowest of %s that every run reaches is used", results.DefaultThresholds)
 	if th == 1 {
 		convNote = "the paper's threshold"
 	}
 	if !reached {
 		conv = measure{name: "iterations to a training-loss threshold", get: func(*runRecord) (float64, bool) { return 0, false }}
-		convNote = fmt.Sprintf("no threshold of %s is reached by every run", defaultThresholds)
+		convNote = fmt.Sprintf("no threshold of %s is reached by every run", results.DefaultThresholds)
 	}
 	convergence := claim{text: "Faster convergence", paper: "8% fewer iterations to train loss < 1.0 (run 4)", paperPct: -8, run: 4, m: conv, note: convNote}
 	if reached && th != 1 {
@@ -522,17 +525,17 @@ func (d *studyData) claims() []claim {
 		convergence,
 		{text: "Lower loss variance in the final iterations", paper: "43.5% lower (run 5)", paperPct: -43.5, run: 5, m: measureVar,
 			note: "sample variance of the per-iteration training loss over the final 20% of iterations (the paper: its final 1,000 of 5,000)"},
-		{text: "Higher activation sparsity", paper: "33.3% higher", paperPct: 33.3, run: 5, m: analysisMeasure("MLP activation sparsity", true, func(a *Analysis) float64 { return a.MLPSparsity }),
+		{text: "Higher activation sparsity", paper: "33.3% higher", paperPct: 33.3, run: 5, m: analysisMeasure("MLP activation sparsity", true, func(a *results.Analysis) float64 { return a.MLPSparsity }),
 			note: "the paper names no run; run 5, its recommended configuration, is used here and below"},
-		{text: "Higher attention sparsity", paper: "34.8% higher", paperPct: 34.8, run: 5, m: analysisMeasure("attention sparsity", true, func(a *Analysis) float64 { return a.AttentionSparsity })},
+		{text: "Higher attention sparsity", paper: "34.8% higher", paperPct: 34.8, run: 5, m: analysisMeasure("attention sparsity", true, func(a *results.Analysis) float64 { return a.AttentionSparsity })},
 		{text: "Lower variance of spectral norms across layers", paper: "28.9% lower", paperPct: -28.9, run: 5,
-			m: analysisMeasure("spectral-norm variance across layers", false, func(a *Analysis) float64 { return a.SpectralNormVarianceAcrossLayers })},
+			m: analysisMeasure("spectral-norm variance across layers", false, func(a *results.Analysis) float64 { return a.SpectralNormVarianceAcrossLayers })},
 		{text: "Lower condition numbers", paper: "18.1% lower", paperPct: -18.1, run: 5,
-			m: analysisMeasure("condition number (geometric mean)", false, func(a *Analysis) float64 { return a.ConditionNumberGeoMean })},
+			m: analysisMeasure("condition number (geometric mean)", false, func(a *results.Analysis) float64 { return a.ConditionNumberGeoMean })},
 		{text: "Lower variance of parameter magnitudes", paper: "8.8% lower", paperPct: -8.8, run: 5,
-			m: analysisMeasure("variance of parameter magnitudes", false, func(a *Analysis) float64 { return a.ParamMagnitudeVariance })},
+			m: analysisMeasure("variance of parameter magnitudes", false, func(a *results.Analysis) float64 { return a.ParamMagnitudeVariance })},
 		{text: "Fewer effectively active parameters", paper: "6.4% fewer", paperPct: -6.4, run: 5,
-			m: analysisMeasure("effectively active parameters", false, func(a *Analysis) float64 { return a.ActiveFraction })},
+			m: analysisMeasure("effectively active parameters", false, func(a *results.Analysis) float64 { return a.ActiveFraction })},
 	}
 }
 
@@ -623,7 +626,7 @@ func pairedComparison(run int, xall, ball, xp, bp []float64) comparison {
 	for i := range xp {
 		diffs[i] = xp[i] - bp[i]
 	}
-	c.mean, c.lo, c.hi = meanCI95(xall)
+	c.mean, c.lo, c.hi = stats.MeanCI95(xall)
 	if len(xall) == 0 {
 		c.mean = math.NaN()
 	}
@@ -631,21 +634,21 @@ func pairedComparison(run int, xall, ball, xp, bp []float64) comparison {
 	if len(ball) > 0 {
 		c.baseMean = stat.Mean(ball, nil)
 	}
-	c.pWelch = welch(xall, ball)
+	c.pWelch = stats.Welch(xall, ball)
 	if c.n == 0 {
 		c.diff, c.diffLo, c.diffHi, c.pct, c.pctLo, c.pctHi = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		c.pT, c.pW, c.dz, c.mde, c.mdePct = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
 		return c
 	}
-	c.diff, c.diffLo, c.diffHi = meanCI95(diffs)
+	c.diff, c.diffLo, c.diffHi = stats.MeanCI95(diffs)
 	pairedBase := math.Abs(stat.Mean(bp, nil))
 	c.pct, c.pctLo, c.pctHi = 100*c.diff/pairedBase, 100*c.diffLo/pairedBase, 100*c.diffHi/pairedBase
-	c.pT, c.pW = pairedT(diffs), wilcoxonSignedRank(diffs)
+	c.pT, c.pW = stats.PairedT(diffs), stats.WilcoxonSignedRank(diffs)
 	c.dz, c.mde, c.mdePct = math.NaN(), math.NaN(), math.NaN()
 	if c.n >= 2 {
 		sd := stat.StdDev(diffs, nil)
 		c.dz = c.diff / sd
-		c.mde = minDetectable(c.n, sd)
+		c.mde = stats.MinDetectable(c.n, sd)
 		c.mdePct = 100 * c.mde / pairedBase
 	}
 	return c
@@ -704,23 +707,23 @@ func verdict(c comparison, paperPct float64, m measure, inStudy bool) (string, s
 	n := fmt.Sprintf("%d %s", c.n, c.pairs)
 	switch v {
 	case verdictReproduced:
-		return v, fmt.Sprintf("%s: the paper's value lies inside our interval, which excludes 0 (paired p = %s, %s).", both, fmtNum(c.pT), n)
+		return v, fmt.Sprintf("%s: the paper's value lies inside our interval, which excludes 0 (paired p = %s, %s).", both, stats.Format(c.pT), n)
 	case verdictDirection:
 		size := "smaller"
 		if math.Abs(c.pct) > math.Abs(paperPct) {
 			size = "larger"
 		}
 		return v, fmt.Sprintf("%s: the same direction and clearly not 0 (paired p = %s, %s), but the paper's value lies outside our interval: the change here is %s than the paper's.",
-			both, fmtNum(c.pT), n, size)
+			both, stats.Format(c.pT), n, size)
 	case verdictNotDetected:
 		paper := "the paper's value lies inside it too, so neither is ruled out"
 		if paperPct < math.Min(c.pctLo, c.pctHi) || paperPct > math.Max(c.pctLo, c.pctHi) {
 			paper = "it excludes the paper's value, so a change as large as the paper's is ruled out at this scale"
 		}
 		return v, fmt.Sprintf("%s: our interval contains 0 (paired p = %s); %s. With %s a change of %.1f%% would have been detected with 80%% power.",
-			both, fmtNum(c.pT), paper, n, c.mdePct)
+			both, stats.Format(c.pT), paper, n, c.mdePct)
 	default: // opposite
-		return v, fmt.Sprintf("%s: our interval excludes 0 on the other side (paired p = %s, %s).", both, fmtNum(c.pT), n)
+		return v, fmt.Sprintf("%s: our interval excludes 0 on the other side (paired p = %s, %s).", both, stats.Format(c.pT), n)
 	}
 }
 
@@ -797,7 +800,7 @@ func (d *studyData) ranking(m measure) (order []int, means map[int]float64, pBes
 		}
 		return means[order[a]] < means[order[b]]
 	})
-	for j, p := range bootstrapRanks(rows, 10000, m.higherBetter) {
+	for j, p := range stats.BootstrapRanks(rows, 10000, m.higherBetter) {
 		pBest[d.runs[j]] = p
 	}
 	return order, means, pBest, len(rows)
@@ -817,7 +820,7 @@ func (d *studyData) judgeQualitative(q qualitative) (string, string, string) {
 	}
 	var rank []string
 	for i, run := range order {
-		rank = append(rank, fmt.Sprintf("%d. run %d (%s, P(best) %.2f)", i+1, run, fmtNum(means[run]), pBest[run]))
+		rank = append(rank, fmt.Sprintf("%d. run %d (%s, P(best) %.2f)", i+1, run, stats.Format(means[run]), pBest[run]))
 	}
 	ranking := strings.Join(rank, "; ")
 	if q.run == 1 { // worse than run 0, seed by seed
@@ -827,11 +830,11 @@ func (d *studyData) judgeQualitative(q qualitative) (string, string, string) {
 		case math.IsNaN(c.pT):
 			return ranking, verdictScale, "Too few seeds for a paired test."
 		case c.pT < 0.05 && worse:
-			return ranking, verdictReproduced, fmt.Sprintf("Run 1's %s is worse than run 0's by %s (%s%%), paired p = %s.", q.m.name, fmtNum(math.Abs(c.diff)), fmtPct(c.pct), fmtNum(c.pT))
+			return ranking, verdictReproduced, fmt.Sprintf("Run 1's %s is worse than run 0's by %s (%s%%), paired p = %s.", q.m.name, stats.Format(math.Abs(c.diff)), fmtPct(c.pct), stats.Format(c.pT))
 		case c.pT < 0.05:
-			return ranking, verdictOpposite, fmt.Sprintf("Run 1's %s is better than run 0's by %s%%, paired p = %s.", q.m.name, fmtPct(c.pct), fmtNum(c.pT))
+			return ranking, verdictOpposite, fmt.Sprintf("Run 1's %s is better than run 0's by %s%%, paired p = %s.", q.m.name, fmtPct(c.pct), stats.Format(c.pT))
 		default:
-			return ranking, verdictNotDetected, fmt.Sprintf("Run 1 against run 0: %s%% on %s, paired p = %s (detectable with 80%% power: %.1f%%).", fmtPct(c.pct), q.m.name, fmtNum(c.pT), c.mdePct)
+			return ranking, verdictNotDetected, fmt.Sprintf("Run 1 against run 0: %s%% on %s, paired p = %s (detectable with 80%% power: %.1f%%).", fmtPct(c.pct), q.m.name, stats.Format(c.pT), c.mdePct)
 		}
 	}
 	best := order[0]
@@ -845,7 +848,7 @@ func (d *studyData) judgeQualitative(q qualitative) (string, string, string) {
 		}
 		d2 := d.pairedBetween(other, q.run, q.m)
 		if d2.n >= 2 && d2.p < 0.05 {
-			return ranking, verdictOpposite, fmt.Sprintf("Run %d is better than run %d on %s, paired p = %s.", other, q.run, q.m.name, fmtNum(d2.p))
+			return ranking, verdictOpposite, fmt.Sprintf("Run %d is better than run %d on %s, paired p = %s.", other, q.run, q.m.name, stats.Format(d2.p))
 		}
 	}
 	return ranking, verdictNotDetected, fmt.Sprintf("Run %d ranks %d of %d and is the best in %.0f%% of bootstrap resamples; no configuration differs from it detectably.",
@@ -871,7 +874,7 @@ func (d *studyData) pairedBetween(a, b int, m measure) pairResult {
 			diffs = append(diffs, x-y)
 		}
 	}
-	return pairResult{len(diffs), pairedT(diffs)}
+	return pairResult{len(diffs), stats.PairedT(diffs)}
 }
 
 // writeReproduction writes the report at path, from the published studies in or under roots,
@@ -885,7 +888,7 @@ func writeReproduction(roots []string, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, []byte(md)); err != nil {
+	if err := results.WriteFileAtomic(path, []byte(md)); err != nil {
 		return err
 	}
 	for _, d := range rp.sections {
@@ -1033,7 +1036,7 @@ func (rp *reproduction) markdown() string {
 			if c.caveat != "" && v != verdictScale {
 				why += " " + c.caveat
 			}
-			w("| %s | %s | %d | %s | %s | %s | **%s** | %s |\n", c.text, d.scale(), c.run, fmtPctCI(cmp.pct, cmp.pctLo, cmp.pctHi), c.paper, fmtNum(cmp.pT), v, why)
+			w("| %s | %s | %d | %s | %s | %s | **%s** | %s |\n", c.text, d.scale(), c.run, fmtPctCI(cmp.pct, cmp.pctLo, cmp.pctHi), c.paper, stats.Format(cmp.pT), v, why)
 		}
 	}
 	for _, q := range qualitativeClaims {
@@ -1061,7 +1064,7 @@ func (rp *reproduction) markdown() string {
 	w("\n")
 	w("- **Tests.** Two-sided paired t-test of mean(d) = 0; Wilcoxon's signed-rank test (exact, distribution-free; with n pairs its smallest possible p is 2^(1-n): 0.0625 for 5 seeds, 0.5 for 2, so it can only corroborate); Welch's unpaired t-test for comparison. Effect size: d_z = mean(d)/sd(d). Level 5%%, no correction for the number of claims. The 95%% interval and the paired t-test agree: the interval excludes 0 exactly when p < 0.05.\n")
 	w("- **Smallest detectable difference.** For a claim without a detectable difference: the true mean difference the paired t-test would detect with 80%% power at 5%%, taking the observed sd(d) as the truth, from the noncentral t distribution (power integrated numerically, solved by bisection).\n")
-	w("- **Convergence.** Iterations until the smoothed training loss (%s) first falls below the paper's threshold, 1.0, where every run of the section reaches it; else the lowest of the thresholds %s that every run reaches.\n", smoothingDoc, defaultThresholds)
+	w("- **Convergence.** Iterations until the smoothed training loss (%s) first falls below the paper's threshold, 1.0, where every run of the section reaches it; else the lowest of the thresholds %s that every run reaches.\n", results.SmoothingDoc, results.DefaultThresholds)
 	w("- Nothing was tuned on these seeds: every setting is the paper's or the preset's. Definitions of every figure: [SHAKESPEARE.md](SHAKESPEARE.md).\n\n")
 
 	for _, d := range rp.sections {
@@ -1147,7 +1150,7 @@ func (d *studyData) sectionMarkdown(rp *reproduction, w func(string, ...any)) {
 		}
 		w("Convergence: the paper's threshold, 1.0, is not reached by every run of this preset, so the lowest threshold every run reaches, %g, is used%s.\n\n", th, more)
 	default:
-		w("Convergence: no threshold of %s is reached by every run's smoothed training loss.\n\n", defaultThresholds)
+		w("Convergence: no threshold of %s is reached by every run's smoothed training loss.\n\n", results.DefaultThresholds)
 	}
 	if d.preset == "paper" {
 		d.paperSummary(w)
@@ -1175,9 +1178,9 @@ func (d *studyData) sectionMarkdown(rp *reproduction, w func(string, ...any)) {
 			if run == c.run {
 				b = "**"
 			}
-			w("| %s%d%s | %d | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s (%s) |\n", b, run, b, cmp.n, fmtNum(cmp.mean), fmtCI(cmp.lo, cmp.hi),
-				fmtNum(cmp.baseMean), fmtNum(cmp.diff), fmtCI(cmp.diffLo, cmp.diffHi), fmtPctCI(cmp.pct, math.NaN(), math.NaN()), fmtNum(cmp.pT), fmtNum(cmp.pW), fmtNum(cmp.dz), fmtNum(cmp.pWelch),
-				fmtNum(cmp.mde), fmtPctCI(cmp.mdePct, math.NaN(), math.NaN()))
+			w("| %s%d%s | %d | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s (%s) |\n", b, run, b, cmp.n, stats.Format(cmp.mean), fmtCI(cmp.lo, cmp.hi),
+				stats.Format(cmp.baseMean), stats.Format(cmp.diff), fmtCI(cmp.diffLo, cmp.diffHi), fmtPctCI(cmp.pct, math.NaN(), math.NaN()), stats.Format(cmp.pT), stats.Format(cmp.pW), stats.Format(cmp.dz), stats.Format(cmp.pWelch),
+				stats.Format(cmp.mde), fmtPctCI(cmp.mdePct, math.NaN(), math.NaN()))
 		}
 		if d.hasValues(c.m) {
 			w("\n![%s](%s/%s)\n\n", c.m.name, d.plotLink, plotFile(c.m))
@@ -1198,13 +1201,13 @@ func (d *studyData) sectionMarkdown(rp *reproduction, w func(string, ...any)) {
 		_, vals := d.values(run, measureVal)
 		_, trains := d.values(run, measureTrain)
 		_, bests := d.values(run, measureBest)
-		r, _ := lookupRun(run)
+		r, _ := results.LookupRun(run)
 		_, secs := d.values(run, measure{get: func(r *runRecord) (float64, bool) { return r.metrics.TrainSeconds, true }})
-		vm, vlo, vhi := meanCI95(vals)
-		tm, tlo, thi := meanCI95(trains)
-		sm, slo, shi := meanCI95(secs)
-		w("| %d | %s | %d | %s (%s) | %s (%s) | %s | %s (%s) |\n", run, r.Name, len(vals), fmtNum(vm), fmtCI(vlo, vhi), fmtNum(tm), fmtCI(tlo, thi),
-			fmtNum(stat.Mean(bests, nil)), fmtNum(sm), fmtCI(slo, shi))
+		vm, vlo, vhi := stats.MeanCI95(vals)
+		tm, tlo, thi := stats.MeanCI95(trains)
+		sm, slo, shi := stats.MeanCI95(secs)
+		w("| %d | %s | %d | %s (%s) | %s (%s) | %s | %s (%s) |\n", run, r.Name, len(vals), stats.Format(vm), fmtCI(vlo, vhi), stats.Format(tm), fmtCI(tlo, thi),
+			stats.Format(stat.Mean(bests, nil)), stats.Format(sm), fmtCI(slo, shi))
 	}
 	w("\n![Training loss](%s/%s)\n\n![Validation loss](%s/%s)\n\n", d.plotLink, plotTrainCurves, d.plotLink, plotValCurves)
 	w("The paired comparison drawn: each SMI configuration's smoothed training loss minus run 0's for the same seed.\n\n![Training loss minus run 0's](%s/%s)\n\n", d.plotLink, plotTrainDiff)
@@ -1229,7 +1232,7 @@ func fewSeeds(n int) string {
 		"the paired t-test detects with 80%% power only a true change of %.1f standard deviations of the pair differences, and Wilcoxon's test cannot go below p = %s. "+
 		"So a difference between configurations smaller than several times the seed-to-seed spread can be neither confirmed nor ruled out from these seeds, a verdict of *not detected* says little, and the ranking claims (run 4 best, run 5 fastest) cannot be decided. "+
 		"What can be read: each run's losses against nanoGPT's, whether and when the paper's threshold is reached, and the training-step overhead, which is paired over interleaved timing rounds, not seeds.",
-		n, t, n-1, plural(n-1), minDetectable(n, 1), fmtNum(math.Pow(2, 1-float64(n))))
+		n, t, n-1, plural(n-1), stats.MinDetectable(n, 1), stats.Format(math.Pow(2, 1-float64(n))))
 }
 
 func quantileT975(df int) float64 {
@@ -1251,15 +1254,15 @@ func (d *studyData) paperSummary(w func(string, ...any)) {
 				continue
 			}
 			m := r.metrics
-			finals = append(finals, fmtNum(m.FinalValLoss))
-			bests = append(bests, fmtNum(m.BestValLoss))
+			finals = append(finals, stats.Format(m.FinalValLoss))
+			bests = append(bests, stats.Format(m.BestValLoss))
 			gaps = append(gaps, fmt.Sprintf("%+.4f", m.BestValLoss-nanoGPTBestVal))
 			it := "never"
-			if th := itersToThresholds(m.IterLoss, []float64{1})[0].Iter; th != nil {
+			if th := results.ItersToThresholds(m.IterLoss, []float64{1})[0].Iter; th != nil {
 				it = fmt.Sprint(*th)
 			}
 			iters = append(iters, it)
-			vars = append(vars, fmtNum(float64(m.FinalLossVariance)))
+			vars = append(vars, stats.Format(float64(m.FinalLossVariance)))
 		}
 		step := "(run 0)"
 		if run != 0 {
@@ -1271,7 +1274,7 @@ func (d *studyData) paperSummary(w func(string, ...any)) {
 				step += fmt.Sprintf(", %d seeds", cmp.n)
 			}
 		}
-		r, _ := lookupRun(run)
+		r, _ := results.LookupRun(run)
 		j := func(xs []string) string {
 			if len(xs) == 0 {
 				return "n/a"
@@ -1288,7 +1291,7 @@ type provGroup struct {
 	runs, machine, accel, backend, revision, when, folder string
 }
 
-func describeMachine(m Machine, accel string) string {
+func describeMachine(m results.Machine, accel string) string {
 	s := fmt.Sprintf("%s, %d CPUs (%s, %s/%s)", m.Host, m.CPUs, m.CPU, m.OS, m.Arch)
 	if accel != "" {
 		s += ", " + accel
@@ -1424,7 +1427,7 @@ func fmtCI(lo, hi float64) string {
 	if math.IsNaN(lo) {
 		return "n/a"
 	}
-	return fmtNum(lo) + " to " + fmtNum(hi)
+	return stats.Format(lo) + " to " + stats.Format(hi)
 }
 
 func joinInts[T int | int64](xs []T) string {

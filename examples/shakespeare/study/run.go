@@ -1,0 +1,258 @@
+package study
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/backend"
+)
+
+// Run runs the study o (command is how it was invoked, as study.json records it): it trains
+// what is missing of the grid with t, analyses and measures the final models, publishes the
+// result files and writes the report; with o.ReportOnly, only the report.
+func Run(o *Options, t Trainer, command string) error {
+	began := time.Now()
+	o.defaults()
+	if o.ReportOnly {
+		o.reportSources()
+		if err := writeReproduction(o.From, o.Report); err != nil {
+			return err
+		}
+		fmt.Printf("Report (from %s, nothing trained): %s\n", strings.Join(o.From, ", "), o.Report)
+		return nil
+	}
+	corpus, err := o.check(t)
+	if err != nil {
+		return err
+	}
+	lock, err := results.LockDir(o.Dir) // one study per folder (each run also locks its own directory)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := backend.SetDevice(o.Device); err != nil {
+		return err
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	if o.Publish == "" {
+		o.Publish = o.defaultPublish(backend.PlatformOf(b))
+	}
+	o.reportSources()
+	s := &session{o: o, t: t, b: b, corpus: corpus, began: began}
+	if s.sf, s.inv, err = o.openStudyFile(command, b, began); err != nil {
+		return err
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	if err := s.train(); err != nil { // 1. training, one run at a time
+		return err
+	}
+	if err := s.analyse(); err != nil { // 2. the parameter analysis of every final model
+		return err
+	}
+	// 3. The inference speed of every final model and the training-step time of every
+	// configuration, each interleaved in this one process.
+	if !o.NoSpeed {
+		if err := o.measureSpeed(t, b, corpus, o.grid()); err != nil {
+			return err
+		}
+		if err := o.measureSteps(t, b, corpus); err != nil {
+			return err
+		}
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	// 4. The report, from the published files only: this study's and every other found.
+	if err := writeReproduction(o.From, o.Report); err != nil {
+		return err
+	}
+	fmt.Printf("\nStudy complete (%s in this invocation). Report: %s\n", time.Since(began).Round(time.Second), o.Report)
+	return nil
+}
+
+// check loads the study's text and checks every run's settings with t before anything trains.
+func (o *Options) check(t Trainer) (*data.Corpus, error) {
+	for _, r := range o.Runs {
+		if _, err := results.LookupRun(r); err != nil {
+			return nil, fmt.Errorf("-runs: %v", err)
+		}
+	}
+	corpus, err := data.Open(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	if err := corpus.CheckTinyShakespeare(); err != nil { // the paper's runs are on its data
+		return nil, fmt.Errorf("-data %s: the study reproduces the paper's runs, on tiny Shakespeare: %v (train takes any text)", o.Data, err)
+	}
+	for _, p := range o.grid() {
+		if _, _, err := t.Settings(corpus, o.spec(p)); err != nil {
+			return nil, fmt.Errorf("run %d, seed %d: %v", p.run, p.seed, err)
+		}
+	}
+	return corpus, nil
+}
+
+// session is one invocation of a study, from its check to its report.
+type session struct {
+	o      *Options
+	t      Trainer
+	b      backends.Backend
+	corpus *data.Corpus
+	began  time.Time
+	sf     *studyFile
+	inv    *invocation // this invocation's record in sf
+}
+
+// save writes the study folder's study.json, and publishes it.
+func (s *session) save() error {
+	s.inv.Updated, s.inv.Seconds = results.NowUTC(), time.Since(s.began).Seconds()
+	if err := results.WriteJSON(filepath.Join(s.o.Dir, "study.json"), s.sf); err != nil {
+		return err
+	}
+	return s.o.publish("study.json")
+}
+
+// train trains the runs of the grid that are not finished, one at a time, publishing each as
+// it finishes (and every finished one that it skips).
+func (s *session) train() error {
+	o, grid := s.o, s.o.grid()
+	var pending []gridPoint
+	for _, p := range grid {
+		done, err := o.finished(s.t, s.corpus, p)
+		if err != nil {
+			return err
+		}
+		if !done {
+			pending = append(pending, p)
+		} else if err := o.publishRun(s.sf, p, "metrics.json"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("Study %s: %d runs x %d seeds = %d; %d finished, %d to train, one at a time; publishing in %s.\n",
+		o.Dir, len(o.Runs), len(o.Seeds), len(grid), len(grid)-len(pending), len(pending), o.Publish)
+	trainStart := time.Now()
+	for k, p := range pending {
+		eta := "after the first run"
+		if k > 0 {
+			per := time.Since(trainStart) / time.Duration(k)
+			eta = fmt.Sprintf("%s (%.0f s per run)", (per * time.Duration(len(pending)-k)).Round(time.Second), per.Seconds())
+		}
+		pos := slices.Index(grid, p) + 1
+		fmt.Printf("\n[%d/%d] run %d, seed %d: training (%d of %d left to train; ETA %s)\n",
+			pos, len(grid), p.run, p.seed, len(pending)-k, len(pending), eta)
+		spec := o.spec(p)
+		m, err := s.t.Train(s.b, s.corpus, spec)
+		if err != nil {
+			return fmt.Errorf("run %d, seed %d (%s): %w", p.run, p.seed, spec.Out, err)
+		}
+		fmt.Printf("[%d/%d] run %d, seed %d: val loss %.4f, %.0f s training\n", pos, len(grid), p.run, p.seed, m.FinalValLoss, m.TrainSeconds)
+		s.inv.Trained = append(s.inv.Trained, o.name(p))
+		if err := o.publishRun(s.sf, p, "metrics.json"); err != nil {
+			return err
+		}
+		if err := s.save(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// analyse analyses every final model of the grid not analysed yet, and publishes every analysis.
+func (s *session) analyse() error {
+	for _, p := range s.o.grid() {
+		dir := filepath.Join(s.o.Dir, "runs", s.o.name(p))
+		if _, err := os.Stat(filepath.Join(dir, "analysis.json")); err != nil {
+			fmt.Printf("Analysing %s...\n", dir)
+			if err := s.t.Analyze(s.b, s.corpus, dir, s.o.AnalyzeBatches); err != nil {
+				return fmt.Errorf("analysing %s: %w", dir, err)
+			}
+			s.inv.Analysed = append(s.inv.Analysed, s.o.name(p))
+		}
+		if err := s.o.publishRun(s.sf, p, "analysis.json"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openStudyFile reads DIR/study.json (or starts one), checks that it is the same preset,
+// merges the grid and appends this invocation.
+func (o *Options) openStudyFile(command string, b backends.Backend, began time.Time) (*studyFile, *invocation, error) {
+	path := filepath.Join(o.Dir, "study.json")
+	sf := &studyFile{Preset: o.Preset}
+	if raw, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(raw, sf); err != nil {
+			return nil, nil, fmt.Errorf("%s: %v", path, err)
+		}
+		if sf.Preset != o.Preset {
+			return nil, nil, fmt.Errorf("%s is a study of the %s preset, not %s: use another -dir", o.Dir, sf.Preset, o.Preset)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	}
+	for _, r := range o.Runs {
+		if !slices.Contains(sf.Runs, r) {
+			sf.Runs = append(sf.Runs, r)
+		}
+	}
+	for _, s := range o.Seeds {
+		if !slices.Contains(sf.Seeds, s) {
+			sf.Seeds = append(sf.Seeds, s)
+		}
+	}
+	sf.Invocations = append(sf.Invocations, invocation{Command: command, Revision: gitRevision(),
+		Machine: results.ThisMachine(), Accelerator: accelerator(b), Backend: backend.Description(b), Started: began.UTC().Format(time.RFC3339)})
+	return sf, &sf.Invocations[len(sf.Invocations)-1], nil
+}
+
+// finished reports whether p's run directory holds complete metrics of the same settings.
+func (o *Options) finished(t Trainer, corpus *data.Corpus, p gridPoint) (bool, error) {
+	spec := o.spec(p)
+	path := filepath.Join(spec.Out, "metrics.json")
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	var m results.Metrics
+	if err := json.Unmarshal(raw, &m); err != nil {
+		fmt.Printf("%s does not parse (%v): the run will be completed again from its checkpoint.\n", path, err)
+		return false, nil
+	}
+	cfg, smi, err := t.Settings(corpus, spec)
+	if err != nil {
+		return false, err
+	}
+	want := canonicalJSON(cfg, smi)
+	got := canonicalJSON(m.Config, m.SMI)
+	if got != want {
+		return false, fmt.Errorf("%s holds a run with other settings than this study's: use another -dir", spec.Out)
+	}
+	return len(m.IterLoss) == cfg.MaxIters, nil
+}
+
+// canonicalJSON encodes a run's model settings and SMI settings so that equal settings give
+// equal strings whatever their Go types (through JSON and back, maps in key order).
+func canonicalJSON(cfg, smi any) string {
+	raw, _ := json.Marshal([]any{cfg, smi})
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	raw, _ = json.Marshal(v)
+	return string(raw)
+}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,7 +24,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 	"github.com/gomlx/gomlx/ui/commandline"
-	"gonum.org/v1/gonum/stat"
 
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
@@ -210,14 +208,39 @@ func cmdTrain(args []string) error {
 }
 
 // trainRun trains (or resumes) one run and writes its metrics, plot and checkpoint. It holds
-// the run directory's lock throughout (see lockRun) and saves crash-safe checkpoints (see
-// ckptStore).
+// the run directory's lock throughout (see results.LockDir) and saves crash-safe checkpoints
+// (see ckptStore).
 func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions, thresholds []float64) (*results.Metrics, error) {
 	start := time.Now()
+	par, err := checkRun(b, ctx, cfg, corpus, o)
+	if err != nil {
+		return nil, err
+	}
+	dir := o.outDir()
+	lock, err := results.LockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	r, err := startRun(b, ctx, cfg, corpus, o, par)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.train(); err != nil {
+		return nil, err
+	}
+	if r.startIter == cfg.MaxIters && !o.Quiet {
+		fmt.Printf("%s is already complete; rewriting its metrics and plot.\n", dir)
+	}
+	return r.finish(thresholds, start)
+}
+
+// checkRun checks the run's settings before anything is written, and before any graph is
+// built, and returns how it is spread over devices.
+func checkRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions) (*dataParallel, error) {
 	if o.CheckpointEvery < 0 {
 		return nil, fmt.Errorf("-checkpoint_every must be >= 0, got %d", o.CheckpointEvery)
 	}
-	// Settings are checked before anything is written, and before any graph is built.
 	if err := checkData(cfg, corpus, o.Data); err != nil {
 		return nil, err
 	}
@@ -228,17 +251,35 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	if _, err := newOptimizer(ctx, cfg); err != nil {
 		return nil, err
 	}
-	par, err := o.dataParallel(b, cfg)
-	if err != nil {
-		return nil, err
-	}
-	dir := o.outDir()
-	lock, err := results.LockDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Release()
-	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	return o.dataParallel(b, cfg)
+}
+
+// runState is a run being trained, from its start (or resumption) to its metrics.
+type runState struct {
+	b      backends.Backend
+	ctx    *context.Context
+	cfg    gpt.Config
+	corpus *data.Corpus
+	o      *trainOptions
+	par    *dataParallel
+
+	store     ckptStore
+	hist      *history
+	loaded    *checkpoints.Handler // the checkpoint resumed from; nil for a new run
+	startIter int                  // the iterations done before this invocation
+	ev        *evaluator
+	writer    *ckptWriter // checkpoints in the background; writer.saved is the newest complete one
+	lastVal   float64     // the last evaluation's validation loss, for the progress bar
+
+	interrupted      atomic.Bool // a signal asked to stop after this step
+	stepStart        time.Time
+	stopErr, saveErr error // returned as they are, not wrapped in the training loop's context
+}
+
+// startRun opens the run directory's checkpoints (-restart deletes them first) and resumes from
+// the newest one that reads back, or starts anew from o.Seed.
+func startRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions, par *dataParallel) (*runState, error) {
+	store := ckptStore{dir: filepath.Join(o.outDir(), "checkpoint")}
 	if o.Restart {
 		if err := restartRun(store); err != nil {
 			return nil, err
@@ -268,85 +309,79 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 			return nil, err
 		}
 	}
-	startIter := len(hist.IterLoss)
-	if resumed && startIter < cfg.MaxIters {
-		fmt.Printf("Resuming %s from iteration %d of %d.\n", dir, startIter, cfg.MaxIters)
+	r := &runState{b: b, ctx: ctx, cfg: cfg, corpus: corpus, o: o, par: par, store: store, hist: hist, loaded: loaded,
+		startIter: len(hist.IterLoss), lastVal: math.NaN(), writer: &ckptWriter{store: store}}
+	if resumed && r.startIter < cfg.MaxIters {
+		fmt.Printf("Resuming %s from iteration %d of %d.\n", o.outDir(), r.startIter, cfg.MaxIters)
 	}
-
-	opt, err := newOptimizer(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	trainer := newTrainer(b, ctx, cfg, opt)
-	loop := train.NewLoop(trainer)
-	ev := par.evaluator(newEvaluator(b, ctx, cfg, corpus, o.Seed))
-
-	lastVal := math.NaN()
 	if n := len(hist.Evals); n > 0 {
-		lastVal = hist.Evals[n-1].Val
+		r.lastVal = hist.Evals[n-1].Val
 	}
-	tokensPerIter := float64(cfg.BatchSize * cfg.BlockSize)
-	if !o.Quiet {
-		commandline.AttachProgressBar(loop,
-			func() (string, string) { return "val loss (last eval)", fmt.Sprintf("%.4f", lastVal) },
-			func() (string, string) {
-				return "train tokens/s", fmt.Sprintf("%.0f", tokensPerIter/loop.MedianTrainStepDuration().Seconds())
-			},
-			func() (string, string) {
-				return "s evaluating / checkpoints", fmt.Sprintf("%.0f / %.0f", hist.EvalSeconds, hist.CheckpointSeconds)
-			})
-	}
-	evaluate := func(iter int) error {
-		began := time.Now()
-		trainLoss, valLoss, err := ev.losses(iter)
-		if err != nil {
-			return err
-		}
-		took := time.Since(began).Seconds()
-		hist.EvalSeconds += took
-		hist.Evals = append(hist.Evals, results.Eval{Iter: iter, Train: trainLoss, Val: valLoss, LR: cfg.LearningRateAt(max(iter-1, 0))})
-		lastVal = valLoss
-		if o.Quiet {
-			fmt.Printf("iteration %d/%d: train loss %.4f, val loss %.4f (%.0f s training; this evaluation %.1f s, all %.0f s; checkpoints %.0f s)\n",
-				iter, cfg.MaxIters, trainLoss, valLoss, hist.TrainSeconds, took, hist.EvalSeconds, hist.CheckpointSeconds)
-		}
-		return nil
-	}
-	// Checkpoints are written in the background (see ckptWriter); writer.saved is the newest
-	// complete one, for the message of a second signal.
-	writer := &ckptWriter{store: store}
-	writer.saved.Store(int64(startIter))
-	collect := func(r writeResult) error { // a finished write's seconds go into the history
-		hist.CheckpointWriteSeconds += r.seconds
-		return r.err
-	}
-	// save checkpoints the state after the current iteration. Training waits while the state is
-	// copied to host memory, and first for the previous write if it is still in flight: at most
-	// one write is in flight, so a checkpoint due during a write waits for it (before copying, so
-	// that one copy of the state is held at a time).
-	save := func() error {
-		began := time.Now()
-		defer func() { hist.CheckpointSeconds += time.Since(began).Seconds() }()
-		if err := collect(writer.wait()); err != nil {
-			return err
-		}
-		snap, err := takeSnapshot(ctx, loaded, hist)
-		if err != nil {
-			return fmt.Errorf("checkpoint of iteration %d: %w", len(hist.IterLoss), err)
-		}
-		writer.start(snap)
-		return nil
-	}
-	if startIter == 0 {
-		if err := evaluate(0); err != nil {
-			return nil, err
-		}
-	}
+	r.writer.saved.Store(int64(r.startIter))
+	return r, nil
+}
 
-	var stopErr, saveErr error // returned as they are, not wrapped in the loop's context
-	// Ctrl-C, SIGTERM (job schedulers, docker stop) and SIGHUP (a closed terminal) stop at the
-	// end of the current step, with a checkpoint, so no work is lost; a second one exits at once.
-	var interrupted atomic.Bool
+// train runs the training loop to max_iters, evaluating and checkpointing as it goes; however
+// it ends, the checkpoint being written is complete (or its failure reported) when it returns.
+func (r *runState) train() error {
+	opt, err := newOptimizer(r.ctx, r.cfg)
+	if err != nil {
+		return err
+	}
+	loop := train.NewLoop(newTrainer(r.b, r.ctx, r.cfg, opt))
+	r.ev = r.par.evaluator(newEvaluator(r.b, r.ctx, r.cfg, r.corpus, r.o.Seed))
+	if !r.o.Quiet {
+		r.attachProgressBar(loop)
+	}
+	if r.startIter == 0 {
+		if err := r.evaluate(0); err != nil {
+			return err
+		}
+	}
+	stopSignals := r.watchSignals()
+	// Steps are timed from one step's end to the next, so hook work (evaluation, checkpoints)
+	// is left out of the training time.
+	r.stepStart = time.Now()
+	loop.OnStep("record", 0, r.afterStep)
+	ds := r.par.dataset(&batches{corpus: r.corpus, cfg: r.cfg, seed: r.o.Seed, next: r.startIter})
+	_, err = loop.RunToGlobalStep(ds, r.cfg.MaxIters)
+	began := time.Now()
+	writeErr := r.collect(r.writer.wait())
+	r.hist.CheckpointSeconds += time.Since(began).Seconds()
+	stopSignals() // from here on Ctrl-C ends the program: the checkpoint is complete
+	switch {
+	case writeErr != nil: // before stopErr, whose message promises a checkpoint
+		return writeErr
+	case err != nil && r.stopErr != nil:
+		return r.stopErr
+	case err != nil && r.saveErr != nil:
+		return r.saveErr
+	case err != nil:
+		return err
+	case len(r.hist.IterLoss) != r.cfg.MaxIters:
+		return fmt.Errorf("internal error: recorded %d iterations, expected %d", len(r.hist.IterLoss), r.cfg.MaxIters)
+	}
+	return nil
+}
+
+// attachProgressBar shows GoMLX's progress bar with the last validation loss, the training
+// speed and the time spent outside training steps.
+func (r *runState) attachProgressBar(loop *train.Loop) {
+	tokensPerIter := float64(r.cfg.BatchSize * r.cfg.BlockSize)
+	commandline.AttachProgressBar(loop,
+		func() (string, string) { return "val loss (last eval)", fmt.Sprintf("%.4f", r.lastVal) },
+		func() (string, string) {
+			return "train tokens/s", fmt.Sprintf("%.0f", tokensPerIter/loop.MedianTrainStepDuration().Seconds())
+		},
+		func() (string, string) {
+			return "s evaluating / checkpoints", fmt.Sprintf("%.0f / %.0f", r.hist.EvalSeconds, r.hist.CheckpointSeconds)
+		})
+}
+
+// watchSignals makes Ctrl-C, SIGTERM (job schedulers, docker stop) and SIGHUP (a closed
+// terminal) stop training at the end of the current step, with a checkpoint, so no work is lost;
+// a second one exits at once. The returned function stops watching.
+func (r *runState) watchSignals() (stop func()) {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
@@ -354,87 +389,110 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		if !ok {
 			return
 		}
-		interrupted.Store(true)
+		r.interrupted.Store(true)
 		fmt.Fprintf(os.Stderr, "\n%v: stopping after this step, with a checkpoint (signal again to exit at once).\n", sig)
 		if sig, ok = <-signals; ok {
 			fmt.Fprintf(os.Stderr, "%v again: exiting without saving; the run resumes from its checkpoint of iteration %d (run the same command).\n",
-				sig, writer.saved.Load())
+				sig, r.writer.saved.Load())
 			os.Exit(1)
 		}
 	}()
+	return func() {
+		signal.Stop(signals)
+		close(signals)
+	}
+}
 
-	// Steps are timed from one step's end to the next, so hook work (evaluation, checkpoints)
-	// is left out of the training time.
-	stepStart := time.Now()
-	loop.OnStep("record", 0, func(loop *train.Loop, metrics []*tensors.Tensor) error {
-		hist.TrainSeconds += time.Since(stepStart).Seconds()
-		if saveErr = writer.failed(); saveErr != nil { // a background write failed: stop now
-			return saveErr
+// afterStep records a finished training step: its loss and SMI's telemetry, then the
+// evaluation and checkpoint due, and the stop a signal (or a test) asked for.
+func (r *runState) afterStep(_ *train.Loop, metrics []*tensors.Tensor) error {
+	r.hist.TrainSeconds += time.Since(r.stepStart).Seconds()
+	if r.saveErr = r.writer.failed(); r.saveErr != nil { // a background write failed: stop now
+		return r.saveErr
+	}
+	r.hist.IterLoss = append(r.hist.IterLoss, float64(tensors.ToScalar[float32](metrics[0])))
+	iter := len(r.hist.IterLoss)
+	if alpha, kept, ok := smiopt.Telemetry(r.ctx); ok {
+		r.hist.Telemetry = append(r.hist.Telemetry, results.SMIPoint{Iter: iter, Alpha: alpha, KeptEnergy: kept})
+	}
+	evalIter := iter%r.cfg.EvalInterval == 0 || iter == r.cfg.MaxIters
+	if evalIter {
+		if err := r.evaluate(iter); err != nil {
+			return err
 		}
-		hist.IterLoss = append(hist.IterLoss, float64(tensors.ToScalar[float32](metrics[0])))
-		iter := len(hist.IterLoss)
-		if alpha, kept, ok := smiopt.Telemetry(ctx); ok {
-			hist.Telemetry = append(hist.Telemetry, results.SMIPoint{Iter: iter, Alpha: alpha, KeptEnergy: kept})
+	}
+	stop := r.interrupted.Load() || iter == r.o.stopAt
+	if evalIter || stop || r.o.CheckpointEvery > 0 && iter%r.o.CheckpointEvery == 0 {
+		if r.saveErr = r.save(); r.saveErr != nil {
+			return r.saveErr
 		}
-		evalIter := iter%cfg.EvalInterval == 0 || iter == cfg.MaxIters
-		if evalIter {
-			if err := evaluate(iter); err != nil {
-				return err
-			}
-		}
-		stop := interrupted.Load() || iter == o.stopAt
-		if evalIter || stop || o.CheckpointEvery > 0 && iter%o.CheckpointEvery == 0 {
-			if saveErr = save(); saveErr != nil {
-				return saveErr
-			}
-		}
-		if stop {
-			stopErr = fmt.Errorf("%w at iteration %d of %d with a checkpoint in %s: run the same command to resume",
-				errStopped, iter, cfg.MaxIters, store.stepDir(iter))
-			return stopErr
-		}
-		if stepHook != nil {
-			stepHook(iter)
-		}
-		stepStart = time.Now()
-		return nil
-	})
-	ds := par.dataset(&batches{corpus: corpus, cfg: cfg, seed: o.Seed, next: startIter})
-	_, err = loop.RunToGlobalStep(ds, cfg.MaxIters)
-	// However training ended, it waits for the write in flight: the run's last checkpoint is
-	// complete (or its failure reported) before the command returns.
+	}
+	if stop {
+		r.stopErr = fmt.Errorf("%w at iteration %d of %d with a checkpoint in %s: run the same command to resume",
+			errStopped, iter, r.cfg.MaxIters, r.store.stepDir(iter))
+		return r.stopErr
+	}
+	if stepHook != nil {
+		stepHook(iter)
+	}
+	r.stepStart = time.Now()
+	return nil
+}
+
+// evaluate estimates the losses after iteration iter and records them.
+func (r *runState) evaluate(iter int) error {
 	began := time.Now()
-	writeErr := collect(writer.wait())
-	hist.CheckpointSeconds += time.Since(began).Seconds()
-	signal.Stop(signals) // from here on Ctrl-C ends the program: the checkpoint is complete
-	close(signals)
-	if writeErr != nil { // before stopErr, whose message promises a checkpoint
-		return nil, writeErr
-	}
+	trainLoss, valLoss, err := r.ev.losses(iter)
 	if err != nil {
-		if stopErr != nil {
-			return nil, stopErr
-		}
-		if saveErr != nil {
-			return nil, saveErr
-		}
-		return nil, err
+		return err
 	}
-	if len(hist.IterLoss) != cfg.MaxIters {
-		return nil, fmt.Errorf("internal error: recorded %d iterations, expected %d", len(hist.IterLoss), cfg.MaxIters)
+	took := time.Since(began).Seconds()
+	r.hist.EvalSeconds += took
+	r.hist.Evals = append(r.hist.Evals, results.Eval{Iter: iter, Train: trainLoss, Val: valLoss, LR: r.cfg.LearningRateAt(max(iter-1, 0))})
+	r.lastVal = valLoss
+	if r.o.Quiet {
+		fmt.Printf("iteration %d/%d: train loss %.4f, val loss %.4f (%.0f s training; this evaluation %.1f s, all %.0f s; checkpoints %.0f s)\n",
+			iter, r.cfg.MaxIters, trainLoss, valLoss, r.hist.TrainSeconds, took, r.hist.EvalSeconds, r.hist.CheckpointSeconds)
 	}
-	if startIter == cfg.MaxIters && !o.Quiet {
-		fmt.Printf("%s is already complete; rewriting its metrics and plot.\n", dir)
-	}
+	return nil
+}
 
-	m := newMetrics(b, o, ctx, cfg, hist, thresholds)
-	m.Devices = par.numDevices()
-	m.Data = dataInfo(o.Data, corpus)
+// save checkpoints the state after the current iteration. Training waits while the state is
+// copied to host memory, and first for the previous write if it is still in flight: at most one
+// write is in flight, so a checkpoint due during a write waits for it (before copying, so that
+// one copy of the state is held at a time).
+func (r *runState) save() error {
+	began := time.Now()
+	defer func() { r.hist.CheckpointSeconds += time.Since(began).Seconds() }()
+	if err := r.collect(r.writer.wait()); err != nil {
+		return err
+	}
+	snap, err := takeSnapshot(r.ctx, r.loaded, r.hist)
+	if err != nil {
+		return fmt.Errorf("checkpoint of iteration %d: %w", len(r.hist.IterLoss), err)
+	}
+	r.writer.start(snap)
+	return nil
+}
+
+// collect puts a finished write's seconds into the history, and returns its error.
+func (r *runState) collect(w writeResult) error {
+	r.hist.CheckpointWriteSeconds += w.seconds
+	return w.err
+}
+
+// finish measures the trained model's inference speed (unless -bench_tokens 0) and writes the
+// run's metrics and loss plot.
+func (r *runState) finish(thresholds []float64, start time.Time) (*results.Metrics, error) {
+	o, dir := r.o, r.o.outDir()
+	m := newMetrics(r.b, o, r.ctx, r.cfg, r.hist, thresholds)
+	m.Devices = r.par.numDevices()
+	m.Data = dataInfo(o.Data, r.corpus)
 	if o.BenchTokens > 0 {
 		if !o.Quiet {
 			fmt.Printf("Measuring inference speed (%d repetitions of %d tokens)...\n", o.BenchReps, o.BenchTokens)
 		}
-		inf, err := benchInference(b, ctx, cfg, corpus, o.Seed, o.BenchTokens, o.BenchReps)
+		inf, err := benchInference(r.b, r.ctx, r.cfg, r.corpus, o.Seed, o.BenchTokens, o.BenchReps)
 		if err != nil {
 			return nil, err
 		}
@@ -533,178 +591,6 @@ func (d *batches) Yield() (spec any, inputs, labels []*tensors.Tensor, err error
 	x, y := data.Batch(d.corpus.Train, rng, d.cfg.BatchSize, d.cfg.BlockSize)
 	return nil, []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, d.cfg.BatchSize, d.cfg.BlockSize)},
 		[]*tensors.Tensor{tensors.FromFlatDataAndDimensions(y, d.cfg.BatchSize, d.cfg.BlockSize)}, nil
-}
-
-// evaluator estimates the loss of each split on EvalIters random batches, as nanoGPT's
-// estimate_loss; the batches of evaluation at iteration i depend only on (seed, i).
-//
-// One execution evaluates a chunk of several batches: they are stacked along the batch axis into
-// one [chunk*batch_size, block_size] input, and the program returns each batch's mean loss, a
-// [chunk] vector, computed with the same operations as gpt.Loss on that batch alone. The
-// vectors stay on the device until the last chunk of the evaluation has run, and are then read
-// together; the next chunk is drawn on the host (same generator, same order as one batch at a
-// time) while the current one runs. So an evaluation costs ceil(n/chunk) executions and one
-// read, not n executions each followed by a read (see evalChunk for the chunk's size).
-type evaluator struct {
-	exec   *context.Exec
-	par    *dataParallel // nil: one device
-	cfg    gpt.Config
-	corpus *data.Corpus
-	seed   int64
-	budget int // evalBudget
-}
-
-func newEvaluator(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, seed int64) *evaluator {
-	exec := context.MustNewExec(b, ctx.Reuse(), func(ctx *context.Context, x, y *Node) *Node {
-		return chunkLosses(gpt.Logits(ctx, cfg, x), y, cfg.BatchSize)
-	})
-	return &evaluator{exec: exec, cfg: cfg, corpus: corpus, seed: seed, budget: evalBudget(b)}
-}
-
-// chunkLosses is gpt.Loss of each batch of a chunk: logits [K*B, T, V] and targets [K*B, T] hold
-// K batches of B rows, and the result [K] is the mean cross-entropy of each. The operations per
-// batch are gpt.Loss's (log-softmax, the target's log-probability, a sum over the batch's B*T
-// positions times 1/(B*T), negated), and each batch's logits are those of the batch alone, bit
-// for bit (seen on XLA CPU); only the order in which XLA adds up the B*T terms differs (one axis
-// of [K, B*T] here, all of [B, T] there), so a batch's loss can differ from gpt.Loss's by a few
-// float32 roundings (TestEvalMatchesPerBatch: at most 2 units in the last place).
-func chunkLosses(logits, targets *Node, batchSize int) *Node {
-	dims := logits.Shape().Dimensions
-	rows, T, V := dims[0], dims[1], dims[2]
-	logProbs := LogSoftmax(logits, -1)
-	picked := ReduceSum(Mul(logProbs, OneHot(targets, V, logProbs.DType())), -1) // [K*B, T]
-	return Neg(ReduceMean(Reshape(picked, rows/batchSize, batchSize*T), 1))
-}
-
-// evalBudget bounds a chunk's activations (evalChunk's estimate), in bytes: on a CPU about a
-// last-level cache (on XLA CPU with the cpu preset, chunks of 10 batches, 30 MiB, evaluated 15-20%
-// faster than one batch per execution, and chunks of all 20 about 7% slower), on an accelerator
-// a fraction of its memory, so that executions are few (on an H200 with the paper preset, 400
-// batches: 1.55 s per evaluation in chunks of 10, 1.63 s in chunks of 4, 2.05-2.4 s one batch per
-// execution; the chunked program compiles as fast as the one-batch program, about 6.5 s).
-func evalBudget(b backends.Backend) int {
-	if onCPU(b) {
-		return 32 << 20
-	}
-	return 2 << 30
-}
-
-// evalChunk returns how many batches one execution evaluates when n are wanted: the largest
-// divisor of n (so every execution has the same shape and one compiled program serves them all)
-// whose estimated activations fit budget bytes, at least 1. The estimate per batch is twice (an
-// operation's input and output) the largest of its activations in float32: the attention scores
-// [B, H, T, T], the MLP's hidden layer [B, T, 4C] or the logits [B, T, V]. That is about 200 MB
-// for the paper preset (on a GPU, chunks of 10 of its 200 batches) and 3 MB for the cpu preset
-// (on a CPU, chunks of 10 of its 20).
-func evalChunk(cfg gpt.Config, n, budget int) int {
-	B, T := cfg.BatchSize, cfg.BlockSize
-	perBatch := 2 * 4 * B * T * max(cfg.NHead*T, 4*cfg.NEmbd, cfg.VocabSize)
-	limit := max(budget/max(perBatch, 1), 1)
-	for k := min(n, limit); k > 1; k-- {
-		if n%k == 0 {
-			return k
-		}
-	}
-	return 1
-}
-
-func (e *evaluator) losses(iter int) (trainLoss, valLoss float64, err error) {
-	split := func(tokens []int32, stream uint64) evalSplit {
-		return evalSplit{tokens: tokens, rng: data.RNG(e.seed, data.StreamEval+stream), n: e.cfg.EvalIters}
-	}
-	all, err := e.run(split(e.corpus.Train, 2*uint64(iter)), split(e.corpus.Val, 2*uint64(iter)+1))
-	if err != nil {
-		return 0, 0, err
-	}
-	return stat.Mean(all[0], nil), stat.Mean(all[1], nil), nil
-}
-
-// batchLosses returns the mean loss of each of n random batches of split.
-func (e *evaluator) batchLosses(split []int32, rng *rand.Rand, n int) ([]float64, error) {
-	all, err := e.run(evalSplit{tokens: split, rng: rng, n: n})
-	if err != nil {
-		return nil, err
-	}
-	return all[0], nil
-}
-
-// evalSplit asks for the losses of the next n batches that rng draws from tokens.
-type evalSplit struct {
-	tokens []int32
-	rng    *rand.Rand
-	n      int
-}
-
-// evalInput is one chunk's stacked batches.
-type evalInput struct{ x, y *tensors.Tensor }
-
-// run returns the loss of each batch of each split, in the order drawn. A goroutine draws the
-// chunks on the host one ahead of the executions; the losses are read once all have run.
-func (e *evaluator) run(splits ...evalSplit) ([][]float64, error) {
-	B, T := e.cfg.BatchSize, e.cfg.BlockSize
-	common := 0 // the greatest common divisor of the splits' sizes: chunks never straddle two
-	for _, s := range splits {
-		if s.n < 1 {
-			return nil, fmt.Errorf("internal error: an evaluation of %d batches", s.n)
-		}
-		for a, b := common, s.n; ; a, b = b, a%b {
-			if b == 0 {
-				common = a
-				break
-			}
-		}
-	}
-	k := evalChunk(e.cfg, common, e.budget)
-	inputs := make(chan evalInput, 1)
-	quit := make(chan struct{})
-	defer close(quit)
-	go func() {
-		defer close(inputs)
-		for _, s := range splits {
-			for range s.n / k {
-				x, y := make([]int32, 0, k*B*T), make([]int32, 0, k*B*T)
-				for range k {
-					bx, by := data.Batch(s.tokens, s.rng, B, T)
-					x, y = append(x, bx...), append(y, by...)
-				}
-				in := evalInput{tensors.FromFlatDataAndDimensions(x, k*B, T), tensors.FromFlatDataAndDimensions(y, k*B, T)}
-				select {
-				case inputs <- in:
-				case <-quit:
-					return
-				}
-			}
-		}
-	}()
-	var outs []*tensors.Tensor // per chunk, [k] losses, left on the device until all have run
-	defer func() {
-		for _, t := range outs {
-			_ = t.FinalizeAll()
-		}
-	}()
-	for in := range inputs {
-		out, err := e.par.exec(e.exec, in.x, in.y)
-		_, _ = in.x.FinalizeAll(), in.y.FinalizeAll()
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, out[0])
-	}
-	flat := make([]float64, 0, len(outs)*k)
-	for _, t := range outs {
-		values, err := tensors.CopyFlatData[float32](t)
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range values {
-			flat = append(flat, float64(v))
-		}
-	}
-	all := make([][]float64, len(splits))
-	for i, s := range splits {
-		all[i], flat = flat[:s.n:s.n], flat[s.n:]
-	}
-	return all, nil
 }
 
 func printSummary(m *results.Metrics, dir string) {

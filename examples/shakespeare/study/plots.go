@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -14,6 +15,18 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 )
+
+// plotNames are the report's plots, written in each section's plot folder.
+const (
+	plotTrainCurves = "loss_train.png"
+	plotTrainDiff   = "loss_train_minus_run0.png"
+	plotValCurves   = "loss_val.png"
+	plotClaims      = "claims.png"
+)
+
+func plotFile(m measure) string {
+	return "interval_" + strings.NewReplacer(" ", "_", "/", "_", "%", "pct", ",", "", "(", "", ")", "", "<", "lt", ".", "_").Replace(m.name) + ".png"
+}
 
 // reproductionPlots draws the report's plots into dir: mean loss curves with a 95% band per
 // configuration, an interval plot per claim's measure, and the claims' paired changes.

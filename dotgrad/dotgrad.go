@@ -24,9 +24,27 @@
 //
 // Products whose axes cannot be read (a future GoMLX that changes its internals) keep GoMLX's own
 // gradient, so Enable never makes a gradient wrong, at worst slow.
+//
+// # Forms of the gradient products
+//
+// A dense layer y = x·W (x: [tokens, in], W: [in, out], a 2-D Dot) has two gradient products,
+// each with an operand that is needed transposed: the input gradient dy·Wᵀ and the weight
+// gradient xᵀ·dy. SetForm chooses how they are written. Folded (the default) writes a plain
+// transposition, which XLA folds into the product's dimension numbers, so the product library
+// reads that operand in transposed order (on XLA CPU, Eigen's tensor contraction packs it).
+// Materialized copies the operand into its transposed layout first, a pass over in·out (Wᵀ) or
+// tokens·in (xᵀ) elements against the product's 2·tokens·in·out flops, so that both products
+// have the standard form [m, k]·[k, n] that every product library takes. XLA folds a plain
+// transposition back into the product, so the copy is written as a transposition of three axes
+// between two reshapes, which its transpose folding does not see through (checked in XLA CPU's
+// optimized HLO; a future XLA could fold it, and then Materialized is Folded again). Both forms
+// compute the same sums in the same order up to the library's blocking: the values agree to
+// float rounding (the tests hold both to GoMLX's own gradients at 1e-4). Which one is faster
+// depends on the CPU and the plugin's kernels: `make bench` times both (docs/BENCHMARKS.md, 1b).
 package dotgrad
 
 import (
+	"fmt"
 	"reflect"
 	"sync"
 
@@ -37,8 +55,51 @@ import (
 var (
 	mu                   sync.Mutex
 	enabled              bool
+	form                 Form
 	origDot, origGeneral VJP
 )
+
+// Form is how the gradient products of a 2-D Dot take the operand they need transposed (see
+// the package documentation).
+type Form int
+
+const (
+	// Folded leaves the transposition to the product: XLA folds it into the dimension numbers.
+	Folded Form = iota
+	// Materialized copies the operand into its transposed layout before the product.
+	Materialized
+)
+
+// String is the form's name in reports: "folded" or "materialized".
+func (f Form) String() string {
+	switch f {
+	case Folded:
+		return "folded"
+	case Materialized:
+		return "materialized"
+	}
+	return fmt.Sprintf("Form(%d)", int(f))
+}
+
+// SetForm chooses the form of the gradients of 2-D Dot products built from now on (Folded until
+// it is called); it takes effect only while Enable is in effect. Graphs built before keep theirs.
+// Process-wide, as Enable.
+func SetForm(f Form) error {
+	if f != Folded && f != Materialized {
+		return fmt.Errorf("dotgrad.SetForm: unknown form %d", int(f))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	form = f
+	return nil
+}
+
+// CurrentForm reports the form SetForm chose.
+func CurrentForm() Form {
+	mu.Lock()
+	defer mu.Unlock()
+	return form
+}
 
 // Enable registers the fast gradients for the whole process (idempotent).
 func Enable() {
@@ -55,7 +116,11 @@ func Enable() {
 			return origDot(node, vjps, outShape)
 		}
 		v := vjps[0] // [i, k] for lhs [i, j] and rhs [j, k]
-		return []*Node{Dot(v, Transpose(rhs, 0, 1)), Dot(Transpose(lhs, 0, 1), v)}
+		transpose := foldedTranspose
+		if CurrentForm() == Materialized {
+			transpose = MaterializedTranspose
+		}
+		return []*Node{Dot(v, transpose(rhs)), Dot(transpose(lhs), v)}
 	}
 	VJPRegistration[NodeTypeDotGeneral] = func(node *Node, vjps []*Node, outShape shapes.Shape) []*Node {
 		p, ok := readParams(node)
@@ -82,6 +147,36 @@ func Enabled() bool {
 	mu.Lock()
 	defer mu.Unlock()
 	return enabled
+}
+
+func foldedTranspose(x *Node) *Node { return Transpose(x, 0, 1) }
+
+// MaterializedTranspose returns the transposition of a matrix x [a, b] as a copy that XLA's
+// transpose folding does not fold into a product that consumes it: x is reshaped to three axes
+// (one of its axes split in two), transposed, and reshaped to [b, a]. A matrix whose dimensions
+// are both prime (or 1) cannot be split; it gets a plain Transpose.
+func MaterializedTranspose(x *Node) *Node {
+	if x.Rank() != 2 {
+		panic(fmt.Errorf("dotgrad.MaterializedTranspose: want a matrix, got shape %s", x.Shape()))
+	}
+	a, b := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
+	if f := smallestFactor(a); f != 0 { // [f, a/f, b] -> [b, f, a/f]
+		return Reshape(TransposeAllDims(Reshape(x, f, a/f, b), 2, 0, 1), b, a)
+	}
+	if f := smallestFactor(b); f != 0 { // [a, f, b/f] -> [f, b/f, a]
+		return Reshape(TransposeAllDims(Reshape(x, a, f, b/f), 1, 2, 0), b, a)
+	}
+	return Transpose(x, 0, 1)
+}
+
+// smallestFactor is n's least divisor f with 1 < f < n, or 0 when there is none.
+func smallestFactor(n int) int {
+	for f := 2; f*f <= n; f++ {
+		if n%f == 0 {
+			return f
+		}
+	}
+	return 0
 }
 
 type dotParams struct {
@@ -138,9 +233,9 @@ func dotGeneralVJP(lhs, rhs *Node, p dotParams, v *Node) []*Node {
 	nb := len(p.lhsBatch)
 	lhsCross := crossAxes(lhs.Rank(), p.lhsContracting, p.lhsBatch)
 	rhsCross := crossAxes(rhs.Rank(), p.rhsContracting, p.rhsBatch)
-	vBatch := iota(0, nb)
-	vLhsCross := iota(nb, len(lhsCross))
-	vRhsCross := iota(nb+len(lhsCross), len(rhsCross))
+	vBatch := span(0, nb)
+	vLhsCross := span(nb, len(lhsCross))
+	vRhsCross := span(nb+len(lhsCross), len(rhsCross))
 
 	gradLhs := DotGeneral(v, vRhsCross, vBatch, rhs, rhsCross, p.rhsBatch)
 	gradLhs = toOperandOrder(gradLhs, p.lhsBatch, lhsCross, p.lhsContracting)
@@ -168,7 +263,7 @@ func toOperandOrder(x *Node, batch, cross, contracting []int) *Node {
 	return x
 }
 
-func iota(start, n int) []int {
+func span(start, n int) []int {
 	out := make([]int, n)
 	for i := range out {
 		out[i] = start + i

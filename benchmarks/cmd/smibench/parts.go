@@ -10,6 +10,7 @@ import (
 	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
+	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -66,6 +67,10 @@ func (s partsSection) measure(r *report.Report, b backends.Backend, quick bool) 
 		for _, res1 := range res.Results {
 			logf("parts %s: %-45s %s", preset, res1.Name, gptbench.HumanDuration(res1.Median()))
 		}
+		if m, ok := res.Time(gptbench.PartMaterialized); ok {
+			def, _ := res.Time(gptbench.PartStep)
+			logf("parts %s: %s / %s: %s", preset, gptbench.PartMaterialized, gptbench.PartStep, benchmarks.PairedRatio(def, m))
+		}
 		for _, p := range gptbench.StepParts(res) {
 			torchPart := ""
 			if res.Torch != nil {
@@ -106,7 +111,7 @@ func measureProducts(b backends.Backend, preset string, cfg gpt.Config, torch *g
 		opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 	}
 	shapes := gptbench.LinearProducts(cfg)
-	logf("parts %s: timing the dense layers' %d matrix products", preset, 3*len(shapes))
+	logf("parts %s: timing the dense layers' %d matrix products, the gradients in two forms", preset, 3*len(shapes))
 	res, err := gptbench.MeasureProducts(b, shapes, torch, opt)
 	if err != nil {
 		return nil, fmt.Errorf("parts %s: products: %w", preset, err)
@@ -116,6 +121,9 @@ func measureProducts(b backends.Backend, preset string, cfg gpt.Config, torch *g
 			ours, _ := res.Time(form, s, false)
 			line := fmt.Sprintf("parts %s: product %-16s %-8s ours %s (%.0f GFLOP/s)", preset, form, s.Label(),
 				gptbench.HumanDuration(ours.Median()), s.Flops()/ours.Median().Seconds()/1e9)
+			if m, ok := res.Materialized(form, s); ok {
+				line += fmt.Sprintf("  %s %s (%s)", dotgrad.Materialized, gptbench.HumanDuration(m.Median()), benchmarks.PairedRatio(ours, m))
+			}
 			if t, ok := res.Time(form, s, true); ok {
 				line += fmt.Sprintf("  PyTorch %s (%.0f GFLOP/s)", gptbench.HumanDuration(t.Median()), s.Flops()/t.Median().Seconds()/1e9)
 			}

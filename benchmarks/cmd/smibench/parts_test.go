@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
 )
@@ -26,8 +27,11 @@ func TestPartsWithoutWorkingPyTorch(t *testing.T) {
 	if len(r.Parts) != 1 || r.Parts[0].Torch != nil {
 		t.Fatalf("got %d parts results (PyTorch's side %v), want one without PyTorch", len(r.Parts), r.Parts)
 	}
-	if pr := r.Parts[0].Products; pr == nil || pr.Torch || len(pr.Results) != 3*len(pr.Shapes) || len(pr.Shapes) == 0 {
-		t.Errorf("products %+v, want ours alone, three forms per dense-layer shape", pr)
+	if pr := r.Parts[0].Products; pr == nil || pr.Torch || len(pr.Results) != 5*len(pr.Shapes) || len(pr.Shapes) == 0 {
+		t.Errorf("products %+v, want ours alone, three forms per dense-layer shape and the two gradients materialized", pr)
+	}
+	if _, ok := r.Parts[0].Time(gptbench.PartMaterialized); !ok {
+		t.Errorf("no %q case", gptbench.PartMaterialized)
 	}
 	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "/nonexistent/python") || !strings.Contains(r.Notes[0], "no such file") {
 		t.Errorf("notes %q, want one naming the Python and why it failed", r.Notes)

@@ -25,6 +25,7 @@ const (
 	PartStep         = OptAdamW + " step"
 	PartSMIStep      = OptSMIAdamW + " step"
 	PartGoMLXGrads   = OptAdamW + " step, GoMLX's own product gradients"
+	PartMaterialized = OptAdamW + " step, dotgrad's materialized form"
 	PartTorchForward = "PyTorch forward"
 	PartTorchBack    = "PyTorch forward+backward"
 	PartTorchStep    = "PyTorch AdamW step"
@@ -83,7 +84,8 @@ func lossExec(b backends.Backend, cfg gpt.Config, gradients bool) (func() error,
 
 // MeasureParts times the cases of the step-parts benchmark interleaved. gomlxGrads adds the
 // AdamW step compiled with GoMLX's own product gradients (package dotgrad disabled while it
-// compiles); torch, when not nil, adds PyTorch's cases.
+// compiles); the AdamW step compiled in dotgrad's Materialized form is always added (unless that
+// is the current form); torch, when not nil, adds PyTorch's cases.
 func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads bool, torch *Torch, opt benchmarks.Options, progress func(string)) (PartsResult, error) {
 	res := PartsResult{Preset: preset, Config: cfg}
 	var cases []benchmarks.Case
@@ -128,6 +130,20 @@ func MeasureParts(b backends.Backend, preset string, cfg gpt.Config, gomlxGrads 
 			return res, fmt.Errorf("parts %s: %s: %w", preset, PartGoMLXGrads, err)
 		}
 		cases = append(cases, benchmarks.Case{Name: PartGoMLXGrads, Run: t.Run})
+	}
+	if dotgrad.CurrentForm() != dotgrad.Materialized {
+		if progress != nil {
+			progress(fmt.Sprintf("parts %s: compiling the step with dotgrad's %s form", preset, dotgrad.Materialized))
+		}
+		t, err := NewTrainer(b, cfg, OptAdamW, 1)
+		if err != nil {
+			return res, err
+		}
+		trainers = append(trainers, t)
+		if err := withForm(dotgrad.Materialized, t.Run); err != nil { // compiles; later calls reuse it
+			return res, fmt.Errorf("parts %s: %s: %w", preset, PartMaterialized, err)
+		}
+		cases = append(cases, benchmarks.Case{Name: PartMaterialized, Run: t.Run})
 	}
 	if torch != nil {
 		res.Torch = &torch.Info

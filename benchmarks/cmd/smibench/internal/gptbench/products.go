@@ -27,6 +27,10 @@ const (
 // ProductForms lists the forms in report order.
 var ProductForms = []string{ProductForward, ProductInput, ProductWeight}
 
+// HasTransposedOperand reports whether a form's product needs an operand transposed (both
+// gradients): those are also timed in dotgrad's Materialized form, beside its default.
+func HasTransposedOperand(form string) bool { return form == ProductInput || form == ProductWeight }
+
 // ProductShape is one dense-layer shape of a model and how many of its layers have it.
 type ProductShape struct {
 	Tokens, In, Out, Count int
@@ -67,6 +71,12 @@ func ProductCaseName(form string, s ProductShape, torch bool) string {
 	return fmt.Sprintf("%s %s", form, s.Label())
 }
 
+// MaterializedCaseName names the timed case of a gradient form computed in dotgrad's
+// Materialized form (the transposed operand copied before the product).
+func MaterializedCaseName(form string, s ProductShape) string {
+	return fmt.Sprintf("%s, %s %s", form, dotgrad.Materialized, s.Label())
+}
+
 // ProductsResult holds the interleaved timings of every form and shape, ours and (when measured)
 // PyTorch's.
 type ProductsResult struct {
@@ -86,9 +96,21 @@ func (r ProductsResult) Time(form string, s ProductShape, torch bool) (benchmark
 	return benchmarks.Result{}, false
 }
 
+// Materialized is the time of a gradient form in dotgrad's Materialized form.
+func (r ProductsResult) Materialized(form string, s ProductShape) (benchmarks.Result, bool) {
+	name := MaterializedCaseName(form, s)
+	for _, res := range r.Results {
+		if res.Name == name {
+			return res, true
+		}
+	}
+	return benchmarks.Result{}, false
+}
+
 // MeasureProducts times each form of each shape alone, ours compiled as the training step
 // computes it (the layer's Dot and dotgrad's gradient of it with respect to x or W; the other
-// one is not computed), PyTorch's (when torch is not nil) in its process, all interleaved.
+// one is not computed), the gradients both in dotgrad's default form and in its Materialized
+// form, PyTorch's (when torch is not nil) in its process, all interleaved.
 func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, opt benchmarks.Options) (ProductsResult, error) {
 	dotgrad.Enable()
 	res := ProductsResult{Shapes: shapesIn, Torch: torch != nil}
@@ -118,7 +140,7 @@ func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, 
 			}
 		}()
 		for _, form := range ProductForms {
-			e, err := NewExec(b, func(x, w, dy *Node) *Node {
+			graph := func(x, w, dy *Node) *Node {
 				if form == ProductForward {
 					return Dot(x, w)
 				}
@@ -127,12 +149,27 @@ func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, 
 					return Gradient(loss, x)[0]
 				}
 				return Gradient(loss, w)[0]
-			})
-			if err != nil {
-				return res, err
 			}
-			execs = append(execs, e)
-			cases = append(cases, benchmarks.Case{Name: ProductCaseName(form, s, false), Run: func() error { return finalizeMetrics(e.Exec(x, w, dy)) }})
+			variants := []dotgrad.Form{dotgrad.CurrentForm()}
+			if HasTransposedOperand(form) && variants[0] != dotgrad.Materialized {
+				variants = append(variants, dotgrad.Materialized)
+			}
+			for i, variant := range variants {
+				e, err := NewExec(b, graph)
+				if err != nil {
+					return res, err
+				}
+				execs = append(execs, e)
+				// The gradient is built when the graph is, at the first call.
+				if err := withForm(variant, func() error { return finalizeMetrics(e.Exec(x, w, dy)) }); err != nil {
+					return res, fmt.Errorf("%s %s, %s: %w", form, s.Label(), variant, err)
+				}
+				name := ProductCaseName(form, s, false)
+				if i > 0 {
+					name = MaterializedCaseName(form, s)
+				}
+				cases = append(cases, benchmarks.Case{Name: name, Run: func() error { return finalizeMetrics(e.Exec(x, w, dy)) }})
+			}
 			if torch != nil {
 				request := fmt.Sprintf("product %s %d %d %d", productRequest[form], s.Tokens, s.In, s.Out)
 				cases = append(cases, benchmarks.Case{Name: ProductCaseName(form, s, true), Timed: func() (time.Duration, error) { return torch.Call(request) }})
@@ -149,3 +186,13 @@ func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, 
 
 // productRequest is step_parts.py's name of each form.
 var productRequest = map[string]string{ProductForward: "forward", ProductInput: "input", ProductWeight: "weight"}
+
+// withForm runs f (which builds a graph) with dotgrad's form set to form, then restores it.
+func withForm(form dotgrad.Form, f func() error) error {
+	prev := dotgrad.CurrentForm()
+	if err := dotgrad.SetForm(form); err != nil {
+		return err
+	}
+	defer func() { _ = dotgrad.SetForm(prev) }()
+	return f()
+}

@@ -140,6 +140,12 @@ func (r *Report) writeParts(p printer) {
 			p("\nThe AdamW step compiled with GoMLX v0.26's own gradients of matrix products (package `dotgrad` "+
 				"disabled) takes %s: %s the step with `dotgrad.Enable()`.\n", gptbench.HumanDuration(slow.Median()), benchmarks.PairedRatio(fast, slow))
 		}
+		if m, ok := s.Time(gptbench.PartMaterialized); ok {
+			def, _ := s.Time(gptbench.PartStep)
+			p("\nThe AdamW step compiled with `dotgrad.SetForm(dotgrad.Materialized)` (the gradient products' "+
+				"transposed operands copied into their transposed layout first; below) takes %s: %s the step in "+
+				"dotgrad's default form (below 1x: faster).\n", gptbench.HumanDuration(m.Median()), benchmarks.PairedRatio(def, m))
+		}
 		p("\n")
 		if s.Products != nil {
 			writeProducts(p, s)
@@ -157,24 +163,35 @@ func writeProducts(p printer, s gptbench.PartsResult) {
 	if pr.Torch {
 		p("; PyTorch's: the products `nn.Linear` computes, x·W'ᵀ, dy·W' and dyᵀ·x with W' = Wᵀ, in its process")
 	}
-	p("). Both gradients have a transposed operand (the weight gradient's left one): XLA CPU gives such " +
-		"products to Eigen's tensor contraction, the forward product to XNNPACK (section 7).\n\n")
-	p("| product | layers | ours | ours GFLOP/s | PyTorch | PyTorch GFLOP/s | ours / PyTorch |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	p("). Both gradients need an operand transposed (the weight gradient its left one). \"Ours\" is " +
+		"dotgrad's default form, which leaves the transposition to XLA: XLA folds it into the product's " +
+		"dimension numbers, and the product library reads that operand in transposed order. \"Materialized\" " +
+		"(`dotgrad.SetForm(dotgrad.Materialized)`) copies the operand into its transposed layout first, so that " +
+		"each product has the standard form [m, k]·[k, n]; its time includes the copy, and its ratio is over ours " +
+		"(below 1x: faster).\n\n")
+	p("| product | layers | ours | ours GFLOP/s | materialized | materialized / ours | PyTorch | PyTorch GFLOP/s | ours / PyTorch |\n" +
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, sh := range pr.Shapes {
 		for _, form := range gptbench.ProductForms {
 			ours, ok := pr.Time(form, sh, false)
 			if !ok {
 				continue
 			}
+			mt, mr := "-", "-"
+			if m, ok := pr.Materialized(form, sh); ok {
+				mt, mr = gptbench.HumanDuration(m.Median()), benchmarks.PairedRatio(ours, m).String()
+			}
 			tt, tg, ratio := "-", "-", "-"
 			if t, ok := pr.Time(form, sh, true); ok {
 				tt, tg = gptbench.HumanDuration(t.Median()), fmt.Sprintf("%.0f", sh.Flops()/t.Median().Seconds()/1e9)
 				ratio = benchmarks.PairedRatio(t, ours).String()
 			}
-			p("| %s %s | %d | %s | %.0f | %s | %s | %s |\n", form, sh.Label(), sh.Count, gptbench.HumanDuration(ours.Median()),
-				sh.Flops()/ours.Median().Seconds()/1e9, tt, tg, ratio)
+			p("| %s %s | %d | %s | %.0f | %s | %s | %s | %s | %s |\n", form, sh.Label(), sh.Count, gptbench.HumanDuration(ours.Median()),
+				sh.Flops()/ours.Median().Seconds()/1e9, mt, mr, tt, tg, ratio)
 		}
 	}
+	p("\nOver the model's layers, the materialized form minus ours: input gradients %s, weight gradients %s.\n",
+		plusDuration(materializedGap(pr, gptbench.ProductInput)), plusDuration(materializedGap(pr, gptbench.ProductWeight)))
 	if pr.Torch {
 		p("\nOver the model's layers (each product times its number of layers), ours minus PyTorch's:")
 		sep := " "
@@ -185,6 +202,20 @@ func writeProducts(p printer, s gptbench.PartsResult) {
 		p(".\n")
 	}
 	p("\n")
+}
+
+// materializedGap is, summed over the model's layers, the median of the materialized form minus
+// ours for a gradient form.
+func materializedGap(pr *gptbench.ProductsResult, form string) time.Duration {
+	var gap time.Duration
+	for _, sh := range pr.Shapes {
+		ours, okO := pr.Time(form, sh, false)
+		m, okM := pr.Materialized(form, sh)
+		if okO && okM {
+			gap += time.Duration(sh.Count) * benchmarks.PairedDiff(ours, m).Median
+		}
+	}
+	return gap
 }
 
 // productsGap is, summed over the model's layers, the median of ours minus PyTorch's for a form.

@@ -85,7 +85,20 @@ const (
 // TestMatchesPyTorch runs our model, AdamW, learning-rate schedule and global-norm clipping
 // from the fixture's initial weights on its batches, and compares every step's loss and
 // gradient norm, and the final weights, with nanoGPT's PyTorch code. Some of the steps clip.
+// It runs with each of package dotgrad's forms of the dense layers' gradient products.
 func TestMatchesPyTorch(t *testing.T) {
+	defer func() { _ = dotgrad.SetForm(dotgrad.Folded) }()
+	for _, form := range []dotgrad.Form{dotgrad.Folded, dotgrad.Materialized} {
+		t.Run(form.String(), func(t *testing.T) {
+			if err := dotgrad.SetForm(form); err != nil {
+				t.Fatal(err)
+			}
+			matchesPyTorch(t)
+		})
+	}
+}
+
+func matchesPyTorch(t *testing.T) {
 	raw, err := os.ReadFile("testdata/nanogpt_reference.json")
 	if err != nil {
 		t.Fatal(err)

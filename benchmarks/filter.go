@@ -99,22 +99,13 @@ func (s FilterSpec) Elems() int { return shapes.Make(dtypes.Float32, s.Dims...).
 // spectral.Filter graph plus spectral.Blend, outputs g' and H') and, with spec.Parts, each
 // part as its own compiled graph fed by the previous part's output.
 func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup func(), err error) {
-	var keep []*tensors.Tensor
-	var execs []*Exec
-	cleanup = func() {
-		for _, e := range execs {
-			e.Finalize()
-		}
-		for _, t := range keep {
-			_ = t.FinalizeAll()
-		}
-	}
+	cs := &caseSet{b: b}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("filter %v: %v", spec.Dims, r)
 		}
 		if err != nil {
-			cleanup()
+			cs.cleanup()
 			cases, cleanup = nil, nil
 		}
 	}()
@@ -123,102 +114,133 @@ func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup fun
 	if !ok {
 		return nil, nil, fmt.Errorf("shape %s is not filtered", gShape)
 	}
-	n, d, _ := spectral.MatrixView(gShape)
-	must := func(t *tensors.Tensor, err error) *tensors.Tensor {
-		if err != nil {
-			panic(err)
-		}
-		keep = append(keep, t)
-		return t
-	}
-	exec := func(fn any) *Exec {
-		e, err := NewExecAny(b, fn)
-		if err != nil {
-			panic(err)
-		}
-		execs = append(execs, e)
-		return e
-	}
-	add := func(name string, e *Exec, args ...*tensors.Tensor) {
-		in := make([]any, len(args))
-		for i, a := range args {
-			in[i] = a
-		}
-		cases = append(cases, Case{Name: name, Run: func() error { return run1(e, in...) }})
-	}
-	g := must(RandomTensor(b, 11, gShape))
+	g := cs.keep(RandomTensor(b, 11, gShape))
 	// A history that is not all zero, so the quantile works on spread-out values.
-	h := must(absExec(b, must(RandomTensor(b, 12, hShape))))
+	h := cs.keep(absExec(b, cs.keep(RandomTensor(b, 12, hShape))))
 
 	cfg := FilterConfig()
 	// Kept energy is an output: optimizers.SMI reports it, so XLA must compute it there too.
-	whole := exec(func(g, h *Node) (*Node, *Node, *Node) {
+	whole := cs.exec(func(g, h *Node) (*Node, *Node, *Node) {
 		filtered, newH, kept := spectral.Filter(g, h, cfg.Quantile, cfg.Beta, spec.Half)
 		return spectral.Blend(g, filtered, Scalar(g.Graph(), dtypes.Float32, benchAlpha)), newH, kept
 	})
-	add(PartWhole, whole, g, h)
-	if !spec.Parts {
-		return cases, cleanup, nil
+	cs.add(PartWhole, whole, g, h)
+	if spec.Parts {
+		cs.addParts(spec, g, h)
 	}
+	return cs.cases, cs.cleanup, nil
+}
 
+// caseSet collects timed cases with the executables and tensors they hold; a graph-building
+// error panics (FilterCases recovers it).
+type caseSet struct {
+	b     backends.Backend
+	cases []Case
+	held  []*tensors.Tensor
+	execs []*Exec
+}
+
+// keep holds t (freed by cleanup), or panics with err.
+func (cs *caseSet) keep(t *tensors.Tensor, err error) *tensors.Tensor {
+	if err != nil {
+		panic(err)
+	}
+	cs.held = append(cs.held, t)
+	return t
+}
+
+// exec compiles fn (freed by cleanup), or panics.
+func (cs *caseSet) exec(fn any) *Exec {
+	e, err := NewExecAny(cs.b, fn)
+	if err != nil {
+		panic(err)
+	}
+	cs.execs = append(cs.execs, e)
+	return e
+}
+
+// add adds the case name: e run on args.
+func (cs *caseSet) add(name string, e *Exec, args ...*tensors.Tensor) {
+	in := make([]any, len(args))
+	for i, a := range args {
+		in[i] = a
+	}
+	cs.cases = append(cs.cases, Case{Name: name, Run: func() error { return run1(e, in...) }})
+}
+
+// cleanup frees what the cases hold.
+func (cs *caseSet) cleanup() {
+	for _, e := range cs.execs {
+		e.Finalize()
+	}
+	for _, t := range cs.held {
+		_ = t.FinalizeAll()
+	}
+}
+
+// addParts adds a case per part of the filter of gradient g with history h.
+func (cs *caseSet) addParts(spec FilterSpec, g, h *tensors.Tensor) {
+	gShape := shapes.Make(dtypes.Float32, spec.Dims...)
+	hShape, _ := spectral.HistoryShape(gShape)
+	n, d, _ := spectral.MatrixView(gShape)
+	cfg := FilterConfig()
 	// The parts are spectral's exported steps, the ones spectral.Filter is composed of, one graph
 	// each on a batch of one slice, so each is timed with its inputs and outputs in memory.
-	fft := exec(func(g *Node) *Node { return spectral.Spectrum(InsertAxes(g, 0)) })
-	spectrum := must(fft.Exec1(g))
-	add(PartFFT, fft, g)
+	fft := cs.exec(func(g *Node) *Node { return spectral.Spectrum(InsertAxes(g, 0)) })
+	spectrum := cs.keep(fft.Exec1(g))
+	cs.add(PartFFT, fft, g)
 
-	history := exec(func(f, h *Node) *Node {
+	history := cs.exec(func(f, h *Node) *Node {
 		return spectral.UpdateHistory(InsertAxes(h, 0), spectral.Magnitude(f), cfg.Beta)
 	})
-	newH := must(history.Exec1(spectrum, h))
-	add(PartHistory, history, spectrum, h)
+	newH := cs.keep(history.Exec1(spectrum, h))
+	cs.add(PartHistory, history, spectrum, h)
 
-	quant := exec(func(h *Node) *Node { return spectral.Threshold(h, d, cfg.Quantile, spec.Half) })
-	tau := must(quant.Exec1(newH))
-	add(PartQuantile, quant, newH)
+	quant := cs.exec(func(h *Node) *Node { return spectral.Threshold(h, d, cfg.Quantile, spec.Half) })
+	tau := cs.keep(quant.Exec1(newH))
+	cs.add(PartQuantile, quant, newH)
 
 	if size := hShape.Size(); size > 2*SampledQuantileSize {
 		stride := size / SampledQuantileSize
-		sampled := exec(func(h *Node) *Node {
+		sampled := cs.exec(func(h *Node) *Node {
 			flat := Reshape(h, size)
 			s := Slice(flat, AxisRange(0, stride*SampledQuantileSize).Stride(stride))
 			return spectral.Quantile(s, cfg.Quantile)
 		})
-		add(PartSampled, sampled, newH)
+		cs.add(PartSampled, sampled, newH)
 	}
 
-	count := exec(func(h, tau *Node) *Node {
+	count := cs.exec(func(h, tau *Node) *Node {
 		return ReduceAllSum(ConvertDType(LessOrEqual(h, Reshape(tau, 1, 1, 1)), dtypes.Int32))
 	})
-	add(PartCountPass, count, newH, tau)
-	hist := exec(func(h *Node) *Node {
+	cs.add(PartCountPass, count, newH, tau)
+	hist := cs.exec(func(h *Node) *Node {
 		size := h.Shape().Size()
 		bins := ConvertDType(BitwiseShiftRightLogicalScalar(Bitcast(Reshape(h, size), dtypes.Uint32), 24), dtypes.Int32)
 		zeros := Zeros(h.Graph(), shapes.Make(dtypes.Int32, 256))
 		ones := Ones(h.Graph(), shapes.Make(dtypes.Int32, size))
 		return ScatterSum(zeros, Reshape(bins, size, 1), ones, false, false)
 	})
-	add(PartHistPass, hist, newH)
+	cs.add(PartHistPass, hist, newH)
 
-	mask := exec(func(f, h, tau *Node) *Node {
+	mask := cs.exec(func(f, h, tau *Node) *Node {
 		_, w := spectral.Mask(h, tau)
 		return Reshape(spectral.InverseMasked(f, w, d), spec.Dims...)
 	})
-	filtered := must(mask.Exec1(spectrum, newH, tau))
-	add(PartMask, mask, spectrum, newH, tau)
+	filtered := cs.keep(mask.Exec1(spectrum, newH, tau))
+	cs.add(PartMask, mask, spectrum, newH, tau)
 
-	energy := exec(func(f, h, tau *Node) (*Node, *Node) {
+	energy := cs.exec(func(f, h, tau *Node) (*Node, *Node) {
 		// The magnitude is an input of KeptEnergy only for float64 spectra; here XLA drops it.
 		_, w := spectral.Mask(h, tau)
 		return spectral.KeptEnergy(f, spectral.Magnitude(f), w, n, d)
 	})
-	add(PartEnergy, energy, spectrum, newH, tau)
+	cs.add(PartEnergy, energy, spectrum, newH, tau)
 
-	blend := exec(func(g, f *Node) *Node {
+	blend := cs.exec(func(g, f *Node) *Node {
 		return spectral.Blend(g, f, Scalar(g.Graph(), dtypes.Float32, benchAlpha))
 	})
-	add(PartBlend, blend, g, filtered)
-	return cases, cleanup, nil
+	cs.add(PartBlend, blend, g, filtered)
 }
 
 func absExec(b backends.Backend, t *tensors.Tensor) (*tensors.Tensor, error) {

@@ -89,6 +89,8 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
+// run measures every section and writes the report to out, with its plots in a folder named
+// after it.
 func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, bases []string, dp devicesSection, parts partsSection) error {
 	start := time.Now()
 	b := backend.ForMain()
@@ -98,9 +100,49 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		cmd = "go run ./benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
 	r := &report.Report{Env: gptbench.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
-	progress := func(s string) { logf("%s", s) }
 
 	// 5. Bandwidth first: the reference for everything else.
+	if err := measureBandwidth(r, b, quick); err != nil {
+		return err
+	}
+	// 2. The filter: a sweep of shapes with the breakdown, every distinct variable shape of the
+	// models, and each model's filter as one graph.
+	filterOpt, err := measureSweep(r, b, quick)
+	if err != nil {
+		return err
+	}
+	if err := measureModelShapes(r, b, quick, gpt2, filterOpt); err != nil {
+		return err
+	}
+	if err := measureFilterGraphs(r, b, quick); err != nil {
+		return err
+	}
+	// 1 and 3. Steps and memory.
+	if err := measureSteps(r, b, quick, presets, paperRounds, bases); err != nil {
+		return err
+	}
+	// 1b. The step's parts, beside PyTorch's when given.
+	if err := parts.measure(r, b, quick); err != nil {
+		return err
+	}
+	if parts.python == "" {
+		r.Notes = append(r.Notes, "PyTorch's side of section 1b and the goal against it: no -pytorch given "+
+			"(`make reference` installs PyTorch; `make bench` then passes it).")
+	}
+	// 6. Several devices, in a child process (see measureInChild).
+	if err := dp.measureInChild(r, quick); err != nil {
+		return err
+	}
+	// 7. The plugin's precompiled kernels, from its symbol table.
+	readPluginKernels(r)
+	return writeReport(r, out, start)
+}
+
+// progress logs a measurement's progress.
+func progress(s string) { logf("%s", s) }
+
+// measureBandwidth measures the memory bandwidth (section 5).
+func measureBandwidth(r *report.Report, b backends.Backend, quick bool) error {
 	// 48 MiB per array: several times the last-level caches of common CPUs, and under the 64 MiB
 	// up to which glibc serves a thread's blocks from its heap (package hostmem), so each call's
 	// output reuses the last one's memory. A 256 MiB output is mapped afresh at every call, and
@@ -116,8 +158,12 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	}
 	r.Bandwidth = bw
 	r.Rounds["bandwidth"] = fmt.Sprint(bwOpt.Rounds)
+	return nil
+}
 
-	// 2. Filter sweep with the breakdown.
+// measureSweep times the filter with its breakdown over a sweep of square and skinny shapes,
+// full and half spectrum (section 2), and returns the timing options the model shapes share.
+func measureSweep(r *report.Report, b backends.Backend, quick bool) (benchmarks.Options, error) {
 	sizes := []int{64, 128, 256, 512, 1024, 2048, 4096}
 	skinny := [][]int{{16, 16384}, {16384, 16}, {256, 4096}, {4096, 256}, {65536}}
 	filterOpt := benchmarks.Options{Warmup: 2, Rounds: 9, MinSample: 20 * time.Millisecond, Budget: 30 * time.Second, MinRounds: 5}
@@ -134,16 +180,21 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 			sweep = append(sweep, benchmarks.FilterSpec{Label: "skinny", Dims: d, Half: half, Parts: true})
 		}
 	}
+	var err error
 	r.Sweep, err = benchmarks.MeasureFilter(b, sweep, filterOpt, progress)
 	if err != nil {
-		return err
+		return benchmarks.Options{}, err
 	}
 	r.Rounds["filter sweep"] = fmt.Sprintf("up to %d (at least %d, %s budget per shape)", filterOpt.Rounds, filterOpt.MinRounds, filterOpt.Budget)
 	if quick {
 		r.Rounds["filter sweep"] = fmt.Sprint(filterOpt.Rounds)
 	}
+	return filterOpt, nil
+}
 
-	// Models: every distinct variable shape, whole filter only.
+// measureModelShapes times the whole filter on every distinct variable shape of the presets (and
+// GPT-2 small unless quick or !gpt2), and on one square variable with as many elements as each.
+func measureModelShapes(r *report.Report, b backends.Backend, quick, gpt2 bool, filterOpt benchmarks.Options) error {
 	modelNames := []string{"tiny", "cpu", "paper"}
 	if gpt2 && !quick {
 		modelNames = append(modelNames, "GPT-2 small")
@@ -155,6 +206,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	for _, name := range modelNames {
 		cfg := gptbench.GPT2Small()
 		if name != "GPT-2 small" {
+			var err error
 			if cfg, err = gpt.Preset(name); err != nil {
 				return err
 			}
@@ -191,13 +243,18 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	}
 	modelOpt := filterOpt
 	modelOpt.Budget = 10 * time.Second
+	var err error
 	r.ModelFilters, err = benchmarks.MeasureFilter(b, modelSpecs, modelOpt, progress)
 	if err != nil {
 		return err
 	}
 	r.Rounds["model shapes"] = fmt.Sprintf("up to %d (at least %d, %s budget per shape)", modelOpt.Rounds, modelOpt.MinRounds, modelOpt.Budget)
+	return nil
+}
 
-	// Each model's filter as one graph, full and half interleaved.
+// measureFilterGraphs times each model's filter as one graph, full and half spectrum and the
+// FFTs alone, interleaved.
+func measureFilterGraphs(r *report.Report, b backends.Backend, quick bool) error {
 	graphOpt := benchmarks.Options{Warmup: 2, Rounds: 9, MinSample: 50 * time.Millisecond, Budget: time.Minute, MinRounds: 3}
 	if quick {
 		graphOpt = benchmarks.Options{Warmup: 1, Rounds: 3}
@@ -233,27 +290,12 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		m.Graph = res
 	}
 	r.Rounds["model filter graphs"] = fmt.Sprintf("up to %d (at least %d, %s budget per model)", graphOpt.Rounds, graphOpt.MinRounds, graphOpt.Budget)
+	return nil
+}
 
-	// 1 and 3. Steps and memory.
-	if err := measureSteps(r, b, quick, presets, paperRounds, bases); err != nil {
-		return err
-	}
-
-	// 1b. The step's parts, beside PyTorch's when given.
-	if err := parts.measure(r, b, quick); err != nil {
-		return err
-	}
-	if parts.python == "" {
-		r.Notes = append(r.Notes, "PyTorch's side of section 1b and the goal against it: no -pytorch given "+
-			"(`make reference` installs PyTorch; `make bench` then passes it).")
-	}
-
-	// 6. Several devices, in a child process (see measureInChild).
-	if err := dp.measureInChild(r, quick); err != nil {
-		return err
-	}
-
-	// 7. The plugin's precompiled kernels, from its symbol table.
+// readPluginKernels reads the XLA CPU plugin's precompiled kernels from its symbol table
+// (section 7), or notes why not.
+func readPluginKernels(r *report.Report) {
 	r.CPUFlags = gptbench.CPUVectorFlags()
 	if path := filepath.Join(backend.PluginDir(), backend.PluginFileName); strings.Contains(r.Env.BackendDesc, path) {
 		if k, err := gptbench.ReadPluginKernels(path); err == nil {
@@ -264,7 +306,10 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 	} else {
 		r.Notes = append(r.Notes, fmt.Sprintf("Section 7 (the plugin's kernels): the backend is not the project's XLA CPU plugin (%s).", path))
 	}
+}
 
+// writeReport writes the report to out and its plots to the folder named after it.
+func writeReport(r *report.Report, out string, start time.Time) error {
 	r.Env.LoadEnd = gptbench.LoadAverage()
 	r.Elapsed = time.Since(start)
 	plotDir := strings.TrimSuffix(out, filepath.Ext(out))

@@ -37,7 +37,6 @@ func (s partsSection) measure(r *report.Report, b backends.Backend, quick bool) 
 		if quick {
 			opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 		}
-		progress := func(m string) { logf("%s", m) }
 		var res gptbench.PartsResult
 		withTorch := false
 		if s.python != "" {

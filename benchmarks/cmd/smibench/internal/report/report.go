@@ -375,46 +375,62 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 		"q = %.2f, beta = %.2f. The parts are the same steps compiled one graph each, so each one reads its "+
 		"inputs from memory and writes its outputs; the whole filter lets XLA fuse across them.\n\n", benchmarks.FilterConfig().Quantile, benchmarks.FilterConfig().Beta)
 	for _, half := range []bool{false, true} {
-		name := "full spectrum (the paper's)"
-		if half {
-			name = "half spectrum (real FFT)"
+		r.writeBreakdown(p, half)
+	}
+	r.writeQuantileTable(p)
+	file, err := r.plotFilterParts(plotDir)
+	if err != nil {
+		return err
+	}
+	p("\n![filter parts](%s/%s)\n", plotRef, file)
+	return nil
+}
+
+// writeBreakdown writes the table of each part's time in the sweep, full or half spectrum.
+func (r *Report) writeBreakdown(p printer, half bool) {
+	name := "full spectrum (the paper's)"
+	if half {
+		name = "half spectrum (real FFT)"
+	}
+	p("**Breakdown, %s.** Median time per part; the share is of the sum of the parts.\n\n", name)
+	p("| gradient | bins |")
+	for _, part := range breakdownParts {
+		p(" %s |", part)
+	}
+	p(" sum of parts | whole filter | largest part |\n|---|---:|")
+	for range breakdownParts {
+		p("---:|")
+	}
+	p("---:|---:|---|\n")
+	for _, fr := range r.Sweep {
+		if fr.Spec.Half != half || !fr.Spec.Parts {
+			continue
 		}
-		p("**Breakdown, %s.** Median time per part; the share is of the sum of the parts.\n\n", name)
-		p("| gradient | bins |")
+		p("| %s | %d |", dimsLabel(fr.Spec.Dims), fr.Spec.Bins())
+		var sum time.Duration
+		best, bestName := time.Duration(0), ""
 		for _, part := range breakdownParts {
-			p(" %s |", part)
-		}
-		p(" sum of parts | whole filter | largest part |\n|---|---:|")
-		for range breakdownParts {
-			p("---:|")
-		}
-		p("---:|---:|---|\n")
-		for _, fr := range r.Sweep {
-			if fr.Spec.Half != half || !fr.Spec.Parts {
+			t, ok := fr.Time(part)
+			if !ok {
+				p(" - |")
 				continue
 			}
-			p("| %s | %d |", dimsLabel(fr.Spec.Dims), fr.Spec.Bins())
-			var sum time.Duration
-			best, bestName := time.Duration(0), ""
-			for _, part := range breakdownParts {
-				t, ok := fr.Time(part)
-				if !ok {
-					p(" - |")
-					continue
-				}
-				m := t.Median()
-				sum += m
-				if m > best {
-					best, bestName = m, part
-				}
-				p(" %s |", gptbench.HumanDuration(m))
+			m := t.Median()
+			sum += m
+			if m > best {
+				best, bestName = m, part
 			}
-			whole, _ := fr.Time(benchmarks.PartWhole)
-			p(" %s | %s | %s (%.0f%%) |\n", gptbench.HumanDuration(sum), gptbench.HumanDuration(whole.Median()), bestName, 100*float64(best)/float64(sum))
+			p(" %s |", gptbench.HumanDuration(m))
 		}
-		p("\n")
+		whole, _ := fr.Time(benchmarks.PartWhole)
+		p(" %s | %s | %s (%.0f%%) |\n", gptbench.HumanDuration(sum), gptbench.HumanDuration(whole.Median()), bestName, 100*float64(best)/float64(sum))
 	}
+	p("\n")
+}
 
+// writeQuantileTable writes the exact quantile's cost against a sampled one and the primitives
+// an exact selection is built from.
+func (r *Report) writeQuantileTable(p printer) {
 	p("**The quantile.** `spectral.Quantile` is exact (numpy's linear method) without a sort (its "+
 		"documentation gives the method). Beside it, not used by SMI: the exact quantile of a strided "+
 		"sample of %d bins, an approximate threshold, timed for comparison. \"Reads of H'\" is the "+
@@ -443,7 +459,11 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 			prim(benchmarks.PartCountPass), prim(benchmarks.PartHistPass))
 	}
 
-	// Plot: each part's time against the number of bins, full spectrum.
+}
+
+// plotFilterParts plots each part's time against the number of bins (square gradients, full
+// spectrum) into plotDir, and returns the plot's file name.
+func (r *Report) plotFilterParts(plotDir string) (string, error) {
 	var series []Series
 	for _, part := range append(slices.Clone(breakdownParts), benchmarks.PartWhole) {
 		s := Series{Name: part}
@@ -459,11 +479,7 @@ func (r *Report) writeFilter(p printer, plotDir, plotRef string) error {
 		series = append(series, s)
 	}
 	file := "filter_parts.svg"
-	if err := SaveLogLog(filepath.Join(plotDir, file), "Filter parts, square gradients, full spectrum", "frequency bins", "seconds (median)", series); err != nil {
-		return err
-	}
-	p("\n![filter parts](%s/%s)\n", plotRef, file)
-	return nil
+	return file, SaveLogLog(filepath.Join(plotDir, file), "Filter parts, square gradients, full spectrum", "frequency bins", "seconds (median)", series)
 }
 
 func optTime(fr benchmarks.FilterResult, part string) string {
@@ -544,6 +560,21 @@ func (r *Report) shapeTime(dims []int, half bool) (time.Duration, bool) {
 }
 
 func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
+	xs, ys := r.writeModelScaling(p)
+	r.writeManyOrOne(p, xs, ys)
+	series := r.writeVariableScaling(p)
+	r.writeModelShapes(p)
+	file := "filter_scaling.svg"
+	if err := SaveLogLog(filepath.Join(plotDir, file), "Whole filter per variable", "gradient elements", "seconds (median)", series); err != nil {
+		return err
+	}
+	p("\n![filter scaling](%s/%s)\n", plotRef, file)
+	return nil
+}
+
+// writeModelScaling writes the table of each model's filter cost against its step overhead, and
+// returns the one-graph filter time (ys, seconds) of each model timed so against its parameters (xs).
+func (r *Report) writeModelScaling(p printer) (xs, ys []float64) {
 	p("**Per model.** The filter's cost for a whole model is the sum, over its variables, of the " +
 		"whole-filter time of each variable's shape measured alone (section 2 and the model shapes " +
 		"below); the step overhead is measured (section 1) where the preset was stepped. GPT-2 small is " +
@@ -555,7 +586,6 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		"pay for the filter. \"Its FFTs only\" is that graph reduced to the forward and inverse real FFTs of " +
 		"the same gradients (timed in the same rounds): the least an exact filter computes.\n\n")
 	p("| model | parameters | variables | sum, full | sum, half | one graph, full | one graph, half | its FFTs only | one graph full per 1M params | AdamW step | measured overhead SMI(AdamW) full | one graph / overhead |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	var xs, ys []float64
 	for _, m := range r.Models {
 		full, okF := r.modelFilterTime(m, false)
 		half, okH := r.modelFilterTime(m, true)
@@ -601,6 +631,12 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		}
 		p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Name, humanCount(m.Params), nvars, fs, hs, gf, gh, ffts, per, stepT, over, share)
 	}
+	return xs, ys
+}
+
+// writeManyOrOne compares each model's variables in one graph with one square variable of as
+// many elements, and writes the power law of the one-graph time over the models (xs, ys).
+func (r *Report) writeManyOrOne(p printer, xs, ys []float64) {
 	p("\n**Many variables or one.** The model's variables in one graph against one square variable " +
 		"with as many elements: if many small filters cost more than one big one, per-variable fixed " +
 		"costs matter; if less, the work itself (FFTs grow faster than the element count) does.\n\n" +
@@ -618,7 +654,11 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		p("\nThe one-graph filter time over the models grows as parameters^%.2f (least squares on logs, R^2 = %.3f, %d models).\n", fit.B, fit.R2, len(xs))
 	}
 
-	// Per-variable fit and plot over every timed shape.
+}
+
+// writeVariableScaling writes the power laws of the whole filter's time per variable over every
+// timed shape, full and half spectrum, and returns them as the plot's series.
+func (r *Report) writeVariableScaling(p printer) []Series {
 	var series []Series
 	for _, half := range []bool{false, true} {
 		name := "whole filter, full spectrum"
@@ -646,6 +686,11 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 			p(".\n")
 		}
 	}
+	return series
+}
+
+// writeModelShapes writes the whole filter's time on each of the models' variable shapes.
+func (r *Report) writeModelShapes(p printer) {
 	p("\n| variable shape (model shapes) | elements | whole, full | whole, half | rounds |\n|---|---:|---:|---:|---:|\n")
 	for _, fr := range r.ModelFilters {
 		if fr.Spec.Half {
@@ -662,12 +707,6 @@ func (r *Report) writeScaling(p printer, plotDir, plotRef string) error {
 		}
 		p("| %s (%s) | %d | %s | %s | %d |\n", dimsLabel(fr.Spec.Dims), fr.Spec.Label, fr.Spec.Elems(), gptbench.HumanDuration(full.Median()), half, len(full.Samples))
 	}
-	file := "filter_scaling.svg"
-	if err := SaveLogLog(filepath.Join(plotDir, file), "Whole filter per variable", "gradient elements", "seconds (median)", series); err != nil {
-		return err
-	}
-	p("\n![filter scaling](%s/%s)\n", plotRef, file)
-	return nil
 }
 
 func fitAbove(xs, ys []float64, minX float64) PowerFit {

@@ -2,6 +2,7 @@ package optimizers_test
 
 import (
 	"fmt"
+	"log"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -17,35 +18,28 @@ import (
 	"github.com/smi-gomlx/smi/optimizers"
 )
 
-// ExampleFromContext selects SMI the way GoMLX's example trainers select any optimizer: hyperparameters
-// in the context, a "-set" flag's settings parsed by GoMLX's commandline package, and GoMLX's own
-// optimizers.FromContext, which knows "smi" once this package is imported. It trains y = 2*x0 - 3*x1 + 1.
+// ExampleFromContext is a GoMLX program that trains with SMI chosen by name, as GoMLX's example
+// trainers choose any optimizer: hyperparameters in the context, a "-set" flag's value parsed by
+// GoMLX's commandline package, and GoMLX's own optimizers.FromContext, which knows "smi" once this
+// package is imported. It trains y = 2*x0 - 3*x1 + 1.
 func ExampleFromContext() {
 	b, err := backend.New() // In a program of your own: backends.MustNew().
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	ctx := context.New()
 	ctx.SetParams(map[string]any{"train_steps": 300, gomlxopt.ParamLearningRate: 0.05}) // the program's own
-	optimizers.SetDefaultParams(ctx)                                                    // "optimizer", smi_*
+	optimizers.SetDefaultParams(ctx)                                                    // declares "optimizer" and smi_* for -set
 	settings := "optimizer=smi;smi_base=adamw;smi_quantile=0.25"                        // -set's value
 	if _, err := commandline.ParseContextSettings(ctx, settings); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	opt := gomlxopt.FromContext(ctx) // optimizers.FromContext(ctx) returns an error instead of panicking
-
-	ds, model, err := lineProblem(b)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	ds, model := lineProblem(b)      // y = 2*x0 - 3*x1 + 1, one dense layer
 	trainer := train.NewTrainer(b, ctx, model, losses.MeanSquaredError, opt, nil, nil)
 	metrics, err := train.NewLoop(trainer).RunSteps(ds, context.GetParamOr(ctx, "train_steps", 0))
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	alpha, _, _ := optimizers.Telemetry(ctx)
 	fmt.Printf("SMI's alpha at the last step: %.3f; loss below 1e-2: %v\n", alpha, metrics[0].Value().(float32) < 1e-2)
@@ -55,7 +49,7 @@ func ExampleFromContext() {
 
 // lineProblem is the examples' regression, y = 2*x0 - 3*x1 + 1 on a grid of 64 points given whole in
 // every batch, and its model, one dense layer.
-func lineProblem(b backends.Backend) (train.Dataset, train.ModelFn, error) {
+func lineProblem(b backends.Backend) (train.Dataset, train.ModelFn) {
 	var x, y [][]float32
 	for i := range 64 {
 		x0, x1 := float32(i%8)/4-1, float32(i/8)/4-1
@@ -63,11 +57,11 @@ func lineProblem(b backends.Backend) (train.Dataset, train.ModelFn, error) {
 	}
 	ds, err := datasets.InMemoryFromData(b, "line", []any{x}, []any{y})
 	if err != nil {
-		return nil, nil, err
+		panic(err) // a programming error: the data above is fixed
 	}
 	ds.BatchSize(64, true).Infinite(true)
 	model := func(ctx *context.Context, _ any, inputs []*Node) []*Node {
 		return []*Node{layers.Dense(ctx, inputs[0], true, 1)}
 	}
-	return ds, model, nil
+	return ds, model
 }

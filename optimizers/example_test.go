@@ -21,11 +21,7 @@ func ExampleSMI() {
 		fmt.Println(err)
 		return
 	}
-	ds, model, err := lineProblem(b) // y = 2*x0 - 3*x1 + 1, one dense layer
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	ds, model := lineProblem(b) // y = 2*x0 - 3*x1 + 1, one dense layer
 
 	const steps = 300
 	adamw := gomlxopt.Adam().LearningRate(0.05).WeightDecay(1e-4).Done()

@@ -5,7 +5,7 @@
 // verdict on each of the paper's claims. It also compares any runs (the report command).
 //
 // The study trains, analyses and measures through a Trainer, which the Shakespeare command
-// (package main) provides; it knows nothing of models or graphs itself. Its files:
+// (package main) provides; it builds no graph and loads no model itself. Its files:
 //
 //	DIR/study.json                      the grid and every invocation (command, revision, time)
 //	DIR/runs/<preset>-run<r>-seed<s>/   a train run directory (checkpoints, metrics, analysis)

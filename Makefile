@@ -3,12 +3,15 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup setup-cuda data run run-gpu test check bench reference study
+.PHONY: setup setup-cuda data run run-gpu test check bench bench-plugins reference study
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
+# PLUGIN=NAME also installs another CPU plugin from PyPI (lammps-jax-pjrt-cpu, fastatomstruct-xla-cpu),
+# pinned like the default; the programs use it only with SMI_PJRT_PLUGIN=NAME (docs/SETUP.md).
 setup:
 	@$(GO) mod download
-	@scripts/install-xla-cpu.sh
+	@scripts/install-xla-cpu.sh xla-cpu-pjrt
+	@$(if $(PLUGIN),scripts/install-xla-cpu.sh $(PLUGIN),true)
 
 # Go modules and a CUDA PJRT plugin with the NVIDIA libraries (JAX's wheels from PyPI, pinned and
 # cached), for -device cuda; nothing to do when python3 already has JAX's CUDA plugin. Needs an
@@ -73,6 +76,16 @@ study: setup data $(if $(filter cuda gpu,$(DEVICE)),setup-cuda)
 # report's): go test -run '^$$' -bench . ./benchmarks
 bench: setup
 	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md $(if $(wildcard $(REF_VENV)/bin/python),-pytorch $(REF_VENV)/bin/python,)
+
+# Regenerates docs/PLUGINS.md: the training steps (AdamW and SMI(AdamW), PLUGIN_PRESETS) and the
+# model's FFTs under each XLA CPU plugin of PLUGINS (each installed first, as make setup PLUGIN=NAME
+# does), side by side in one run, as ratios to the first (the default plugin), and their losses;
+# NAME+--xla_flag=value adds XLA flags to one. About 10 minutes on 2 CPU cores with paper.
+PLUGINS ?= xla-cpu-pjrt,lammps-jax-pjrt-cpu,fastatomstruct-xla-cpu,xla-cpu-pjrt+--xla_cpu_multi_thread_eigen=false,xla-cpu-pjrt+--xla_cpu_max_isa=AVX2,lammps-jax-pjrt-cpu+--xla_cpu_max_isa=AVX2,fastatomstruct-xla-cpu+--xla_cpu_max_isa=AVX2
+PLUGIN_PRESETS ?= cpu
+bench-plugins: setup
+	@for p in $$(echo '$(PLUGINS)' | tr ',' '\n' | cut -d+ -f1 | sort -u); do scripts/install-xla-cpu.sh $$p || exit 1; done
+	$(GO) run ./benchmarks/cmd/smibench -sections plugins -plugins '$(PLUGINS)' -presets $(PLUGIN_PRESETS) -paper-rounds 3 -plugins-out docs/PLUGINS.md
 
 # Regenerates docs/NANOGPT_BASELINE.md: our cpu preset (run 0) against nanoGPT's CPU recipe in
 # PyTorch, seed by seed (about 3 minutes per seed on 2 CPU cores). PyTorch comes from PyPI into

@@ -86,6 +86,8 @@ func create() (backends.Backend, error) {
 		if path := pluginPathOfConfig(config); path != "" {
 			if p, isCUDA := cudaPluginForPath(path); isCUDA {
 				fmt.Fprintln(os.Stderr, cudaEnvironment(p).String())
+			} else if p, found := cpuPluginForPath(path); found {
+				prepareCPUPlugin(p)
 			}
 		}
 		b, err := backends.NewWithConfig(config)
@@ -112,18 +114,30 @@ func create() (backends.Backend, error) {
 	return newCPU()
 }
 
-// newCPU creates the XLA CPU backend: the project's plugin, else one go-xla finds.
+// newCPU creates the XLA CPU backend: the project's plugin ($SMI_PJRT_PLUGIN's, else the official
+// one), else, for the official one only, one go-xla finds.
 func newCPU() (backends.Backend, error) {
-	path := filepath.Join(PluginDir(), PluginFileName)
+	p, err := chosenCPUPlugin()
+	if err != nil {
+		return nil, err
+	}
+	path := p.Path()
 	if _, err := os.Stat(path); err == nil {
+		prepareCPUPlugin(p)
 		// Loading by absolute path bypasses go-xla's GitHub auto-install; "shared_buffers" keeps
 		// the zero-copy host buffers that GoMLX enables for plugins named "cpu".
 		b, err := xla.New(path + ",shared_buffers")
 		if err != nil {
 			return nil, fmt.Errorf("the XLA CPU plugin at %s failed to load: %v\nReinstall it with: SMI_PJRT_FORCE=1 %s",
-				path, firstLine(err), SetupCommand)
+				path, firstLine(err), p.SetupCommand())
 		}
 		return b, nil
+	}
+	if p.Name != OfficialPlugin {
+		// A plugin asked for by name is that one or none: no silent fall back to another.
+		return nil, fmt.Errorf("%w: %s=%s asks for the XLA CPU plugin %s, which is not installed at %s.\n"+
+			"Install it with %q, or unset %s for the default plugin (%s)",
+			ErrNoPlugin, PluginEnv, p.Name, p.Name, path, p.SetupCommand(), PluginEnv, OfficialPlugin)
 	}
 	if _, found := pjrt.AvailablePlugins()["cpu"]; found {
 		xla.EnableAutoInstall(false)
@@ -137,6 +151,33 @@ func newCPU() (backends.Backend, error) {
 		"or point SMI_PJRT_DIR at a directory holding %s, "+
 		"or set GOMLX_BACKEND=xla:cpu to let GoMLX download its own plugin from GitHub",
 		ErrNoPlugin, path, SetupCommand, PluginFileName)
+}
+
+// prepareCPUPlugin sets the XLA_FLAGS the plugin needs (CPUPlugin.XLAFlags) before it loads, each
+// unless the user's XLA_FLAGS sets that flag, and says so on stderr when it sets any.
+func prepareCPUPlugin(p CPUPlugin) {
+	before := os.Getenv(XLAFlagsEnv)
+	for _, f := range p.XLAFlags {
+		name, value, _ := strings.Cut(f, "=")
+		appendXLAFlag(name, value)
+	}
+	if after := os.Getenv(XLAFlagsEnv); after != before {
+		fmt.Fprintf(os.Stderr, "backend: XLA CPU plugin %s: XLA_FLAGS=%q (%s)\n", p.Name, after, p.Why)
+	}
+}
+
+// cpuPluginForPath returns the plugin of CPUPlugins installed at path, if any.
+func cpuPluginForPath(path string) (CPUPlugin, bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return CPUPlugin{}, false
+	}
+	for _, p := range CPUPlugins {
+		if filepath.Clean(p.Path()) == abs {
+			return p, true
+		}
+	}
+	return CPUPlugin{}, false
 }
 
 // ForMain is New for a program's main: on error it prints the message (no stack trace) and exits

@@ -7,6 +7,7 @@
 //	go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4   # data-parallel step times only, no report
 //	go run ./benchmarks/cmd/smibench -sections strategies -presets cpu -budget 1m -json s.json   # the filter strategies (quantile counting, batch limit) against AdamW
 //	GOMLX_BACKEND=xla:cuda go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4,8   # the same on GPUs
+//	go run ./benchmarks/cmd/smibench -sections plugins -plugins xla-cpu-pjrt,lammps-jax-pjrt-cpu -presets cpu   # XLA CPU plugins side by side (make bench-plugins)
 package main
 
 import (
@@ -49,6 +50,10 @@ func main() {
 	only := flag.String("strategies", "", "with -sections strategies: the strategies to time, by ID (default all: "+strategyIDs()+")")
 	render := flag.String("render-strategies", "", "measure nothing: write -out as a Markdown report of these strategy JSON files (comma-separated)")
 	device := flag.String("device", "", backend.DeviceUsage)
+	plugins := flag.String("plugins", "", "with -sections plugins: the XLA CPU plugins to compare (make setup PLUGIN=NAME installs each), "+
+		"comma-separated, the first the reference; NAME+--xla_flag=value adds XLA flags to one (e.g. "+backend.OfficialPlugin+"+--xla_cpu_max_isa=AVX2)")
+	pluginsOut := flag.String("plugins-out", "", "with -sections plugins: write the Markdown report to this file (default: stdout)")
+	pluginWorker := flag.Bool("plugin-worker", false, "internal: the worker process of -sections plugins")
 	flag.Parse()
 	if err := backend.SetDevice(*device); err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
@@ -64,6 +69,13 @@ func main() {
 	parts := partsSection{presets: splitList(*partsPresets), python: *python, script: *torchScript}
 	switch {
 	case err != nil:
+	case *pluginWorker:
+		err = runPluginWorker(strings.Split(*presets, ","))
+	case *sections == "plugins":
+		var vs []pluginVariant
+		if vs, err = parsePluginVariants(*plugins); err == nil {
+			err = pluginsSection{variants: vs, presets: strings.Split(*presets, ","), paperRounds: *paperRounds, out: *pluginsOut}.run()
+		}
 	case *render != "":
 		err = renderStrategies(strings.Split(*render, ","), *out)
 	case *sections == "all":
@@ -77,7 +89,7 @@ func main() {
 	case *sections == "strategies":
 		err = runStrategies(strings.Split(*presets, ","), splitList(*only), *budget, *jsonOut)
 	default:
-		err = fmt.Errorf("-sections must be all, steps, devices, parts or strategies, got %q", *sections)
+		err = fmt.Errorf("-sections must be all, steps, devices, parts, strategies or plugins, got %q", *sections)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)

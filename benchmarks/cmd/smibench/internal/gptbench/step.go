@@ -275,3 +275,20 @@ func MeasureStrategies(b backends.Backend, preset string, cfg gpt.Config, strate
 	}
 	return MeasureSteps(b, preset, cfg, opts, opt, progress)
 }
+
+// StepLoss performs one training step, as Run does, and returns its batch loss (the trainer's
+// first metric), for comparing what two backends computed.
+func (t *Trainer) StepLoss() (float32, error) {
+	metrics, err := t.Trainer.TrainStep(nil, t.inputs, t.labels)
+	if err != nil {
+		return 0, err
+	}
+	if len(metrics) == 0 {
+		return 0, fmt.Errorf("%s: the step returned no metrics", t.Name)
+	}
+	loss, ok := metrics[0].Value().(float32)
+	if !ok {
+		return 0, fmt.Errorf("%s: the step's loss is a %s, not a float32 scalar", t.Name, metrics[0].Shape())
+	}
+	return loss, finalizeMetrics(metrics, nil)
+}

@@ -17,9 +17,9 @@ func TestParsePluginVariants(t *testing.T) {
 	assert.Equal(t, "lammps-jax-pjrt-cpu --xla_cpu_max_isa=AVX2 --xla_cpu_enable_fast_math=false", vs[3].String())
 
 	for list, msg := range map[string]string{
-		"xla-cpu-pjrt":                       "at least two plugins",
-		"":                                   "at least two plugins",
-		"xla-cpu-pjrt,jaxlib":                `unknown XLA CPU plugin "jaxlib"`,
+		"xla-cpu-pjrt":                        "at least two plugins",
+		"":                                    "at least two plugins",
+		"xla-cpu-pjrt,jaxlib":                 `unknown XLA CPU plugin "jaxlib"`,
 		"xla-cpu-pjrt,xla-cpu-pjrt+max_isa=1": "must be an XLA flag",
 	} {
 		_, err := parsePluginVariants(list)

@@ -77,15 +77,19 @@ study: setup data $(if $(filter cuda gpu,$(DEVICE)),setup-cuda)
 bench: setup
 	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md $(if $(wildcard $(REF_VENV)/bin/python),-pytorch $(REF_VENV)/bin/python,)
 
-# Regenerates docs/PLUGINS.md: the training steps (AdamW and SMI(AdamW), PLUGIN_PRESETS) and the
+# Regenerates docs/plugins/PLUGIN_PRESETS.md: the training steps (AdamW and SMI(AdamW)) and the
 # model's FFTs under each XLA CPU plugin of PLUGINS (each installed first, as make setup PLUGIN=NAME
 # does), side by side in one run, as ratios to the first (the default plugin), and their losses;
-# NAME+--xla_flag=value adds XLA flags to one. About 10 minutes on 2 CPU cores with paper.
+# NAME+--xla_flag=value adds XLA flags to one. cpu: about 5 minutes on 2 CPU cores; paper (seconds
+# per step): make bench-plugins PLUGIN_PRESETS=paper PLUGINS=xla-cpu-pjrt,lammps-jax-pjrt-cpu,fastatomstruct-xla-cpu,
+# about 10 minutes.
 PLUGINS ?= xla-cpu-pjrt,lammps-jax-pjrt-cpu,fastatomstruct-xla-cpu,xla-cpu-pjrt+--xla_cpu_multi_thread_eigen=false,xla-cpu-pjrt+--xla_cpu_max_isa=AVX2,lammps-jax-pjrt-cpu+--xla_cpu_max_isa=AVX2,fastatomstruct-xla-cpu+--xla_cpu_max_isa=AVX2
 PLUGIN_PRESETS ?= cpu
+comma := ,
 bench-plugins: setup
 	@for p in $$(echo '$(PLUGINS)' | tr ',' '\n' | cut -d+ -f1 | sort -u); do scripts/install-xla-cpu.sh $$p || exit 1; done
-	$(GO) run ./benchmarks/cmd/smibench -sections plugins -plugins '$(PLUGINS)' -presets $(PLUGIN_PRESETS) -paper-rounds 3 -plugins-out docs/PLUGINS.md
+	@mkdir -p docs/plugins
+	$(GO) run ./benchmarks/cmd/smibench -sections plugins -plugins '$(PLUGINS)' -presets $(PLUGIN_PRESETS) -paper-rounds 2 -plugins-out docs/plugins/$(subst $(comma),-,$(PLUGIN_PRESETS)).md
 
 # Regenerates docs/NANOGPT_BASELINE.md: our cpu preset (run 0) against nanoGPT's CPU recipe in
 # PyTorch, seed by seed (about 3 minutes per seed on 2 CPU cores). PyTorch comes from PyPI into

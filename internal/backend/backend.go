@@ -15,8 +15,11 @@
 //     --xla_gpu_cuda_data_dir, GOPJRT_CUDA_CHECKS=0, the NVIDIA libraries preloaded); "auto" does
 //     so when an NVIDIA GPU and a plugin are found, else falls to "cpu".
 //  3. "cpu": the project's plugin in $SMI_PJRT_DIR, loaded by absolute path, so GoMLX's
-//     auto-installer (which downloads from GitHub) is not triggered.
-//  4. A "cpu" PJRT plugin that go-xla already finds (PJRT_PLUGIN_LIBRARY_PATH, ~/.local/lib/go-xla, ...).
+//     auto-installer (which downloads from GitHub) is not triggered: OpenXLA's xla-cpu-pjrt, or
+//     the one $SMI_PJRT_PLUGIN names (CPUPlugins; `make setup PLUGIN=NAME` installs it), with the
+//     XLA flags it needs.
+//  4. For the default plugin only: a "cpu" PJRT plugin that go-xla already finds
+//     (PJRT_PLUGIN_LIBRARY_PATH, ~/.local/lib/go-xla, ...).
 //
 // Before loading the plugin, New calls hostmem.Retain (XLA CPU then reuses its freed memory).
 //

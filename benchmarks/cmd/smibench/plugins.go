@@ -320,25 +320,46 @@ func (s pluginsSection) presetTable(md *strings.Builder, preset string, cfg gpt.
 			gptbench.HumanDuration(adam.Median()), vs(0), gptbench.HumanDuration(smi.Median()), vs(1),
 			benchmarks.PairedRatio(adam, smi), gptbench.HumanDuration(fft.Median()), vs(2))
 	}
-	fmt.Fprintf(md, "\nLosses of the first %d steps (float32, shortest decimal), and the largest relative difference from the first plugin's:\n\n", lossSteps)
+	fmt.Fprintf(md, "\nLosses of the first %d steps (float32, shortest decimal), and the largest relative difference from the first "+
+		"plugin's; they agree when it is at most %.0e (another XLA may sum products and reductions in another order, "+
+		"a few float32 roundings over %d steps):\n\n", lossSteps, lossTolerance, lossSteps)
 	fmt.Fprintf(md, "| plugin | AdamW | SMI(AdamW) | largest difference |\n|---|---|---|---|\n")
 	for w, wk := range workers {
-		worst := 0.0
-		for _, opt := range pluginCases[:2] {
-			for i, l := range losses[w][opt] {
-				if i < len(losses[0][opt]) {
-					ref := float64(losses[0][opt][i])
-					worst = max(worst, math.Abs(float64(l)-ref)/math.Abs(ref))
-				}
-			}
-		}
-		diff := fmt.Sprintf("%.2g", worst)
-		if worst == 0 {
+		worst, complete := lossDifference(losses[0], losses[w])
+		diff := fmt.Sprintf("%.2g, agree", worst)
+		switch {
+		case !complete:
+			diff = "**missing losses**"
+		case worst == 0:
 			diff = "0 (bit-identical)"
+		case worst > lossTolerance:
+			diff = fmt.Sprintf("**%.2g: differ**", worst)
+			logf("plugins %s: %s: the losses differ from %s's by %.2g (relative), more than %.0e", preset, wk.variant,
+				workers[0].variant, worst, lossTolerance)
 		}
 		fmt.Fprintf(md, "| %s | %s | %s | %s |\n", wk.variant, lossList(losses[w][gptbench.OptAdamW]),
 			lossList(losses[w][gptbench.OptSMIAdamW]), diff)
 	}
+}
+
+// lossTolerance is the largest relative difference between two plugins' losses of the first
+// lossSteps steps that counts as the same result.
+const lossTolerance = 1e-5
+
+// lossDifference is the largest relative difference between the losses of got and ref, step by
+// step and configuration by configuration; complete is false when got lacks one of ref's.
+func lossDifference(ref, got map[string][]float32) (worst float64, complete bool) {
+	complete = true
+	for opt, r := range ref {
+		g := got[opt]
+		if len(g) != len(r) {
+			complete = false
+		}
+		for i := range min(len(g), len(r)) {
+			worst = max(worst, math.Abs(float64(g[i])-float64(r[i]))/math.Abs(float64(r[i])))
+		}
+	}
+	return worst, complete && len(got) == len(ref)
 }
 
 // referenceOf is the variant that variant w's ratios are to: the first variant with the same

@@ -40,3 +40,17 @@ func TestReferenceOf(t *testing.T) {
 		assert.Equal(t, want, referenceOf(workers, w), vs[w].String())
 	}
 }
+
+func TestLossDifference(t *testing.T) {
+	ref := map[string][]float32{"AdamW": {4, 2}, "SMI(AdamW)": {4, 2.5}}
+	worst, complete := lossDifference(ref, map[string][]float32{"AdamW": {4, 2}, "SMI(AdamW)": {4, 2.5}})
+	assert.True(t, complete)
+	assert.Equal(t, 0.0, worst)
+	worst, complete = lossDifference(ref, map[string][]float32{"AdamW": {4, 2.0001}, "SMI(AdamW)": {4.002, 2.5}})
+	assert.True(t, complete)
+	assert.InDelta(t, 5e-4, worst, 1e-6) // 0.002/4 beats 0.0001/2
+	_, complete = lossDifference(ref, map[string][]float32{"AdamW": {4, 2}, "SMI(AdamW)": {4}})
+	assert.False(t, complete)
+	_, complete = lossDifference(ref, map[string][]float32{"AdamW": {4, 2}})
+	assert.False(t, complete)
+}

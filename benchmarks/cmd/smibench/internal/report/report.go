@@ -827,7 +827,7 @@ func (r *Report) writePlugin(p printer) {
 		"transposed operand (XLA's `IsDotSupportedByXnn`): both gradients of section 1b's dense layers | "+
 		"Eigen's code, which packs the operands into blocks, works on float SIMD vectors of %s; the "+
 		"multiplication of the packed blocks is %s |\n", lanes(k.EigenFloatPacketLanes), kernel)
-	p("| XNNPACK | the other matrix products | float GEMM micro-kernels for %s, chosen at run time for this CPU |\n",
+	p("| XNNPACK | the other matrix products, where XLA chooses it (this depends on the CPU: profile to know) | float GEMM micro-kernels for %s, chosen at run time for this CPU |\n",
 		strings.Join(k.XNNGemmISAs, ", "))
 	if len(r.CPUFlags) > 0 {
 		p("\nThis CPU's vector extensions (/proc/cpuinfo): %s.", strings.Join(r.CPUFlags, ", "))

@@ -86,7 +86,7 @@ func TestReportWrite(t *testing.T) {
 		"| cpu | 8.2k | 2 | 14 ms | - | 50 µs | 60 µs | 30 µs | 6.1 ms |",
 		"## 7. The XLA CPU plugin's kernels", "The 2-D real FFT of every gradient and its inverse alone, the least any exact filter computes, take 30 µs (0.0% of the step)", "float SIMD vectors of 4 lanes (128-bit): DUCC's native vector type",
 		"Its widest vectors are 256 bits, but the FFTs run on 128-bit vectors, and Eigen packs the operands of the products given to it with 128-bit ones.",
-		"| XNNPACK | the other matrix products | float GEMM micro-kernels for avx512f, fma3, chosen at run time for this CPU |", "takes 4.4 s: 100.000x [100.000, 100.000] the step",
+		"| XNNPACK | the other matrix products, where XLA chooses it (this depends on the CPU: profile to know) | float GEMM micro-kernels for avx512f, fma3, chosen at run time for this CPU |", "takes 4.4 s: 100.000x [100.000, 100.000] the step",
 		"SMI's extra memory on `cpu` is the history on the real-FFT bins only, both modes", "(0.5156x)", "**met**", "plots/step_overhead.svg"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)

@@ -37,7 +37,7 @@ func main() {
 	paperRounds := flag.Int("paper-rounds", 15, "interleaved rounds for the paper preset (seconds per step on a CPU)")
 	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
 	sections := flag.String("sections", "all", "\"all\" writes the report; \"steps\" only times the training steps and prints "+
-		"their ratios, \"devices\" only the data-parallel steps, \"parts\" only the step's parts (no report written)")
+		"their ratios, \"devices\" only the data-parallel steps, \"parts\" only the step's parts, \"products\" only its dense layers' products (no report written)")
 	devices := flag.String("devices", "1,2,4", "device counts of the data-parallel step section (\"\" skips it)")
 	devicesPreset := flag.String("devices-preset", "cpu", "GPT preset of the data-parallel step section, trained with SMI(AdamW)")
 	devicesJSON := flag.String("devices-json", "", "with -sections devices: also write the results to this JSON file")
@@ -86,10 +86,12 @@ func main() {
 		err = runDevices(*quick, dp)
 	case *sections == "parts":
 		err = runParts(*quick, parts)
+	case *sections == "products":
+		err = runProducts(*quick, parts)
 	case *sections == "strategies":
 		err = runStrategies(strings.Split(*presets, ","), splitList(*only), *budget, *jsonOut)
 	default:
-		err = fmt.Errorf("-sections must be all, steps, devices, parts, strategies or plugins, got %q", *sections)
+		err = fmt.Errorf("-sections must be all, steps, devices, parts, products, strategies or plugins, got %q", *sections)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)

@@ -128,6 +128,11 @@ func measureProducts(b backends.Backend, preset string, cfg gpt.Config, torch *g
 			}
 			logf("%s", line)
 		}
+		if c, ok := res.Control(s); ok {
+			first, _ := res.Time(gptbench.ControlForm, s, false)
+			logf("parts %s: product %-16s %-8s A/A control (the same graph compiled twice, two cases): %s", preset, gptbench.ControlForm,
+				s.Label(), benchmarks.PairedRatio(first, c))
+		}
 	}
 	return &res, nil
 }
@@ -144,6 +149,36 @@ func runParts(quick bool, s partsSection) error {
 	err := s.measure(nil, b, quick)
 	logf("load average at end: %s", gptbench.LoadAverage())
 	return err
+}
+
+// runProducts is -sections products: the dense layers' products of the parts presets only
+// (PyTorch's beside them when -pytorch is given), logged; no report is written.
+func runProducts(quick bool, s partsSection) error {
+	b := backend.ForMain()
+	logf("load average at start: %s", gptbench.LoadAverage())
+	for _, preset := range s.presets {
+		cfg, err := gpt.Preset(preset)
+		if err != nil {
+			return err
+		}
+		var torch *gptbench.Torch
+		if s.python != "" {
+			if torch, err = gptbench.StartTorch(s.python, s.script, cfg); err != nil {
+				return err
+			}
+		}
+		_, err = measureProducts(b, preset, cfg, torch, quick)
+		if torch != nil {
+			if cerr := torch.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("PyTorch step_parts.py: %w", cerr)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	logf("load average at end: %s", gptbench.LoadAverage())
+	return nil
 }
 
 // isDefault: the section as `make bench` runs it (PyTorch or not, the command is the same).

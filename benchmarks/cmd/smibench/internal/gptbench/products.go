@@ -71,6 +71,17 @@ func ProductCaseName(form string, s ProductShape, torch bool) string {
 	return fmt.Sprintf("%s %s", form, s.Label())
 }
 
+// ControlForm is the form whose default-form case is also compiled a second time, from the same
+// graph, and timed as a case of its own (an A/A control), placed as the Materialized form's case
+// is: the paired ratio of the two measures only what the harness and a second compilation add
+// (the order of cases in a round, caches, allocator), and its interval should contain 1.
+const ControlForm = ProductInput
+
+// ControlCaseName names the A/A control's second case of a shape.
+func ControlCaseName(s ProductShape) string {
+	return fmt.Sprintf("%s %s, A/A", ControlForm, s.Label())
+}
+
 // MaterializedCaseName names the timed case of a gradient form computed in dotgrad's
 // Materialized form (the transposed operand copied before the product).
 func MaterializedCaseName(form string, s ProductShape) string {
@@ -96,6 +107,17 @@ func (r ProductsResult) Time(form string, s ProductShape, torch bool) (benchmark
 	return benchmarks.Result{}, false
 }
 
+// Control is the A/A control's second case of a shape (its first is Time(ControlForm, s, false)).
+func (r ProductsResult) Control(s ProductShape) (benchmarks.Result, bool) {
+	name := ControlCaseName(s)
+	for _, res := range r.Results {
+		if res.Name == name {
+			return res, true
+		}
+	}
+	return benchmarks.Result{}, false
+}
+
 // Materialized is the time of a gradient form in dotgrad's Materialized form.
 func (r ProductsResult) Materialized(form string, s ProductShape) (benchmarks.Result, bool) {
 	name := MaterializedCaseName(form, s)
@@ -110,7 +132,8 @@ func (r ProductsResult) Materialized(form string, s ProductShape) (benchmarks.Re
 // MeasureProducts times each form of each shape alone, ours compiled as the training step
 // computes it (the layer's Dot and dotgrad's gradient of it with respect to x or W; the other
 // one is not computed), the gradients both in dotgrad's default form and in its Materialized
-// form, PyTorch's (when torch is not nil) in its process, all interleaved.
+// form, PyTorch's (when torch is not nil) in its process, all interleaved. The ControlForm's
+// default case is compiled twice and timed as two cases (the A/A control).
 func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, opt benchmarks.Options) (ProductsResult, error) {
 	dotgrad.Enable()
 	res := ProductsResult{Shapes: shapesIn, Torch: torch != nil}
@@ -169,6 +192,17 @@ func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, 
 					name = MaterializedCaseName(form, s)
 				}
 				cases = append(cases, benchmarks.Case{Name: name, Run: func() error { return finalizeMetrics(e.Exec(x, w, dy)) }})
+				if i == 0 && form == ControlForm {
+					c, err := NewExec(b, graph)
+					if err != nil {
+						return res, err
+					}
+					execs = append(execs, c)
+					if err := withForm(variant, func() error { return finalizeMetrics(c.Exec(x, w, dy)) }); err != nil {
+						return res, fmt.Errorf("%s %s, A/A: %w", form, s.Label(), err)
+					}
+					cases = append(cases, benchmarks.Case{Name: ControlCaseName(s), Run: func() error { return finalizeMetrics(c.Exec(x, w, dy)) }})
+				}
 			}
 			if torch != nil {
 				request := fmt.Sprintf("product %s %d %d %d", productRequest[form], s.Tokens, s.In, s.Out)

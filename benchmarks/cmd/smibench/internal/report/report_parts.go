@@ -190,6 +190,19 @@ func writeProducts(p printer, s gptbench.PartsResult) {
 				sh.Flops()/ours.Median().Seconds()/1e9, mt, mr, tt, tg, ratio)
 		}
 	}
+	sep := "\nA/A control (the " + gptbench.ControlForm + " compiled twice from the same graph and timed as two cases, paired " +
+		"as materialized / ours is; its interval should contain 1x): "
+	for _, sh := range pr.Shapes {
+		ours, okO := pr.Time(gptbench.ControlForm, sh, false)
+		c, okC := pr.Control(sh)
+		if okO && okC {
+			p("%s%s %s", sep, sh.Label(), benchmarks.PairedRatio(ours, c))
+			sep = "; "
+		}
+	}
+	if sep == "; " {
+		p(".\n")
+	}
 	p("\nOver the model's layers, the materialized form minus ours: input gradients %s, weight gradients %s.\n",
 		plusDuration(materializedGap(pr, gptbench.ProductInput)), plusDuration(materializedGap(pr, gptbench.ProductWeight)))
 	if pr.Torch {

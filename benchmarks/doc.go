@@ -4,9 +4,10 @@
 // MeasureSteps), with the filter's ways of computing (Strategies).
 //
 // Every timing is interleaved (Interleave): after warm-up, which includes XLA's compilation, each
-// round times every case once, starting from a different case each round, so load from other
-// processes falls on all cases alike; PairedRatio and PairedDiff then compare two cases round by
-// round, with an approximately 95% distribution-free interval of the median.
+// round times every case once, in an order that changes from round to round (RoundOrder: every
+// case follows every other equally often), so load from other processes falls on all cases alike
+// and no case inherits its neighbour's effect; PairedRatio and PairedDiff then compare two cases
+// round by round, with an approximately 95% distribution-free interval of the median.
 //
 // SMI's step against AdamW's on a model of your own:
 //

@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -19,21 +20,74 @@ func TestPairedRatio(t *testing.T) {
 	}
 }
 
+// Interleave's order, with cases that report a fixed time (no clock read): warm-ups first, in
+// the list's order, then rounds in which every case is sampled once, and over a full period of
+// the design each case is first equally often and directly follows every other case equally
+// often. The former rotation (round r starting at case r, the cyclic order fixed) fails this:
+// with 3 cases (abc, bca, cab), b followed a in 2 rounds of 3 and a never followed b.
 func TestInterleaveOrder(t *testing.T) {
-	var order []string
-	mk := func(name string) Case {
-		return Case{Name: name, Run: func() error { order = append(order, name); return nil }}
+	for n := 1; n <= 7; n++ {
+		var order []int
+		cases := make([]Case, n)
+		for i := range cases {
+			cases[i] = Case{Name: string(rune('a' + i)), Timed: func() (time.Duration, error) {
+				order = append(order, i)
+				return time.Millisecond, nil
+			}}
+		}
+		period := n
+		if n%2 == 1 {
+			period = 2 * n
+		}
+		res, err := Interleave(cases, Options{Warmup: 1, Rounds: 2 * period})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if order[i] != i {
+				t.Fatalf("n=%d: warm-ups %v, want each case once in the list's order", n, order[:n])
+			}
+			if len(res[i].Samples) != 2*period {
+				t.Fatalf("n=%d: case %d has %d samples, want %d", n, i, len(res[i].Samples), 2*period)
+			}
+		}
+		rounds := order[n:]
+		first := make([]int, n)
+		follows := make(map[[2]int]int) // {previous, next} within a round
+		for r := range period {
+			round := rounds[r*n : (r+1)*n]
+			seen := make([]bool, n)
+			for k, i := range round {
+				if seen[i] {
+					t.Fatalf("n=%d: round %d is %v: case %d twice", n, r, round, i)
+				}
+				seen[i] = true
+				if k > 0 {
+					follows[[2]int{round[k-1], i}]++
+				}
+			}
+			first[round[0]]++
+		}
+		for i := range n {
+			if first[i] != period/n {
+				t.Fatalf("n=%d: case %d first in %d of %d rounds, want %d (rounds %v)", n, i, first[i], period, period/n, rounds[:period*n])
+			}
+			for j := range n {
+				if want := (period / n); i != j && follows[[2]int{i, j}] != want {
+					t.Fatalf("n=%d: case %d directly after case %d in %d rounds, want %d (rounds %v)", n, j, i, follows[[2]int{i, j}], want, rounds[:period*n])
+				}
+			}
+		}
 	}
-	res, err := Interleave([]Case{mk("a"), mk("b")}, Options{Warmup: 1, Rounds: 2})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// RoundOrder's design itself: rows are permutations, and the first-order carry-over is balanced.
+func TestRoundOrder(t *testing.T) {
+	if got := fmt.Sprint(RoundOrder(4, 0), RoundOrder(4, 1), RoundOrder(3, 0), RoundOrder(3, 1)); got != "[0 1 3 2] [1 2 0 3] [0 1 2] [2 1 0]" {
+		t.Fatalf("rows %s", got)
 	}
-	want := "a b a b b a"
-	if got := join(order); got != want {
-		t.Fatalf("order %q, want %q", got, want)
-	}
-	if len(res[0].Samples) != 2 || len(res[1].Samples) != 2 {
-		t.Fatalf("samples: %+v", res)
+	if got := fmt.Sprint(RoundOrder(2, 0), RoundOrder(2, 1), RoundOrder(2, 2), RoundOrder(1, 5), RoundOrder(0, 0)); got != "[0 1] [1 0] [0 1] [0] []" {
+		t.Fatalf("rows %s", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"time"
@@ -59,9 +60,11 @@ type Result struct {
 	Calls int
 }
 
-// Interleave times the cases in rounds: every round samples each case once, starting from a
-// different case each round, so drift in machine load (other processes, thermal state) falls
-// on all cases alike and paired per-round ratios cancel most of it.
+// Interleave times the cases in rounds: every round samples each case once, so drift in machine
+// load (other processes, thermal state) falls on all cases alike and paired per-round ratios
+// cancel most of it. The order within a round changes from round to round as RoundOrder says:
+// no case always follows the same one (a case timed right after another process, or after a
+// case that shares its data, would otherwise carry that neighbour's effect into every ratio).
 func Interleave(cases []Case, opt Options) ([]Result, error) {
 	if len(cases) == 0 {
 		return nil, nil
@@ -89,6 +92,9 @@ func Interleave(cases []Case, opt Options) ([]Result, error) {
 			results[i].Calls = int(math.Ceil(float64(opt.MinSample) / float64(last)))
 		}
 	}
+	// Which case gets which row of the balanced design is drawn at random, so that over rounds
+	// too few to complete it no case is favoured by its place in the list.
+	labels := rand.Perm(len(cases))
 	start := time.Now()
 	for round := range opt.Rounds {
 		if round >= opt.MinRounds && opt.Budget > 0 && time.Since(start) > opt.Budget {
@@ -97,8 +103,8 @@ func Interleave(cases []Case, opt Options) ([]Result, error) {
 		// A collection between samples, not inside one: Go garbage from one case should not
 		// be charged to the next.
 		runtime.GC()
-		for k := range cases {
-			i := (round + k) % len(cases)
+		for _, j := range RoundOrder(len(cases), round) {
+			i := labels[j]
 			if opt.Settle > 0 {
 				time.Sleep(opt.Settle)
 			}
@@ -119,6 +125,35 @@ func Interleave(cases []Case, opt Options) ([]Result, error) {
 		}
 	}
 	return results, nil
+}
+
+// RoundOrder is the order in which round r times n cases (indices 0..n-1): row r of a Williams
+// design, a Latin square balanced for first-order carry-over. Every case comes once in every
+// round and once in every position, and every case directly follows every other case equally
+// often: once each over n rounds for even n, twice each over 2n rounds for odd n (the square's
+// rows interleaved with their mirror images). A fixed order, or the same order rotated, makes
+// the same case follow the same one in (nearly) every round, which biases paired ratios.
+func RoundOrder(n, r int) []int {
+	order := make([]int, n)
+	if n == 0 {
+		return order
+	}
+	row, reverse := r%n, false
+	if n%2 == 1 {
+		row, reverse = (r/2)%n, r%2 == 1
+	}
+	for k := range n {
+		// The first row is 0, 1, n-1, 2, n-2, ...; row r adds r to each entry (mod n).
+		v := (k + 1) / 2
+		if k%2 == 0 && k > 0 {
+			v = n - k/2
+		}
+		order[k] = (v + row) % n
+	}
+	if reverse {
+		slices.Reverse(order)
+	}
+	return order
 }
 
 // Median of the samples.

@@ -255,7 +255,7 @@ func (s pluginsSection) header(md *strings.Builder, workers []*pluginWorker) {
 		pluginsCommand(s), env.Date.Format("2006-01-02"), env.CPU, env.NumCPU, strings.Join(gptbench.CPUVectorFlags(), " "),
 		env.OS, env.GoVersion, env.GoMLX, env.Revision)
 	fmt.Fprintf(md, "Each plugin runs in a process of its own; one round times every case of every plugin once, "+
-		"starting from a different case each round. A ratio is the median of the per-round ratios of a plugin's time "+
+		"in an order that changes each round (a Williams design: over a full set of rounds every case follows every other equally often). A ratio is the median of the per-round ratios of a plugin's time "+
 		"to the time of the plugin in the column against (the first plugin run with the same extra XLA flags, else the "+
 		"first plugin), with an approximately 95%% distribution-free interval. Steps are the training step of "+
 		"smibench's step section (nanoGPT's GPT through GoMLX's trainer, gradients clipped, the optimizer), on one "+

@@ -105,8 +105,8 @@ func (r *Report) Write(w io.Writer, plotDir, plotRef string) error {
 	p("| software | %s, GoMLX %s, this repository at %s |\n", e.GoVersion, e.GoMLX, e.Revision)
 	p("| load average (1, 5, 15 min) | %s at start, %s at end |\n", e.LoadStart, e.LoadEnd)
 	p("\n**Method.** Timings are medians of interleaved repetitions: after warm-up (which includes XLA "+
-		"compilation), each round times every case of a group once, starting from a different case each "+
-		"round, so load from other processes falls on all cases alike. A ratio is the median of the "+
+		"compilation), each round times every case of a group once, in an order that changes each round "+
+		"(a Williams design: over a full set of rounds every case follows every other equally often), so load from other processes falls on all cases alike. A ratio is the median of the "+
 		"per-round ratios (paired), with an approximately 95%% distribution-free confidence interval of "+
 		"that median in brackets (order statistics; with 5 or fewer rounds it is the whole range). "+
 		"Spread is the interquartile range over the median. Short cases repeat within a sample to last "+

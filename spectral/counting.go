@@ -158,7 +158,7 @@ func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 	maxKey := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
 	var keys, weights, nans []*Node
 	var ks []int64
-	var fracs []float64
+	var fracs []float64 // each row's interpolation weight, as rankOf computes it in float64
 	withNext := false
 	for _, src := range sources {
 		rows, size := src.x.Shape().Dim(0), src.x.Shape().Dim(1)
@@ -195,8 +195,7 @@ func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 	keyHi, anyNaN := nextKey(key, isNaN, weight, keyLo, nil, k, withNext)
 	result := keyToValue(keyLo, dtype)
 	if withNext {
-		f := ConvertDType(Const(g, fracs), dtype)
-		result = Where(GreaterThan(f, ZerosLike(f)), lerpRows(result, keyToValue(keyHi, dtype), f), result)
+		result = lerpRows(result, keyToValue(keyHi, dtype), fracs)
 	}
 	result = Where(anyNaN, BroadcastToShape(Scalar(g, dtype, math.NaN()), result.Shape()), result)
 	out := make([]*Node, len(sources))
@@ -250,11 +249,61 @@ func kthSmallestKeyCompare(keys, weights, k *Node) *Node {
 	return Reshape(lo, rows)
 }
 
-// lerpRows is lerp with a weight per row: a, b and f of the same shape.
-func lerpRows(a, b, f *Node) *Node {
+// lerpRows is numpy's and torch's linear interpolation, row by row (a, b of shape [len(f)], float32
+// or float64): a + f*(b-a) for f < 1/2, else b - (1-f)*(b-a), and a where f = 0. Every counting
+// strategy computes it here, so that its rounding is the same whatever XLA fuses:
+//   - the branch and the weight w (f or 1-f) are decided in float64 on the host and only then
+//     converted to the values' dtype, as a Scalar is (float32(1-f) is not 1 - float32(f));
+//   - in float32, d = b-a is rounded to float32 and the product w*d, of two float32 values, is
+//     exact in float64; the sum a ± w*d is formed in float64 and rounded to float32. XLA (and
+//     LLVM under it) may contract a product with a sum into one fused multiply-add, rounding once
+//     instead of twice, wherever both land in one loop: with the product exact, contracted or
+//     not gives the same float64 sum. (A float32 product, as numpy computes it, was contracted in
+//     some fusions and not in others: a last-bit difference between strategies.)
+//
+// In float64 no wider type exists, and a contracted sum may round differently.
+func lerpRows(a, b *Node, f []float64) *Node {
+	g := a.Graph()
+	weight := make([]float64, len(f))
+	low := make([]bool, len(f))
+	exact := make([]bool, len(f))
+	for i, fi := range f {
+		low[i], exact[i] = fi < 0.5, fi == 0
+		weight[i] = fi
+		if !low[i] {
+			weight[i] = 1 - fi
+		}
+	}
 	diff := Sub(b, a)
-	half := Scalar(a.Graph(), f.DType(), 0.5)
-	return Where(LessThan(f, half), Add(a, Mul(diff, f)), Sub(b, Mul(diff, OneMinus(f))))
+	w := rowScalars(g, a.DType(), weight)
+	var scaled *Node
+	lo, hi := a, b
+	if a.DType() == dtypes.Float32 {
+		scaled = Mul(ConvertDType(diff, dtypes.Float64), ConvertDType(w, dtypes.Float64))
+		lo, hi = ConvertDType(a, dtypes.Float64), ConvertDType(b, dtypes.Float64)
+	} else {
+		scaled = Mul(diff, w)
+	}
+	result := Where(Const(g, low), Add(lo, scaled), Sub(hi, scaled))
+	return Where(Const(g, exact), a, ConvertDType(result, a.DType()))
+}
+
+// rowScalars is the vector of values, each converted to dtype as Scalar converts it (the same
+// rounding as MulScalar's constant), one Scalar per run of equal values.
+func rowScalars(g *Graph, dtype dtypes.DType, values []float64) *Node {
+	var parts []*Node
+	for start := 0; start < len(values); {
+		end := start + 1
+		for end < len(values) && values[end] == values[start] {
+			end++
+		}
+		parts = append(parts, BroadcastToDims(Reshape(Scalar(g, dtype, values[start]), 1), end-start))
+		start = end
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return Concatenate(parts, 0)
 }
 
 func sum(xs []int) int {

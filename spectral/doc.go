@@ -67,8 +67,13 @@
 // Quantile(x, q) has numpy.quantile's default semantics, which torch.quantile shares: with the
 // N entries sorted, v[0] <= ... <= v[N-1], rank r = q*(N-1), k = floor(r), f = r-k, the result is
 // the lerp of v[k] and v[k+1] by f. r is computed on the host in float64 (as numpy does), so k
-// and f are constants of the graph. GoMLX v0.26 has no sort, so v[k] and v[k+1] are selected
-// without sorting, exactly:
+// and f are constants of the graph. For float32 values the lerp's sum is formed in float64 and
+// rounded once (d = v[k+1]-v[k] and the weight rounded to float32, their product exact): XLA may
+// fuse a float32 product and sum into one multiply-add in one compiled program and not in
+// another, so numpy's float32 steps would not give the same bits everywhere; this form does, on
+// every backend and counting strategy. The result can differ from numpy's float32 arithmetic in
+// the last bit. GoMLX v0.26 has no sort, so v[k] and v[k+1] are selected without sorting,
+// exactly:
 //
 //   - Keys. Each float32 (float64) value is bitcast to a uint32 (uint64) key that orders like the
 //     value: a non-negative value gets its sign bit set, a negative one has all its bits flipped.

@@ -3,6 +3,7 @@ package spectral
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's own style.
@@ -97,7 +98,7 @@ func quantileRows(x *Node, q float64, method selection, multiplicity []int) *Nod
 	}
 	result := keyToValue(keyLo, x.DType())
 	if frac > 0 {
-		result = lerp(result, keyToValue(keyHi, x.DType()), frac)
+		result = lerpRows(result, keyToValue(keyHi, x.DType()), slices.Repeat([]float64{frac}, x.Shape().Dim(0)))
 	}
 	return Where(anyNaN, Scalar(x.Graph(), x.DType(), math.NaN()), result)
 }
@@ -112,15 +113,6 @@ func rankOf(q float64, total int) (k int, frac float64) {
 		k, frac = total-1, 0
 	}
 	return k, frac
-}
-
-// lerp is numpy's/torch's linear interpolation: a + f*(b-a) for f < 0.5, else b - (1-f)*(b-a).
-func lerp(a, b *Node, f float64) *Node {
-	diff := Sub(b, a)
-	if f < 0.5 {
-		return Add(a, MulScalar(diff, f))
-	}
-	return Sub(b, MulScalar(diff, 1-f))
 }
 
 // keyConst returns a scalar constant of the key dtype with the given bit pattern.

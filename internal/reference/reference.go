@@ -83,8 +83,8 @@ func Quantile(values []float64, q float64) float64 {
 	return b - (1-f)*(b-a)
 }
 
-// Quantile32 is Quantile of float32 values, with the lerp evaluated in float32 as the graph
-// does, so that both sides round the same way.
+// Quantile32 is Quantile of float32 values, with the lerp rounded as the graph rounds it (see
+// the comment in its body), so that both sides give the same bits.
 func Quantile32(values []float32, q float64) float32 {
 	for _, v := range values {
 		if v != v {
@@ -103,10 +103,13 @@ func Quantile32(values []float32, q float64) float32 {
 	if f == 0 {
 		return a
 	}
+	// As the graph computes it (spectral's lerpRows): b-a and the weight rounded to float32,
+	// their product (exact in float64) added in float64, the sum rounded to float32 once.
+	d := float64(b - a)
 	if f < 0.5 {
-		return a + float32(f)*(b-a)
+		return float32(float64(a) + float64(float32(f))*d)
 	}
-	return b - float32(1-f)*(b-a)
+	return float32(float64(b) - float64(float32(1-f))*d)
 }
 
 // Alpha is the blend schedule of docs/ALGORITHM.md ("Blend schedules"), written as there: with

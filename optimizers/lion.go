@@ -1,8 +1,6 @@
 package optimizers
 
 import (
-	"fmt"
-
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -44,8 +42,11 @@ type LionConfig struct {
 // (gomlxopt.LearningRateVar), so GoMLX learning-rate schedules apply to it. Each step increments GoMLX's
 // global step once. The momentum is a non-trainable context variable under LionScope, saved by checkpoints.
 func Lion() *LionConfig {
-	return &LionConfig{elementwiseConfig: newElementwiseConfig("optimizers.Lion", LionScope, LionDefaultLearningRate),
+	c := &LionConfig{elementwiseConfig: newElementwiseConfig("optimizers.Lion", LionScope, LionDefaultLearningRate),
 		beta1: 0.9, beta2: 0.99}
+	c.own(option{param: ParamLionBeta1, f: &c.beta1, name: "beta1"}, option{param: ParamLionBeta2, f: &c.beta2, name: "beta2"},
+		option{param: ParamLionWeightDecay, f: &c.weightDecay})
+	return c
 }
 
 // LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
@@ -72,34 +73,20 @@ func (c *LionConfig) WeightDecay(wd float64) *LionConfig {
 // values for those not set. The learning rate is read at graph building time. A value of the wrong type is
 // reported by Done and Validate.
 func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
-	c.fromContext(ctx, func(r *paramReader) {
-		c.beta1 = r.float(ParamLionBeta1, c.beta1)
-		c.beta2 = r.float(ParamLionBeta2, c.beta2)
-		c.weightDecay = r.float(ParamLionWeightDecay, c.weightDecay)
-	})
+	c.fromContext(ctx)
 	return c
 }
 
 // Validate reports the first invalid option, or nil.
 func (c *LionConfig) Validate() error {
-	return c.validate(c.checkBetas)
-}
-
-func (c *LionConfig) checkBetas() error {
-	if !(c.beta1 >= 0 && c.beta1 <= 1) {
-		return fmt.Errorf("optimizers.Lion: beta1 must be in [0, 1], got %g", c.beta1)
-	}
-	if !(c.beta2 >= 0 && c.beta2 <= 1) {
-		return fmt.Errorf("optimizers.Lion: beta2 must be in [0, 1], got %g", c.beta2)
-	}
-	return nil
+	return c.validate()
 }
 
 // Done validates the configuration and returns the optimizer, or an error naming the first invalid
 // option. The returned optimizer also implements train.OptimizeWithGradients.
 func (c *LionConfig) Done() (gomlxopt.Interface, error) {
 	b1, b2, wd := c.beta1, c.beta2, c.weightDecay
-	return c.done(c.checkBetas, func(u variableUpdate) {
+	return c.done(func(u variableUpdate) {
 		m := u.state.ValueGraph(u.g)
 		dir := Sign(Add(MulScalar(m, b1), MulScalar(u.grad, 1-b1)))
 		if wd > 0 {

@@ -1,8 +1,6 @@
 package optimizers
 
 import (
-	"fmt"
-
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's graph DSL is meant to be dot-imported.
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -48,8 +46,11 @@ type SGDMomentumConfig struct {
 // to Adam. Each step increments GoMLX's global step once. Buffers are non-trainable context variables under
 // SGDMomentumScope, saved by checkpoints.
 func SGDMomentum() *SGDMomentumConfig {
-	return &SGDMomentumConfig{elementwiseConfig: newElementwiseConfig("optimizers.SGDMomentum", SGDMomentumScope,
+	c := &SGDMomentumConfig{elementwiseConfig: newElementwiseConfig("optimizers.SGDMomentum", SGDMomentumScope,
 		SGDMomentumDefaultLearningRate), momentum: 0.9}
+	c.own(option{param: ParamSGDMomentum, f: &c.momentum, name: "momentum", belowOne: true},
+		option{param: ParamSGDNesterov, b: &c.nesterov}, option{param: ParamSGDWeightDecay, f: &c.weightDecay})
+	return c
 }
 
 // LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
@@ -81,31 +82,20 @@ func (c *SGDMomentumConfig) WeightDecay(wd float64) *SGDMomentumConfig {
 // keeping the current values for those not set. The learning rate is read at graph building time. A value of
 // the wrong type is reported by Done and Validate.
 func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig {
-	c.fromContext(ctx, func(r *paramReader) {
-		c.momentum = r.float(ParamSGDMomentum, c.momentum)
-		c.nesterov = r.bool(ParamSGDNesterov, c.nesterov)
-		c.weightDecay = r.float(ParamSGDWeightDecay, c.weightDecay)
-	})
+	c.fromContext(ctx)
 	return c
 }
 
 // Validate reports the first invalid option, or nil.
 func (c *SGDMomentumConfig) Validate() error {
-	return c.validate(c.checkMomentum)
-}
-
-func (c *SGDMomentumConfig) checkMomentum() error {
-	if !(c.momentum >= 0 && c.momentum < 1) {
-		return fmt.Errorf("optimizers.SGDMomentum: momentum must be in [0, 1), got %g", c.momentum)
-	}
-	return nil
+	return c.validate()
 }
 
 // Done validates the configuration and returns the optimizer, or an error naming the first invalid
 // option. The returned optimizer also implements train.OptimizeWithGradients.
 func (c *SGDMomentumConfig) Done() (gomlxopt.Interface, error) {
 	mu, nesterov, wd := c.momentum, c.nesterov, c.weightDecay
-	return c.done(c.checkMomentum, func(u variableUpdate) {
+	return c.done(func(u variableUpdate) {
 		d := u.grad
 		if wd > 0 {
 			d = Add(d, MulScalar(u.w, wd))

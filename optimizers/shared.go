@@ -74,39 +74,71 @@ type variableUpdate struct {
 }
 
 // elementwiseConfig is what the builders of SGDMomentum and Lion share: the learning rate, the
-// weight decay, the context-reading error, and how their optimizers are named and built. Each
-// builder embeds it and adds its own options; its Done hands done its rule for one variable.
+// weight decay, their own options as a table (read from the context and checked here), the
+// context-reading error, and how their optimizers are named and built. Each builder embeds it,
+// declares its options with own, and its Done hands done its rule for one variable.
 type elementwiseConfig struct {
 	who          string  // Prefix of errors: the builder's name, as "optimizers.Lion".
 	scope        string  // Scope of the state variables (LionScope, SGDMomentumScope).
 	learningRate float64 // < 0: from the context's "learning_rate", else defaultLR.
 	defaultLR    float64
 	weightDecay  float64
+	options      []option
 	err          error // First error met while reading the context in FromContext.
+}
+
+// option is one of a builder's options: the context hyperparameter it is read from, and the
+// builder's field (f or b). A float option with a name must lie in [0, 1], or in [0, 1) when
+// belowOne: the name is the option's in errors.
+type option struct {
+	param    string
+	f        *float64
+	b        *bool
+	name     string
+	belowOne bool
 }
 
 func newElementwiseConfig(who, scope string, defaultLR float64) elementwiseConfig {
 	return elementwiseConfig{who: who, scope: scope, learningRate: -1, defaultLR: defaultLR}
 }
 
-// fromContext runs read on a paramReader of ctx and keeps its first error for Validate.
-func (c *elementwiseConfig) fromContext(ctx *context.Context, read func(r *paramReader)) {
+// own declares the builder's options, in the order they are read and checked.
+func (c *elementwiseConfig) own(options ...option) {
+	c.options = options
+}
+
+// fromContext reads every option from ctx, keeping the current value of those not set, and keeps
+// the first error for Validate.
+func (c *elementwiseConfig) fromContext(ctx *context.Context) {
 	r := paramReader{ctx: ctx, who: c.who}
-	read(&r)
+	for _, o := range c.options {
+		if o.f != nil {
+			*o.f = r.float(o.param, *o.f)
+		} else {
+			*o.b = r.bool(o.param, *o.b)
+		}
+	}
 	if c.err == nil {
 		c.err = r.err
 	}
 }
 
-// validate reports the context-reading error, then check's (the builder's own options), then a
-// weight decay that is not finite and >= 0 or a learning rate that is not finite (negative: from
-// the context).
-func (c *elementwiseConfig) validate(check func() error) error {
+// validate reports the context-reading error, then the first named option out of its range, then
+// a weight decay that is not finite and >= 0 or a learning rate that is not finite (negative:
+// from the context).
+func (c *elementwiseConfig) validate() error {
 	if c.err != nil {
 		return c.err
 	}
-	if err := check(); err != nil {
-		return err
+	for _, o := range c.options {
+		if o.f == nil || o.name == "" {
+			continue
+		}
+		if v := *o.f; o.belowOne && !(v >= 0 && v < 1) {
+			return fmt.Errorf("%s: %s must be in [0, 1), got %g", c.who, o.name, v)
+		} else if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("%s: %s must be in [0, 1], got %g", c.who, o.name, v)
+		}
 	}
 	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
 		return fmt.Errorf("%s: weight decay must be finite and >= 0, got %g", c.who, c.weightDecay)
@@ -119,8 +151,8 @@ func (c *elementwiseConfig) validate(check func() error) error {
 
 // done validates (see validate) and returns the optimizer that applies rule to every variable.
 // rule must hold copies of the builder's options, not the builder: it may change after Done.
-func (c *elementwiseConfig) done(check func() error, rule func(u variableUpdate)) (gomlxopt.Interface, error) {
-	if err := c.validate(check); err != nil {
+func (c *elementwiseConfig) done(rule func(u variableUpdate)) (gomlxopt.Interface, error) {
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return &elementwiseOptimizer{config: *c, rule: rule}, nil

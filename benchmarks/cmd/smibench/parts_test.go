@@ -27,8 +27,8 @@ func TestPartsWithoutWorkingPyTorch(t *testing.T) {
 	if len(r.Parts) != 1 || r.Parts[0].Torch != nil {
 		t.Fatalf("got %d parts results (PyTorch's side %v), want one without PyTorch", len(r.Parts), r.Parts)
 	}
-	if pr := r.Parts[0].Products; pr == nil || pr.Torch || len(pr.Results) != 5*len(pr.Shapes) || len(pr.Shapes) == 0 {
-		t.Errorf("products %+v, want ours alone, three forms per dense-layer shape and the two gradients materialized", pr)
+	if pr := r.Parts[0].Products; pr == nil || pr.Torch || len(pr.Results) != 6*len(pr.Shapes) || len(pr.Shapes) == 0 {
+		t.Errorf("products %+v, want ours alone, per dense-layer shape three forms, the two gradients materialized and the input gradient's A/A twin", pr)
 	}
 	if _, ok := r.Parts[0].Time(gptbench.PartMaterialized); !ok {
 		t.Errorf("no %q case", gptbench.PartMaterialized)

@@ -2,18 +2,19 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 
+	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 )
 
 // interleavedStepTimes builds the trainer of each configuration (its optimizer exactly as train
-// builds it, from fresh weights of seed 1337, one device), runs two warm-up steps each (the
-// first compiles), then rounds of steps steps per configuration in rotating order, and returns
-// each configuration's mean seconds per step in each round. The batches are the run's own.
+// builds it, from fresh weights of the run's seed, one device), runs one warm-up round of steps
+// steps each (the first compiles), then rounds of steps steps per configuration in
+// benchmarks.Interleave's balanced order, and returns each configuration's mean seconds per step
+// in each round. The batches are the run's own.
 func interleavedStepTimes(b backends.Backend, corpus *data.Corpus, opts []*trainOptions, steps, rounds int) ([][]float64, error) {
 	type entry struct {
 		trainer *train.Trainer
@@ -34,45 +35,49 @@ func interleavedStepTimes(b backends.Backend, corpus *data.Corpus, opts []*train
 		}
 		entries[i] = entry{newTrainer(b, ctx.Checked(false), cfg, opt), &batches{corpus: corpus, cfg: cfg, seed: to.Seed}}
 	}
-	step := func(e entry) error {
-		_, inputs, labels, err := e.ds.Yield()
-		if err != nil {
-			return err
-		}
-		metrics, err := e.trainer.TrainStep(nil, inputs, labels)
-		if err != nil {
-			return err
-		}
-		for _, m := range metrics {
-			if err := m.FinalizeAll(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	fmt.Printf("Timing training steps of %d configurations, %d interleaved rounds of %d steps...\n", len(opts), rounds, steps)
-	for _, e := range entries {
-		for range 2 {
-			if err := step(e); err != nil {
-				return nil, err
-			}
-		}
-	}
-	out := make([][]float64, len(opts))
-	for r := range rounds {
-		for k := range entries {
-			i := (k + r) % len(entries) // rotate the order so no configuration always runs first
-			start := time.Now()
+	cases := make([]benchmarks.Case, len(entries))
+	for i, e := range entries {
+		cases[i] = benchmarks.Case{Name: fmt.Sprintf("run%d", opts[i].Run), Run: func() error {
 			for range steps {
-				if err := step(entries[i]); err != nil {
-					return nil, err
+				if err := trainStep(e.trainer, e.ds); err != nil {
+					return err
 				}
 			}
-			out[i] = append(out[i], time.Since(start).Seconds()/float64(steps))
-		}
+			return nil
+		}}
 	}
+	fmt.Printf("Timing training steps of %d configurations, %d interleaved rounds of %d steps...\n", len(opts), rounds, steps)
+	// The warm-up is one round of steps steps: the first step compiles.
+	res, err := benchmarks.Interleave(cases, benchmarks.Options{Warmup: 1, Rounds: rounds, MinRounds: rounds})
 	for _, e := range entries {
 		e.trainer.ResetComputationGraphs()
 	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, len(opts))
+	for i, r := range res {
+		for _, d := range r.Samples {
+			out[i] = append(out[i], d.Seconds()/float64(steps))
+		}
+	}
 	return out, nil
+}
+
+// trainStep runs one training step on the next batch and waits for its metrics.
+func trainStep(t *train.Trainer, ds *batches) error {
+	_, inputs, labels, err := ds.Yield()
+	if err != nil {
+		return err
+	}
+	metrics, err := t.TrainStep(nil, inputs, labels)
+	if err != nil {
+		return err
+	}
+	for _, m := range metrics {
+		if err := m.FinalizeAll(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

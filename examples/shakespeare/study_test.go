@@ -121,7 +121,7 @@ func TestStudy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"identical across the configurations of each seed (6 runs)", "| **5** | 3 |", "Run 4 is not part of this study",
-		"still to be measured on a GPU", "| tiny | runs 0, 5 x seeds "} {
+		"still to be measured on a GPU", "| tiny | runs 0, 5 x seeds ", "2 interleaved rounds of 2 steps in a balanced order (a Williams design"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report lacks %q", want)
 		}

@@ -96,8 +96,8 @@ func (d *studyData) overheadClaim() claim {
 	c := claim{text: "Training-time overhead of SMI", paper: "about 4.5%", paperPct: 4.5, run: 5}
 	if d.steps != nil {
 		c.m = measure{name: "seconds per training step", stepTime: true, get: func(*runRecord) (float64, bool) { return 0, false }}
-		c.note = fmt.Sprintf("every configuration's training step (forward, backward, clipping, SMI, AdamW) timed in one process, %d interleaved rounds of %d steps in rotating order, paired by round (n below counts rounds); %s",
-			d.steps.Rounds, d.steps.StepsPerRound, "the runs' own training times, measured one run after another, are in the table of losses")
+		c.note = fmt.Sprintf("every configuration's training step (forward, backward, clipping, SMI, AdamW) timed in one process, %d interleaved rounds of %d steps %s, paired by round (n below counts rounds); %s",
+			d.steps.Rounds, d.steps.StepsPerRound, orderText(d.steps.Order), "the runs' own training times, measured one run after another, are in the table of losses")
 		return c
 	}
 	c.m = measure{name: "training time (s)", get: func(r *runRecord) (float64, bool) { return r.metrics.TrainSeconds, true }}

@@ -45,7 +45,8 @@ type speedFile struct {
 	Backend string               `json:"backend"`
 	Machine results.Machine      `json:"machine"`
 	Date    string               `json:"date_utc"`
-	Rates   map[string][]float64 `json:"tokens_per_sec"` // per run name, one per repetition
+	Rates   map[string][]float64 `json:"tokens_per_sec"`  // per run name, one per repetition
+	Order   string               `json:"order,omitempty"` // measureOrder; "" in files measured before it was recorded: rotating
 }
 
 // stepFile is a study's steps.json: the training-step time of every configuration, measured
@@ -57,4 +58,20 @@ type stepFile struct {
 	Machine       results.Machine      `json:"machine"`
 	Date          string               `json:"date_utc"`
 	Seconds       map[string][]float64 `json:"seconds_per_step"` // per run ("run0", ...), one per round
+	Order         string               `json:"order,omitempty"`  // measureOrder; "" in files measured before it was recorded: rotating
+}
+
+// measureOrder names the order within each round of the interleaved measurements the study
+// makes now (Trainer.InferenceSpeed, Trainer.StepTimes): benchmarks.RoundOrder's Williams
+// design. Files without it were measured in a rotating order (round r started with
+// configuration r and kept the list's order), in which each configuration followed the same
+// one in most rounds.
+const measureOrder = "williams"
+
+// orderText says in words in which order the rounds of a measurement recorded as order ran.
+func orderText(order string) string {
+	if order == measureOrder {
+		return "in a balanced order (a Williams design: each configuration follows every other equally often)"
+	}
+	return "in rotating order"
 }

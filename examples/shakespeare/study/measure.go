@@ -25,7 +25,7 @@ func (o *Options) measureSpeed(t Trainer, b backends.Backend, corpus *data.Corpu
 	}
 	if raw, err := os.ReadFile(path); err == nil {
 		var old speedFile
-		if json.Unmarshal(raw, &old) == nil && len(old.Rates) == len(names) && old.Reps == o.SpeedReps && old.Tokens == o.SpeedTokens {
+		if json.Unmarshal(raw, &old) == nil && old.Order == measureOrder && len(old.Rates) == len(names) && old.Reps == o.SpeedReps && old.Tokens == o.SpeedTokens {
 			same := true
 			for _, n := range names {
 				same = same && len(old.Rates[n]) == o.SpeedReps
@@ -41,7 +41,7 @@ func (o *Options) measureSpeed(t Trainer, b backends.Backend, corpus *data.Corpu
 		return err
 	}
 	sp := speedFile{Tokens: o.SpeedTokens, Reps: o.SpeedReps, Backend: backend.Description(b), Machine: results.ThisMachine(),
-		Date: results.NowUTC(), Rates: map[string][]float64{}}
+		Date: results.NowUTC(), Rates: map[string][]float64{}, Order: measureOrder}
 	for i, n := range names {
 		sp.Rates[n] = rates[i]
 	}
@@ -57,7 +57,7 @@ func (o *Options) measureSteps(t Trainer, b backends.Backend, corpus *data.Corpu
 	path := filepath.Join(o.Dir, "steps.json")
 	if raw, err := os.ReadFile(path); err == nil {
 		var old stepFile
-		if json.Unmarshal(raw, &old) == nil && len(old.Seconds) == len(o.Runs) && old.Rounds == o.StepRounds && old.StepsPerRound == o.StepSteps {
+		if json.Unmarshal(raw, &old) == nil && old.Order == measureOrder && len(old.Seconds) == len(o.Runs) && old.Rounds == o.StepRounds && old.StepsPerRound == o.StepSteps {
 			same := true
 			for _, r := range o.Runs {
 				same = same && len(old.Seconds[fmt.Sprintf("run%d", r)]) == o.StepRounds
@@ -76,7 +76,7 @@ func (o *Options) measureSteps(t Trainer, b backends.Backend, corpus *data.Corpu
 		return err
 	}
 	sf := stepFile{StepsPerRound: o.StepSteps, Rounds: o.StepRounds, Backend: backend.Description(b), Machine: results.ThisMachine(),
-		Date: results.NowUTC(), Seconds: map[string][]float64{}}
+		Date: results.NowUTC(), Seconds: map[string][]float64{}, Order: measureOrder}
 	for i, r := range o.Runs {
 		sf.Seconds[fmt.Sprintf("run%d", r)] = secs[i]
 	}

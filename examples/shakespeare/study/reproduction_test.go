@@ -210,6 +210,7 @@ func TestReproductionMerge(t *testing.T) {
 		"| cpu | runs 0, 5 x seeds 1, 2 | test, 2 CPUs (Made-up CPU, linux/amd64) | none | " + fakeCPU + " | abc123 |",
 		"| cpu-cuda | runs 0, 5 x seeds 1 |",
 		"**The rule.**",
+		"interleaved rounds of 2 steps in rotating order", // steps.json without "order": measured before it was recorded
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the merged report lacks %q", want)

@@ -39,11 +39,13 @@ type Trainer interface {
 	Analyze(b backends.Backend, corpus *data.Corpus, dir string, batches int) error
 
 	// InferenceSpeed measures the inference speed of the final models of the run directories
-	// dirs side by side in this process, in reps rounds of tokens characters each: each model's
-	// characters per second in each round.
+	// dirs side by side in this process, in reps rounds of tokens characters each, interleaved by
+	// benchmarks.Interleave (its balanced order, measureOrder): each model's characters per
+	// second in each round.
 	InferenceSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, tokens, reps int) ([][]float64, error)
 
 	// StepTimes times the training steps of the runs specs side by side in this process, in
-	// rounds of steps steps each: each run's mean seconds per step in each round.
+	// rounds of steps steps each, interleaved by benchmarks.Interleave (its balanced order,
+	// measureOrder): each run's mean seconds per step in each round.
 	StepTimes(b backends.Backend, corpus *data.Corpus, specs []Spec, steps, rounds int) ([][]float64, error)
 }

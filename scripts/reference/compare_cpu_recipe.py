@@ -34,16 +34,33 @@ import nanogpt_cpu_recipe  # noqa: E402
 
 
 def cpu_model():
-    """The CPU's model name (Linux: /proc/cpuinfo), else the platform's; it names the machine in the
-    report and keys the kept runs, whose speeds only compare on one machine."""
+    """The CPU as the Go programs describe it (package internal/machine): the first processor's model
+    name in /proc/cpuinfo, then its x86 family, model and widest vector extension, e.g. "AMD EPYC
+    (family 26, model 2; AVX-512)", since a VM's model name alone often hides the generation; else
+    the platform's. It names the machine in the report and keys the kept runs, whose speeds only
+    compare on one machine."""
+    fields = {}
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
+                if not line.strip():
+                    if fields:
+                        break  # the end of the first processor's block
+                    continue
+                k, sep, v = line.partition(':')
+                if sep and k.strip() not in fields:
+                    fields[k.strip()] = ' '.join(v.split())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    name = fields.get('model name') or 'unknown CPU'
+    details = ', '.join('%s %s' % (label, fields[k]) for k, label in (('cpu family', 'family'), ('model', 'model')) if fields.get(k))
+    flags = fields.get('flags', '').split()
+    widest = ''
+    for flag, isa in (('sse4_2', 'SSE4.2'), ('avx', 'AVX'), ('avx2', 'AVX2'), ('avx512f', 'AVX-512')):
+        if flag in flags:
+            widest = isa
+    part = '; '.join(x for x in (details, widest) if x)
+    return '%s (%s)' % (name, part) if part else name
 
 
 def home_as_tilde(text):

@@ -28,6 +28,7 @@ import (
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
+	"github.com/smi-gomlx/smi/internal/machine"
 )
 
 func main() {
@@ -310,7 +311,7 @@ func measureFilterGraphs(r *report.Report, b backends.Backend, quick bool) error
 // readPluginKernels reads the XLA CPU plugin's precompiled kernels from its symbol table
 // (section 7), or notes why not.
 func readPluginKernels(r *report.Report) {
-	r.CPUFlags = gptbench.CPUVectorFlags()
+	r.CPUFlags = machine.VectorFlags()
 	if path := filepath.Join(backend.PluginDir(), backend.PluginFileName); strings.Contains(r.Env.BackendDesc, path) {
 		if k, err := gptbench.ReadPluginKernels(path); err == nil {
 			r.Plugin = &k

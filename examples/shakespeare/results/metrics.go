@@ -5,11 +5,11 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/internal/gpt"
+	"github.com/smi-gomlx/smi/internal/machine"
 )
 
 // Metrics is one run's metrics file (metrics.json).
@@ -137,16 +137,7 @@ func DataSHA256(m *Metrics) string {
 // ThisMachine describes the machine this process runs on.
 func ThisMachine() Machine {
 	host, _ := os.Hostname()
-	m := Machine{Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
-	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(raw), "\n") {
-			if name, ok := strings.CutPrefix(line, "model name"); ok {
-				m.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-				break
-			}
-		}
-	}
-	return m
+	return Machine{Host: host, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPU: machine.CPU()}
 }
 
 // NowUTC is the time now, as the result files write it.

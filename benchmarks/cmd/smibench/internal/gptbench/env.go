@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/smi-gomlx/smi/internal/machine"
 )
 
 // Env describes where and when the measurements ran, for the report's header.
@@ -34,7 +36,7 @@ type Env struct {
 func CurrentEnv(b backends.Backend) Env {
 	e := Env{
 		Date:      time.Now().UTC(),
-		CPU:       procField("/proc/cpuinfo", "model name"),
+		CPU:       machine.CPU(),
 		NumCPU:    runtime.NumCPU(),
 		MemTotal:  procField("/proc/meminfo", "MemTotal"),
 		OS:        runtime.GOOS + "/" + runtime.GOARCH,

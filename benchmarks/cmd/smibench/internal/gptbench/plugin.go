@@ -117,16 +117,3 @@ func kernelsFromSymbols(names []string) PluginKernels {
 	slices.Sort(k.XNNGemmISAs)
 	return k
 }
-
-// CPUVectorFlags lists the x86 vector extensions this CPU reports (/proc/cpuinfo "flags"), of
-// sse4_2, avx, avx2, fma, avx512f; empty elsewhere.
-func CPUVectorFlags() []string {
-	flags := strings.Fields(procField("/proc/cpuinfo", "flags"))
-	var out []string
-	for _, f := range []string{"sse4_2", "avx", "avx2", "fma", "avx512f"} {
-		if slices.Contains(flags, f) {
-			out = append(out, f)
-		}
-	}
-	return out
-}

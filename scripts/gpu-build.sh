@@ -2,7 +2,8 @@
 # Builds what scripts/gpu-check.sh runs, for a GPU machine without Go: the trainer, smibench,
 # smidevice and
 # the test binaries of internal/backend, spectral, optimizers and internal/gpt, stripped and
-# xz-compressed into DIR (default .gpu/bin, which .git/info/exclude should ignore).
+# xz-compressed into DIR (default .gpu/bin, which .git/info/exclude should ignore), with a copy of
+# tiny Shakespeare ($SMI_DATA, else the trainer's cache) for a machine without the internet.
 # Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,13 @@ go test -c "${flags[@]}" -o "$dir/spectral.test" ./spectral
 go test -c "${flags[@]}" -o "$dir/optimizers.test" ./optimizers
 go test -c "${flags[@]}" -o "$dir/gpt.test" ./internal/gpt
 for f in "$dir"/*; do
-  [[ $f == *.xz ]] && continue
+  [[ $f == *.xz || $f == */tinyshakespeare.txt ]] && continue
   xz -T0 -6 -f "$f"
 done
+data=${SMI_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/smi-gomlx/tinyshakespeare.txt}
+if [[ -f $data ]]; then
+  install -m 644 "$data" "$dir/tinyshakespeare.txt"
+else
+  echo "gpu-build: no tiny Shakespeare at $data (set SMI_DATA): the GPU machine will need its own" >&2
+fi
 ls -la "$dir"

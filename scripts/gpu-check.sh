@@ -11,6 +11,13 @@
 #
 # Usage: scripts/gpu-check.sh [OUT_DIR]          (default results/gpu-check)
 # Environment:
+#   GPU_CHECK_DEADLINE  seconds the whole check may take (default: none): each step's limit is cut
+#                     to what is left, and a step with under 30 s left is skipped, so the check
+#                     ends, and its bundle is written, before a caller's own time limit
+#   GPU_CHECK_BUNDLE  also pack OUT_DIR into this .tar.xz file, again after every step (so a
+#                     check killed from outside still leaves the steps before), for machines that
+#                     return only a few files
+#   GPU_CHECK_STUDY_FLAGS  more flags for the study piece (e.g. -no_speed)
 #   GPU_CHECK_STEPS   comma-separated subset of the steps above (default: all, in that order)
 #   GPU_CHECK_SEEDS   seeds of the paper runs (default 1337)
 #   GPU_CHECK_RUNS    runs of the paper preset (default 0,5)
@@ -18,9 +25,22 @@
 #   GPU_CHECK_STRATEGIES  the strategies' IDs (default all; smibench -help lists them)
 #   SMI_GPU_BIN       a folder of prebuilt binaries (scripts/gpu-build.sh; *.xz are unpacked) for a
 #                     machine without Go; without it, Go builds them here.
-#   SMI_DATA          tiny Shakespeare (default: the trainer's own choice)
+#   SMI_DATA          tiny Shakespeare (default: the copy in SMI_GPU_BIN that gpu-build.sh makes,
+#                     else the trainer's own choice)
 # Every step has a time limit and a failure does not stop the next step; the report says which
 # failed. The CUDA plugin is found and configured by the programs themselves (docs/SETUP.md).
+#
+# On a lent machine with 15 minutes of device time, start included (the 2026-12-04 H200 lease
+# took, per step: smoke 15 s; tests 140 s; each strategy's first step, compilation, 22-32 s, then
+# the timing budget; a paper run about 30 s of compilation, then 5,000 steps and 21 evaluations),
+# two calls fit, built here first with scripts/gpu-build.sh and the folder .gpu carried:
+#   GPU_CHECK_STEPS=smoke,strategies,tests GPU_CHECK_STRATEGIES=compare-all,q0-all \
+#     GPU_CHECK_BUDGET=45s GPU_CHECK_DEADLINE=360 GPU_CHECK_BUNDLE=$OUT/check.tar.xz \
+#     SMI_GPU_BIN=.gpu/bin scripts/gpu-check.sh /tmp/gpu-check
+#   GPU_CHECK_STEPS=runs GPU_CHECK_RUNS=5 GPU_CHECK_STUDY_FLAGS=-no_speed GPU_CHECK_DEADLINE=330 \
+#     GPU_CHECK_BUNDLE=$OUT/runs.tar.xz SMI_GPU_BIN=.gpu/bin scripts/gpu-check.sh /tmp/gpu-runs
+# and run 0 (AdamW) in the next lease. The bundle holds every log, the report, strategies.json and
+# the study piece's published folder (reproduction/: copy it into docs/reproduction/paper/).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,10 +51,22 @@ steps=${GPU_CHECK_STEPS:-smoke,tests,strategies,steps,runs}
 seeds=${GPU_CHECK_SEEDS:-1337}
 runs=${GPU_CHECK_RUNS:-0,5}
 budget=${GPU_CHECK_BUDGET:-60s}
+deadline=${GPU_CHECK_DEADLINE:-0}
+bundle=${GPU_CHECK_BUNDLE:-}
+[[ -n $bundle ]] && { mkdir -p "$(dirname "$bundle")"; bundle=$(cd "$(dirname "$bundle")" && pwd)/$(basename "$bundle"); }
+began=$(date +%s)
 export SMI_DEVICE=${SMI_DEVICE:-cuda}
 report=$out/gpu-report.md
 
 has_step() { [[ ",$steps," == *",$1,"* ]]; }
+# pack writes the bundle (when asked for) from what OUT_DIR holds now.
+pack() {
+  [[ -n $bundle ]] || return 0
+  # Without the study folder (its checkpoints are over 100 MB on the paper preset): its published
+  # files are copied in after the study step.
+  tar -C "$(dirname "$out")" -cJf "$bundle.part" --exclude="$(basename "$bundle")*" \
+    --exclude="$(basename "$out")/study" "$(basename "$out")" && mv "$bundle.part" "$bundle"
+}
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/gpu-check.log"; }
 
 # Binaries: prebuilt, or built here.
@@ -58,7 +90,13 @@ else
   exit 2
 fi
 data_flag=()
-[[ -n "${SMI_DATA:-}" ]] && data_flag=(-data "$SMI_DATA")
+if [[ -n "${SMI_DATA:-}" ]]; then
+  data_flag=(-data "$SMI_DATA")
+elif [[ -n "${SMI_GPU_BIN:-}" && -f $SMI_GPU_BIN/tinyshakespeare.txt ]]; then
+  export SMI_DATA # the tests read it too
+  SMI_DATA="$(cd "$SMI_GPU_BIN" && pwd)/tinyshakespeare.txt"
+  data_flag=(-data "$SMI_DATA")
+fi
 
 # results holds the report's rows: step | status | seconds | note.
 results=()
@@ -66,6 +104,15 @@ results=()
 run_step() {
   local name=$1 limit=$2 dir=$3 logfile=$4
   shift 4
+  if ((deadline > 0)); then
+    local left=$((deadline - ($(date +%s) - began)))
+    if ((left < 30)); then
+      log "$name: skipped (${left} s left of the ${deadline} s deadline)"
+      results+=("| $name | skipped (deadline) | 0 | |")
+      return
+    fi
+    ((limit > left - 10)) && limit=$((left - 10))
+  fi
   local start end status
   log "$name: $*"
   start=$(date +%s.%N)
@@ -78,6 +125,7 @@ run_step() {
   if ((status == 124 || status == 130)); then verdict="timed out (${limit} s)"; elif ((status != 0)); then verdict="failed (exit $status)"; fi
   log "$name: $verdict in $secs s"
   results+=("| $name | $verdict | $secs | [$logfile]($logfile) |")
+  pack
 }
 
 {
@@ -110,8 +158,12 @@ if has_step steps; then
   run_step "smibench steps (cpu, paper)" 420 "$root" steps.log "$bin/smibench" -sections steps -presets cpu,paper -bases AdamW
 fi
 if has_step runs; then
+  # shellcheck disable=SC2086 # GPU_CHECK_STUDY_FLAGS is a list of flags
   run_step "paper study piece: runs $runs, seeds $seeds" 1800 "$root" study.log "$bin/shakespeare" study -device cuda \
-    -preset paper -runs "$runs" -seeds "$seeds" -quiet -dir "$out/study" "${data_flag[@]}"
+    -preset paper -runs "$runs" -seeds "$seeds" -quiet -dir "$out/study" "${data_flag[@]}" ${GPU_CHECK_STUDY_FLAGS:-}
+  # The piece's small published files (the report is made from them), into the bundle; the
+  # study folder's checkpoints stay out of it.
+  [[ -d $root/docs/reproduction/paper ]] && rm -rf "$out/reproduction" && cp -r "$root/docs/reproduction/paper" "$out/reproduction" && pack
 fi
 
 {
@@ -129,4 +181,6 @@ fi
 } >>"$report"
 log "report: $report"
 [[ -f $out/BENCHMARKS-GPU.md ]] && log "GPU strategy report: $out/BENCHMARKS-GPU.md (copy strategies.json to docs/benchmarks/gpu/<date>-<gpu>/ and render docs/BENCHMARKS-GPU.md from the strategies.json files there: go run ./benchmarks/cmd/smibench -render-strategies FILE,FILE... -out docs/BENCHMARKS-GPU.md)"
-has_step runs && log "study piece: docs/reproduction/paper/ (commit it; make study REPORT_ONLY=1 rewrites docs/REPRODUCTION.md)"
+has_step runs && log "study piece: docs/reproduction/paper/ (copied to $out/reproduction; commit it; make study REPORT_ONLY=1 rewrites docs/REPRODUCTION.md)"
+pack
+[[ -n $bundle ]] && log "bundle: $bundle"

@@ -73,7 +73,7 @@ study: setup data $(if $(filter cuda gpu,$(DEVICE)),setup-cuda)
 # `make reference` has installed PyTorch (REF_VENV); without it that column is left out.
 # The report's command is benchmarks/cmd/smibench; package benchmarks (go doc ./benchmarks) times SMI
 # on your own shapes and model. Go benchmarks for benchstat (small sizes; SMI_BENCH_LARGE=1 for the
-# report's): go test -run '^$$' -bench . ./benchmarks
+# report's): go test -run '^$$' -bench . ./benchmarks/...
 bench: setup
 	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md $(if $(wildcard $(REF_VENV)/bin/python),-pytorch $(REF_VENV)/bin/python,)
 

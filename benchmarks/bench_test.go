@@ -2,29 +2,19 @@ package benchmarks
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's graph DSL reads best dot-imported.
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
-
-	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/internal/backend"
-	"github.com/smi-gomlx/smi/internal/gpt"
-	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
 
 // The Go benchmarks time the cases of cmd/smibench, one b.N loop each, for benchstat. By default
-// the sizes are small, so `go test -bench . -benchtime 1x ./benchmarks` checks them in a minute or
-// two on a CPU; SMI_BENCH_LARGE=1 times the sizes of the report (the cpu preset, GPT-2's matrices):
+// the sizes are small, so `go test -bench . -benchtime 1x ./benchmarks/...` checks them in a minute
+// or two on a CPU; SMI_BENCH_LARGE=1 times the sizes of the report (the cpu preset, GPT-2's
+// matrices). The training steps' benchmark (BenchmarkStep) is smibench's, in its package gptbench:
 //
-//	SMI_BENCH_LARGE=1 go test -run '^$' -bench . -count 10 ./benchmarks > new.txt && benchstat old.txt new.txt
+//	SMI_BENCH_LARGE=1 go test -run '^$' -bench . -count 10 ./benchmarks/... > new.txt && benchstat old.txt new.txt
 
 // large reports whether SMI_BENCH_LARGE=1 asks for the report's sizes.
 func large() bool { return os.Getenv("SMI_BENCH_LARGE") == "1" }
@@ -110,97 +100,6 @@ func BenchmarkFilterParts(b *testing.B) {
 	for _, c := range cases {
 		b.Run("part="+benchName(c.Name), func(b *testing.B) { benchCase(b, c) })
 	}
-}
-
-// BenchmarkStep times a training step of the GPT's tiny preset (with SMI_BENCH_LARGE=1 also the
-// cpu preset, and SGD with momentum and Lion) under each optimizer configuration, with the
-// training recipe (gpt.Optimizer): gradients clipped at the preset's global norm, SMI with the
-// paper's settings for its base.
-func BenchmarkStep(b *testing.B) {
-	be, err := backend.New()
-	if err != nil {
-		b.Skip(err)
-	}
-	dotgrad.Enable()
-	presets := []string{"tiny"}
-	configs := []string{"AdamW", "SMI(AdamW)", "SMI(AdamW) half"}
-	if large() {
-		presets = append(presets, "cpu")
-		configs = append(configs, "SGD-momentum", "SMI(SGD-momentum)", "Lion", "SMI(Lion)")
-	}
-	for _, preset := range presets {
-		cfg, err := gpt.Preset(preset)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, name := range configs {
-			b.Run(fmt.Sprintf("preset=%s/opt=%s", preset, benchName(name)), func(b *testing.B) {
-				opt, err := gptOptimizer(cfg, name)
-				if err != nil {
-					b.Fatal(err)
-				}
-				s, err := NewStep(be, gptModel(cfg, 1), name, opt)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer s.Finalize()
-				benchCase(b, s.Case())
-			})
-		}
-	}
-}
-
-// gptModel is the GPT of cfg on a batch of random tokens.
-func gptModel(cfg gpt.Config, seed uint64) Model {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	tokens := func() *tensors.Tensor {
-		t := tensors.FromShape(shapes.Make(dtypes.Int32, cfg.BatchSize, cfg.BlockSize))
-		tensors.MustMutableFlatData(t, func(flat []int32) {
-			for i := range flat {
-				flat[i] = int32(rng.IntN(cfg.VocabSize))
-			}
-		})
-		return t
-	}
-	return Model{
-		Fn: func(ctx *context.Context, _ any, in []*Node) []*Node {
-			return []*Node{gpt.Logits(ctx, cfg, in[0])}
-		},
-		Loss:   func(labels, predictions []*Node) *Node { return gpt.Loss(predictions[0], labels[0]) },
-		Inputs: []*tensors.Tensor{tokens()}, Labels: []*tensors.Tensor{tokens()},
-		Seed: int64(seed),
-	}
-}
-
-// gptOptimizer is a configuration named as smibench names them: "AdamW", "SMI(AdamW)",
-// "SMI(AdamW) half", and the same for "SGD-momentum" and "Lion".
-func gptOptimizer(cfg gpt.Config, name string) (gomlxopt.Interface, error) {
-	half := strings.HasSuffix(name, " half")
-	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "SMI("), " half"), ")")
-	var opt gomlxopt.Interface
-	var err error
-	switch base {
-	case "AdamW":
-		opt = gpt.AdamW(cfg)
-	case "SGD-momentum":
-		opt, err = smiopt.SGDMomentum().LearningRate(0.01).Done()
-	case "Lion":
-		opt, err = smiopt.Lion().LearningRate(1e-4).Done()
-	default:
-		return nil, fmt.Errorf("unknown optimizer %q", name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasPrefix(name, "SMI(") {
-		return gpt.Optimizer(cfg, opt, nil)
-	}
-	sc, err := smiopt.PaperDefaults(base)
-	if err != nil {
-		return nil, err
-	}
-	sc.TotalSteps = cfg.MaxIters
-	return gpt.Optimizer(cfg, opt, func(c *smiopt.SMIConfig) *smiopt.SMIConfig { return c.SetConfig(sc).HalfSpectrum(half) })
 }
 
 // dimsLabel is "768x3072".

@@ -214,12 +214,13 @@ func (rp *reproduction) provenanceMarkdown(w func(string, ...any)) {
 			revs = appendNew(revs, inv.Revision)
 			commands = appendNew(commands, "`"+inv.Command+"`")
 		}
-		w("- `%s/` (the `%s` preset, runs %s x seeds %s): %d invocations (a study resumes where it stopped), wall time %.1f hours in all",
-			rp.rel(s.dir), s.study.Preset, joinInts(s.study.Runs), joinInts(s.study.Seeds), len(s.study.Invocations), total/3600)
-		if n := len(s.study.Invocations); n > 0 {
+		n := len(s.study.Invocations)
+		w("- `%s/` (the `%s` preset, runs %s x seeds %s): %d invocation%s (a study resumes where it stopped), wall time %.1f hours in all",
+			rp.rel(s.dir), s.study.Preset, joinInts(s.study.Runs), joinInts(s.study.Seeds), n, plural(n), total/3600)
+		if n > 0 {
 			w(", from %s to %s", s.study.Invocations[0].Started, s.study.Invocations[n-1].Updated)
 		}
-		w("; code revisions %s; commands %s.", strings.Join(revs, ", "), strings.Join(commands, ", "))
+		w("; code revision%s %s; command%s %s.", plural(len(revs)), strings.Join(revs, ", "), plural(len(commands)), strings.Join(commands, ", "))
 		if s.steps != nil {
 			w(" Training-step time: %d interleaved rounds of %d steps per configuration, measured %s on %s (%s).", s.steps.Rounds, s.steps.StepsPerRound, s.steps.Date, describeMachine(s.steps.Machine, ""), s.steps.Backend)
 		}

@@ -79,25 +79,10 @@ func BandwidthCases(b backends.Backend, elems int) (cases []Case, ops []StreamOp
 			return nil, nil, nil, fmt.Errorf("%s: %w", op.Name, err)
 		}
 		execs = append(execs, e)
-		cases = append(cases, Case{Name: op.Name, Run: func() error { return run1(e, x, y) }})
+		cases = append(cases, Case{Name: op.Name, Run: func() error { return Await(e.Exec(x, y)) }})
 		ops = append(ops, op)
 	}
 	return cases, ops, cleanup, nil
-}
-
-// run1 executes and frees the outputs: execution is synchronous on PJRT, so the call's time
-// is the computation's.
-func run1(e *Exec, args ...any) error {
-	outs, err := e.Exec(args...)
-	if err != nil {
-		return err
-	}
-	for _, o := range outs {
-		if err := o.FinalizeAll(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // MeasureBandwidth times the probes interleaved and returns one result per probe.

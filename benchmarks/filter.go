@@ -165,7 +165,7 @@ func (cs *caseSet) add(name string, e *Exec, args ...*tensors.Tensor) {
 	for i, a := range args {
 		in[i] = a
 	}
-	cs.cases = append(cs.cases, Case{Name: name, Run: func() error { return run1(e, in...) }})
+	cs.cases = append(cs.cases, Case{Name: name, Run: func() error { return Await(e.Exec(in...)) }})
 }
 
 // cleanup frees what the cases hold.
@@ -411,5 +411,5 @@ func modelGraphCase(b backends.Backend, name string, shapesIn []ModelShape, fn f
 	for i, a := range args {
 		in[i] = a
 	}
-	return Case{Name: name, Run: func() error { return run1(e, in...) }}, cleanup, nil
+	return Case{Name: name, Run: func() error { return Await(e.Exec(in...)) }}, cleanup, nil
 }

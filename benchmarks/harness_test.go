@@ -1,9 +1,12 @@
 package benchmarks
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/smi-gomlx/smi/internal/backend"
 )
@@ -134,5 +137,22 @@ func TestInterleaveTimedWarmEach(t *testing.T) {
 	}
 	if got := res[0].Samples; len(got) != 2 || got[0] != 3*time.Millisecond || got[1] != 5*time.Millisecond {
 		t.Fatalf("samples %v, want [3ms 5ms]: the reported times of the timed calls", got)
+	}
+}
+
+// Await passes an execution's error on untouched and frees every output it is given.
+func TestAwait(t *testing.T) {
+	failed := errors.New("exec failed")
+	if err := Await(nil, failed); err != failed {
+		t.Fatalf("Await(nil, err) = %v, want %v", err, failed)
+	}
+	outs := []*tensors.Tensor{tensors.FromValue([]float32{1, 2}), tensors.FromValue(int32(3))}
+	if err := Await(outs, nil); err != nil {
+		t.Fatalf("Await: %v", err)
+	}
+	for i, o := range outs {
+		if o.Ok() {
+			t.Errorf("output %d not freed", i)
+		}
 	}
 }

@@ -79,16 +79,7 @@ func NewStep(b backends.Backend, m Model, name string, opt gomlxopt.Interface) (
 // Run performs one training step (forward, backward, optimizer update) and waits for it: the
 // step is done once its metrics are on the host. The first call compiles.
 func (s *Step) Run() error {
-	metrics, err := s.Trainer.TrainStep(nil, s.inputs, s.labels)
-	if err != nil {
-		return err
-	}
-	for _, m := range metrics {
-		if err := m.FinalizeAll(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return Await(s.Trainer.TrainStep(nil, s.inputs, s.labels))
 }
 
 // Case is the step as a timed case of Interleave.

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // Case is one thing to time: Run performs exactly one call (one filter step, one training
@@ -26,6 +28,21 @@ func (c Case) call() (time.Duration, error) {
 	start := time.Now()
 	err := c.Run()
 	return time.Since(start), err
+}
+
+// Await waits for a computation's outputs and frees them, the end of a timed call: execution is
+// asynchronous until an output is read, so a call is done once its outputs are on the host. It
+// takes an Exec's (or a TrainStep's) two results as they come and returns the first error.
+func Await(outputs []*tensors.Tensor, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, t := range outputs {
+		if err := t.FinalizeAll(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Options controls Interleave.

@@ -70,14 +70,5 @@ func trainStep(t *train.Trainer, ds *batches) error {
 	if err != nil {
 		return err
 	}
-	metrics, err := t.TrainStep(nil, inputs, labels)
-	if err != nil {
-		return err
-	}
-	for _, m := range metrics {
-		if err := m.FinalizeAll(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return benchmarks.Await(t.TrainStep(nil, inputs, labels))
 }

@@ -62,7 +62,7 @@ func newDataParallelTrainer(b backends.Backend, cfg gpt.Config, optName string, 
 
 // Run runs one data-parallel training step and waits for it.
 func (t *dataParallelTrainer) Run() error {
-	return finalizeMetrics(t.Trainer.Trainer.DistributedTrainStep(distributed.AutoSharding, nil, nil, t.shardedInputs, t.shardedLabels))
+	return benchmarks.Await(t.Trainer.Trainer.DistributedTrainStep(distributed.AutoSharding, nil, nil, t.shardedInputs, t.shardedLabels))
 }
 
 // MeasureDevices times the training step of the preset with the named optimizer configuration on

@@ -79,7 +79,7 @@ func lossExec(b backends.Backend, cfg gpt.Config, gradients bool) (func() error,
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	tokens, targets := randomTokens(rng, cfg), randomTokens(rng, cfg)
-	return func() error { return finalizeMetrics(exec.Exec(tokens, targets)) }, nil
+	return func() error { return benchmarks.Await(exec.Exec(tokens, targets)) }, nil
 }
 
 // MeasureParts times the cases of the step-parts benchmark interleaved. gomlxGrads adds the

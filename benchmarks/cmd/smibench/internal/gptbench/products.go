@@ -184,24 +184,24 @@ func MeasureProducts(b backends.Backend, shapesIn []ProductShape, torch *Torch, 
 				}
 				execs = append(execs, e)
 				// The gradient is built when the graph is, at the first call.
-				if err := withForm(variant, func() error { return finalizeMetrics(e.Exec(x, w, dy)) }); err != nil {
+				if err := withForm(variant, func() error { return benchmarks.Await(e.Exec(x, w, dy)) }); err != nil {
 					return res, fmt.Errorf("%s %s, %s: %w", form, s.Label(), variant, err)
 				}
 				name := ProductCaseName(form, s, false)
 				if i > 0 {
 					name = MaterializedCaseName(form, s)
 				}
-				cases = append(cases, benchmarks.Case{Name: name, Run: func() error { return finalizeMetrics(e.Exec(x, w, dy)) }})
+				cases = append(cases, benchmarks.Case{Name: name, Run: func() error { return benchmarks.Await(e.Exec(x, w, dy)) }})
 				if i == 0 && form == ControlForm {
 					c, err := NewExec(b, graph)
 					if err != nil {
 						return res, err
 					}
 					execs = append(execs, c)
-					if err := withForm(variant, func() error { return finalizeMetrics(c.Exec(x, w, dy)) }); err != nil {
+					if err := withForm(variant, func() error { return benchmarks.Await(c.Exec(x, w, dy)) }); err != nil {
 						return res, fmt.Errorf("%s %s, A/A: %w", form, s.Label(), err)
 					}
-					cases = append(cases, benchmarks.Case{Name: ControlCaseName(s), Run: func() error { return finalizeMetrics(c.Exec(x, w, dy)) }})
+					cases = append(cases, benchmarks.Case{Name: ControlCaseName(s), Run: func() error { return benchmarks.Await(c.Exec(x, w, dy)) }})
 				}
 			}
 			if torch != nil {

@@ -135,20 +135,6 @@ func randomTokens(rng *rand.Rand, cfg gpt.Config) *tensors.Tensor {
 	return t
 }
 
-// finalizeMetrics waits for (and frees) a step's outputs, which is what makes the step's time
-// measurable: the step is done once its results are on the host.
-func finalizeMetrics(metrics []*tensors.Tensor, err error) error {
-	if err != nil {
-		return err
-	}
-	for _, m := range metrics {
-		if err := m.FinalizeAll(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // StepResult is the step benchmark of one preset.
 type StepResult struct {
 	Preset string
@@ -290,5 +276,5 @@ func (t *Trainer) StepLoss() (float32, error) {
 	if !ok {
 		return 0, fmt.Errorf("%s: the step's loss is a %s, not a float32 scalar", t.Name, metrics[0].Shape())
 	}
-	return loss, finalizeMetrics(metrics, nil)
+	return loss, benchmarks.Await(metrics, nil)
 }

@@ -56,7 +56,7 @@ check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -short -count=1 ./...
 
-# The paper's experiment: runs 0-5 x seeds on PRESET (default cpu: 5 seeds, 1-2 hours on 2 cores;
+# The paper's experiment: runs 0-5 x seeds on PRESET (default cpu: 5 seeds, 30 runs of 2,000 iterations;
 # paper: the paper's 2 seeds, a GPU's work), one run at a time, resumable (rerun after any
 # interruption); analyses and times it, publishes small result files under docs/reproduction/,
 # and writes docs/REPRODUCTION.md from every study published there. A piece of the study:

@@ -303,8 +303,9 @@ func TestCountingsAgree(t *testing.T) {
 
 // TestFilterGroups: FilterGroups gives each group what FilterBatch gives it alone, bit for bit,
 // with the groups' quantiles sharing their passes (compare counting) or not (scatter), on groups of
-// different shapes, sizes and dtypes (float32 rows padded to the longest, a float64 group counted
-// apart, a small group counted pairwise), over two steps with the histories fed back.
+// different shapes, sizes and dtypes (float32 rows of different lengths in one stack of chunks, a
+// float64 group counted apart, a small group counted pairwise), over two steps with the histories
+// fed back.
 func TestFilterGroups(t *testing.T) {
 	b := testBackend(t)
 	type group struct {

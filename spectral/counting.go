@@ -119,9 +119,10 @@ func selectionFor(g *Graph, size int, who string, opts []Option) selection {
 // passes but more comparisons per key in each (255 for 8 bits).
 const compareDigitBits = 4
 
-// compareChunk is the length of the chunks each pass first counts in: a pass sums its [rows, N,
-// 15] comparisons over chunks of the keys, then over the chunks, so the first reduction has
-// rows*15*N/compareChunk outputs to spread over a GPU's cores instead of rows*15.
+// compareChunk is the length of the chunks the compare method counts in: every row's keys are
+// cut into chunks of this many (the last one padded), and each pass sums its comparisons over
+// each chunk, then over a row's chunks, so the first reduction has chunks*15 outputs to spread
+// over a GPU's cores instead of rows*15.
 const compareChunk = 1024
 
 // compareRows holds rows of keys from one or more sources for quantileRowsCompare: their
@@ -133,10 +134,11 @@ type compareRows struct {
 
 // quantileRowsCompare returns, for each source, the q-quantile of each of its rows ([B_i]), as
 // quantileRows does, by radix select with compare counting. All sources must have the same float
-// dtype; their rows are padded to the longest and stacked, so that every source shares the same
-// passes: one set of reductions for all of a model's variables instead of one per shape.
-// Padding keys are the largest key with weight 0, so they are never counted, and each row keeps
-// its own rank k = floor(q*(total_i-1)) and interpolation weight.
+// dtype. Every row is cut into chunks of equal length (chunkLayout) and the chunks of all rows
+// are stacked, so that every source shares the same passes (one set of reductions for all of a
+// model's variables instead of one per shape) and a row is padded only to a whole chunk, never
+// to the longest row. Padding keys are the largest key with weight 0, so they are never
+// counted, and each row keeps its own rank k = floor(q*(total_i-1)) and interpolation weight.
 func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 	g := sources[0].x.Graph()
 	dtype := sources[0].x.DType()
@@ -154,11 +156,13 @@ func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 		}
 		maxTotal = max(maxTotal, total)
 	}
+	chunk := min(width, compareChunk)
 	cntDT := countDType(maxTotal)
 	maxKey := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
 	var keys, weights, nans []*Node
 	var ks []int64
 	var fracs []float64 // each row's interpolation weight, as rankOf computes it in float64
+	var rowChunks []int
 	withNext := false
 	for _, src := range sources {
 		rows, size := src.x.Shape().Dim(0), src.x.Shape().Dim(1)
@@ -177,22 +181,27 @@ func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 		}
 		k, frac := rankOf(q, total)
 		withNext = withNext || frac > 0
+		chunks := (size + chunk - 1) / chunk
 		for range rows {
 			ks = append(ks, int64(k))
 			fracs = append(fracs, frac)
+			rowChunks = append(rowChunks, chunks)
 		}
 		key, nan := orderKeys(src.x), IsNaN(src.x)
-		if pad := width - size; pad > 0 {
+		if pad := chunks*chunk - size; pad > 0 {
 			key = Concatenate([]*Node{key, BroadcastToDims(maxKey, rows, pad)}, 1)
 			nan = Concatenate([]*Node{nan, Zeros(g, shapes.Make(dtypes.Bool, rows, pad))}, 1)
 			w = Concatenate([]*Node{w, Zeros(g, shapes.Make(cntDT, rows, pad))}, 1)
 		}
-		keys, weights, nans = append(keys, key), append(weights, w), append(nans, nan)
+		keys = append(keys, Reshape(key, rows*chunks, chunk))
+		weights = append(weights, Reshape(w, rows*chunks, chunk))
+		nans = append(nans, Reshape(nan, rows*chunks, chunk))
 	}
 	key, weight, isNaN := Concatenate(keys, 0), Concatenate(weights, 0), Concatenate(nans, 0)
+	layout := newChunkLayout(g, rowChunks)
 	k := ConvertDType(Const(g, ks), cntDT)
-	keyLo := kthSmallestKeyCompare(key, weight, k)
-	keyHi, anyNaN := nextKey(key, isNaN, weight, keyLo, nil, k, withNext)
+	keyLo := kthSmallestKeyCompare(key, weight, k, layout)
+	keyHi, anyNaN := nextKeyChunks(key, isNaN, weight, keyLo, k, layout, withNext)
 	result := keyToValue(keyLo, dtype)
 	if withNext {
 		result = lerpRows(result, keyToValue(keyHi, dtype), fracs)
@@ -208,8 +217,68 @@ func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 	return out
 }
 
-// kthSmallestKeyCompare returns, per row of keys ([R, N]), the k[r]-th smallest (0-based) key
-// ([R]); key j of row r counts weights[r][j] times (weights [R, N] or [1, N] in k's dtype).
+// chunkLayout is how rows of different lengths lie in one stack of C equal chunks: row r owns
+// the next counts[r] chunks, rows in order. It moves per-row values to the row's chunks and
+// reduces per-chunk values to their rows. When every row has as many chunks, both are reshapes;
+// otherwise each is a Gather with constant indices, whose work is per chunk, not per key.
+type chunkLayout struct {
+	rows, chunks int   // R and C
+	uniform      int   // chunks per row when all rows have as many, else 0
+	rowOf        *Node // [C, 1] int32: each chunk's row
+	grid         *Node // [R, maxCount, 1] int32: each row's chunks, then C (the identity) for the rest
+}
+
+func newChunkLayout(g *Graph, counts []int) chunkLayout {
+	l := chunkLayout{rows: len(counts), chunks: sum(counts), uniform: counts[0]}
+	most := 0
+	for _, c := range counts {
+		most = max(most, c)
+		if c != counts[0] {
+			l.uniform = 0
+		}
+	}
+	if l.uniform > 0 {
+		return l
+	}
+	rowOf := make([]int32, 0, l.chunks)
+	grid := make([]int32, 0, l.rows*most)
+	for r, c := range counts {
+		for j := range most {
+			if j < c {
+				grid = append(grid, int32(len(rowOf)+j))
+			} else {
+				grid = append(grid, int32(l.chunks))
+			}
+		}
+		rowOf = append(rowOf, slices.Repeat([]int32{int32(r)}, c)...)
+	}
+	l.rowOf = Reshape(Const(g, rowOf), l.chunks, 1)
+	l.grid = Reshape(Const(g, grid), l.rows, most, 1)
+	return l
+}
+
+// perChunk gives each chunk its row's value: x [R] to [C].
+func (l chunkLayout) perChunk(x *Node) *Node {
+	if l.uniform > 0 {
+		return Reshape(BroadcastToDims(Reshape(x, l.rows, 1), l.rows, l.uniform), l.chunks)
+	}
+	return Gather(x, l.rowOf, true)
+}
+
+// perRow reduces per-chunk values to their rows: x [C, S...] to [R, S...], by reduce (ReduceSum,
+// ReduceMin, ...) over each row's chunks; identity is reduce's identity, a scalar of x's dtype.
+func (l chunkLayout) perRow(x, identity *Node, reduce func(*Node, ...int) *Node) *Node {
+	rest := x.Shape().Dimensions[1:]
+	if l.uniform > 0 {
+		return reduce(Reshape(x, append([]int{l.rows, l.uniform}, rest...)...), 1)
+	}
+	ext := Concatenate([]*Node{x, BroadcastToDims(identity, append([]int{1}, rest...)...)}, 0)
+	return reduce(Gather(ext, l.grid), 1)
+}
+
+// kthSmallestKeyCompare returns, per row, the k[r]-th smallest (0-based) key ([R]) of the
+// row's chunks of keys ([C, chunk], laid out by layout); key j of a chunk counts weights' entry
+// j times (weights [C, chunk], k [R], both in the count dtype).
 //
 // It is a radix select, most significant digit first, that counts instead of building
 // histograms. With lo the answer's digits decided so far (lower bits zero), the answer v lies in
@@ -219,34 +288,54 @@ func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 // last pass (s = 0), lo = v. The counts are integers and compare full keys, so the result is
 // exact, and no threshold overflows: lo + 15*2^s < lo + 16*2^s <= 2^bits.
 //
-// Each pass compares the keys, in chunks of compareChunk, with the 15 thresholds and sums the
-// comparisons over each chunk, then over the chunks: nothing is scattered.
-func kthSmallestKeyCompare(keys, weights, k *Node) *Node {
+// Each pass compares every chunk's keys with its row's 15 thresholds and sums the comparisons
+// over the chunk, then over the row's chunks: nothing is scattered.
+func kthSmallestKeyCompare(keys, weights, k *Node, layout chunkLayout) *Node {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	cntDT := k.DType()
-	rows, size := keys.Shape().Dim(0), keys.Shape().Dim(1)
-	chunk := min(size, compareChunk)
-	chunks := (size + chunk - 1) / chunk
-	if pad := chunks*chunk - size; pad > 0 { // The largest key is never below a threshold.
-		keys = Concatenate([]*Node{keys, BroadcastToDims(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), rows, pad)}, 1)
-		weights = Concatenate([]*Node{weights, Zeros(g, shapes.Make(cntDT, weights.Shape().Dim(0), pad))}, 1)
-	}
-	blocks := Reshape(keys, rows, chunks, 1, chunk)
-	w := Reshape(weights, weights.Shape().Dim(0), chunks, 1, chunk)
+	chunks, chunk := keys.Shape().Dim(0), keys.Shape().Dim(1)
+	blocks := Reshape(keys, chunks, 1, chunk)
+	w := Reshape(weights, chunks, 1, chunk)
 	thresholds := 1<<compareDigitBits - 1
-	// p = 1..15 as keys, along the third axis.
-	steps := ConvertDType(AddScalar(Iota(g, shapes.Make(dtypes.Int32, 1, 1, thresholds, 1), 2), 1), keyDT)
-	kCol := Reshape(k, rows, 1)
-	lo := BroadcastToDims(keyConst(g, keyDT, 0), rows, 1)
+	// p = 1..15 as keys, along the second axis.
+	steps := ConvertDType(AddScalar(Iota(g, shapes.Make(dtypes.Int32, 1, thresholds, 1), 1), 1), keyDT)
+	kCol := Reshape(k, layout.rows, 1)
+	zero := Scalar(g, cntDT, 0)
+	lo := BroadcastToDims(keyConst(g, keyDT, 0), layout.rows)
 	for shift := keyDT.Bits() - compareDigitBits; shift >= 0; shift -= compareDigitBits {
-		t := Add(Reshape(lo, rows, 1, 1, 1), BitwiseShiftLeftScalar(steps, shift)) // [R, 1, 15, 1]
-		below := Mul(ConvertDType(LessThan(blocks, t), cntDT), w)                  // [R, chunks, 15, chunk]
-		counts := ReduceSum(ReduceSum(below, 3), 1)                                // [R, 15]
-		digit := ReduceAndKeep(ConvertDType(LessOrEqual(counts, kCol), keyDT), ReduceSum, 1)
+		t := Add(Reshape(layout.perChunk(lo), chunks, 1, 1), BitwiseShiftLeftScalar(steps, shift)) // [C, 15, 1]
+		below := Mul(ConvertDType(LessThan(blocks, t), cntDT), w)                                  // [C, 15, chunk]
+		counts := layout.perRow(ReduceSum(below, 2), zero, ReduceSum)                              // [R, 15]
+		digit := ReduceSum(ConvertDType(LessOrEqual(counts, kCol), keyDT), 1)
 		lo = Add(lo, BitwiseShiftLeftScalar(digit, shift))
 	}
-	return Reshape(lo, rows)
+	return lo
+}
+
+// nextKeyChunks is nextKey on chunks laid out by layout (keys, isNaN and weights [C, chunk];
+// keyK and k [R]), counting the keys <= keyK itself: the (k+1)-th smallest key of each row if
+// withNext, and whether the row holds a NaN, from one masked-min pass.
+func nextKeyChunks(keys, isNaN, weights, keyK, k *Node, layout chunkLayout, withNext bool) (keyNext, anyNaN *Node) {
+	g := keys.Graph()
+	keyDT := keys.DType()
+	chunks := keys.Shape().Dim(0)
+	maxScalar := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
+	maxKey := BroadcastToShape(maxScalar, keys.Shape())
+	candidates := []*Node{Where(isNaN, ZerosLike(keys), maxKey)}
+	column := Reshape(layout.perChunk(keyK), chunks, 1)
+	if withNext {
+		candidates = append(candidates, Where(GreaterThan(keys, column), keys, maxKey))
+	}
+	minima := layout.perRow(ReduceMin(Stack(candidates, 1), 2), maxScalar, ReduceMin) // [R, len(candidates)]
+	anyNaN = Equal(Reshape(Slice(minima, AxisRange(), AxisElem(0)), layout.rows), keyConst(g, keyDT, 0))
+	if withNext {
+		atMost := ReduceSum(Mul(ConvertDType(LessOrEqual(keys, column), k.DType()), weights), 1)
+		countAtMost := layout.perRow(atMost, Scalar(g, k.DType(), 0), ReduceSum)
+		above := Reshape(Slice(minima, AxisRange(), AxisElem(1)), layout.rows)
+		keyNext = Where(GreaterOrEqual(countAtMost, AddScalar(k, 2)), keyK, above)
+	}
+	return
 }
 
 // lerpRows is numpy's and torch's linear interpolation, row by row (a, b of shape [len(f)], float32

@@ -106,6 +106,9 @@
 //     counted with its multiplicity), and the digit is #{p: c_p <= k}: 8 passes for float32 (16
 //     for float64), each a compare-and-sum over the keys with no scatter, which a GPU runs at
 //     memory speed where a ScatterSum is contended atomics (most keys share their leading digits).
+//     The rows of all variables filtered together (FilterGroups) share each pass: every row is
+//     cut into chunks of 1024 keys, its last chunk padded with keys that never count, and the
+//     chunks of all rows are stacked, so no row is padded to the length of another.
 //     Both countings find the same keys; the tests check they agree bit for bit.
 //
 // Radix select needs 3 counting passes for float32 where a bisection on the keys would need 32,

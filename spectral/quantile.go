@@ -92,7 +92,7 @@ func quantileRows(x *Node, q float64, method selection, multiplicity []int) *Nod
 		var countLo *Node
 		keyLo, countLo = kthSmallestKey(keys, weights, total, k)
 		kRows := BroadcastToDims(Scalar(x.Graph(), countLo.DType(), k), x.Shape().Dim(0))
-		keyHi, anyNaN = nextKey(keys, isNaN, weights, keyLo, countLo, kRows, frac > 0)
+		keyHi, anyNaN = nextKey(keys, isNaN, keyLo, countLo, kRows, frac > 0)
 	default:
 		panic(fmt.Errorf("spectral: unknown order-statistic method %d", method))
 	}
@@ -281,9 +281,8 @@ func runningCounts(counts *Node, size int) *Node {
 // nextKey returns, per row of keys ([B, N]) and if withNext, the (k+1)-th smallest key (0-based),
 // given keyK, the k-th smallest, and the number of keys <= keyK (keyK, countAtMost and k are [B],
 // in the count dtype): keyK itself if that number is at least k+2, else the smallest key above
-// keyK. It also returns whether any entry is NaN; both come from one masked-min pass. A nil
-// countAtMost is counted in the same pass (each key weights[j] times, once when weights is nil).
-func nextKey(keys, isNaN, weights, keyK, countAtMost, k *Node, withNext bool) (keyNext, anyNaN *Node) {
+// keyK. It also returns whether any entry is NaN; both come from one masked-min pass.
+func nextKey(keys, isNaN, keyK, countAtMost, k *Node, withNext bool) (keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
 	batch := keys.Shape().Dim(0)
@@ -292,13 +291,6 @@ func nextKey(keys, isNaN, weights, keyK, countAtMost, k *Node, withNext bool) (k
 	column := Reshape(keyK, batch, 1)
 	if withNext {
 		rows = append(rows, Where(GreaterThan(keys, column), keys, maxKey))
-		if countAtMost == nil {
-			atMost := ConvertDType(LessOrEqual(keys, column), k.DType())
-			if weights != nil {
-				atMost = Mul(atMost, weights)
-			}
-			countAtMost = ReduceSum(atMost, 1)
-		}
 	}
 	minima := ReduceMin(Stack(rows, 0), 2) // [rows, B]
 	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0)), batch), keyConst(g, keyDT, 0))

@@ -2,7 +2,7 @@
 # Builds what scripts/gpu-check.sh runs, for a GPU machine without Go: the trainer, smibench,
 # smidevice and
 # the test binaries of internal/backend, spectral, optimizers and internal/gpt, stripped and
-# xz-compressed into DIR (default .gpu/bin, which .git/info/exclude should ignore), with a copy of
+# xz-compressed into DIR (default .gpu/bin, which .gitignore ignores), with a copy of
 # tiny Shakespeare ($SMI_DATA, else the trainer's cache) for a machine without the internet.
 # Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
 set -euo pipefail

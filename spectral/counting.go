@@ -201,7 +201,7 @@ func quantileRowsCompare(sources []compareRows, q float64) []*Node {
 	layout := newChunkLayout(g, rowChunks)
 	k := ConvertDType(Const(g, ks), cntDT)
 	keyLo := kthSmallestKeyCompare(key, weight, k, layout)
-	keyHi, anyNaN := nextKeyChunks(key, isNaN, weight, keyLo, k, layout, withNext)
+	keyHi, anyNaN := nextKey(key, isNaN, weight, keyLo, nil, k, layout, withNext)
 	result := keyToValue(keyLo, dtype)
 	if withNext {
 		result = lerpRows(result, keyToValue(keyHi, dtype), fracs)
@@ -311,31 +311,6 @@ func kthSmallestKeyCompare(keys, weights, k *Node, layout chunkLayout) *Node {
 		lo = Add(lo, BitwiseShiftLeftScalar(digit, shift))
 	}
 	return lo
-}
-
-// nextKeyChunks is nextKey on chunks laid out by layout (keys, isNaN and weights [C, chunk];
-// keyK and k [R]), counting the keys <= keyK itself: the (k+1)-th smallest key of each row if
-// withNext, and whether the row holds a NaN, from one masked-min pass.
-func nextKeyChunks(keys, isNaN, weights, keyK, k *Node, layout chunkLayout, withNext bool) (keyNext, anyNaN *Node) {
-	g := keys.Graph()
-	keyDT := keys.DType()
-	chunks := keys.Shape().Dim(0)
-	maxScalar := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
-	maxKey := BroadcastToShape(maxScalar, keys.Shape())
-	candidates := []*Node{Where(isNaN, ZerosLike(keys), maxKey)}
-	column := Reshape(layout.perChunk(keyK), chunks, 1)
-	if withNext {
-		candidates = append(candidates, Where(GreaterThan(keys, column), keys, maxKey))
-	}
-	minima := layout.perRow(ReduceMin(Stack(candidates, 1), 2), maxScalar, ReduceMin) // [R, len(candidates)]
-	anyNaN = Equal(Reshape(Slice(minima, AxisRange(), AxisElem(0)), layout.rows), keyConst(g, keyDT, 0))
-	if withNext {
-		atMost := ReduceSum(Mul(ConvertDType(LessOrEqual(keys, column), k.DType()), weights), 1)
-		countAtMost := layout.perRow(atMost, Scalar(g, k.DType(), 0), ReduceSum)
-		above := Reshape(Slice(minima, AxisRange(), AxisElem(1)), layout.rows)
-		keyNext = Where(GreaterOrEqual(countAtMost, AddScalar(k, 2)), keyK, above)
-	}
-	return
 }
 
 // lerpRows is numpy's and torch's linear interpolation, row by row (a, b of shape [len(f)], float32

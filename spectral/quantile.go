@@ -92,7 +92,8 @@ func quantileRows(x *Node, q float64, method selection, multiplicity []int) *Nod
 		var countLo *Node
 		keyLo, countLo = kthSmallestKey(keys, weights, total, k)
 		kRows := BroadcastToDims(Scalar(x.Graph(), countLo.DType(), k), x.Shape().Dim(0))
-		keyHi, anyNaN = nextKey(keys, isNaN, keyLo, countLo, kRows, frac > 0)
+		rowsAlone := newChunkLayout(x.Graph(), slices.Repeat([]int{1}, x.Shape().Dim(0))) // each row one chunk
+		keyHi, anyNaN = nextKey(keys, isNaN, nil, keyLo, countLo, kRows, rowsAlone, frac > 0)
 	default:
 		panic(fmt.Errorf("spectral: unknown order-statistic method %d", method))
 	}
@@ -278,24 +279,31 @@ func runningCounts(counts *Node, size int) *Node {
 	return ConvertDType(Reshape(running, batch, bins), counts.DType())
 }
 
-// nextKey returns, per row of keys ([B, N]) and if withNext, the (k+1)-th smallest key (0-based),
-// given keyK, the k-th smallest, and the number of keys <= keyK (keyK, countAtMost and k are [B],
-// in the count dtype): keyK itself if that number is at least k+2, else the smallest key above
-// keyK. It also returns whether any entry is NaN; both come from one masked-min pass.
-func nextKey(keys, isNaN, keyK, countAtMost, k *Node, withNext bool) (keyNext, anyNaN *Node) {
+// nextKey returns, per row, if withNext, the (k+1)-th smallest key (0-based) of the row's chunks
+// of keys (keys, isNaN and weights [C, chunk], laid out by layout; keyK, countAtMost and k [R], in
+// the count dtype), given keyK, the k-th smallest, and countAtMost, the number of keys <= keyK:
+// keyK itself if that number is at least k+2, else the smallest key above keyK. It also returns
+// whether the row holds a NaN; both come from one masked-min pass. A nil countAtMost is counted in
+// the same pass, each key weights' entry times.
+func nextKey(keys, isNaN, weights, keyK, countAtMost, k *Node, layout chunkLayout, withNext bool) (keyNext, anyNaN *Node) {
 	g := keys.Graph()
 	keyDT := keys.DType()
-	batch := keys.Shape().Dim(0)
-	maxKey := BroadcastToShape(keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits())), keys.Shape())
-	rows := []*Node{Where(isNaN, ZerosLike(keys), maxKey)}
-	column := Reshape(keyK, batch, 1)
+	chunks := keys.Shape().Dim(0)
+	maxScalar := keyConst(g, keyDT, math.MaxUint64>>(64-keyDT.Bits()))
+	maxKey := BroadcastToShape(maxScalar, keys.Shape())
+	candidates := []*Node{Where(isNaN, ZerosLike(keys), maxKey)}
+	column := Reshape(layout.perChunk(keyK), chunks, 1)
 	if withNext {
-		rows = append(rows, Where(GreaterThan(keys, column), keys, maxKey))
+		candidates = append(candidates, Where(GreaterThan(keys, column), keys, maxKey))
 	}
-	minima := ReduceMin(Stack(rows, 0), 2) // [rows, B]
-	anyNaN = Equal(Reshape(Slice(minima, AxisElem(0)), batch), keyConst(g, keyDT, 0))
+	minima := layout.perRow(ReduceMin(Stack(candidates, 1), 2), maxScalar, ReduceMin) // [R, len(candidates)]
+	anyNaN = Equal(Reshape(Slice(minima, AxisRange(), AxisElem(0)), layout.rows), keyConst(g, keyDT, 0))
 	if withNext {
-		above := Reshape(Slice(minima, AxisElem(1)), batch)
+		if countAtMost == nil {
+			atMost := ReduceSum(Mul(ConvertDType(LessOrEqual(keys, column), k.DType()), weights), 1)
+			countAtMost = layout.perRow(atMost, Scalar(g, k.DType(), 0), ReduceSum)
+		}
+		above := Reshape(Slice(minima, AxisRange(), AxisElem(1)), layout.rows)
 		keyNext = Where(GreaterOrEqual(countAtMost, AddScalar(k, 2)), keyK, above)
 	}
 	return

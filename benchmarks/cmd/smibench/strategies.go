@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -174,6 +175,7 @@ func renderStrategies(jsonPaths []string, out string) error {
 		"the quantile's counting (`scatter`: ScatterSum histograms; `compare`: compare-and-reduce) and the batch limit " +
 		"(the largest variable stacked with the others of its shape; `no limit` stacks every shape class). `q=0` keeps " +
 		"every frequency and computes no threshold: it prices the rest of the filter.\n")
+	var presets []string
 	for _, path := range jsonPaths {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -191,6 +193,9 @@ func renderStrategies(jsonPaths []string, out string) error {
 		}
 		buf.WriteString("| preset | configuration | median step | / AdamW (95% interval) | rounds |\n|---|---|---|---|---|\n")
 		for _, r := range rep.Records {
+			if !slices.Contains(presets, r.Preset) {
+				presets = append(presets, r.Preset)
+			}
 			ratio := "1 (base)"
 			if r.Ratio > 0 {
 				ratio = fmt.Sprintf("%.3fx [%.3f, %.3f]", r.Ratio, r.RatioLo, r.RatioHi)
@@ -207,10 +212,48 @@ func renderStrategies(jsonPaths []string, out string) error {
 				strings.Join(links, ", ") + ".\n")
 		}
 	}
+	if err := writePrograms(&buf, presets); err != nil {
+		return err
+	}
 	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	logf("wrote %s", out)
+	return nil
+}
+
+// writePrograms adds to a strategies report what each strategy's training step gives XLA, counted
+// (gptbench.StepProgram) on the code that renders the report, for each preset.
+func writePrograms(buf *bytes.Buffer, presets []string) error {
+	b := backend.ForMain()
+	buf.WriteString("\n## What each strategy gives XLA\n\n")
+	fmt.Fprintf(buf, "Counted, not timed: the nodes of the graph GoMLX builds for one training step after the loss "+
+		"(backward pass, clipping, update), by kind, at code revision %s (the code that rendered this file; the same "+
+		"on every machine, since a strategy fixes SMI's choices by platform). XLA fuses elementwise nodes into few "+
+		"kernels; on a GPU every FFT and every scatter is a kernel of its own (a scatter-add, contended atomics), and "+
+		"every reduction at most one. `auto` is `scatter, limit 65536` on CPUs and `compare, no limit` on GPUs and "+
+		"TPUs.\n", orUnknown(gptbench.CurrentEnv(b).Revision))
+	for _, preset := range presets {
+		cfg, err := gpt.Preset(preset)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(buf, "\n**`%s`** (%d layers):\n\n", preset, cfg.NLayer)
+		buf.WriteString("| configuration | nodes | FFTs | scatters | reductions | gathers |\n|---|---:|---:|---:|---:|---:|\n")
+		names := []string{gptbench.OptAdamW}
+		for _, s := range benchmarks.Strategies {
+			if s.ID != "auto" {
+				names = append(names, gptbench.StrategyOpt(s))
+			}
+		}
+		for _, name := range names {
+			p, err := gptbench.StepProgram(b, cfg, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(buf, "| %s | %d | %d | %d | %d | %d |\n", p.Name, p.Nodes, p.FFTs, p.Scatters, p.Reductions, p.Gathers)
+		}
+	}
 	return nil
 }
 

@@ -27,6 +27,11 @@
 #                     machine without Go; without it, Go builds them here.
 #   SMI_DATA          tiny Shakespeare (default: the copy in SMI_GPU_BIN that gpu-build.sh makes,
 #                     else the trainer's own choice)
+#   GPU_CHECK_XLA_CACHE  0 leaves XLA_FLAGS as it is; by default, on CUDA, the programs that the
+#                     checks on one machine compile share XLA's autotuning results, in a folder of
+#                     TMPDIR (XLA's persisted autotuning, --xla_gpu_per_fusion_autotune_cache_dir, which
+#                     jax-cuda13-pjrt 0.11.2 has): the model's products and fusions recur in every
+#                     program, and each first step's compilation autotunes them again without it
 # Every step has a time limit and a failure does not stop the next step; the report says which
 # failed. The CUDA plugin is found and configured by the programs themselves (docs/SETUP.md).
 #
@@ -37,10 +42,13 @@
 #   GPU_CHECK_STEPS=smoke,strategies,tests GPU_CHECK_STRATEGIES=compare-all,q0-all \
 #     GPU_CHECK_BUDGET=45s GPU_CHECK_DEADLINE=360 GPU_CHECK_BUNDLE=$OUT/check.tar.xz \
 #     SMI_GPU_BIN=.gpu/bin scripts/gpu-check.sh /tmp/gpu-check
-#   GPU_CHECK_STEPS=runs GPU_CHECK_RUNS=5 GPU_CHECK_STUDY_FLAGS=-no_speed GPU_CHECK_DEADLINE=330 \
+#   GPU_CHECK_STEPS=runs GPU_CHECK_RUNS=5,0 GPU_CHECK_STUDY_FLAGS=-no_speed GPU_CHECK_DEADLINE=LEFT \
 #     GPU_CHECK_BUNDLE=$OUT/runs.tar.xz SMI_GPU_BIN=.gpu/bin scripts/gpu-check.sh /tmp/gpu-runs
-# and run 0 (AdamW) in the next lease. The bundle holds every log, the report, strategies.json and
-# the study piece's published folder (reproduction/: copy it into docs/reproduction/paper/).
+# with LEFT the device seconds status reports left, less 60 (timeout_s LEFT + 40, at most 600):
+# run 5 first, then run 0 (AdamW) if the time allows. Each run is published as it finishes; one cut
+# off is lost (a bare machine keeps no checkpoint), so what is missing goes in the next lease.
+# The bundle holds every log, the report, strategies.json and the study piece's published folder
+# (reproduction/: copy it into docs/reproduction/paper/).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +65,11 @@ bundle=${GPU_CHECK_BUNDLE:-}
 began=$(date +%s)
 export SMI_DEVICE=${SMI_DEVICE:-cuda}
 report=$out/gpu-report.md
+if [[ ${GPU_CHECK_XLA_CACHE:-1} != 0 && $SMI_DEVICE == cuda ]]; then
+  autotune=${TMPDIR:-/tmp}/smi-gpu-check-autotune
+  mkdir -p "$autotune"
+  export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_per_fusion_autotune_cache_dir=$autotune"
+fi
 
 has_step() { [[ ",$steps," == *",$1,"* ]]; }
 # pack writes the bundle (when asked for) from what OUT_DIR holds now.
@@ -136,6 +149,7 @@ run_step() {
   echo '```'
   if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | head -3; else echo "no nvidia-smi on PATH"; fi
   echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs) ($(nproc) cores)"
+  echo "XLA_FLAGS before the programs add theirs: ${XLA_FLAGS:-(none)}"
   echo '```'
   echo
 } >"$report"

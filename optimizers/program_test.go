@@ -71,12 +71,12 @@ func programShape(t *testing.T, b backends.Backend, layers int, layer [][]int) (
 // contrast, filter variables over 65536 elements one by one (XLA CPU runs them concurrently), so
 // there the FFTs grow with depth.
 func TestSMIProgramOnAccelerator(t *testing.T) {
-	cpu := testBackend(t)
+	b := testBackend(t)
 	const classes = 6
 	shared := []NodeType{NodeTypeFFT, NodeTypeGather, NodeTypeReduceMin, NodeTypeReduceMax, NodeTypeDot,
 		NodeTypeDotGeneral, NodeTypeConcatenate, NodeTypeScatterSum, NodeTypeScatterMax, NodeTypeScatterMin}
 	for _, desc := range []string{"xla:cuda13 (/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so)", "xla:tpu"} {
-		gpu := describedAs{cpu, desc}
+		gpu := describedAs{b, desc}
 		shallow, nShallow := programShape(t, gpu, 2, gptLayer)
 		deep, nDeep := programShape(t, gpu, 6, gptLayer)
 		for _, c := range []map[NodeType]int{shallow, deep} {
@@ -102,6 +102,7 @@ func TestSMIProgramOnAccelerator(t *testing.T) {
 				desc, fewer[NodeTypeReduceMin], shallow[NodeTypeReduceMin])
 		}
 	}
+	cpu := describedAs{b, "xla:cpu"} // the CPU's choices, whatever b computes on
 	shallow, _ := programShape(t, cpu, 2, gptLayer)
 	deep, _ := programShape(t, cpu, 6, gptLayer)
 	if got, want := deep[NodeTypeFFT]-shallow[NodeTypeFFT], 2*4; got != want {

@@ -14,6 +14,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/gpt"
+	"github.com/smi-gomlx/smi/spectral"
 )
 
 // This file holds what a run's settings must fit, checked before any graph is built: the data's
@@ -77,10 +78,9 @@ func checkMemory(b backends.Backend, cfg gpt.Config) error {
 		cfg.BlockSize, cfg.BatchSize, cfg.NHead, cfg.NLayer, humanBytes(int64(min(need, 1<<62))), humanBytes(have))
 }
 
-// onCPU reports whether b computes on the host's CPUs (XLA CPU, or GoMLX's Go backend).
-func onCPU(b backends.Backend) bool {
-	return b.Name() == "go" || strings.Contains(strings.ToLower(b.Description()), "cpu")
-}
+// onCPU reports whether b computes on the host's CPUs (XLA CPU, or GoMLX's Go backend): whether
+// it is not an accelerator, as SMI's own choices by platform read it (spectral.Accelerator).
+func onCPU(b backends.Backend) bool { return !spectral.Accelerator(b) }
 
 // hostMemory returns the machine's memory in bytes, from /proc/meminfo (Linux); ok is false
 // elsewhere.

@@ -75,7 +75,7 @@ func TestSMIProgramOnAccelerator(t *testing.T) {
 	const classes = 6
 	shared := []NodeType{NodeTypeFFT, NodeTypeGather, NodeTypeReduceMin, NodeTypeReduceMax, NodeTypeDot,
 		NodeTypeDotGeneral, NodeTypeConcatenate, NodeTypeScatterSum, NodeTypeScatterMax, NodeTypeScatterMin}
-	for _, desc := range []string{"xla:cuda13 (/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so)", "xla:tpu"} {
+	for _, desc := range []string{"xla:/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT plugin", "xla:tpu"} {
 		gpu := describedAs{b, desc}
 		shallow, nShallow := programShape(t, gpu, 2, gptLayer)
 		deep, nDeep := programShape(t, gpu, 6, gptLayer)

@@ -3,6 +3,7 @@ package spectral
 import (
 	"fmt"
 	"math"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,22 +43,26 @@ func (c Counting) Validate() error {
 }
 
 // Accelerator reports whether b runs its computations on a GPU or TPU rather than on the CPU,
-// from the words of its description (the PJRT plugin's name or path: "cuda", "cuda13", "rocm",
-// "tpu", ...). It is the one
-// place that tells the platforms apart for the choices made per backend (CountingFor here, the
-// batching of same-shape variables in package optimizers).
+// from the words of the name its description begins with: for GoMLX's XLA backend
+// ("xla:<plugin name or path> - PJRT ..."), the PJRT plugin's name or file name ("cuda",
+// "xla_cuda_plugin.so", "rocm", "tpu", ...), never the folders above it (a CPU plugin under
+// /home/gpu/ is a CPU plugin); for other backends, their name. It is the one place that tells the
+// platforms apart for the choices made per backend (CountingFor here, the batching of same-shape
+// variables in package optimizers, the Shakespeare trainer's evaluation and memory limits).
 func Accelerator(b backends.Backend) bool {
 	if b == nil {
 		return false
 	}
-	words := strings.FieldsFunc(strings.ToLower(b.Description()), func(r rune) bool {
+	name, _, _ := strings.Cut(strings.ToLower(b.Description()), " - ")
+	name, _, _ = strings.Cut(strings.TrimPrefix(name, "xla:"), ",") // options follow a comma
+	words := strings.FieldsFunc(path.Base(name), func(r rune) bool {
 		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
 	})
 	return slices.ContainsFunc(words, acceleratorWord.MatchString)
 }
 
-// acceleratorWord matches a word of a backend's description that names an accelerator platform:
-// "cuda" and "cuda13" (from xla_cuda13/xla_cuda_plugin.so), "rocm", "tpu", "gpu", "metal".
+// acceleratorWord matches a word of a backend's name that names an accelerator platform: "cuda"
+// (from xla_cuda_plugin.so), "cuda13", "rocm", "tpu", "gpu", "metal".
 var acceleratorWord = regexp.MustCompile(`^(cuda|rocm|tpu|gpu|metal)[0-9]*$`)
 
 // CountingFor returns what CountingAuto means on b: CountingCompare on an accelerator, else

@@ -374,6 +374,9 @@ func TestAccelerator(t *testing.T) {
 		"xla:cuda - PJRT \"cuda\" plugin [8 device(s)]":                                                             true,
 		"xla:rocm [1 device(s)]":                        true,
 		"go - SimpleGo backend (/home/tpuser/gpus/cpu)": false,
+		"xla:/home/gpu/.local/lib/smi-gomlx/pjrt_c_api_cpu_plugin.so,shared_buffers - PJRT plugin (/home/gpu/.local/lib/smi-gomlx/pjrt_c_api_cpu_plugin.so) v0.81": false,
+		"xla:/srv/cpu-cluster/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT plugin (/srv/cpu-cluster/jax_plugins/xla_cuda13/xla_cuda_plugin.so)":                true,
+		"xla:tpu": true,
 	} {
 		if got := Accelerator(fakeBackend{desc: desc}); got != want {
 			t.Errorf("Accelerator(%q) = %v, want %v", desc, got, want)

@@ -192,9 +192,10 @@
 // is 65536 elements on CPUs, where XLA runs the filters of large variables concurrently, and none on GPUs and
 // TPUs, where every operation is a kernel launch that same-shape variables (a transformer's layers) share.
 // The exact quantile counts by ScatterSum histograms on CPUs and by compare-and-reduce on accelerators, where
-// a scatter-add becomes contended atomics (spectral.Counting). Neither choice changes any result;
-// BatchLimit and Counting override them, and `smibench -sections strategies` times each on the backend at hand
-// (docs/BENCHMARKS.md).
+// a scatter-add becomes contended atomics (spectral.Counting). What counts as an accelerator is read from the
+// backend's PJRT plugin name (spectral.Accelerator). Neither choice changes any result; BatchLimit and Counting
+// override them, and `smibench -sections strategies` times each on the backend at hand (docs/BENCHMARKS-GPU.md,
+// which also counts the FFTs, scatters and reductions each choice gives XLA).
 //
 // # Training on several devices
 //

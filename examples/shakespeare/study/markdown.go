@@ -270,9 +270,9 @@ func (d *studyData) sectionIntroMarkdown(rp *reproduction, w func(string, ...any
 		folders = append(folders, "`"+rp.rel(s.dir)+"/`")
 	}
 	w("## %s\n\n", d.title())
-	w("%d layers, %d heads, %d-dim embeddings, context %d, batch %d, dropout %g, %d iterations, %d parameters; runs %s x seeds %s; %d runs with usable metrics, from %s. Plots: `%s/`.\n\n",
+	w("%d layers, %d heads, %d-dim embeddings, context %d, batch %d, dropout %g, %d iterations, %d parameters; runs %s x seeds %s; %d run%s with usable metrics, from %s. Plots: `%s/`.\n\n",
 		cfg.NLayer, cfg.NHead, cfg.NEmbd, cfg.BlockSize, cfg.BatchSize, cfg.Dropout, cfg.MaxIters, d.records[0].metrics.Params,
-		joinInts(d.runs), joinInts(d.seeds), len(d.records), strings.Join(folders, ", "), d.plotLink)
+		joinInts(d.runs), joinInts(d.seeds), len(d.records), plural(len(d.records)), strings.Join(folders, ", "), d.plotLink)
 	w("%s ", d.pairingCheck())
 	th, reached := d.convergenceThreshold()
 	switch {
@@ -536,15 +536,21 @@ func (rp *reproduction) acrossBackends() string {
 // initial weights and first batch, is the same in every configuration of each seed.
 func (d *studyData) pairingCheck() string {
 	var bad []string
-	checked := 0
+	checked, paired := 0, 0 // runs checked; of them, those with another configuration of their seed
 	for _, seed := range d.seeds {
 		first := math.NaN()
+		n := 0
 		for _, run := range d.runs {
 			r := d.byRun[run][seed]
 			if r == nil || len(r.metrics.IterLoss) == 0 {
 				continue
 			}
 			checked++
+			if n++; n == 2 {
+				paired += 2
+			} else if n > 2 {
+				paired++
+			}
 			if math.IsNaN(first) {
 				first = r.metrics.IterLoss[0]
 			} else if r.metrics.IterLoss[0] != first {
@@ -555,7 +561,10 @@ func (d *studyData) pairingCheck() string {
 	if len(bad) > 0 {
 		return fmt.Sprintf("Check: the first iteration's loss differs within a seed for %s, so those pairs do not share their start.", strings.Join(bad, ", "))
 	}
-	return fmt.Sprintf("Checked in the data: the first iteration's loss is identical across the configurations of each seed (%d runs).", checked)
+	if paired == 0 {
+		return fmt.Sprintf("No seed has two configurations yet (%d run%s), so no pair's common start can be checked.", checked, plural(checked))
+	}
+	return fmt.Sprintf("Checked in the data: the first iteration's loss is identical across the configurations of each seed (%d runs).", paired)
 }
 
 func plural(n int) string {

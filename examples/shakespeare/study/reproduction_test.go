@@ -352,3 +352,37 @@ func TestReportPublishedForm(t *testing.T) {
 		t.Errorf("not the published form: %d lines", strings.Count(string(raw), "\n"))
 	}
 }
+
+// TestReproductionOneRunPiece: the `paper` preset's first piece may be one run of one seed (what
+// one GPU lease trains): the report shows it against nanoGPT, says that no pair can be checked or
+// tested yet, and calls no paired claim anything but not measurable.
+func TestReproductionOneRunPiece(t *testing.T) {
+	root := t.TempDir()
+	pieces := filepath.Join(root, "docs", "reproduction")
+	fakeStudy(t, filepath.Join(pieces, "cpu", "cpu-runs0_5-seeds1_2"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	fakeStudy(t, filepath.Join(pieces, "paper", "cuda-runs5-seeds1337"), "paper", fakeCUDA, []int{5}, []int64{1337}, 0.05)
+	report := filepath.Join(root, "docs", "REPRODUCTION.md")
+	if err := ReportCommand([]string{"-from", pieces, "-reproduction_out", report}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(raw)
+	section := md[strings.Index(md, "## The `paper` preset on NVIDIA GPU"):]
+	for _, want := range []string{
+		"runs 5 x seeds 1337; 1 run with usable metrics",
+		"No seed has two configurations yet (1 run), so no pair's common start can be checked.",
+		"### Against nanoGPT and the paper (`paper`)",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("the paper section lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| ") && strings.Contains(line, "| `paper` (") && !strings.Contains(line, "**not measurable here**") {
+			t.Errorf("a paper claim with one run is judged: %s", line)
+		}
+	}
+}

@@ -231,7 +231,7 @@ func writePrograms(buf *bytes.Buffer, presets []string) error {
 		"(backward pass, clipping, update), by kind, at code revision %s (the code that rendered this file; the same "+
 		"on every machine, since a strategy fixes SMI's choices by platform). XLA fuses elementwise nodes into few "+
 		"kernels; on a GPU every FFT and every scatter is a kernel of its own (a scatter-add, contended atomics), and "+
-		"every reduction at most one. `auto` is `scatter, limit 65536` on CPUs and `compare, no limit` on GPUs and "+
+		"every reduction about one (XLA may fuse sibling reductions into one kernel, or split a very long one in two). `auto` is `scatter, limit 65536` on CPUs and `compare, no limit` on GPUs and "+
 		"TPUs.\n", orUnknown(gptbench.CurrentEnv(b).Revision))
 	for _, preset := range presets {
 		cfg, err := gpt.Preset(preset)

@@ -539,23 +539,22 @@ func (d *studyData) pairingCheck() string {
 	checked, paired := 0, 0 // runs checked; of them, those with another configuration of their seed
 	for _, seed := range d.seeds {
 		first := math.NaN()
-		n := 0
+		n := 0 // this seed's runs
 		for _, run := range d.runs {
 			r := d.byRun[run][seed]
 			if r == nil || len(r.metrics.IterLoss) == 0 {
 				continue
 			}
-			checked++
-			if n++; n == 2 {
-				paired += 2
-			} else if n > 2 {
-				paired++
-			}
+			n++
 			if math.IsNaN(first) {
 				first = r.metrics.IterLoss[0]
 			} else if r.metrics.IterLoss[0] != first {
 				bad = append(bad, fmt.Sprintf("seed %d run %d", seed, run))
 			}
+		}
+		checked += n
+		if n >= 2 {
+			paired += n
 		}
 	}
 	if len(bad) > 0 {

@@ -17,7 +17,8 @@ import (
 // Program counts what one named configuration's training step gives XLA after the loss (the
 // backward pass, the clipping and the optimizer's update), by kind of graph node. XLA fuses
 // elementwise nodes into few kernels; on a GPU every FFT and every scatter is a kernel of its own,
-// and every reduction at most one (sibling reductions may share one).
+// and every reduction about one (XLA may fuse sibling reductions into one kernel, or split a very
+// long one in two).
 type Program struct {
 	Name       string
 	Nodes      int // All nodes after the loss.

@@ -3,15 +3,14 @@ package spectral
 import (
 	"fmt"
 	"math"
-	"path"
-	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX's own style.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/smi-gomlx/smi/internal/platform"
 )
 
 // Counting names how the exact quantile's radix select counts the keys of inputs over 1024
@@ -46,24 +45,12 @@ func (c Counting) Validate() error {
 // from the words of the name its description begins with: for GoMLX's XLA backend
 // ("xla:<plugin name or path> - PJRT ..."), the PJRT plugin's name or file name ("cuda",
 // "xla_cuda_plugin.so", "rocm", "tpu", ...), never the folders above it (a CPU plugin under
-// /home/gpu/ is a CPU plugin); for other backends, their name. It is the one place that tells the
-// platforms apart for the choices made per backend (CountingFor here, the batching of same-shape
-// variables in package optimizers, the Shakespeare trainer's evaluation and memory limits).
+// /home/gpu/ is a CPU plugin); for other backends, their name. Every choice this module makes per
+// platform reads it so (CountingFor here, the batching of same-shape variables in package
+// optimizers, the Shakespeare trainer's evaluation and memory limits).
 func Accelerator(b backends.Backend) bool {
-	if b == nil {
-		return false
-	}
-	name, _, _ := strings.Cut(strings.ToLower(b.Description()), " - ")
-	name, _, _ = strings.Cut(strings.TrimPrefix(name, "xla:"), ",") // options follow a comma
-	words := strings.FieldsFunc(path.Base(name), func(r rune) bool {
-		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
-	})
-	return slices.ContainsFunc(words, acceleratorWord.MatchString)
+	return b != nil && platform.Accelerator(b.Description())
 }
-
-// acceleratorWord matches a word of a backend's name that names an accelerator platform: "cuda"
-// (from xla_cuda_plugin.so), "cuda13", "rocm", "tpu", "gpu", "metal".
-var acceleratorWord = regexp.MustCompile(`^(cuda|rocm|tpu|gpu|metal)[0-9]*$`)
 
 // CountingFor returns what CountingAuto means on b: CountingCompare on an accelerator, else
 // CountingScatter.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/xla"
+
+	"github.com/smi-gomlx/smi/internal/platform"
 )
 
 // The devices a program can ask for (SetDevice, $SMI_DEVICE, a program's -device flag).
@@ -102,27 +104,22 @@ func PlatformOf(b backends.Backend) string {
 	return platformFromDescription(b.Name(), b.Description())
 }
 
-// platformFromDescription reads the platform from a backend's name and description; an XLA
-// backend describes itself as "xla:<plugin name or path> - PJRT ...".
+// platformFromDescription reads the platform from a backend's name and description (an XLA
+// backend's plugin, as package platform reads it for every choice made per platform).
 func platformFromDescription(name, description string) string {
 	if name != xla.BackendName {
 		return name
 	}
-	plugin := strings.TrimPrefix(description, xla.BackendName+":")
-	if i := strings.Index(plugin, " - "); i >= 0 {
-		plugin = plugin[:i]
-	}
-	plugin = strings.SplitN(plugin, ",", 2)[0]
-	base := strings.ToLower(filepath.Base(plugin))
+	plugin := platform.Plugin(description)
 	switch {
-	case strings.Contains(base, "cuda"):
+	case strings.Contains(plugin, "cuda"):
 		return DeviceCUDA
-	case strings.Contains(base, "cpu"):
+	case strings.Contains(plugin, "cpu"):
 		return DeviceCPU
 	}
-	base = strings.TrimPrefix(base, "pjrt_c_api_")
-	base = strings.TrimSuffix(base, ".so")
-	return strings.TrimSuffix(base, "_plugin")
+	plugin = strings.TrimPrefix(plugin, "pjrt_c_api_")
+	plugin = strings.TrimSuffix(plugin, ".so")
+	return strings.TrimSuffix(plugin, "_plugin")
 }
 
 func describe(b backends.Backend) string {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/smi-gomlx/smi/internal/platform"
 )
 
 func TestParseDevice(t *testing.T) {
@@ -72,6 +74,8 @@ func TestPlatformFromDescription(t *testing.T) {
 		{"go", "Pure Go Backend", "go"},
 	} {
 		assert.Equal(t, c.want, platformFromDescription(c.name, c.desc), c.desc)
+		// The device name and the choices made per platform read the description alike.
+		assert.Equal(t, c.want != DeviceCPU && c.want != "go", platform.Accelerator(c.desc), c.desc)
 	}
 	assert.Equal(t, "", PlatformOf(nil))
 }

@@ -94,17 +94,6 @@ func TestRoundOrder(t *testing.T) {
 	}
 }
 
-func join(xs []string) string {
-	s := ""
-	for i, x := range xs {
-		if i > 0 {
-			s += " "
-		}
-		s += x
-	}
-	return s
-}
-
 func TestBandwidthSmall(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {

@@ -47,7 +47,7 @@ func TestSGDMomentumLearningRateVariable(t *testing.T) {
 	p := newLinearProblem(t, ctx, must(SGDMomentum().FromContext(ctx).Done()), []float64{1})
 	p.step(t, []float64{1})                             // b = 1, w = 1 - 0.1
 	assertClose(t, []float64{0.9}, p.value(t, 0), 1e-7) // Computed in the loss dtype, float32.
-	gomlxopt.LearningRateVar(ctx, dtypes.Float32, 0).MustSetValue(tensorOf(float32(0.01)))
+	require.NoError(t, gomlxopt.LearningRateVar(ctx, dtypes.Float32, 0).SetValue(tensorOf(float32(0.01))))
 	p.step(t, []float64{1}) // b = 0.5 + 1, w = 0.9 - 0.01*1.5
 	assertClose(t, []float64{0.885}, p.value(t, 0), 1e-7)
 }

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -185,24 +184,16 @@ func takeSnapshot(ctx *context.Context, loaded *checkpoints.Handler, hist *histo
 	ctx.EnumerateParams(func(scope, key string, value any) {
 		snap.InAbsPath(scope).SetParam(key, value)
 	})
-	var err error
-	ctx.EnumerateVariables(func(v *context.Variable) {
+	for v := range ctx.IterVariables() {
+		value, err := v.Value()
 		if err != nil {
-			return
+			return nil, fmt.Errorf("variable %s: %w", v.ScopeAndName(), err)
 		}
-		var value, clone *tensors.Tensor
-		if value, err = v.Value(); err != nil {
-			err = fmt.Errorf("variable %s: %w", v.ScopeAndName(), err)
-			return
-		}
-		if clone, err = value.LocalClone(); err != nil {
-			err = fmt.Errorf("copying variable %s to host memory: %w", v.ScopeAndName(), err)
-			return
+		clone, err := value.LocalClone()
+		if err != nil {
+			return nil, fmt.Errorf("copying variable %s to host memory: %w", v.ScopeAndName(), err)
 		}
 		snap.InAbsPath(v.Scope()).VariableWithValue(v.Name(), clone)
-	})
-	if err != nil {
-		return nil, err
 	}
 	if loaded != nil {
 		for param, value := range loaded.LoadedVariables() {

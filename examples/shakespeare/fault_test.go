@@ -176,25 +176,25 @@ func sameRun(t *testing.T, wantDir, gotDir string) {
 	// GoMLX's loop metrics (moving averages for the progress bar, under /metrics with a name
 	// unique to each process) are no training state; every other variable must match.
 	n, ignored := 0, 0
-	wantCtx.EnumerateVariables(func(v *context.Variable) {
+	for v := range wantCtx.IterVariables() {
 		if strings.HasPrefix(v.Scope(), "/metrics") {
-			return
+			continue
 		}
 		n++
 		other := gotCtx.GetVariableByScopeAndName(v.Scope(), v.Name())
 		if other == nil {
 			t.Errorf("variable %s missing from the resumed run's checkpoint", v.ParameterName())
-			return
+			continue
 		}
 		if !v.MustValue().Equal(other.MustValue()) {
 			t.Errorf("variable %s differs from the uninterrupted run's", v.ParameterName())
 		}
-	})
-	gotCtx.EnumerateVariables(func(v *context.Variable) {
+	}
+	for v := range gotCtx.IterVariables() {
 		if strings.HasPrefix(v.Scope(), "/metrics") {
 			ignored++
 		}
-	})
+	}
 	if n < 10 || n != gotCtx.NumVariables()-ignored {
 		t.Errorf("checkpoints hold %d and %d training variables", n, gotCtx.NumVariables()-ignored)
 	}

@@ -136,11 +136,11 @@ func matchesPyTorch(t *testing.T) {
 	normExec := context.MustNewExec(b, ctx.Reuse(), func(ctx *context.Context, x, y *Node) []*Node {
 		loss := gpt.Loss(gpt.Logits(ctx, cfg, x), y)
 		names = names[:0]
-		ctx.EnumerateVariables(func(v *context.Variable) { // BuildTrainableVariablesGradientsGraph's order
+		for v := range ctx.IterVariables() { // BuildTrainableVariablesGradientsGraph's order
 			if v.Trainable && v.InUseByGraph(x.Graph()) {
 				names = append(names, v.Scope()+"/"+v.Name())
 			}
-		})
+		}
 		var norms []*Node
 		for _, g := range ctx.BuildTrainableVariablesGradientsGraph(loss) {
 			norms = append(norms, Sqrt(ReduceAllSum(Square(g))))

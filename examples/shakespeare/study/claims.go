@@ -18,7 +18,7 @@ import (
 
 // measure is one figure of a run; ok is false when the run lacks it.
 type measure struct {
-	name, unit   string
+	name         string
 	higherBetter bool
 	get          func(r *runRecord) (float64, bool)
 	// stepTime: the measure is steps.json's interleaved step times, paired by round, not a

@@ -159,4 +159,7 @@
 // tolerances, and the rule for bins tied with tau (the float32 graph and the float64 reference
 // may decide those differently; every other bin must agree), are stated in filter_test.go.
 // FuzzFilter runs the same comparison on fuzzed inputs (go test ./spectral -fuzz FuzzFilter).
+// FuzzQuantileRows fuzzes the exact quantile alone: both countings, compare counting's passes
+// shared by rows of different lengths, multiplicities, signed zeros, infinities, subnormals and
+// NaN, against the sort (go test ./spectral -run '^$' -fuzz FuzzQuantileRows).
 package spectral

@@ -189,7 +189,15 @@ fi
   echo
   echo '```'
   grep -h -E 'backend:|platform:|strategies paper|step (cpu|paper): SMI|first step' "$out"/device.log "$out"/smoke.log "$out"/strategies.log "$out"/steps.log 2>/dev/null
-  grep -h -E '^(--- FAIL|FAIL|ok|PASS)|_test.go:[0-9]+:' "$out"/test-*.log 2>/dev/null | head -40
+  # Per test log: its verdict lines, then up to 20 lines the tests wrote (failures, the PyTorch
+  # comparison's differences), without TestMatchesPyTorch's per-step losses, so one verbose log
+  # cannot push another's failures out of the report.
+  for f in "$out"/test-*.log; do
+    [[ -f $f ]] || continue
+    echo "${f##*/}:"
+    grep -E '^(--- FAIL|FAIL|ok|PASS)' "$f"
+    grep -E '_test.go:[0-9]+:' "$f" | grep -v -E 'step +[0-9]+: loss' | head -20
+  done
   [[ -f $out/study.log ]] && grep -E '^\[|val loss|Study|rror' "$out/study.log"
   echo '```'
 } >>"$report"

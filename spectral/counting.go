@@ -45,9 +45,10 @@ func (c Counting) Validate() error {
 // from the words of the name its description begins with: for GoMLX's XLA backend
 // ("xla:<plugin name or path> - PJRT ..."), the PJRT plugin's name or file name ("cuda",
 // "xla_cuda_plugin.so", "rocm", "tpu", ...), never the folders above it (a CPU plugin under
-// /home/gpu/ is a CPU plugin); for other backends, their name. Every choice this module makes per
-// platform reads it so (CountingFor here, the batching of same-shape variables in package
-// optimizers, the Shakespeare trainer's evaluation and memory limits).
+// /home/gpu/ is a CPU plugin); for other backends, what their description begins with
+// (platform.Plugin). Every choice this module makes per platform reads it so (CountingFor here,
+// the batching of same-shape variables in package optimizers, the Shakespeare trainer's
+// evaluation and memory limits).
 func Accelerator(b backends.Backend) bool {
 	return b != nil && platform.Accelerator(b.Description())
 }

@@ -171,7 +171,7 @@ func FuzzQuantileRows(f *testing.F) {
 				}
 				if f64 {
 					want := reference.Quantile(row, q)
-					checkQuantile(t, q, got[r].(float64), want, math.Nextafter(math.Max(math.Abs(want), 1e-300), math.Inf(1))-math.Abs(want))
+					checkQuantile(t, q, got[r].(float64), want, quantileULP(want, dtypes.Float64))
 					continue
 				}
 				row32 := make([]float32, len(row))
@@ -179,8 +179,7 @@ func FuzzQuantileRows(f *testing.F) {
 					row32[j] = float32(v)
 				}
 				want := reference.Quantile32(row32, q)
-				ulp := float64(math.Nextafter32(float32(math.Max(math.Abs(float64(want)), 1e-38)), float32(math.Inf(1))) - float32(math.Abs(float64(want))))
-				checkQuantile(t, q, float64(got[r].(float32)), float64(want), ulp)
+				checkQuantile(t, q, float64(got[r].(float32)), float64(want), quantileULP(float64(want), dtypes.Float32))
 			}
 		}
 	})

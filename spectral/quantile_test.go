@@ -151,13 +151,13 @@ func TestQuantile(t *testing.T) {
 					seen := tensors.MustCopyFlatData[float64](outs[0])
 					got := outs[i+1].Value().(float64)
 					want := reference.Quantile(seen, q)
-					checkQuantile(t, q, got, want, math.Nextafter(math.Max(math.Abs(want), 1e-300), math.Inf(1))-math.Abs(want))
+					checkQuantile(t, q, got, want, quantileULP(want, dtypes.Float64))
 					continue
 				}
 				seen := tensors.MustCopyFlatData[float32](outs[0])
 				got := outs[i+1].Value().(float32)
 				want := reference.Quantile32(seen, q)
-				ulp := float64(math.Nextafter32(float32(math.Max(math.Abs(float64(want)), 1e-38)), float32(math.Inf(1))) - float32(math.Abs(float64(want))))
+				ulp := quantileULP(float64(want), dtypes.Float32)
 				switch tc.dtype { // The result is rounded to the input's dtype: one unit of its last place.
 				case dtypes.BFloat16:
 					ulp = math.Abs(float64(want)) * 0x1p-7
@@ -168,6 +168,16 @@ func TestQuantile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// quantileULP is the tolerance of checkQuantile between order statistics: one unit in the last
+// place of want in dt (float32 or float64), at least that of 1e-38 (1e-300).
+func quantileULP(want float64, dt dtypes.DType) float64 {
+	if dt == dtypes.Float64 {
+		return math.Nextafter(math.Max(math.Abs(want), 1e-300), math.Inf(1)) - math.Abs(want)
+	}
+	w := float32(math.Abs(want))
+	return float64(math.Nextafter32(max(w, 1e-38), float32(math.Inf(1))) - w)
 }
 
 func checkQuantile(t *testing.T, q, got, want, ulp float64) {

@@ -72,7 +72,8 @@ func FuzzFilter(f *testing.F) {
 // The values are the fuzzed bytes read as int8 / 16, scaled by 2^scale (scale clamped to
 // [-60, 60]); the bytes 0x80-0x85 stand for -0, +Inf, -Inf, the smallest subnormal and the
 // largest finite value of the dtype and its negative. nanAt, when below the first source's
-// size, puts a NaN there (that row's quantile is NaN). Each new configuration compiles a graph.
+// number of entries (rows x size), puts a NaN there (that row's quantile is NaN). Each new
+// configuration compiles a graph.
 func FuzzQuantileRows(f *testing.F) {
 	f.Add(uint16(1500), uint16(70), uint8(2), uint8(1), uint16(16384), uint8(1), false, int8(0), uint16(65535), []byte("spectral momentum integration"))
 	f.Add(uint16(1024), uint16(1025), uint8(0), uint8(2), uint16(53233), uint8(2), false, int8(-40), uint16(1100), []byte{1, 2, 3, 0x80, 0x81})

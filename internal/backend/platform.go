@@ -104,20 +104,17 @@ func PlatformOf(b backends.Backend) string {
 	return platformFromDescription(b.Name(), b.Description())
 }
 
-// platformFromDescription reads the platform from a backend's name and description (an XLA
-// backend's plugin, as package platform reads it for every choice made per platform).
+// platformFromDescription reads the platform from a backend's name and description: for XLA, the
+// platform its plugin names (platform.Name, the reading behind every choice made per platform),
+// else the plugin's name without pjrt_c_api_ and _plugin.so.
 func platformFromDescription(name, description string) string {
 	if name != xla.BackendName {
 		return name
 	}
-	plugin := platform.Plugin(description)
-	switch {
-	case strings.Contains(plugin, "cuda"):
-		return DeviceCUDA
-	case strings.Contains(plugin, "cpu"):
-		return DeviceCPU
+	if p := platform.Name(description); p != "" {
+		return p
 	}
-	plugin = strings.TrimPrefix(plugin, "pjrt_c_api_")
+	plugin := strings.TrimPrefix(platform.Plugin(description), "pjrt_c_api_")
 	plugin = strings.TrimSuffix(plugin, ".so")
 	return strings.TrimSuffix(plugin, "_plugin")
 }

@@ -71,11 +71,14 @@ func TestPlatformFromDescription(t *testing.T) {
 		{"xla", "xla:/venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT plugin (/venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so) v0.90 [1 device(s)]", "cuda"},
 		{"xla", `xla:cuda - PJRT "cuda" plugin (/root/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so) v0.83 [8 device(s)]`, "cuda"},
 		{"xla", "xla:/opt/pjrt/pjrt_c_api_tpu_plugin.so - PJRT plugin (/opt/pjrt/pjrt_c_api_tpu_plugin.so) v0.80 [4 device(s)]", "tpu"},
+		{"xla", "xla:/srv/cpu-cluster/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT plugin", "cuda"},
+		{"xla", "xla:/opt/cudatools/pjrt_c_api_cpu_plugin.so - PJRT plugin", "cpu"},
+		{"xla", "xla:/opt/pjrt/pjrt_c_api_mycpuish_plugin.so - PJRT plugin", "mycpuish"},
 		{"go", "Pure Go Backend", "go"},
 	} {
 		assert.Equal(t, c.want, platformFromDescription(c.name, c.desc), c.desc)
 		// The device name and the choices made per platform read the description alike.
-		assert.Equal(t, c.want != DeviceCPU && c.want != "go", platform.Accelerator(c.desc), c.desc)
+		assert.Equal(t, c.want != DeviceCPU && c.want != "go" && c.want != "mycpuish", platform.Accelerator(c.desc), c.desc)
 	}
 	assert.Equal(t, "", PlatformOf(nil))
 }

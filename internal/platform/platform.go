@@ -7,7 +7,6 @@ package platform
 import (
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -25,14 +24,35 @@ func Plugin(description string) string {
 	return path.Base(name)
 }
 
-// Accelerator reports whether a backend with this description computes on a GPU or TPU rather
-// than on the host's CPUs: whether a word of its Plugin names an accelerator platform ("cuda",
-// as in xla_cuda_plugin.so, "cuda13", "rocm", "tpu", "gpu", "metal").
-func Accelerator(description string) bool {
+// Name returns the platform a word of a backend's Plugin names, without the version digits that
+// may follow it: "cuda" (xla_cuda_plugin.so, "cuda13"), "rocm", "tpu", "gpu", "metal" or "cpu"
+// (pjrt_c_api_cpu_plugin.so), or "" when no word names one ("go", "my_gpuish_plugin.so"). A word
+// is a run of letters and digits; an accelerator's word wins over "cpu" if both appear.
+func Name(description string) string {
 	words := strings.FieldsFunc(Plugin(description), func(r rune) bool {
 		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
 	})
-	return slices.ContainsFunc(words, acceleratorWord.MatchString)
+	name := ""
+	for _, w := range words {
+		m := platformWord.FindStringSubmatch(w)
+		if m == nil {
+			continue
+		}
+		if m[1] != cpu {
+			return m[1]
+		}
+		name = cpu
+	}
+	return name
 }
 
-var acceleratorWord = regexp.MustCompile(`^(cuda|rocm|tpu|gpu|metal)[0-9]*$`)
+// Accelerator reports whether a backend with this description computes on a GPU or TPU rather
+// than on the host's CPUs: whether its Name is a platform other than "cpu".
+func Accelerator(description string) bool {
+	name := Name(description)
+	return name != "" && name != cpu
+}
+
+const cpu = "cpu"
+
+var platformWord = regexp.MustCompile(`^(cuda|rocm|tpu|gpu|metal|cpu)[0-9]*$`)

@@ -47,6 +47,9 @@ func cmdAnalyze(args []string) error {
 	if *batches <= 0 {
 		return fmt.Errorf("-batches must be positive")
 	}
+	if err := checkRunDirs(*out); err != nil {
+		return err
+	}
 	corpus, err := data.Open(*dataPath)
 	if err != nil {
 		return err

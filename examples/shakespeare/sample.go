@@ -20,6 +20,9 @@ import (
 // openRun loads the corpus at dataPath and the run in dir (see loadRun), and opens the backend:
 // what every command that reads a trained run starts with.
 func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, backends.Backend, error) {
+	if err := checkRunDirs(dir); err != nil {
+		return nil, nil, gpt.Config{}, nil, err
+	}
 	corpus, err := data.Open(dataPath)
 	if err != nil {
 		return nil, nil, gpt.Config{}, nil, err
@@ -35,6 +38,26 @@ func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, 
 	return corpus, ctx, cfg, b, nil
 }
 
+// checkRunDirs checks that each run directory holds a checkpoint, without reading one: the
+// commands that read trained runs call it before they read (or download) the data, so that a
+// mistyped directory is not hidden behind a missing data file. loadRun reads the checkpoint.
+func checkRunDirs(dirs ...string) error {
+	for _, dir := range dirs {
+		all, err := ckptStore{dir: filepath.Join(dir, "checkpoint")}.list()
+		if err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		if len(all) == 0 {
+			return errNoCheckpoint(dir)
+		}
+	}
+	return nil
+}
+
+func errNoCheckpoint(dir string) error {
+	return fmt.Errorf("no checkpoint in %s: train first (shakespeare train -out %s)", dir, dir)
+}
+
 // loadRun opens a run directory's newest checkpoint that reads back (see ckptStore) and
 // returns its context and model configuration; the run must have trained on corpus's text.
 func loadRun(dir string, corpus *data.Corpus) (*context.Context, gpt.Config, error) {
@@ -44,7 +67,7 @@ func loadRun(dir string, corpus *data.Corpus) (*context.Context, gpt.Config, err
 		return nil, gpt.Config{}, err
 	}
 	if !found {
-		return nil, gpt.Config{}, fmt.Errorf("no checkpoint in %s: train first (shakespeare train -out %s)", dir, dir)
+		return nil, gpt.Config{}, errNoCheckpoint(dir)
 	}
 	for _, line := range skipped {
 		fmt.Fprintf(os.Stderr, "Skipping a checkpoint that does not read back: %s.\n", line)

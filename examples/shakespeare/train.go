@@ -175,12 +175,12 @@ func cmdTrain(args []string) error {
 	if o.BenchTokens < 0 || o.BenchReps < 2 && o.BenchTokens > 0 {
 		return fmt.Errorf("-bench_tokens must be >= 0 and -bench_reps >= 2 (for a confidence interval)")
 	}
-	corpus, err := data.Open(o.Data)
-	if err != nil {
+	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
+	// flag is not hidden behind a missing file: the preset, the run and the device.
+	if _, err := gpt.Preset(o.Preset); err != nil {
 		return err
 	}
-	ctx, cfg, err := o.settings(len(corpus.Chars))
-	if err != nil {
+	if _, err := results.LookupRun(o.Run); err != nil {
 		return err
 	}
 	switch {
@@ -190,6 +190,14 @@ func cmdTrain(args []string) error {
 		o.Devices = allDevices
 	}
 	if err := backend.SetDevice(o.Device); err != nil {
+		return err
+	}
+	corpus, err := data.Open(o.Data)
+	if err != nil {
+		return err
+	}
+	ctx, cfg, err := o.settings(len(corpus.Chars))
+	if err != nil {
 		return err
 	}
 	if err := backend.PrepareDevices(o.Devices); err != nil {

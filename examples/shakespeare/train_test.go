@@ -190,11 +190,41 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-data", sharedData, "-set", "smi=true"}, "smi=true is now optimizer=smi"},
 		{[]string{"-data", sharedData, "-set", "n_head=3"}, "multiple of n_head"},
 		{[]string{"-data", sharedData, "-thresholds", "1,x"}, "-thresholds"},
+		// Flags that need no data are checked first: the mistake is not hidden behind a missing file.
+		{[]string{"-preset", "huge", "-data", missing}, `unknown preset "huge"`},
+		{[]string{"-run", "6", "-data", missing}, "unknown run 6"},
+		{[]string{"-device", "tpu", "-data", missing}, `unknown device "tpu"`},
+		{[]string{"-devices", "-1", "-data", missing}, "-devices must be >= 0"},
 	} {
 		err := runCommand(cmdTrain, tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("train %s: got %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-preset", "huge"}, `-preset: gpt.Preset: unknown preset "huge"`},
+		{[]string{"-runs", "0,6"}, "-runs: unknown run 6"},
+		{[]string{"-device", "tpu"}, `-device: unknown device "tpu"`},
+	} {
+		args := append(tc.args, "-data", missing, "-dir", filepath.Join(t.TempDir(), "study"))
+		err := runCommand(cmdStudy, args)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("study %s: got %v, want an error containing %q", strings.Join(args, " "), err, tc.want)
+		}
+	}
+	// The commands that read a trained run say first that the run directory has no checkpoint.
+	untrained := filepath.Join(t.TempDir(), "untrained")
+	for name, cmd := range map[string]func([]string) error{"sample": cmdSample, "eval": cmdEval, "analyze": cmdAnalyze} {
+		err := runCommand(cmd, []string{"-out", untrained, "-data", missing})
+		if err == nil || !strings.Contains(err.Error(), "no checkpoint in "+untrained) {
+			t.Errorf("%s -out %s -data %s: got %v, want no checkpoint", name, untrained, missing, err)
+		}
+	}
+	if err := runCommand(cmdSpeed, []string{"-data", missing, untrained}); err == nil || !strings.Contains(err.Error(), "no checkpoint in "+untrained) {
+		t.Errorf("speed -data %s %s: got %v, want no checkpoint", missing, untrained, err)
 	}
 }
 

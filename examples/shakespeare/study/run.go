@@ -15,6 +15,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 // Run runs the study o (command is how it was invoked, as study.json records it): it trains
@@ -87,10 +88,18 @@ func Run(o *Options, t Trainer, command string) error {
 
 // check loads the study's text and checks every run's settings with t before anything trains.
 func (o *Options) check(t Trainer) (*data.Corpus, error) {
+	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
+	// flag is not hidden behind a missing file.
+	if _, err := gpt.Preset(o.Preset); err != nil {
+		return nil, fmt.Errorf("-preset: %v", err)
+	}
 	for _, r := range o.Runs {
 		if _, err := results.LookupRun(r); err != nil {
 			return nil, fmt.Errorf("-runs: %v", err)
 		}
+	}
+	if _, err := backend.ParseDevice(o.Device); err != nil {
+		return nil, fmt.Errorf("-device: %v", err)
 	}
 	corpus, err := data.Open(o.Data)
 	if err != nil {

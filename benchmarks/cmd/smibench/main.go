@@ -60,6 +60,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
 		os.Exit(2)
 	}
+	// Mistakes in the flags are reported before anything is measured (a run takes minutes).
+	if err := checkFlags(flag.Args(), *presets, *partsPresets, *devicesPreset, *bases, *paperRounds, *budget); err != nil {
+		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
+		os.Exit(2)
+	}
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "presets" })
 	if *quick && !explicit {
@@ -98,6 +103,32 @@ func main() {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// checkFlags checks what the flags name before any measurement: no arguments besides flags, the
+// presets, the base optimizers, the paper preset's rounds and the strategies' budget.
+func checkFlags(args []string, presets, partsPresets, devicesPreset, bases string, paperRounds int, budget time.Duration) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q (smibench takes only flags; see -help)", args)
+	}
+	for flagName, names := range map[string][]string{"-presets": splitList(presets), "-parts-presets": splitList(partsPresets),
+		"-devices-preset": {devicesPreset}} {
+		for _, name := range names {
+			if _, err := gpt.Preset(name); err != nil {
+				return fmt.Errorf("%s: %v", flagName, err)
+			}
+		}
+	}
+	if _, err := stepConfigurations(splitList(bases)); err != nil {
+		return err
+	}
+	if paperRounds < 2 {
+		return fmt.Errorf("-paper-rounds must be at least 2 (a ratio's interval needs two rounds), got %d", paperRounds)
+	}
+	if budget <= 0 {
+		return fmt.Errorf("-budget must be positive, got %v", budget)
+	}
+	return nil
 }
 
 func logf(format string, args ...any) {
@@ -350,18 +381,9 @@ func measureSteps(r *report.Report, b backends.Backend, quick bool, presets []st
 		if err != nil {
 			return err
 		}
-		var opts []string
-		for _, base := range bases {
-			switch base {
-			case gptbench.OptAdamW:
-				opts = append(opts, gptbench.OptAdamW, gptbench.OptSMIAdamW, gptbench.OptSMIAdamWH)
-			case gptbench.OptSGDM:
-				opts = append(opts, gptbench.OptSGDM, gptbench.OptSMISGDM, gptbench.OptSMISGDMH)
-			case gptbench.OptLion:
-				opts = append(opts, gptbench.OptLion, gptbench.OptSMILion, gptbench.OptSMILionHalf)
-			default:
-				return fmt.Errorf("unknown base optimizer %q in -bases (AdamW, SGD-momentum or Lion)", base)
-			}
+		opts, err := stepConfigurations(bases)
+		if err != nil {
+			return err
 		}
 		stepOpt := benchmarks.Options{Warmup: 3, Rounds: 21, MinSample: 100 * time.Millisecond, Budget: 3 * time.Minute, MinRounds: 7}
 		if preset == "paper" {
@@ -395,6 +417,25 @@ func measureSteps(r *report.Report, b backends.Backend, quick bool, presets []st
 		}
 	}
 	return nil
+}
+
+// stepConfigurations are the optimizer configurations timed for the base optimizers of -bases:
+// each base, SMI around it, and SMI's half-spectrum variant.
+func stepConfigurations(bases []string) ([]string, error) {
+	var opts []string
+	for _, base := range bases {
+		switch base {
+		case gptbench.OptAdamW:
+			opts = append(opts, gptbench.OptAdamW, gptbench.OptSMIAdamW, gptbench.OptSMIAdamWH)
+		case gptbench.OptSGDM:
+			opts = append(opts, gptbench.OptSGDM, gptbench.OptSMISGDM, gptbench.OptSMISGDMH)
+		case gptbench.OptLion:
+			opts = append(opts, gptbench.OptLion, gptbench.OptSMILion, gptbench.OptSMILionHalf)
+		default:
+			return nil, fmt.Errorf("unknown base optimizer %q in -bases (AdamW, SGD-momentum or Lion)", base)
+		}
+	}
+	return opts, nil
 }
 
 // runSteps is -sections steps: the step ratios only, logged; no report is written.

@@ -27,6 +27,10 @@ func main() {
 	device := flag.String("device", "", backend.DeviceUsage)
 	check := flag.Bool("check", false, "create the backend and run a 2-D FFT and a matrix product on it")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "error: unexpected arguments %q (smidevice takes only flags; see -help)\n", flag.Args())
+		os.Exit(2)
+	}
 	fmt.Print(backend.CUDAReport())
 	if !*check {
 		return

@@ -284,20 +284,23 @@ func goalLine(records []strategyRecord) string {
 	best := map[string]strategyRecord{}
 	var presets []string
 	for _, r := range records {
+		if !slices.Contains(presets, r.Preset) {
+			presets = append(presets, r.Preset)
+		}
 		if r.Ratio == 0 || strings.Contains(r.Name, "q=0") || strings.Contains(r.Name, "q0-") {
 			continue
 		}
-		b, seen := best[r.Preset]
-		if !seen {
-			presets = append(presets, r.Preset)
-		}
-		if !seen || r.Ratio < b.Ratio {
+		if b, seen := best[r.Preset]; !seen || r.Ratio < b.Ratio {
 			best[r.Preset] = r
 		}
 	}
 	var parts []string
 	for _, p := range presets {
-		r := best[p]
+		r, ok := best[p]
+		if !ok {
+			parts = append(parts, fmt.Sprintf("`%s`: not judged, no strategy that computes the threshold was timed (q=0 prices the rest of the filter only)", p))
+			continue
+		}
 		verdict := "not met"
 		switch {
 		case r.RatioHi <= strategyGoal:

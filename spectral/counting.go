@@ -41,14 +41,14 @@ func (c Counting) Validate() error {
 	return fmt.Errorf("spectral: counting must be %q, %q or empty (auto), got %q", CountingScatter, CountingCompare, string(c))
 }
 
-// Accelerator reports whether b runs its computations on a GPU or TPU rather than on the CPU,
-// from the words of the name its description begins with: for GoMLX's XLA backend
-// ("xla:<plugin name or path> - PJRT ..."), the PJRT plugin's name or file name ("cuda",
-// "xla_cuda_plugin.so", "rocm", "tpu", ...), never the folders above it (a CPU plugin under
-// /home/gpu/ is a CPU plugin); for other backends, what their description begins with
-// (platform.Plugin). Every choice this module makes per platform reads it so (CountingFor here,
-// the batching of same-shape variables in package optimizers, the Shakespeare trainer's
-// evaluation and memory limits).
+// Accelerator reports whether b runs its computations on a GPU or TPU rather than on the CPU:
+// whether a word of the name its description begins with names such a platform ("cuda", as in
+// xla_cuda_plugin.so, "cuda13", "rocm", "tpu", "gpu", "metal"). For GoMLX's XLA backend
+// ("xla:<plugin name or path> - PJRT ...") that name is the PJRT plugin's name or file name,
+// never the folders above it (a CPU plugin under /home/gpu/ is a CPU plugin). The rule is
+// internal/platform's, which every choice this module makes per platform reads (CountingFor
+// here, the batching of same-shape variables in package optimizers, the Shakespeare trainer's
+// evaluation and memory limits, the device names the programs print).
 func Accelerator(b backends.Backend) bool {
 	return b != nil && platform.Accelerator(b.Description())
 }

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup setup-cuda data run run-gpu test check race bench bench-plugins reference study
+.PHONY: setup setup-cuda data run run-gpu test check race bench bench-plugins gpu-program gpu-report reference study
 
 # Go modules and the XLA CPU plugin (from PyPI, cached: a second run downloads nothing).
 # PLUGIN=NAME also installs another CPU plugin from PyPI (lammps-jax-pjrt-cpu, fastatomstruct-xla-cpu),
@@ -83,6 +83,31 @@ study: setup data $(if $(filter cuda gpu,$(DEVICE)),setup-cuda)
 # report's): go test -run '^$$' -bench . ./benchmarks/...
 bench: setup
 	$(GO) run ./benchmarks/cmd/smibench -out docs/BENCHMARKS.md $(if $(wildcard $(REF_VENV)/bin/python),-pytorch $(REF_VENV)/bin/python,)
+
+# Compiles the paper preset's training steps (AdamW, and SMI(AdamW) under each filter strategy) for
+# an NVIDIA H100 on this machine, with no GPU, and counts what each launches: the section "What XLA
+# compiles for a GPU" of docs/BENCHMARKS-GPU.md, then re-renders that file (make gpu-report). The compiler is JAX's
+# CUDA PJRT plugin with nvcc's ptxas and NVVM's libdevice (the wheels make setup-cuda pins, checked
+# by sha256), driven by jaxlib's compile-only client, in a virtual environment of their own
+# (GPU_PROGRAM_VENV: about 600 MB to download, 1.3 GB on disk). About 5 minutes on 2 CPU cores.
+GPU_PROGRAM_VENV ?= $(HOME)/.cache/smi-gomlx/gpu-program-venv
+GPU_PROGRAM_JSON ?= docs/benchmarks/gpu-program/paper-h100.json
+gpu-program: setup
+	@test -x $(GPU_PROGRAM_VENV)/bin/python || python3 -m venv $(GPU_PROGRAM_VENV)
+	@grep -E '^(jax-cuda13-pjrt|nvidia-cuda-nvcc|nvidia-nvvm)==' scripts/install-xla-cuda.sh | awk '{print $$1 " --hash=sha256:" $$3}' > $(GPU_PROGRAM_VENV)/requirements.txt
+	@$(GPU_PROGRAM_VENV)/bin/pip install -q --no-deps --require-hashes -r $(GPU_PROGRAM_VENV)/requirements.txt
+	@$(GPU_PROGRAM_VENV)/bin/pip install -q jax==0.10.2 jaxlib==0.10.2
+	@mkdir -p $(dir $(GPU_PROGRAM_JSON))
+	$(GO) run ./benchmarks/cmd/smibench -sections gpu-programs -presets paper -strategies auto,compare-64k,scatter-all,scatter-64k,q0-all \
+		-programs-python $(GPU_PROGRAM_VENV)/bin/python -json $(GPU_PROGRAM_JSON)
+	@$(MAKE) --no-print-directory gpu-report
+
+# Renders docs/BENCHMARKS-GPU.md from the measured and counted files GPU_REPORTS lists, one section
+# each, in order (measures nothing): after a GPU session, add its strategies.json (copied to
+# docs/benchmarks/gpu/<date>-<gpu>/, see scripts/gpu-check.sh) to the front of the list.
+GPU_REPORTS ?= docs/benchmarks/gpu/2026-12-04-h200/strategies.json,docs/benchmarks/strategies-cpu/strategies.json,docs/benchmarks/strategies-cpu-d3670ab/strategies.json,$(GPU_PROGRAM_JSON)
+gpu-report:
+	$(GO) run ./benchmarks/cmd/smibench -render-strategies $(GPU_REPORTS) -out docs/BENCHMARKS-GPU.md
 
 # Regenerates docs/plugins/PLUGIN_PRESETS.md: the training steps (AdamW and SMI(AdamW)) and the
 # model's FFTs under each XLA CPU plugin of PLUGINS (each installed first, as make setup PLUGIN=NAME

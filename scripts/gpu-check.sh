@@ -202,7 +202,7 @@ fi
   echo '```'
 } >>"$report"
 log "report: $report"
-[[ -f $out/BENCHMARKS-GPU.md ]] && log "GPU strategy report: $out/BENCHMARKS-GPU.md (copy strategies.json to docs/benchmarks/gpu/<date>-<gpu>/ and render docs/BENCHMARKS-GPU.md from the strategies.json files there: go run ./benchmarks/cmd/smibench -render-strategies FILE,FILE... -out docs/BENCHMARKS-GPU.md)"
+[[ -f $out/BENCHMARKS-GPU.md ]] && log "GPU strategy report: $out/BENCHMARKS-GPU.md (copy strategies.json to docs/benchmarks/gpu/<date>-<gpu>/, add it to the front of the Makefile's GPU_REPORTS and run make gpu-report to render docs/BENCHMARKS-GPU.md)"
 has_step runs && log "study piece: docs/reproduction/paper/ (copied to $out/reproduction; commit it; make study REPORT_ONLY=1 rewrites docs/REPRODUCTION.md)"
 pack
 [[ -n $bundle ]] && log "bundle: $bundle"

@@ -7,6 +7,7 @@
 //	go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4   # data-parallel step times only, no report
 //	go run ./benchmarks/cmd/smibench -sections strategies -presets cpu -budget 1m -json s.json   # the filter strategies (quantile counting, batch limit) against AdamW
 //	GOMLX_BACKEND=xla:cuda go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4,8   # the same on GPUs
+//	go run ./benchmarks/cmd/smibench -sections gpu-programs -presets paper -programs-python VENV/bin/python -json p.json   # the steps compiled for a GPU, without one (make gpu-program)
 //	go run ./benchmarks/cmd/smibench -sections plugins -plugins xla-cpu-pjrt,lammps-jax-pjrt-cpu -presets cpu   # XLA CPU plugins side by side (make bench-plugins)
 package main
 
@@ -38,7 +39,8 @@ func main() {
 	paperRounds := flag.Int("paper-rounds", 15, "interleaved rounds for the paper preset (seconds per step on a CPU)")
 	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
 	sections := flag.String("sections", "all", "\"all\" writes the report; \"steps\" only times the training steps and prints "+
-		"their ratios, \"devices\" only the data-parallel steps, \"parts\" only the step's parts, \"products\" only its dense layers' products (no report written)")
+		"their ratios, \"devices\" only the data-parallel steps, \"parts\" only the step's parts, \"products\" only its dense layers' products (no report written); "+
+		"\"strategies\" the filter strategies against AdamW; \"gpu-programs\" compiles the steps for a GPU without one and counts their kernels (-json)")
 	devices := flag.String("devices", "1,2,4", "device counts of the data-parallel step section (\"\" skips it)")
 	devicesPreset := flag.String("devices-preset", "cpu", "GPT preset of the data-parallel step section, trained with SMI(AdamW)")
 	devicesJSON := flag.String("devices-json", "", "with -sections devices: also write the results to this JSON file")
@@ -47,14 +49,18 @@ func main() {
 	torchScript := flag.String("pytorch-script", "scripts/reference/step_parts.py", "the PyTorch side of the step-parts section")
 	bases := flag.String("bases", "AdamW,SGD-momentum,Lion", "base optimizers whose step pairs are timed")
 	budget := flag.Duration("budget", time.Minute, "with -sections strategies: interleaved timing per preset (after compilation)")
-	jsonOut := flag.String("json", "", "with -sections strategies: also write the figures to this JSON file")
-	only := flag.String("strategies", "", "with -sections strategies: the strategies to time, by ID (default all: "+strategyIDs()+")")
+	jsonOut := flag.String("json", "", "with -sections strategies or gpu-programs: also write the figures to this JSON file")
+	only := flag.String("strategies", "", "with -sections strategies or gpu-programs: the strategies to time or compile, by ID (default all: "+strategyIDs()+")")
 	render := flag.String("render-strategies", "", "measure nothing: write -out as a Markdown report of these strategy JSON files (comma-separated)")
 	device := flag.String("device", "", backend.DeviceUsage)
 	plugins := flag.String("plugins", "", "with -sections plugins: the XLA CPU plugins to compare (make setup PLUGIN=NAME installs each), "+
 		"comma-separated, the first the reference; NAME+--xla_flag=value adds XLA flags to one (e.g. "+backend.OfficialPlugin+"+--xla_cpu_max_isa=AVX2)")
 	pluginsOut := flag.String("plugins-out", "", "with -sections plugins: write the Markdown report to this file (default: stdout)")
 	pluginWorker := flag.Bool("plugin-worker", false, "internal: the worker process of -sections plugins")
+	programsPython := flag.String("programs-python", "", "with -sections gpu-programs: a Python with jaxlib and JAX's CUDA PJRT plugin (make gpu-program installs one)")
+	programsScript := flag.String("programs-script", "scripts/gpu-program/compile.py", "with -sections gpu-programs: the script that compiles the programs for the GPU")
+	programsTarget := flag.String("programs-target", "scripts/gpu-program/h100.txtpb", "with -sections gpu-programs: the GPU to compile for, as XLA describes one (GpuTargetConfigProto, text format)")
+	programsDir := flag.String("programs-dir", "", "with -sections gpu-programs: keep the programs (HLO before and after XLA's passes) in this folder")
 	flag.Parse()
 	if err := backend.SetDevice(*device); err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
@@ -96,8 +102,14 @@ func main() {
 		err = runProducts(*quick, parts)
 	case *sections == "strategies":
 		err = runStrategies(strings.Split(*presets, ","), splitList(*only), *budget, *jsonOut)
+	case *sections == "gpu-programs":
+		var strategies []benchmarks.Strategy
+		if strategies, err = selectStrategies(splitList(*only)); err == nil {
+			err = gpuPrograms{presets: strings.Split(*presets, ","), strategies: strategies, python: *programsPython,
+				script: *programsScript, target: *programsTarget, jsonOut: *jsonOut, keep: *programsDir}.run()
+		}
 	default:
-		err = fmt.Errorf("-sections must be all, steps, devices, parts, products, strategies or plugins, got %q", *sections)
+		err = fmt.Errorf("-sections must be all, steps, devices, parts, products, strategies, gpu-programs or plugins, got %q", *sections)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)

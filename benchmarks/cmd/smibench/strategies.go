@@ -90,12 +90,8 @@ func runStrategies(presets []string, only []string, budget time.Duration, jsonPa
 	if jsonPath == "" {
 		return nil
 	}
-	data, err := json.MarshalIndent(rep, "", " ")
-	if err != nil {
+	if err := writeJSON(jsonPath, rep); err != nil {
 		return err
-	}
-	if err := os.WriteFile(jsonPath, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", jsonPath, err)
 	}
 	logf("wrote %s", backend.HomeAsTilde(jsonPath))
 	return nil
@@ -180,6 +176,12 @@ func renderStrategies(jsonPaths []string, out string) error {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return err
+		}
+		if isGPUProgramReport(raw) {
+			if err := writeGPUPrograms(&buf, raw, path, out); err != nil {
+				return err
+			}
+			continue
 		}
 		var rep strategyReport
 		if err := json.Unmarshal(raw, &rep); err != nil {

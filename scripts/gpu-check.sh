@@ -9,6 +9,9 @@
 #   runs        a study piece: the paper preset's runs 0 (AdamW) and 5 (SMI) in full (5,000
 #               iterations), analysed and timed, published in docs/reproduction/paper/ for the report
 #
+# Without a GPU, `make gpu-program` compiles every strategy's paper step with XLA's GPU compiler
+# for an H100 and counts its kernels: run it before a lease to know that the GPU takes the programs.
+#
 # Usage: scripts/gpu-check.sh [OUT_DIR]          (default results/gpu-check)
 # Environment:
 #   GPU_CHECK_DEADLINE  seconds the whole check may take (default: none): each step's limit is cut

@@ -26,6 +26,11 @@ os.environ.setdefault("JAX_SKIP_CUDA_CONSTRAINTS_CHECK", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import importlib.metadata as metadata  # noqa: E402
+import logging  # noqa: E402
+
+# The plugin warns that jax-cuda13-plugin (JAX's own CUDA kernels, for running JAX programs) is
+# missing; compiling these programs does not use it.
+logging.getLogger("jax_plugins.xla_cuda13").setLevel(logging.ERROR)
 
 import jaxlib  # noqa: E402
 from jax._src.interpreters import mlir as jax_mlir  # noqa: E402

@@ -93,6 +93,8 @@ bench: setup
 GPU_PROGRAM_VENV ?= $(HOME)/.cache/smi-gomlx/gpu-program-venv
 GPU_PROGRAM_JSON ?= docs/benchmarks/gpu-program/paper-h100.json
 gpu-program: setup
+	@test "$$(uname -sm)" = "Linux x86_64" || { echo "make gpu-program: JAX's CUDA plugin wheels exist for Linux x86_64 only, and this is $$(uname -sm)"; exit 1; }
+	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "make gpu-program: jaxlib 0.10.2 needs Python 3.11 or newer, and python3 is $$(python3 -V 2>&1)"; exit 1; }
 	@test -x $(GPU_PROGRAM_VENV)/bin/python || python3 -m venv $(GPU_PROGRAM_VENV)
 	@grep -E '^(jax-cuda13-pjrt|nvidia-cuda-nvcc|nvidia-nvvm)==' scripts/install-xla-cuda.sh | awk '{print $$1 " --hash=sha256:" $$3}' > $(GPU_PROGRAM_VENV)/requirements.txt
 	@$(GPU_PROGRAM_VENV)/bin/pip install -q --no-deps --require-hashes -r $(GPU_PROGRAM_VENV)/requirements.txt

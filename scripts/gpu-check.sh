@@ -8,6 +8,10 @@
 #   steps       smibench -sections steps for the cpu and paper presets (AdamW pairs)
 #   runs        a study piece: the paper preset's runs 0 (AdamW) and 5 (SMI) in full (5,000
 #               iterations), analysed and timed, published in docs/reproduction/paper/ for the report
+#   compile     (only when GPU_CHECK_STEPS names it) what XLA's autotuning costs the first steps and
+#               gives the steady ones: AdamW and SMI(AdamW) on paper, in three processes: with an
+#               empty autotune cache, again with the cache the first filled, and with autotuning off
+#               (--xla_gpu_autotune_level=0); about 3 minutes (GPU_CHECK_COMPILE_PRESET, default paper)
 #
 # Without a GPU, `make gpu-program` compiles every strategy's paper step with XLA's GPU compiler
 # for an H100 and counts its kernels: run it before a lease to know that the GPU takes the programs.
@@ -68,6 +72,7 @@ bundle=${GPU_CHECK_BUNDLE:-}
 began=$(date +%s)
 export SMI_DEVICE=${SMI_DEVICE:-cuda}
 report=$out/gpu-report.md
+user_xla_flags=${XLA_FLAGS:-}
 if [[ ${GPU_CHECK_XLA_CACHE:-1} != 0 && $SMI_DEVICE == cuda ]]; then
   autotune=${TMPDIR:-/tmp}/smi-gpu-check-autotune
   mkdir -p "$autotune"
@@ -174,6 +179,17 @@ fi
 if has_step steps; then
   run_step "smibench steps (cpu, paper)" 420 "$root" steps.log "$bin/smibench" -sections steps -presets cpu,paper -bases AdamW
 fi
+if has_step compile; then
+  # Three processes, each timing AdamW and SMI(AdamW) (the GPU's default strategy): its
+  # first steps are compilation, its ratio the steady steps'. The user's XLA_FLAGS, plus:
+  tuned=$(mktemp -d)
+  for variant in "cold:--xla_gpu_per_fusion_autotune_cache_dir=$tuned" "warm:--xla_gpu_per_fusion_autotune_cache_dir=$tuned" \
+    "off:--xla_gpu_autotune_level=0"; do
+    run_step "compile, autotune ${variant%%:*}" 200 "$root" "compile-${variant%%:*}.log" env XLA_FLAGS="${user_xla_flags:+$user_xla_flags }${variant#*:}" \
+      "$bin/smibench" -sections strategies -presets "${GPU_CHECK_COMPILE_PRESET:-paper}" -strategies auto -budget 15s
+  done
+  rm -rf "$tuned"
+fi
 if has_step runs; then
   # shellcheck disable=SC2086 # GPU_CHECK_STUDY_FLAGS is a list of flags
   run_step "paper study piece: runs $runs, seeds $seeds" 1800 "$root" study.log "$bin/shakespeare" study -device cuda \
@@ -192,6 +208,10 @@ fi
   echo
   echo '```'
   grep -h -E 'backend:|platform:|strategies paper|step (cpu|paper): SMI|first step' "$out"/device.log "$out"/smoke.log "$out"/strategies.log "$out"/steps.log 2>/dev/null
+  for v in cold warm off; do
+    f=$out/compile-$v.log
+    [[ -f $f ]] && { echo "${f##*/}:"; grep -h -E 'first step|strategies ' "$f"; }
+  done
   # Per test log: its verdict lines, then up to 20 lines the tests wrote (failures, the PyTorch
   # comparison's differences), without TestMatchesPyTorch's per-step losses, so one verbose log
   # cannot push another's failures out of the report.

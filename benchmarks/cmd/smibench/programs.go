@@ -324,6 +324,9 @@ func writeGPUPrograms(buf *bytes.Buffer, raw []byte, path, out string) error {
 		"product kernels differently. `auto` is SMI's default on a GPU (compare "+
 		"counting, no batch limit). Code revision %s. Data: [%s](%s). Regenerate "+
 		"with `make gpu-program`.\n\n", "`"+rep.Plugin+"`", rep.Jaxlib, rep.Host, orUnknown(rep.Revision), filepath.Base(path), relTo(out, path))
+	if rep.Options != "" {
+		fmt.Fprintf(buf, "XLA_FLAGS of the compilation: `%s`.\n\n", rep.Options)
+	}
 	base := map[string]gpuProgramRecord{}
 	for _, r := range rep.Records {
 		if r.Name == gptbench.OptAdamW {

@@ -69,6 +69,21 @@ func TestSummarizePrograms(t *testing.T) {
 	if err := writeGPUPrograms(&buf, raw, "docs/benchmarks/p.json", "docs/B.md"); err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(buf.String(), "XLA_FLAGS") {
+		t.Errorf("the section names XLA flags, and the compilation had none:\n%s", buf.String())
+	}
+	rep.Options = "--xla_gpu_deterministic_ops=true"
+	withFlags, err := jsonBytes(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flagged bytes.Buffer
+	if err := writeGPUPrograms(&flagged, withFlags, "p.json", "B.md"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(flagged.String(), "XLA_FLAGS of the compilation: `--xla_gpu_deterministic_ops=true`") {
+		t.Errorf("the section does not name the compilation's XLA flags:\n%s", flagged.String())
+	}
 	for _, want := range []string{"NVIDIA H100 80GB HBM3", "| tiny | SMI(AdamW) [auto, auto limit] | 4 | 3 | 0 | 0 | 0 | 1 | 0 | 4 |",
 		"| +2 | +16.01 KiB", "[p.json](benchmarks/p.json)", "`auto` is SMI's default on a GPU"} {
 		if !strings.Contains(buf.String(), want) {

@@ -86,10 +86,10 @@ bench: setup
 
 # Compiles the paper preset's training steps (AdamW, and SMI(AdamW) under each filter strategy) for
 # an NVIDIA H100 on this machine, with no GPU, and counts what each launches: the section "What XLA
-# compiles for a GPU" of docs/BENCHMARKS-GPU.md, then re-renders that file (make gpu-report). The compiler is JAX's
-# CUDA PJRT plugin with nvcc's ptxas and NVVM's libdevice (the wheels make setup-cuda pins, checked
-# by sha256), driven by jaxlib's compile-only client, in a virtual environment of their own
-# (GPU_PROGRAM_VENV: about 600 MB to download, 1.3 GB on disk). About 5 minutes on 2 CPU cores.
+# compiles for a GPU" of docs/BENCHMARKS-GPU.md (then make gpu-report re-renders the file). The
+# compiler is JAX's CUDA PJRT plugin with nvcc's ptxas and NVVM's libdevice (the wheels make
+# setup-cuda pins, checked by sha256), driven by jaxlib's compile-only client, in a virtual
+# environment of their own (GPU_PROGRAM_VENV, 1.3 GB on disk). About 5 minutes on 2 CPU cores.
 GPU_PROGRAM_VENV ?= $(HOME)/.cache/smi-gomlx/gpu-program-venv
 GPU_PROGRAM_JSON ?= docs/benchmarks/gpu-program/paper-h100.json
 gpu-program: setup

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/platform"
 )
 
 // The reproduction report: each of the paper's claims, the paper's figure beside ours, with
@@ -62,21 +63,16 @@ type reproduction struct {
 	problems  []string // what belongs to no section
 }
 
-// backendKind names the kind of machine a backend computes on, from its description: "cpu",
-// "cuda", "rocm", "tpu", "go" (GoMLX's pure Go backend), or the description's first part.
+// backendKind names the kind of machine a backend computes on, from its description: the
+// platform its plugin's name names (internal/platform's rule: "cpu", "cuda", "rocm", "tpu", ...;
+// never a folder above the plugin), "go" (GoMLX's pure Go backend), or the description's first part.
 func backendKind(desc string) string {
 	l := strings.ToLower(desc)
-	switch {
-	case strings.HasPrefix(l, "simple go") || l == "go":
+	if strings.HasPrefix(l, "simple go") || l == "go" {
 		return "go"
-	case strings.Contains(l, "cuda"):
-		return "cuda"
-	case strings.Contains(l, "rocm"):
-		return "rocm"
-	case strings.Contains(l, "tpu"):
-		return "tpu"
-	case strings.Contains(l, "cpu"):
-		return "cpu"
+	}
+	if name := platform.Name(desc); name != "" {
+		return name
 	}
 	if i := strings.Index(desc, " - "); i > 0 {
 		return desc[:i]

@@ -281,7 +281,12 @@ func TestReproductionNeverPairsBackends(t *testing.T) {
 	if _, _, _, n := d.ranking(measureVal); n != 1 {
 		t.Errorf("ranking over %d seeds, want 1", n)
 	}
-	for desc, want := range map[string]string{fakeCPU: "cpu", fakeCUDA: "cuda", "Simple Go Portable Backend": "go", "xla:cpu - PJRT plugin (cpu)": "cpu", "": "unknown"} {
+	for desc, want := range map[string]string{fakeCPU: "cpu", fakeCUDA: "cuda", "Simple Go Portable Backend": "go", "xla:cpu - PJRT plugin (cpu)": "cpu", "": "unknown",
+		// The plugin's own name decides, never a folder above it (internal/platform's rule).
+		"xla:/opt/cuda/lib/pjrt_c_api_cpu_plugin.so - PJRT plugin (/opt/cuda/lib/pjrt_c_api_cpu_plugin.so) v0.81 [2 device(s)]": "cpu",
+		"xla:/venv/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT plugin (/venv/cpu/x.so) v0.115 [1 device(s)]": "cuda",
+		"xla:/home/gpu/libpjrt_cpu.so - PJRT plugin": "cpu",
+		"mystery backend - v1":                       "mystery backend"} {
 		if got := backendKind(desc); got != want {
 			t.Errorf("backendKind(%q) = %q, want %q", desc, got, want)
 		}

@@ -29,8 +29,10 @@ func (d *studyData) kindShort() string {
 	switch d.kind {
 	case "cpu", "go":
 		return "CPU"
-	case "cuda", "rocm":
+	case "cuda", "rocm", "gpu", "metal":
 		return "GPU"
+	case "tpu":
+		return "TPU"
 	}
 	return d.kind
 }

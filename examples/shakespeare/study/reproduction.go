@@ -94,6 +94,10 @@ func kindName(kind string) string {
 		return "AMD GPU (XLA's ROCm plugin)"
 	case "tpu":
 		return "TPU"
+	case "gpu":
+		return "GPU (a PJRT plugin named gpu)"
+	case "metal":
+		return "Apple GPU (a Metal PJRT plugin)"
 	case "go":
 		return "CPU (GoMLX's Go backend)"
 	}

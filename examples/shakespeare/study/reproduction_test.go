@@ -292,6 +292,16 @@ func TestReproductionNeverPairsBackends(t *testing.T) {
 		}
 	}
 
+	// Every platform the rule names has a reader's name and a short one.
+	for kind, short := range map[string]string{"cpu": "CPU", "go": "CPU", "cuda": "GPU", "rocm": "GPU", "gpu": "GPU", "metal": "GPU", "tpu": "TPU"} {
+		if got := (&studyData{kind: kind}).kindShort(); got != short {
+			t.Errorf("kindShort(%q) = %q, want %q", kind, got, short)
+		}
+		if kindName(kind) == kind {
+			t.Errorf("kindName(%q) names no machine", kind)
+		}
+	}
+
 	// Loaded from files, a CPU and a GPU folder of the same preset and seeds make two sections.
 	root := t.TempDir()
 	fakeStudy(t, filepath.Join(root, "c"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)

@@ -32,8 +32,7 @@ func (s partsSection) measure(r *report.Report, b backends.Backend, quick bool) 
 		if err != nil {
 			return err
 		}
-		opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 100 * time.Millisecond, Budget: 4 * time.Minute, MinRounds: 7,
-			Settle: 50 * time.Millisecond, WarmEach: true}
+		opt := warmStepOptions()
 		if quick {
 			opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 		}
@@ -184,4 +183,12 @@ func runProducts(quick bool, s partsSection) error {
 // isDefault: the section as `make bench` runs it (PyTorch or not, the command is the same).
 func (s partsSection) isDefault() bool {
 	return len(s.presets) == 1 && s.presets[0] == "cpu"
+}
+
+// warmStepOptions times a step's parts or a plugin's cases (parts and plugins sections): samples of
+// at least 100 ms, each after an untimed call and a pause (WarmEach, Settle), 7 to 15 rounds within
+// 4 minutes.
+func warmStepOptions() benchmarks.Options {
+	return benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 100 * time.Millisecond, Budget: 4 * time.Minute, MinRounds: 7,
+		Settle: 50 * time.Millisecond, WarmEach: true}
 }

@@ -200,8 +200,7 @@ func (s pluginsSection) run() error {
 		if err != nil {
 			return err
 		}
-		opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 100 * time.Millisecond, Budget: 4 * time.Minute, MinRounds: 7,
-			Settle: 50 * time.Millisecond, WarmEach: true}
+		opt := warmStepOptions()
 		if preset == "paper" {
 			// Seconds per step on a CPU: few rounds, no warm call before each sample.
 			opt = benchmarks.Options{Warmup: 1, Rounds: s.paperRounds, Budget: 10 * time.Minute, MinRounds: min(s.paperRounds, 3),

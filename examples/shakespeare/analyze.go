@@ -20,7 +20,6 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
-	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -47,14 +46,7 @@ func cmdAnalyze(args []string) error {
 	if *batches <= 0 {
 		return fmt.Errorf("-batches must be positive")
 	}
-	if err := checkRunDirs(*out); err != nil {
-		return err
-	}
-	corpus, err := data.Open(*dataPath)
-	if err != nil {
-		return err
-	}
-	b, err := backend.New()
+	corpus, b, err := openRunDirs(*dataPath, *out)
 	if err != nil {
 		return err
 	}

@@ -18,12 +18,9 @@ import (
 )
 
 // openRun loads the corpus at dataPath and the run in dir (see loadRun), and opens the backend:
-// what every command that reads a trained run starts with.
+// what every command that reads one trained run starts with.
 func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, backends.Backend, error) {
-	if err := checkRunDirs(dir); err != nil {
-		return nil, nil, gpt.Config{}, nil, err
-	}
-	corpus, err := data.Open(dataPath)
+	corpus, b, err := openRunDirs(dataPath, dir)
 	if err != nil {
 		return nil, nil, gpt.Config{}, nil, err
 	}
@@ -31,11 +28,24 @@ func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, 
 	if err != nil {
 		return nil, nil, gpt.Config{}, nil, err
 	}
+	return corpus, ctx, cfg, b, nil
+}
+
+// openRunDirs checks that each run directory holds a checkpoint (checkRunDirs), then loads the
+// corpus at dataPath and opens the backend, in that order.
+func openRunDirs(dataPath string, dirs ...string) (*data.Corpus, backends.Backend, error) {
+	if err := checkRunDirs(dirs...); err != nil {
+		return nil, nil, err
+	}
+	corpus, err := data.Open(dataPath)
+	if err != nil {
+		return nil, nil, err
+	}
 	b, err := backend.New()
 	if err != nil {
-		return nil, nil, gpt.Config{}, nil, err
+		return nil, nil, err
 	}
-	return corpus, ctx, cfg, b, nil
+	return corpus, b, nil
 }
 
 // checkRunDirs checks that each run directory holds a checkpoint, without reading one: the

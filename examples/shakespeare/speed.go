@@ -39,14 +39,7 @@ func cmdSpeed(args []string) error {
 	if len(dirs) == 0 || *tokens <= 0 || *reps < 2 {
 		return fmt.Errorf("give one or more run directories; -tokens must be positive and -reps at least 2")
 	}
-	if err := checkRunDirs(dirs...); err != nil {
-		return err
-	}
-	corpus, err := data.Open(*dataPath)
-	if err != nil {
-		return err
-	}
-	b, err := backend.New()
+	corpus, b, err := openRunDirs(*dataPath, dirs...)
 	if err != nil {
 		return err
 	}

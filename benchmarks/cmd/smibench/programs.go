@@ -175,11 +175,7 @@ func (p gpuPrograms) run() error {
 		return fmt.Errorf("%s: %w", manPath, err)
 	}
 	env := gptbench.CurrentEnv(host)
-	revision := buildRevision()
-	if revision == "" {
-		revision = env.Revision
-	}
-	rep, err := summarizePrograms(man, fmt.Sprintf("%s (%d cores)", env.CPU, env.NumCPU), revision)
+	rep, err := summarizePrograms(man, fmt.Sprintf("%s (%d cores)", env.CPU, env.NumCPU), codeRevision(env))
 	if err != nil {
 		return err
 	}

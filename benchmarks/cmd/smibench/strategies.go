@@ -57,10 +57,7 @@ func runStrategies(presets []string, only []string, budget time.Duration, jsonPa
 	b := backend.ForMain()
 	env := gptbench.CurrentEnv(b)
 	rep := strategyReport{Backend: backend.Description(b), Device: deviceName(b, env), Date: time.Now().UTC().Format(time.RFC3339),
-		Revision: buildRevision()}
-	if rep.Revision == "" {
-		rep.Revision = env.Revision // go run records no revision: ask git, when this is a checkout
-	}
+		Revision: codeRevision(env)}
 	logf("backend: %s", rep.Backend)
 	for _, preset := range presets {
 		cfg, err := gpt.Preset(preset)
@@ -129,6 +126,15 @@ func deviceName(b backends.Backend, env gptbench.Env) string {
 		}
 	}
 	return fmt.Sprintf("CPU: %s (%d cores)", env.CPU, env.NumCPU)
+}
+
+// codeRevision is the code's revision: the binary's (buildRevision), else, as under go run, which
+// records none, what git says of this checkout (env.Revision).
+func codeRevision(env gptbench.Env) string {
+	if r := buildRevision(); r != "" {
+		return r
+	}
+	return env.Revision
 }
 
 // buildRevision is the git revision the binary was built from, "+dirty" when the tree was

@@ -290,20 +290,36 @@ func kthSmallestKeyCompare(keys, weights, k *Node, layout chunkLayout) *Node {
 	chunks, chunk := keys.Shape().Dim(0), keys.Shape().Dim(1)
 	blocks := Reshape(keys, chunks, 1, chunk)
 	w := Reshape(weights, chunks, 1, chunk)
-	thresholds := 1<<compareDigitBits - 1
-	// p = 1..15 as keys, along the second axis.
-	steps := ConvertDType(AddScalar(Iota(g, shapes.Make(dtypes.Int32, 1, thresholds, 1), 1), 1), keyDT)
 	kCol := Reshape(k, layout.rows, 1)
 	zero := Scalar(g, cntDT, 0)
 	lo := BroadcastToDims(keyConst(g, keyDT, 0), layout.rows)
 	for shift := keyDT.Bits() - compareDigitBits; shift >= 0; shift -= compareDigitBits {
-		t := Add(Reshape(layout.perChunk(lo), chunks, 1, 1), BitwiseShiftLeftScalar(steps, shift)) // [C, 15, 1]
-		below := Mul(ConvertDType(LessThan(blocks, t), cntDT), w)                                  // [C, 15, chunk]
-		counts := layout.perRow(ReduceSum(below, 2), zero, ReduceSum)                              // [R, 15]
+		t := Add(Reshape(layout.perChunk(lo), chunks, 1, 1), thresholdSteps(g, keyDT, shift)) // [C, 15, 1]
+		below := Mul(ConvertDType(LessThan(blocks, t), cntDT), w)                             // [C, 15, chunk]
+		counts := layout.perRow(ReduceSum(below, 2), zero, ReduceSum)                         // [R, 15]
 		digit := ReduceSum(ConvertDType(LessOrEqual(counts, kCol), keyDT), 1)
 		lo = Add(lo, BitwiseShiftLeftScalar(digit, shift))
 	}
 	return lo
+}
+
+// thresholdSteps returns p*2^shift for p = 1..15 as keys of keyDT, shaped [1, 15, 1]: a constant
+// of the graph, computed here. Built from Iota and a shift instead, it is an operation XLA does not
+// fold (it leaves iotas unfolded), and on a GPU each pass's copy was a kernel of its own.
+func thresholdSteps(g *Graph, keyDT dtypes.DType, shift int) *Node {
+	n := 1<<compareDigitBits - 1
+	if keyDT == dtypes.Uint64 {
+		steps := make([]uint64, n)
+		for p := range steps {
+			steps[p] = uint64(p+1) << shift
+		}
+		return Reshape(Const(g, steps), 1, n, 1)
+	}
+	steps := make([]uint32, n)
+	for p := range steps {
+		steps[p] = uint32(p+1) << shift
+	}
+	return Reshape(Const(g, steps), 1, n, 1)
 }
 
 // lerpRows is numpy's and torch's linear interpolation, row by row (a, b of shape [len(f)], float32

@@ -309,17 +309,18 @@ func kthSmallestKeyCompare(keys, weights, k *Node, layout chunkLayout) *Node {
 func thresholdSteps(g *Graph, keyDT dtypes.DType, shift int) *Node {
 	n := 1<<compareDigitBits - 1
 	if keyDT == dtypes.Uint64 {
-		steps := make([]uint64, n)
-		for p := range steps {
-			steps[p] = uint64(p+1) << shift
-		}
-		return Reshape(Const(g, steps), 1, n, 1)
+		return Reshape(Const(g, shiftedSteps[uint64](n, shift)), 1, n, 1)
 	}
-	steps := make([]uint32, n)
+	return Reshape(Const(g, shiftedSteps[uint32](n, shift)), 1, n, 1)
+}
+
+// shiftedSteps returns p<<shift for p = 1..n.
+func shiftedSteps[K uint32 | uint64](n, shift int) []K {
+	steps := make([]K, n)
 	for p := range steps {
-		steps[p] = uint32(p+1) << shift
+		steps[p] = K(p+1) << shift
 	}
-	return Reshape(Const(g, steps), 1, n, 1)
+	return steps
 }
 
 // lerpRows is numpy's and torch's linear interpolation, row by row (a, b of shape [len(f)], float32

@@ -10,17 +10,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/smi-gomlx/smi/internal/backend"
 )
-
-// describedAs is a backend that describes itself as desc: SMI's choices per platform read only the
-// description (spectral.Accelerator), so graphs built on it are what SMI builds for that platform.
-// Nothing is compiled or run on it.
-type describedAs struct {
-	backends.Backend
-	desc string
-}
-
-func (b describedAs) Description() string { return b.desc }
 
 // gptLayer is the variables of one layer of programShape's model: four matrices, one of them (fc,
 // 256x320) above the CPU batch limit of 65536 elements, and a vector. With the embeddings (65x48 and
@@ -76,7 +68,7 @@ func TestSMIProgramOnAccelerator(t *testing.T) {
 	shared := []NodeType{NodeTypeFFT, NodeTypeGather, NodeTypeReduceMin, NodeTypeReduceMax, NodeTypeDot,
 		NodeTypeDotGeneral, NodeTypeConcatenate, NodeTypeScatterSum, NodeTypeScatterMax, NodeTypeScatterMin}
 	for _, desc := range []string{"xla:/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT plugin", "xla:tpu"} {
-		gpu := describedAs{b, desc}
+		gpu := backend.DescribedAs(b, desc) // only built, never compiled
 		shallow, nShallow := programShape(t, gpu, 2, gptLayer)
 		deep, nDeep := programShape(t, gpu, 6, gptLayer)
 		for _, c := range []map[NodeType]int{shallow, deep} {
@@ -102,7 +94,7 @@ func TestSMIProgramOnAccelerator(t *testing.T) {
 				desc, fewer[NodeTypeReduceMin], shallow[NodeTypeReduceMin])
 		}
 	}
-	cpu := describedAs{b, "xla:cpu"} // the CPU's choices, whatever b computes on
+	cpu := backend.DescribedAs(b, "xla:cpu") // the CPU's choices, whatever b computes on
 	shallow, _ := programShape(t, cpu, 2, gptLayer)
 	deep, _ := programShape(t, cpu, 6, gptLayer)
 	if got, want := deep[NodeTypeFFT]-shallow[NodeTypeFFT], 2*4; got != want {

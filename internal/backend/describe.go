@@ -26,3 +26,16 @@ func HomeAsTilde(s string) string {
 	}
 	return strings.ReplaceAll(s, home+"/", "~/")
 }
+
+// DescribedAs returns b described as desc: the same backend, whose Description() is desc. SMI's
+// choices per platform (spectral.Accelerator, the filter's defaults) read only the description, so
+// graphs built on it are what SMI builds for the platform desc names (for example "xla:cuda"),
+// while they compile and run on b. For tests and for counting a platform's programs without it.
+func DescribedAs(b backends.Backend, desc string) backends.Backend { return describedAs{b, desc} }
+
+type describedAs struct {
+	backends.Backend
+	desc string
+}
+
+func (b describedAs) Description() string { return b.desc }

@@ -97,19 +97,11 @@ func dumpFlags(flags, dir string) string {
 	return strings.TrimSpace(flags + " --xla_dump_to=" + dir + " --xla_dump_hlo_as_proto --xla_dump_hlo_module_re=Trainer")
 }
 
-// cudaDescribed wraps b as a backend described as CUDA (see describedBackend).
+// cudaDescribed is b described as CUDA (backend.DescribedAs): SMI builds its graphs as for CUDA, and
+// they compile and run on b.
 func cudaDescribed(b backends.Backend) backends.Backend {
-	return describedBackend{Backend: b, desc: "xla:cuda - graphs built as for CUDA, run by " + b.Description()}
+	return backend.DescribedAs(b, "xla:cuda - graphs built as for CUDA, run by "+b.Description())
 }
-
-// describedBackend is a backend that describes itself as desc: SMI builds its graphs on it as on
-// the platform desc names, and they compile and run on the wrapped backend.
-type describedBackend struct {
-	backends.Backend
-	desc string
-}
-
-func (b describedBackend) Description() string { return b.desc }
 
 // run exports, compiles and counts the programs, logging each, and writes the JSON.
 func (p gpuPrograms) run() error {

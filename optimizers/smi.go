@@ -180,7 +180,7 @@ func (c *SMIConfig) FromContext(ctx *context.Context) *SMIConfig {
 // and ParamBase):
 //
 //	ctx.SetParams(optimizers.DefaultParams(cfg))
-//	err := commandline.ParseContextSettings(ctx, *settings) // e.g. "smi_quantile=0.5;smi_schedule=linear"
+//	_, err := commandline.ParseContextSettings(ctx, *settings) // e.g. "smi_quantile=0.5;smi_schedule=linear"
 func DefaultParams(cfg spectral.Config) map[string]any {
 	return map[string]any{
 		ParamQuantile:     cfg.Quantile,

@@ -153,7 +153,7 @@
 // # Verification
 //
 // The tests compare every function with an independent host implementation in float64 (gonum's
-// FFT, a sort-based quantile) written from docs/ALGORITHM.md (reference_test.go), on 210 shapes
+// FFT, a sort-based quantile) written from docs/ALGORITHM.md (package internal/reference), on 210 shapes
 // (the GPT's, 1x1, 1xd, nx1, primes, powers of two, rank 3 and 4, random), several steps,
 // q in {0, 0.25, 0.5, 0.9}, and values with ties, zeros, constants, huge and tiny magnitudes. The
 // tolerances, and the rule for bins tied with tau (the float32 graph and the float64 reference

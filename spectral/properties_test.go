@@ -191,7 +191,7 @@ func TestHistoryQuantile(t *testing.T) {
 	}
 }
 
-// TestAlpha checks the schedules against docs/ALGORITHM.md's formulas (reference_test.go) and that they
+// TestAlpha checks the schedules against docs/ALGORITHM.md's formulas (internal/reference) and that they
 // hit their end points exactly: alpha(0) = AlphaStart and alpha(t) = AlphaEnd for t >= T.
 func TestAlpha(t *testing.T) {
 	b := testBackend(t)

@@ -40,7 +40,8 @@ func main() {
 	gpt2 := flag.Bool("gpt2", true, "time the filter on GPT-2 small's variable shapes (the 50257x768 embedding included)")
 	sections := flag.String("sections", "all", "\"all\" writes the report; \"steps\" only times the training steps and prints "+
 		"their ratios, \"devices\" only the data-parallel steps, \"parts\" only the step's parts, \"products\" only its dense layers' products (no report written); "+
-		"\"strategies\" the filter strategies against AdamW; \"gpu-programs\" compiles the steps for a GPU without one and counts their kernels (-json)")
+		"\"strategies\" the filter strategies against AdamW; \"gpu-programs\" compiles the steps for a GPU without one and counts their kernels (-json); "+
+		"\"plugins\" the step ratios under each CPU plugin of -plugins (-plugins-out)")
 	devices := flag.String("devices", "1,2,4", "device counts of the data-parallel step section (\"\" skips it)")
 	devicesPreset := flag.String("devices-preset", "cpu", "GPT preset of the data-parallel step section, trained with SMI(AdamW)")
 	devicesJSON := flag.String("devices-json", "", "with -sections devices: also write the results to this JSON file")
@@ -404,8 +405,9 @@ func measureSteps(r *report.Report, b backends.Backend, quick bool, presets []st
 			// Rounds sized by time: seconds per step on a CPU, milliseconds on a GPU.
 			stepOpt = benchmarks.Options{Warmup: 2, Rounds: paperRounds, MinSample: 200 * time.Millisecond,
 				Budget: 3 * time.Minute, MinRounds: min(paperRounds, 5)}
-			r.Notes = append(r.Notes, fmt.Sprintf("`paper` preset: AdamW and SMI(AdamW) full and half only, %d rounds "+
-				"(a step takes seconds on this CPU); SGD-momentum and Lion pairs on the smaller presets.", paperRounds))
+			r.Notes = append(r.Notes, fmt.Sprintf("`paper` preset: AdamW and SMI(AdamW) full and half only, up to %d rounds "+
+				"within a %v budget (a step takes seconds on this CPU); SGD-momentum and Lion pairs on the smaller presets.",
+				paperRounds, stepOpt.Budget))
 		}
 		if quick {
 			stepOpt = benchmarks.Options{Warmup: 1, Rounds: 3}

@@ -26,7 +26,7 @@ func FuzzFilter(f *testing.F) {
 	f.Add(uint8(12), uint8(1), uint8(3), uint8(99), true, int8(50), []byte{0, 0, 0, 128, 255, 1})
 	f.Add(uint8(6), uint8(8), uint8(2), uint8(50), false, int8(3), []byte{16, 16, 16, 16})
 	b := testBackend(f)
-	execs := map[string]*Exec{}
+	execs := execCache{}
 	qs := []float64{0, 0.25, 0.5, 0.9}
 	f.Fuzz(func(t *testing.T, rows, cols, qIndex, betaPercent uint8, half bool, scale int8, data []byte) {
 		n, d := 1+int(rows)%48, 1+int(cols)%48
@@ -50,12 +50,7 @@ func FuzzFilter(f *testing.F) {
 				return v
 			},
 		}
-		key := c.String()
-		exec, ok := execs[key]
-		if !ok {
-			exec = filterExec(b, c)
-			execs[key] = exec
-		}
+		exec := execs.get(c.String(), func() *Exec { return filterExec(b, c) })
 		runFilterCase(t, exec, c, 1)
 	})
 }
@@ -85,7 +80,7 @@ func FuzzQuantileRows(f *testing.F) {
 	}
 	f.Add(uint16(200), uint16(90), uint8(1), uint8(0), uint16(40000), uint8(0), true, int8(10), uint16(65535), varied)
 	b := testBackend(f)
-	execs := map[string]*Exec{}
+	execs := execCache{}
 	f.Fuzz(func(t *testing.T, sizeA, sizeB uint16, rowsA, rowsB uint8, q16 uint16, multiplicity uint8, f64 bool,
 		scale int8, nanAt uint16, data []byte) {
 		if len(data) == 0 {
@@ -139,9 +134,8 @@ func FuzzQuantileRows(f *testing.F) {
 		if int(nanAt) < len(srcs[0].values) {
 			srcs[0].values[nanAt] = math.NaN()
 		}
-		exec, ok := execs[key]
-		if !ok {
-			exec = MustNewExec(b, func(in []*Node) []*Node {
+		exec := execs.get(key, func() *Exec {
+			return MustNewExec(b, func(in []*Node) []*Node {
 				var rows []compareRows
 				for i, src := range srcs {
 					rows = append(rows, compareRows{x: in[i], multiplicity: src.mult})
@@ -152,8 +146,7 @@ func FuzzQuantileRows(f *testing.F) {
 				}
 				return outs
 			})
-			execs[key] = exec
-		}
+		})
 		outs := exec.MustExec(valuesTensor(srcs[0].values, dtype, srcs[0].rows, srcs[0].size),
 			valuesTensor(srcs[1].values, dtype, srcs[1].rows, srcs[1].size))
 		for i, src := range srcs {
@@ -184,4 +177,29 @@ func FuzzQuantileRows(f *testing.F) {
 			}
 		}
 	})
+}
+
+// execCache is a fuzz target's compiled graphs by configuration, at most execCacheSize of them.
+// Every compiled program holds memory mappings until it is freed (hundreds of them on XLA CPU, even
+// for these small graphs), and a fuzz worker that kept the program of every configuration it met
+// passed Linux's default limit of mappings per process (vm.max_map_count, 65530) within minutes:
+// XLA then failed to compile the next program ("Failed to materialize symbols"). When full, the
+// cache frees all of them; a configuration rarely recurs once the corpus has grown.
+type execCache map[string]*Exec
+
+const execCacheSize = 32
+
+func (c execCache) get(key string, build func() *Exec) *Exec {
+	if e, ok := c[key]; ok {
+		return e
+	}
+	if len(c) >= execCacheSize {
+		for k, e := range c {
+			e.Finalize()
+			delete(c, k)
+		}
+	}
+	e := build()
+	c[key] = e
+	return e
 }

@@ -93,9 +93,19 @@ func (s ckptStore) list() ([]savedCheckpoint, error) {
 }
 
 // readCheckpoint loads the checkpoint in dir into a fresh context and reads its history; it
-// fails unless both read completely and agree on the iteration.
-func readCheckpoint(dir string) (*context.Context, *history, error) {
-	saved := context.New()
+// fails unless both read completely and agree on the iteration. Damaged files give an error, never
+// a panic or an allocation of whatever a damaged shape says (checkLayout), so that the caller can
+// go on to an older checkpoint.
+func readCheckpoint(dir string) (saved *context.Context, hist *history, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			saved, hist, err = nil, nil, fmt.Errorf("unreadable: %v", r)
+		}
+	}()
+	if err := checkLayout(dir); err != nil {
+		return nil, nil, err
+	}
+	saved = context.New()
 	h, err := checkpoints.Load(saved).Dir(dir).Immediate().Done()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%v", err)
@@ -108,7 +118,7 @@ func readCheckpoint(dir string) (*context.Context, *history, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("no %s (%v)", historyFile, err)
 	}
-	hist := &history{}
+	hist = &history{}
 	if err := json.Unmarshal(raw, hist); err != nil {
 		return nil, nil, fmt.Errorf("%s: %v", historyFile, err)
 	}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+// TestDamagedCheckpointMetadata: a checkpoint whose metadata no longer describes its binary file
+// (a negative, huge or changed dimension, a wrong dtype, length or position, a binary file cut
+// short or grown) is reported by readCheckpoint as an error, never a panic or an allocation of what
+// the damage says, and newest goes on to the checkpoint before it, naming the damaged one.
+func TestDamagedCheckpointMetadata(t *testing.T) {
+	store := ckptStore{dir: filepath.Join(t.TempDir(), "checkpoint")}
+	ctx := context.New()
+	w := ctx.In("model").VariableWithValue("w", tensors.FromValue([][]float32{{1, 2, 3}, {4, 5, 6}}))
+	ctx.In("model").VariableWithValue("b", tensors.FromValue([]float32{7, 8, 9}))
+	for step := 1; step <= 2; step++ {
+		gomlxopt.GetGlobalStepVar(ctx).MustSetValue(tensors.FromValue(int64(step)))
+		w.MustSetValue(tensors.FromValue([][]float32{{float32(step), 2, 3}, {4, 5, 6}}))
+		hist := &history{IterLoss: make([]float64, step)}
+		snap, err := takeSnapshot(ctx, nil, hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.prepareStaging(); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.save(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newestDir := store.stepDir(2)
+	jsons, _ := filepath.Glob(filepath.Join(newestDir, "checkpoint-*.json"))
+	if len(jsons) != 1 {
+		t.Fatalf("%s: %v", newestDir, jsons)
+	}
+	jsonPath := jsons[0]
+	binPath := strings.TrimSuffix(jsonPath, ".json") + ".bin"
+	origJSON, _ := os.ReadFile(jsonPath)
+	origBin, _ := os.ReadFile(binPath)
+	if _, _, err := readCheckpoint(newestDir); err != nil {
+		t.Fatalf("the intact checkpoint: %v", err)
+	}
+
+	// editVar changes the recorded variable model/w (its JSON object) with edit.
+	editVar := func(edit func(v map[string]any)) func() {
+		return func() {
+			var meta map[string]any
+			if err := json.Unmarshal(origJSON, &meta); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, v := range meta["Variables"].([]any) {
+				if v := v.(map[string]any); v["ParameterName"] == "var:/model/w" {
+					edit(v)
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("no variable var:/model/w in %s", origJSON)
+			}
+			raw, _ := json.Marshal(meta)
+			if err := os.WriteFile(jsonPath, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cases := []struct {
+		name   string
+		damage func()
+	}{
+		{"negative dimension", editVar(func(v map[string]any) { v["Dimensions"] = []int{-2, 3} })},
+		{"huge dimension", editVar(func(v map[string]any) { v["Dimensions"] = []int{1 << 40, 1 << 20} })},
+		// 32 GiB: more than a test machine holds, so reading it would crash the process.
+		{"large dimension", editVar(func(v map[string]any) { v["Dimensions"] = []int{1 << 17, 1 << 16} })},
+		{"changed dimension", editVar(func(v map[string]any) { v["Dimensions"] = []int{3, 3} })},
+		{"other dtype", editVar(func(v map[string]any) { v["DType"] = "Float64" })},
+		{"unknown dtype", editVar(func(v map[string]any) { v["DType"] = "Float33" })},
+		{"length", editVar(func(v map[string]any) { v["Length"] = 1 << 40 })},
+		{"position", editVar(func(v map[string]any) { v["Pos"] = 4 })},
+		{"metadata cut short", func() { _ = os.WriteFile(jsonPath, origJSON[:len(origJSON)/2], 0o644) }},
+		{"binary cut short", func() { _ = os.WriteFile(binPath, origBin[:len(origBin)-4], 0o644) }},
+		{"binary grown", func() { _ = os.WriteFile(binPath, append(origBin, 0, 0, 0, 0), 0o644) }},
+	}
+	for _, tc := range cases {
+		tc.damage()
+		if _, _, err := readCheckpoint(newestDir); err == nil {
+			t.Errorf("%s: the damaged checkpoint reads back", tc.name)
+		}
+		c, saved, _, skipped, found, err := store.newest()
+		if err != nil || !found || c.step != 1 || len(skipped) != 1 || !strings.Contains(skipped[0], newestDir) {
+			t.Errorf("%s: newest is %+v (found %v, skipped %q): %v", tc.name, c, found, skipped, err)
+		} else if got := gomlxopt.GetGlobalStep(saved); got != 1 {
+			t.Errorf("%s: the older checkpoint holds step %d", tc.name, got)
+		}
+		t.Logf("%s: %s", tc.name, strings.Join(skipped, "; "))
+		_ = os.WriteFile(jsonPath, origJSON, 0o644)
+		_ = os.WriteFile(binPath, origBin, 0o644)
+	}
+}

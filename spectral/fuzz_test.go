@@ -1,8 +1,11 @@
 package spectral
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -26,7 +29,7 @@ func FuzzFilter(f *testing.F) {
 	f.Add(uint8(12), uint8(1), uint8(3), uint8(99), true, int8(50), []byte{0, 0, 0, 128, 255, 1})
 	f.Add(uint8(6), uint8(8), uint8(2), uint8(50), false, int8(3), []byte{16, 16, 16, 16})
 	b := testBackend(f)
-	execs := execCache{}
+	var execs execCache
 	qs := []float64{0, 0.25, 0.5, 0.9}
 	f.Fuzz(func(t *testing.T, rows, cols, qIndex, betaPercent uint8, half bool, scale int8, data []byte) {
 		n, d := 1+int(rows)%48, 1+int(cols)%48
@@ -80,7 +83,7 @@ func FuzzQuantileRows(f *testing.F) {
 	}
 	f.Add(uint16(200), uint16(90), uint8(1), uint8(0), uint16(40000), uint8(0), true, int8(10), uint16(65535), varied)
 	b := testBackend(f)
-	execs := execCache{}
+	var execs execCache
 	f.Fuzz(func(t *testing.T, sizeA, sizeB uint16, rowsA, rowsB uint8, q16 uint16, multiplicity uint8, f64 bool,
 		scale int8, nanAt uint16, data []byte) {
 		if len(data) == 0 {
@@ -179,27 +182,54 @@ func FuzzQuantileRows(f *testing.F) {
 	})
 }
 
-// execCache is a fuzz target's compiled graphs by configuration, at most execCacheSize of them.
-// Every compiled program holds memory mappings until it is freed (hundreds of them on XLA CPU, even
-// for these small graphs), and a fuzz worker that kept the program of every configuration it met
-// passed Linux's default limit of mappings per process (vm.max_map_count, 65530) within minutes:
-// XLA then failed to compile the next program ("Failed to materialize symbols"). When full, the
-// cache frees all of them; a configuration rarely recurs once the corpus has grown.
-type execCache map[string]*Exec
+// execCache is a fuzz target's compiled graphs by configuration, the least recently used freed
+// first. Every compiled program holds memory mappings until it is freed (hundreds of them on XLA
+// CPU, even for these small graphs), and a fuzz worker that kept the program of every configuration
+// it met passed Linux's limit of mappings per process (vm.max_map_count, 65530 by default) within
+// minutes: XLA then failed to compile the next program ("Failed to materialize symbols"). So the
+// cache frees programs while the process holds more than execCacheMappings mappings (where
+// /proc/self/maps tells) or execCacheSize programs. Most fuzzed inputs mutate a corpus entry's
+// values, not its configuration, so a cache of many programs keeps the fuzzer fast.
+type execCache struct {
+	execs map[string]*Exec
+	order []string // least recently used first
+}
 
-const execCacheSize = 32
+const (
+	execCacheSize     = 256
+	execCacheMappings = 40000
+)
 
-func (c execCache) get(key string, build func() *Exec) *Exec {
-	if e, ok := c[key]; ok {
+func (c *execCache) get(key string, build func() *Exec) *Exec {
+	if c.execs == nil {
+		c.execs = map[string]*Exec{}
+	}
+	if e, ok := c.execs[key]; ok {
+		c.touch(key)
 		return e
 	}
-	if len(c) >= execCacheSize {
-		for k, e := range c {
-			e.Finalize()
-			delete(c, k)
-		}
+	for len(c.order) > 0 && (len(c.order) >= execCacheSize || mappings() > execCacheMappings) {
+		c.execs[c.order[0]].Finalize()
+		delete(c.execs, c.order[0])
+		c.order = c.order[1:]
 	}
 	e := build()
-	c[key] = e
+	c.execs[key] = e
+	c.order = append(c.order, key)
 	return e
+}
+
+// touch moves key to the most recently used end.
+func (c *execCache) touch(key string) {
+	i := slices.Index(c.order, key)
+	c.order = append(append(c.order[:i:i], c.order[i+1:]...), key)
+}
+
+// mappings is the number of memory mappings of this process, 0 where /proc/self/maps is missing.
+func mappings() int {
+	raw, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(raw, []byte{'\n'})
 }

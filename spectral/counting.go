@@ -335,7 +335,11 @@ func shiftedSteps[K uint32 | uint64](n, shift int) []K {
 //     not gives the same float64 sum. (A float32 product, as numpy computes it, was contracted in
 //     some fusions and not in others: a last-bit difference between strategies.)
 //
-// In float64 no wider type exists, and a contracted sum may round differently.
+// In float64 no wider type exists to make the product exact. It is rounded as numpy rounds it, once,
+// and then passes through Max(product, 0), the identity here (b >= a and the weight is positive),
+// which XLA and LLVM cannot see through, so that no program contracts the product into the sum:
+// without it, the product of an interpolation between values of opposite signs went unrounded into
+// the sum in one program and not in another, eight units in the last place of the result apart.
 func lerpRows(a, b *Node, f []float64) *Node {
 	g := a.Graph()
 	weight := make([]float64, len(f))
@@ -356,7 +360,10 @@ func lerpRows(a, b *Node, f []float64) *Node {
 		scaled = Mul(ConvertDType(diff, dtypes.Float64), ConvertDType(w, dtypes.Float64))
 		lo, hi = ConvertDType(a, dtypes.Float64), ConvertDType(b, dtypes.Float64)
 	} else {
-		scaled = Mul(diff, w)
+		// b >= a, so the product is >= +0 (or NaN, which Max keeps): Max with 0 changes no value,
+		// and it stands between the product and the sum, so that no program fuses them into one
+		// multiply-add.
+		scaled = Max(Mul(diff, w), ScalarZero(g, diff.DType()))
 	}
 	result := Where(Const(g, low), Add(lo, scaled), Sub(hi, scaled))
 	return Where(Const(g, exact), a, ConvertDType(result, a.DType()))

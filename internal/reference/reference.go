@@ -77,10 +77,12 @@ func Quantile(values []float64, q float64) float64 {
 		return sorted[len(sorted)-1]
 	}
 	a, b := sorted[k], sorted[k+1]
+	// numpy's arithmetic: the product is rounded before the sum (the conversions keep Go from
+	// fusing them into one multiply-add, which it may do on some architectures).
 	if f < 0.5 {
-		return a + f*(b-a)
+		return a + float64(f*(b-a))
 	}
-	return b - (1-f)*(b-a)
+	return b - float64((1-f)*(b-a))
 }
 
 // Quantile32 is Quantile of float32 values, with the lerp rounded as the graph rounds it (see

@@ -368,14 +368,6 @@ func otherMethods(b backends.Backend, size int) []selection {
 	return others
 }
 
-// fakeBackend is a backend that only describes itself.
-type fakeBackend struct {
-	backends.Backend
-	desc string
-}
-
-func (f fakeBackend) Description() string { return f.desc }
-
 // TestAccelerator checks the platform test behind CountingAuto on descriptions of GoMLX's XLA
 // backend with the plugins this project loads.
 func TestAccelerator(t *testing.T) {
@@ -389,14 +381,14 @@ func TestAccelerator(t *testing.T) {
 		"xla:/srv/cpu-cluster/jax_plugins/xla_cuda13/xla_cuda_plugin.so - PJRT plugin (/srv/cpu-cluster/jax_plugins/xla_cuda13/xla_cuda_plugin.so)":                true,
 		"xla:tpu": true,
 	} {
-		if got := Accelerator(fakeBackend{desc: desc}); got != want {
+		if got := Accelerator(backend.DescribedAs(nil, desc)); got != want {
 			t.Errorf("Accelerator(%q) = %v, want %v", desc, got, want)
 		}
 		wantCounting := CountingScatter
 		if want {
 			wantCounting = CountingCompare
 		}
-		if got := CountingFor(fakeBackend{desc: desc}); got != wantCounting {
+		if got := CountingFor(backend.DescribedAs(nil, desc)); got != wantCounting {
 			t.Errorf("CountingFor(%q) = %q, want %q", desc, got, wantCounting)
 		}
 	}

@@ -72,10 +72,11 @@
 // fuse a float32 product and sum into one multiply-add in one compiled program and not in
 // another, so numpy's float32 steps would not give the same bits everywhere; this form does, on
 // every backend and counting strategy. The result can differ from numpy's float32 arithmetic in
-// the last bit. For float64 values it is numpy's arithmetic bit for bit: the product is rounded,
-// then added, and Max(product, 0), the identity there (the product is never negative), stands
-// between them so that XLA cannot fuse them into one multiply-add, which rounds once and, where
-// product and sum nearly cancel, differs by several units in the last place. GoMLX v0.26 has no
+// the last bit. For float64 values it is numpy's arithmetic bit for bit, wherever no subnormal
+// value is involved (XLA may flush those to zero): the product is rounded, then added, and
+// Max(product, 0), the identity there (the product is never negative), stands between them so
+// that XLA cannot fuse them into one multiply-add, which rounds once and, where product and sum
+// nearly cancel, differs by several units in the last place. GoMLX v0.26 has no
 // sort, so v[k] and v[k+1] are selected without sorting, exactly:
 //
 //   - Keys. Each float32 (float64) value is bitcast to a uint32 (uint64) key that orders like the

@@ -336,10 +336,10 @@ func shiftedSteps[K uint32 | uint64](n, shift int) []K {
 //     some fusions and not in others: a last-bit difference between strategies.)
 //
 // In float64 no wider type exists to make the product exact. It is rounded as numpy rounds it, once,
-// and then passes through Max(product, 0), the identity here (b >= a and the weight is positive),
-// which XLA and LLVM cannot see through, so that no program contracts the product into the sum:
-// without it, the product of an interpolation between values of opposite signs went unrounded into
-// the sum in one program and not in another, eight units in the last place of the result apart.
+// and then passes through Max(product, 0), the identity here (b >= a and the weight is >= 0), which
+// XLA and LLVM do not see through (TestFloat64InterpolationRounding checks it): no program can
+// contract the product into the sum, which would round once where numpy rounds twice, several units
+// in the last place apart where product and sum nearly cancel.
 func lerpRows(a, b *Node, f []float64) *Node {
 	g := a.Graph()
 	weight := make([]float64, len(f))
@@ -360,10 +360,7 @@ func lerpRows(a, b *Node, f []float64) *Node {
 		scaled = Mul(ConvertDType(diff, dtypes.Float64), ConvertDType(w, dtypes.Float64))
 		lo, hi = ConvertDType(a, dtypes.Float64), ConvertDType(b, dtypes.Float64)
 	} else {
-		// b >= a, so the product is >= +0 (or NaN, which Max keeps): Max with 0 changes no value,
-		// and it stands between the product and the sum, so that no program fuses them into one
-		// multiply-add.
-		scaled = Max(Mul(diff, w), ScalarZero(g, diff.DType()))
+		scaled = Max(Mul(diff, w), ScalarZero(g, diff.DType())) // >= +0 or NaN: Max keeps its value
 	}
 	result := Where(Const(g, low), Add(lo, scaled), Sub(hi, scaled))
 	return Where(Const(g, exact), a, ConvertDType(result, a.DType()))

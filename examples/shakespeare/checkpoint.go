@@ -106,12 +106,8 @@ func readCheckpoint(dir string) (saved *context.Context, hist *history, err erro
 		return nil, nil, err
 	}
 	saved = context.New()
-	h, err := checkpoints.Load(saved).Dir(dir).Immediate().Done()
-	if err != nil {
+	if _, err := checkpoints.Load(saved).Dir(dir).Immediate().Done(); err != nil {
 		return nil, nil, fmt.Errorf("%v", err)
-	}
-	if has, _ := h.HasCheckpoints(); !has {
-		return nil, nil, fmt.Errorf("no checkpoint files")
 	}
 	migrateParams(saved)
 	raw, err := os.ReadFile(filepath.Join(dir, historyFile))

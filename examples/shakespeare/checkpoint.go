@@ -22,12 +22,12 @@ import (
 
 // A run's checkpoints live in RUN/checkpoint, one directory per saved iteration:
 //
-//	RUN/checkpoint/step-00000250/   GoMLX's checkpoint-*.json and .bin, and history.json
+//	RUN/checkpoint/step-00000250/   GoMLX's checkpoint-*.json and .bin, history.json, SHA256SUMS
 //	RUN/checkpoint/step-00000500/
 //	RUN/checkpoint/.partial/        the checkpoint being written (never read as a checkpoint)
 //
-// A save writes the next checkpoint and its history into .partial, syncs every file and the
-// directory, reads the checkpoint back, and only then renames .partial to step-NNNNNNNN and
+// A save writes the next checkpoint, its history and their digests into .partial, syncs every file
+// and the directory, reads the checkpoint back, and only then renames .partial to step-NNNNNNNN and
 // syncs the parent: a step directory is complete or absent, whatever interrupts the save (a
 // kill, a full disk, a power cut). The weights and the history are in the same directory, so
 // they are always in step. The newest keepCheckpoints are kept; resuming uses the newest one
@@ -93,15 +93,18 @@ func (s ckptStore) list() ([]savedCheckpoint, error) {
 }
 
 // readCheckpoint loads the checkpoint in dir into a fresh context and reads its history; it
-// fails unless both read completely and agree on the iteration. Damaged files give an error, never
-// a panic or an allocation of whatever a damaged shape says (checkLayout), so that the caller can
-// go on to an older checkpoint.
+// fails unless every file has the digest it was saved with (checkDigests), both read completely
+// and they agree on the iteration. Damaged files give an error, never a panic or an allocation of
+// whatever a damaged shape says (checkLayout), so that the caller can go on to an older checkpoint.
 func readCheckpoint(dir string) (saved *context.Context, hist *history, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			saved, hist, err = nil, nil, fmt.Errorf("unreadable: %v", r)
 		}
 	}()
+	if err := checkDigests(dir); err != nil {
+		return nil, nil, err
+	}
 	if err := checkLayout(dir); err != nil {
 		return nil, nil, err
 	}
@@ -264,6 +267,9 @@ func (s ckptStore) save(snap *snapshot) (err error) {
 		return err
 	}
 	if err := hook("history"); err != nil {
+		return err
+	}
+	if err := writeDigests(s.staging()); err != nil {
 		return err
 	}
 	if err := syncDir(s.staging(), true); err != nil {

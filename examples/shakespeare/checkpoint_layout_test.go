@@ -17,26 +17,12 @@ import (
 // short or grown) is reported by readCheckpoint as an error, never a panic or an allocation of what
 // the damage says, and newest goes on to the checkpoint before it, naming the damaged one.
 func TestDamagedCheckpointMetadata(t *testing.T) {
-	store := ckptStore{dir: filepath.Join(t.TempDir(), "checkpoint")}
-	ctx := context.New()
-	w := ctx.In("model").VariableWithValue("w", tensors.FromValue([][]float32{{1, 2, 3}, {4, 5, 6}}))
-	ctx.In("model").VariableWithValue("b", tensors.FromValue([]float32{7, 8, 9}))
-	for step := 1; step <= 2; step++ {
-		gomlxopt.GetGlobalStepVar(ctx).MustSetValue(tensors.FromValue(int64(step)))
-		w.MustSetValue(tensors.FromValue([][]float32{{float32(step), 2, 3}, {4, 5, 6}}))
-		hist := &history{IterLoss: make([]float64, step)}
-		snap, err := takeSnapshot(ctx, nil, hist)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := store.prepareStaging(); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.save(snap); err != nil {
-			t.Fatal(err)
-		}
+	store, newestDir := twoCheckpoints(t)
+	// Without its digests, as an older version saved it: the layout check alone must catch each
+	// damage (with them, TestCheckpointDigests checks that the digests do).
+	if err := os.Remove(filepath.Join(newestDir, digestFile)); err != nil {
+		t.Fatal(err)
 	}
-	newestDir := store.stepDir(2)
 	jsons, _ := filepath.Glob(filepath.Join(newestDir, "checkpoint-*.json"))
 	if len(jsons) != 1 {
 		t.Fatalf("%s: %v", newestDir, jsons)
@@ -91,17 +77,53 @@ func TestDamagedCheckpointMetadata(t *testing.T) {
 	}
 	for _, tc := range cases {
 		tc.damage()
-		if _, _, err := readCheckpoint(newestDir); err == nil {
-			t.Errorf("%s: the damaged checkpoint reads back", tc.name)
-		}
-		c, saved, _, skipped, found, err := store.newest()
-		if err != nil || !found || c.step != 1 || len(skipped) != 1 || !strings.Contains(skipped[0], newestDir) {
-			t.Errorf("%s: newest is %+v (found %v, skipped %q): %v", tc.name, c, found, skipped, err)
-		} else if got := gomlxopt.GetGlobalStep(saved); got != 1 {
-			t.Errorf("%s: the older checkpoint holds step %d", tc.name, got)
-		}
-		t.Logf("%s: %s", tc.name, strings.Join(skipped, "; "))
+		checkFallsBack(t, store, newestDir, tc.name)
 		_ = os.WriteFile(jsonPath, origJSON, 0o644)
 		_ = os.WriteFile(binPath, origBin, 0o644)
 	}
+}
+
+// twoCheckpoints saves two checkpoints of a small context (steps 1 and 2, each with its history)
+// and returns their store and the newer one's directory.
+func twoCheckpoints(t *testing.T) (store ckptStore, newestDir string) {
+	t.Helper()
+	store = ckptStore{dir: filepath.Join(t.TempDir(), "checkpoint")}
+	ctx := context.New()
+	w := ctx.In("model").VariableWithValue("w", tensors.FromValue([][]float32{{1, 2, 3}, {4, 5, 6}}))
+	ctx.In("model").VariableWithValue("b", tensors.FromValue([]float32{7, 8, 9}))
+	for step := 1; step <= 2; step++ {
+		gomlxopt.GetGlobalStepVar(ctx).MustSetValue(tensors.FromValue(int64(step)))
+		w.MustSetValue(tensors.FromValue([][]float32{{float32(step), 2, 3}, {4, 5, 6}}))
+		hist := &history{IterLoss: make([]float64, step)}
+		snap, err := takeSnapshot(ctx, nil, hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.prepareStaging(); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.save(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store, store.stepDir(2)
+}
+
+// checkFallsBack checks that readCheckpoint refuses the newest checkpoint, dir, and that newest goes
+// on to the one before it (step 1), naming dir; it returns the line newest gave for dir.
+func checkFallsBack(t *testing.T, store ckptStore, dir, name string) string {
+	t.Helper()
+	if _, _, err := readCheckpoint(dir); err == nil {
+		t.Errorf("%s: the damaged checkpoint reads back", name)
+	}
+	c, saved, _, skipped, found, err := store.newest()
+	if err != nil || !found || c.step != 1 || len(skipped) != 1 || !strings.Contains(skipped[0], dir) {
+		t.Errorf("%s: newest is %+v (found %v, skipped %q): %v", name, c, found, skipped, err)
+		return ""
+	}
+	if got := gomlxopt.GetGlobalStep(saved); got != 1 {
+		t.Errorf("%s: the older checkpoint holds step %d", name, got)
+	}
+	t.Logf("%s: %s", name, skipped[0])
+	return skipped[0]
 }

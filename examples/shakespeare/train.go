@@ -281,7 +281,9 @@ type runState struct {
 
 	interrupted      atomic.Bool // a signal asked to stop after this step
 	stepStart        time.Time
-	stopErr, saveErr error // returned as they are, not wrapped in the training loop's context
+	stopErr, saveErr error   // returned as they are, not wrapped in the training loop's context
+	divergedAt       int     // the iteration whose training loss was not finite (0: none)
+	divergedLoss     float64 // that loss
 }
 
 // startRun opens the run directory's checkpoints (-restart deletes them first) and resumes from
@@ -364,6 +366,8 @@ func (r *runState) train() error {
 		return r.stopErr
 	case err != nil && r.saveErr != nil:
 		return r.saveErr
+	case err != nil && r.divergedAt > 0:
+		return r.divergence()
 	case err != nil:
 		return err
 	case len(r.hist.IterLoss) != r.cfg.MaxIters:
@@ -418,7 +422,12 @@ func (r *runState) afterStep(_ *train.Loop, metrics []*tensors.Tensor) error {
 	if r.saveErr = r.writer.failed(); r.saveErr != nil { // a background write failed: stop now
 		return r.saveErr
 	}
-	r.hist.IterLoss = append(r.hist.IterLoss, float64(tensors.ToScalar[float32](metrics[0])))
+	loss := float64(tensors.ToScalar[float32](metrics[0]))
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		r.divergedAt, r.divergedLoss = len(r.hist.IterLoss)+1, loss
+		return errDivergedStep
+	}
+	r.hist.IterLoss = append(r.hist.IterLoss, loss)
 	iter := len(r.hist.IterLoss)
 	if alpha, kept, ok := smiopt.Telemetry(r.ctx); ok {
 		r.hist.Telemetry = append(r.hist.Telemetry, results.SMIPoint{Iter: iter, Alpha: alpha, KeptEnergy: kept})
@@ -445,6 +454,29 @@ func (r *runState) afterStep(_ *train.Loop, metrics []*tensors.Tensor) error {
 	}
 	r.stepStart = time.Now()
 	return nil
+}
+
+// errDivergedStep stops the training loop at a step whose loss is not finite; train returns
+// divergence's error instead.
+var errDivergedStep = errors.New("the training loss is not finite")
+
+// divergence says at which iteration training diverged, with what settings, and what to do: the
+// run resumes from its newest checkpoint, written before, with the same batches and dropout, so
+// rerunning the command would most likely diverge at the same iteration again.
+func (r *runState) divergence() error {
+	d := &results.Diverged{Iter: r.divergedAt, MaxIters: r.cfg.MaxIters, Loss: r.divergedLoss}
+	d.Detail = fmt.Sprintf(" (learning rate %.3g there, peak learning_rate %g, grad_clip %g); ",
+		r.cfg.LearningRateAt(r.divergedAt-1), r.cfg.LearningRate, r.cfg.GradClip)
+	saved := int(r.writer.saved.Load())
+	if _, err := os.Stat(r.store.stepDir(saved)); err != nil {
+		d.Detail += "no checkpoint was saved before it, and the same command would most likely diverge there again: " +
+			"change the settings (-set, e.g. a lower learning_rate)"
+	} else {
+		d.Detail += fmt.Sprintf("the newest checkpoint, of iteration %d, is in %s, but resuming from it repeats the same batches "+
+			"and would most likely diverge again: change the settings (-set, e.g. a lower learning_rate) and start over with "+
+			"-restart, or train into another -out", saved, r.store.stepDir(saved))
+	}
+	return d
 }
 
 // evaluate estimates the losses after iteration iter and records them.

@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +321,59 @@ func TestResumeSkipsDamagedCheckpoint(t *testing.T) {
 	restarted, err := tinyRunWith(t, 5, dir, set, 0, func(o *trainOptions) { every(o); o.Restart = true })
 	if err != nil || fmt.Sprint(restarted.IterLoss) != fmt.Sprint(whole.IterLoss) {
 		t.Fatalf("-restart: %v", err)
+	}
+}
+
+// TestDivergedRun: an SMI run whose loss becomes NaN or infinite stops at that iteration with
+// results.Diverged, naming the iteration, the learning rate and its newest checkpoint; it writes no
+// metrics, and its checkpoints hold only the iterations before, with finite losses. Resumed, it
+// diverges at the same iteration again (XLA CPU repeats a resumed run bit for bit), as the message
+// warns.
+func TestDivergedRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains several runs")
+	}
+	t.Parallel()
+	const set = "max_iters=40;eval_interval=20;eval_iters=2;learning_rate=1e4;min_lr=1e3;grad_clip=0"
+	every := func(o *trainOptions) { o.CheckpointEvery = 3 }
+	dir := t.TempDir()
+	at := regexp.MustCompile(`^training diverged at iteration (\d+) of 40: its training loss is (NaN|[+-]Inf) `)
+	divergedAt := func(err error) int {
+		t.Helper()
+		m := at.FindStringSubmatch(fmt.Sprint(err))
+		var d *results.Diverged
+		if !errors.As(err, &d) || m == nil || strconv.Itoa(d.Iter) != m[1] {
+			t.Fatalf("training with learning_rate 1e4: got %v", err)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	_, err := tinyRunWith(t, 5, dir, set, 0, every)
+	first := divergedAt(err)
+	if first <= 3 {
+		t.Fatalf("diverged at iteration %d, before the first checkpoint: the test needs a later one (%v)", first, err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "metrics.json")); statErr == nil {
+		t.Errorf("a diverged run wrote metrics.json")
+	}
+	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	c, _, hist, skipped, found, readErr := store.newest()
+	if readErr != nil || !found || len(skipped) > 0 {
+		t.Fatalf("newest checkpoint: found %v, skipped %q: %v", found, skipped, readErr)
+	}
+	if want := (first - 1) / 3 * 3; c.step != want {
+		t.Errorf("newest checkpoint at iteration %d, want %d (the last multiple of 3 before %d)", c.step, want, first)
+	}
+	if !strings.Contains(err.Error(), store.stepDir(c.step)) {
+		t.Errorf("the message does not name the newest checkpoint %s: %v", store.stepDir(c.step), err)
+	}
+	for i, loss := range hist.IterLoss {
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			t.Errorf("the checkpoint's history holds loss %v at iteration %d", loss, i+1)
+		}
+	}
+	_, err = tinyRunWith(t, 5, dir, set, 0, every)
+	if again := divergedAt(err); again != first {
+		t.Errorf("resumed from iteration %d, the run diverged at %d, first at %d", c.step, again, first)
 	}
 }

@@ -281,9 +281,8 @@ type runState struct {
 
 	interrupted      atomic.Bool // a signal asked to stop after this step
 	stepStart        time.Time
-	stopErr, saveErr error   // returned as they are, not wrapped in the training loop's context
-	divergedAt       int     // the iteration whose training loss was not finite (0: none)
-	divergedLoss     float64 // that loss
+	stopErr, saveErr error             // returned as they are, not wrapped in the training loop's context
+	diverged         *results.Diverged // set when a loss was not finite; train returns it (divergence)
 }
 
 // startRun opens the run directory's checkpoints (-restart deletes them first) and resumes from
@@ -345,6 +344,9 @@ func (r *runState) train() error {
 	}
 	if r.startIter == 0 {
 		if err := r.evaluate(0); err != nil {
+			if r.diverged != nil {
+				return r.divergence()
+			}
 			return err
 		}
 	}
@@ -366,7 +368,7 @@ func (r *runState) train() error {
 		return r.stopErr
 	case err != nil && r.saveErr != nil:
 		return r.saveErr
-	case err != nil && r.divergedAt > 0:
+	case err != nil && r.diverged != nil:
 		return r.divergence()
 	case err != nil:
 		return err
@@ -424,7 +426,7 @@ func (r *runState) afterStep(_ *train.Loop, metrics []*tensors.Tensor) error {
 	}
 	loss := float64(tensors.ToScalar[float32](metrics[0]))
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		r.divergedAt, r.divergedLoss = len(r.hist.IterLoss)+1, loss
+		r.diverged = &results.Diverged{Iter: len(r.hist.IterLoss) + 1, Loss: loss}
 		return errDivergedStep
 	}
 	r.hist.IterLoss = append(r.hist.IterLoss, loss)
@@ -456,17 +458,18 @@ func (r *runState) afterStep(_ *train.Loop, metrics []*tensors.Tensor) error {
 	return nil
 }
 
-// errDivergedStep stops the training loop at a step whose loss is not finite; train returns
-// divergence's error instead.
-var errDivergedStep = errors.New("the training loss is not finite")
+// errDivergedStep stops the training loop at a step whose loss, or whose evaluation's, is not
+// finite; train returns divergence's error instead.
+var errDivergedStep = errors.New("a loss is not finite")
 
 // divergence says at which iteration training diverged, with what settings, and what to do: the
 // run resumes from its newest checkpoint, written before, with the same batches and dropout, so
 // rerunning the command would most likely diverge at the same iteration again.
 func (r *runState) divergence() error {
-	d := &results.Diverged{Iter: r.divergedAt, MaxIters: r.cfg.MaxIters, Loss: r.divergedLoss}
+	d := r.diverged
+	d.MaxIters = r.cfg.MaxIters
 	d.Detail = fmt.Sprintf(" (learning rate %.3g there, peak learning_rate %g, grad_clip %g); ",
-		r.cfg.LearningRateAt(r.divergedAt-1), r.cfg.LearningRate, r.cfg.GradClip)
+		r.cfg.LearningRateAt(max(d.Iter-1, 0)), r.cfg.LearningRate, r.cfg.GradClip)
 	saved := int(r.writer.saved.Load())
 	if _, err := os.Stat(r.store.stepDir(saved)); err != nil {
 		d.Detail += "no checkpoint was saved before it, and the same command would most likely diverge there again: " +
@@ -479,12 +482,20 @@ func (r *runState) divergence() error {
 	return d
 }
 
-// evaluate estimates the losses after iteration iter and records them.
+// evaluate estimates the losses after iteration iter and records them. A loss that is not finite
+// (the step's update made the weights so, though its batch's loss was finite) is a divergence at
+// iter: nothing is recorded, and no checkpoint saves those weights.
 func (r *runState) evaluate(iter int) error {
 	began := time.Now()
 	trainLoss, valLoss, err := r.ev.losses(iter)
 	if err != nil {
 		return err
+	}
+	for _, loss := range []float64{trainLoss, valLoss} {
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			r.diverged = &results.Diverged{Iter: iter, Loss: loss, InEvaluation: true}
+			return errDivergedStep
+		}
 	}
 	took := time.Since(began).Seconds()
 	r.hist.EvalSeconds += took

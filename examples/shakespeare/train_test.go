@@ -376,4 +376,15 @@ func TestDivergedRun(t *testing.T) {
 	if again := divergedAt(err); again != first {
 		t.Errorf("resumed from iteration %d, the run diverged at %d, first at %d", c.step, again, first)
 	}
+
+	// Evaluated after the iteration before, whose update made the weights diverge (the batch's
+	// loss was still finite): the evaluation finds it, and nothing is recorded or saved, where
+	// before the NaN went into the history and the save failed on it, as if the disk had.
+	evalSet := strings.Replace(set, "eval_interval=20", fmt.Sprintf("eval_interval=%d", first-1), 1)
+	_, err = tinyRunWith(t, 5, t.TempDir(), evalSet, 0, func(*trainOptions) {})
+	var d *results.Diverged
+	if !errors.As(err, &d) || !d.InEvaluation || d.Iter != first-1 ||
+		!strings.Contains(err.Error(), fmt.Sprintf("diverged at iteration %d of 40: the evaluation's loss after it is", first-1)) {
+		t.Errorf("evaluating after iteration %d: got %v", first-1, err)
+	}
 }

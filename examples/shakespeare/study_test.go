@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
+
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
@@ -149,5 +151,100 @@ func TestStudy(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report from damaged data lacks %q", want)
 		}
+	}
+}
+
+// divergingTrainer trains as the study does, except that the runs diverge selects train with a
+// learning rate that makes their loss NaN within a few iterations.
+type divergingTrainer struct {
+	studyTrainer
+	diverge func(s study.Spec) bool
+}
+
+func (t divergingTrainer) Train(b backends.Backend, corpus *data.Corpus, s study.Spec) (*results.Metrics, error) {
+	if t.diverge(s) {
+		s.Set += ";learning_rate=1e4;min_lr=1e3;grad_clip=0"
+	}
+	return t.studyTrainer.Train(b, corpus, s)
+}
+
+// TestStudyRecordsDivergence: a run of a study that diverges is recorded in study.json (published),
+// the other runs are trained, analysed, measured and reported, the report names the diverged run,
+// and the study ends with an error that names it. Run again, the run diverges again and its record
+// is replaced; once it finishes, the record goes.
+func TestStudyRecordsDivergence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains several runs")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	o := tinyStudy(dir, []int{0, 5}, []int64{1, 2})
+	diverging := divergingTrainer{diverge: func(s study.Spec) bool { return s.Run == 5 && s.Seed == 2 }}
+	readDiverged := func() []map[string]any {
+		t.Helper()
+		var sf struct {
+			Diverged []map[string]any `json:"diverged"`
+		}
+		raw, err := os.ReadFile(filepath.Join(o.Publish, "study.json"))
+		if err != nil || json.Unmarshal(raw, &sf) != nil {
+			t.Fatalf("published study.json: %v", err)
+		}
+		return sf.Diverged
+	}
+	var firstIter any
+	for attempt := 1; attempt <= 2; attempt++ {
+		err := study.Run(o, diverging, "test")
+		if err == nil || !strings.Contains(err.Error(), "1 run that diverged") || !strings.Contains(err.Error(), "run 5, seed 2 diverged at iteration") {
+			t.Fatalf("attempt %d: the study with a diverging run ended with %v", attempt, err)
+		}
+		div := readDiverged()
+		if len(div) != 1 || div[0]["run"] != 5.0 || div[0]["seed"] != 2.0 || div[0]["max_iters"] != 30.0 ||
+			(div[0]["loss"] != "NaN" && div[0]["loss"] != "+Inf" && div[0]["loss"] != "-Inf") {
+			t.Fatalf("attempt %d: diverged runs in study.json: %v", attempt, div)
+		}
+		if attempt == 1 {
+			firstIter = div[0]["iter"]
+		} else if div[0]["iter"] != firstIter {
+			t.Errorf("diverged at iteration %v, then at %v", firstIter, div[0]["iter"])
+		}
+	}
+	for _, name := range []string{"tiny-run0-seed1", "tiny-run5-seed1", "tiny-run0-seed2"} {
+		for _, file := range []string{"metrics.json", "analysis.json"} {
+			if _, err := os.Stat(filepath.Join(o.Publish, "runs", name, file)); err != nil {
+				t.Errorf("the runs that did not diverge are published: %v", err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(o.Publish, "runs", "tiny-run5-seed2")); err == nil {
+		t.Error("the diverged run was published")
+	}
+	var speed struct {
+		Rates map[string][]float64 `json:"tokens_per_sec"`
+	}
+	if raw, err := os.ReadFile(filepath.Join(o.Publish, "speed.json")); err != nil || json.Unmarshal(raw, &speed) != nil || len(speed.Rates) != 3 {
+		t.Errorf("speed.json: %v, %d models measured, want the 3 finished", err, len(speed.Rates))
+	}
+	report, err := os.ReadFile(o.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "**Diverged, so without results:** run 5, seed 2 diverged at iteration") ||
+		!strings.Contains(string(report), "run 5, seed 2 diverged at iteration") {
+		t.Errorf("the report does not name the diverged run:\n%s", report)
+	}
+
+	// Trained again with settings that do not diverge (in a fresh directory: the old one's
+	// checkpoints have other settings), the run finishes and its record goes.
+	if err := os.RemoveAll(filepath.Join(o.Dir, "runs", "tiny-run5-seed2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := study.Run(o, studyTrainer{}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if div := readDiverged(); len(div) != 0 {
+		t.Errorf("the run finished, yet study.json records it as diverged: %v", div)
+	}
+	if report, _ := os.ReadFile(o.Report); strings.Contains(string(report), "diverged at iteration") {
+		t.Error("the report still names a diverged run")
 	}
 }

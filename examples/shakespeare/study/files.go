@@ -1,15 +1,59 @@
 package study
 
-import "github.com/smi-gomlx/smi/examples/shakespeare/results"
+import (
+	"fmt"
+	"slices"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/gpt"
+)
 
 // The files of a study folder, and of its published copy.
 
 // studyFile is DIR/study.json.
 type studyFile struct {
-	Preset      string       `json:"preset"`
-	Runs        []int        `json:"runs"`
-	Seeds       []int64      `json:"seeds"`
-	Invocations []invocation `json:"invocations"`
+	Preset      string        `json:"preset"`
+	Runs        []int         `json:"runs"`
+	Seeds       []int64       `json:"seeds"`
+	Invocations []invocation  `json:"invocations"`
+	Diverged    []divergedRun `json:"diverged,omitempty"` // runs of the grid that diverged, in the order found
+}
+
+// divergedRun is a run of the grid whose training loss became NaN or infinite (results.Diverged):
+// it has no results, and the report says so. An invocation that finishes it removes it.
+type divergedRun struct {
+	Run      int        `json:"run"`
+	Seed     int64      `json:"seed"`
+	Iter     int        `json:"iter"` // the iteration whose loss was not finite
+	MaxIters int        `json:"max_iters"`
+	Loss     string     `json:"loss"`                    // "NaN", "+Inf" or "-Inf"
+	InEval   bool       `json:"in_evaluation,omitempty"` // the evaluation after Iter found it, not the training step
+	Backend  string     `json:"backend"`
+	Config   gpt.Config `json:"config"` // the run's recipe: the report lists it in the section of its preset, recipe and backend
+	Date     string     `json:"date_utc"`
+}
+
+// String says which run diverged, where and on what, as the study and the report write it.
+func (d divergedRun) String() string {
+	which := "training"
+	if d.InEval {
+		which = "evaluation"
+	}
+	return fmt.Sprintf("run %d, seed %d diverged at iteration %d of %d (%s loss %s) on %s",
+		d.Run, d.Seed, d.Iter, d.MaxIters, which, d.Loss, kindName(backendKind(d.Backend)))
+}
+
+// setDiverged records that run p diverged as d, or, with d nil, that it did not (it finished).
+func (sf *studyFile) setDiverged(p gridPoint, d *divergedRun) {
+	sf.Diverged = slices.DeleteFunc(sf.Diverged, func(x divergedRun) bool { return x.Run == p.run && x.Seed == p.seed })
+	if d != nil {
+		sf.Diverged = append(sf.Diverged, *d)
+	}
+}
+
+// diverged reports whether run p is recorded as diverged.
+func (sf *studyFile) diverged(p gridPoint) bool {
+	return slices.ContainsFunc(sf.Diverged, func(x divergedRun) bool { return x.Run == p.run && x.Seed == p.seed })
 }
 
 // invocation is one execution of the study command on the folder.

@@ -275,6 +275,14 @@ func (d *studyData) sectionIntroMarkdown(rp *reproduction, w func(string, ...any
 	w("%d layers, %d heads, %d-dim embeddings, context %d, batch %d, dropout %g, %d iterations, %d parameters; runs %s x seeds %s; %d run%s with usable metrics, from %s. Plots: `%s/`.\n\n",
 		cfg.NLayer, cfg.NHead, cfg.NEmbd, cfg.BlockSize, cfg.BatchSize, cfg.Dropout, cfg.MaxIters, d.records[0].metrics.Params,
 		joinInts(d.runs), joinInts(d.seeds), len(d.records), plural(len(d.records)), strings.Join(folders, ", "), d.plotLink)
+	var diverged []string
+	m := d.records[0].metrics
+	for _, x := range rp.diverged[sectionKey(m.Preset, m.Backend, m.Config)] {
+		diverged = append(diverged, x.String())
+	}
+	if len(diverged) > 0 {
+		w("**Diverged, so without results:** %s. The comparisons with these runs lack those seeds' pairs: a run that diverges counts neither as worse nor as better.\n\n", strings.Join(diverged, "; "))
+	}
 	w("%s ", d.pairingCheck())
 	th, reached := d.convergenceThreshold()
 	switch {

@@ -16,6 +16,9 @@ import (
 // measureSpeed times every final model's inference in one process, interleaved (see
 // Trainer.InferenceSpeed), unless speed.json already holds exactly these runs.
 func (o *Options) measureSpeed(t Trainer, b backends.Backend, corpus *data.Corpus, grid []gridPoint) error {
+	if len(grid) == 0 { // every run diverged: no final model
+		return nil
+	}
 	path := filepath.Join(o.Dir, "speed.json")
 	names := make([]string, len(grid))
 	dirs := make([]string, len(grid))

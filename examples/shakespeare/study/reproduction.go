@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/platform"
 )
 
@@ -60,7 +61,8 @@ type reproduction struct {
 	reportDir string   // the report's folder: links and folder names are relative to it
 	sources   []*studySource
 	sections  []*studyData
-	problems  []string // what belongs to no section
+	problems  []string                 // what belongs to no section
+	diverged  map[string][]divergedRun // the runs that diverged, by sectionKey
 }
 
 // backendKind names the kind of machine a backend computes on, from its description: the
@@ -168,6 +170,9 @@ func loadSource(dir string) (*studySource, []*runRecord, []string, error) {
 		return nil, nil, nil, fmt.Errorf("%s: %v", path, err)
 	}
 	var problems []string
+	for _, d := range s.study.Diverged {
+		problems = append(problems, fmt.Sprintf("%s: %s: it has no results", dir, d))
+	}
 	var records []*runRecord
 	if info, err := os.Stat(filepath.Join(dir, "runs")); err == nil && info.IsDir() {
 		var err error
@@ -221,7 +226,7 @@ func loadReproduction(roots []string, reportPath string) (*reproduction, error) 
 	if err != nil {
 		return nil, err
 	}
-	rp := &reproduction{roots: roots, reportDir: filepath.Dir(reportPath)}
+	rp := &reproduction{roots: roots, reportDir: filepath.Dir(reportPath), diverged: map[string][]divergedRun{}}
 	idx := &sectionIndex{byKey: map[string]*studyData{}}
 	for _, dir := range dirs {
 		if err := rp.addSource(dir, idx); err != nil {
@@ -236,7 +241,11 @@ func loadReproduction(roots []string, reportPath string) (*reproduction, error) 
 	}
 	rp.nameSections()
 	if len(rp.sections) == 0 {
-		return nil, fmt.Errorf("no usable run in %s", strings.Join(dirs, ", "))
+		why := ""
+		if len(rp.problems) > 0 {
+			why = ":\n  " + strings.Join(rp.problems, "\n  ")
+		}
+		return nil, fmt.Errorf("no usable run in %s%s", strings.Join(dirs, ", "), why)
 	}
 	return rp, nil
 }
@@ -248,9 +257,15 @@ type sectionIndex struct {
 	keys  []string
 }
 
+// sectionKey identifies a section: a preset, a kind of backend (from a backend's description) and
+// a recipe.
+func sectionKey(preset, backendDesc string, cfg gpt.Config) string {
+	return preset + "|" + backendKind(backendDesc) + "|" + canonicalJSON(cfg, nil)
+}
+
 // section returns r's section, a new one when r is the first of its kind.
 func (idx *sectionIndex) section(r *runRecord) *studyData {
-	key := r.metrics.Preset + "|" + backendKind(r.metrics.Backend) + "|" + canonicalJSON(r.metrics.Config, nil)
+	key := sectionKey(r.metrics.Preset, r.metrics.Backend, r.metrics.Config)
 	d := idx.byKey[key]
 	if d == nil {
 		d = &studyData{preset: r.metrics.Preset, kind: backendKind(r.metrics.Backend), byRun: map[int]map[int64]*runRecord{}}
@@ -268,6 +283,10 @@ func (rp *reproduction) addSource(dir string, idx *sectionIndex) error {
 		return err
 	}
 	rp.sources = append(rp.sources, s)
+	for _, d := range s.study.Diverged {
+		key := sectionKey(s.study.Preset, d.Backend, d.Config)
+		rp.diverged[key] = append(rp.diverged[key], d)
+	}
 	var sections []*studyData
 	for _, r := range recs {
 		d := idx.section(r)

@@ -68,7 +68,7 @@ func Run(o *Options, t Trainer, command string) error {
 	// 3. The inference speed of every final model and the training-step time of every
 	// configuration, each interleaved in this one process.
 	if !o.NoSpeed {
-		if err := o.measureSpeed(t, b, corpus, o.grid()); err != nil {
+		if err := o.measureSpeed(t, b, corpus, s.finishedGrid()); err != nil {
 			return err
 		}
 		if err := o.measureSteps(t, b, corpus); err != nil {
@@ -79,11 +79,33 @@ func Run(o *Options, t Trainer, command string) error {
 		return err
 	}
 	// 4. The report, from the published files only: this study's and every other found.
-	if err := writeReproduction(o.From, o.Report); err != nil {
-		return err
+	reportErr := writeReproduction(o.From, o.Report)
+	var runs []string
+	for _, d := range s.sf.Diverged {
+		if slices.Contains(o.grid(), gridPoint{run: d.Run, seed: d.Seed}) {
+			runs = append(runs, d.String())
+		}
+	}
+	if n := len(runs); n > 0 {
+		report := fmt.Sprintf("the report, %s, names them", o.Report)
+		if reportErr != nil {
+			first, _, _ := strings.Cut(reportErr.Error(), "\n") // the rest lists the diverged runs again
+			report = "no report was written: " + strings.TrimSuffix(first, ":")
+		}
+		return fmt.Errorf("the study is complete but for %d run%s that diverged, which have no results (%s): %s. "+
+			"Running the study again retries them from their checkpoints, and with the same settings and backend they would most likely diverge again",
+			n, plural(n), report, strings.Join(runs, "; "))
+	}
+	if reportErr != nil {
+		return reportErr
 	}
 	fmt.Printf("\nStudy complete (%s in this invocation). Report: %s\n", time.Since(began).Round(time.Second), o.Report)
 	return nil
+}
+
+// finishedGrid is the grid without the runs that diverged: those with a final model.
+func (s *session) finishedGrid() []gridPoint {
+	return slices.DeleteFunc(s.o.grid(), s.sf.diverged)
 }
 
 // check loads the study's text and checks every run's settings with t before anything trains.
@@ -148,7 +170,10 @@ func (s *session) train() error {
 		}
 		if !done {
 			pending = append(pending, p)
-		} else if err := o.publishRun(s.sf, p, "metrics.json"); err != nil {
+			continue
+		}
+		s.sf.setDiverged(p, nil)
+		if err := o.publishRun(s.sf, p, "metrics.json"); err != nil {
 			return err
 		}
 	}
@@ -166,9 +191,26 @@ func (s *session) train() error {
 			pos, len(grid), p.run, p.seed, len(pending)-k, len(pending), eta)
 		spec := o.spec(p)
 		m, err := s.t.Train(s.b, s.corpus, spec)
+		var div *results.Diverged
+		if errors.As(err, &div) {
+			// A result too: recorded, reported, and the other runs go on.
+			cfg, _, err := s.t.Settings(s.corpus, spec)
+			if err != nil {
+				return err
+			}
+			d := divergedRun{Run: p.run, Seed: p.seed, Iter: div.Iter, MaxIters: div.MaxIters, Loss: div.LossText(), InEval: div.InEvaluation,
+				Backend: backend.Description(s.b), Config: cfg, Date: results.NowUTC()}
+			s.sf.setDiverged(p, &d)
+			fmt.Printf("[%d/%d] %s: no results; going on with the other runs\n", pos, len(grid), d)
+			if err := s.save(); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("run %d, seed %d (%s): %w", p.run, p.seed, spec.Out, err)
 		}
+		s.sf.setDiverged(p, nil)
 		fmt.Printf("[%d/%d] run %d, seed %d: val loss %.4f, %.0f s training\n", pos, len(grid), p.run, p.seed, m.FinalValLoss, m.TrainSeconds)
 		s.inv.Trained = append(s.inv.Trained, o.name(p))
 		if err := o.publishRun(s.sf, p, "metrics.json"); err != nil {
@@ -183,7 +225,7 @@ func (s *session) train() error {
 
 // analyse analyses every final model of the grid not analysed yet, and publishes every analysis.
 func (s *session) analyse() error {
-	for _, p := range s.o.grid() {
+	for _, p := range s.finishedGrid() {
 		dir := filepath.Join(s.o.Dir, "runs", s.o.name(p))
 		if _, err := os.Stat(filepath.Join(dir, "analysis.json")); err != nil {
 			fmt.Printf("Analysing %s...\n", dir)

@@ -130,7 +130,7 @@ func fakeRun(preset, backend string, run int, seed int64, effect float64) (resul
 
 // fakeStudy publishes made-up runs x seeds of preset, trained on backend, in dir as the study
 // does (study.json, runs/<name>/metrics.json and analysis.json, speed.json, steps.json).
-func fakeStudy(t *testing.T, dir, preset, backend string, runList []int, seeds []int64, effect float64) {
+func fakeStudy(t testing.TB, dir, preset, backend string, runList []int, seeds []int64, effect float64) {
 	t.Helper()
 	sf := studyFile{Preset: preset, Runs: runList, Seeds: seeds, Invocations: []invocation{{Command: "shakespeare study (made up)", Revision: "abc123",
 		Machine: results.Machine{Host: "test", CPUs: 2, CPU: "Made-up CPU"}, Backend: backend, Started: "2026-12-04T00:00:00Z", Updated: "2026-12-04T01:00:00Z", Seconds: 3600}}}

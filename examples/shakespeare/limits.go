@@ -56,10 +56,25 @@ func attentionFloor(cfg gpt.Config, batch int) float64 {
 	return 4 * float64(cfg.NLayer) * float64(batch) * float64(cfg.NHead) * float64(cfg.BlockSize) * float64(cfg.BlockSize)
 }
 
+// stateFloor is a lower bound of the memory in bytes that training holds for the parameters:
+// float32 copies of each, the weights and AdamW's two moments, and with grad_clip > 0 also the
+// gradients (the global norm needs every gradient before any update); SMI's histories and the
+// data-parallel replicas come on top.
+func stateFloor(cfg gpt.Config) float64 {
+	copies := 3.0
+	if cfg.GradClip > 0 {
+		copies = 4
+	}
+	return 4 * copies * cfg.ParamCount(true)
+}
+
 // checkMemory reports settings whose training step cannot fit in the memory at hand: on a CPU
-// (the backend's devices share the host's memory) when attentionFloor of the whole batch is more
-// than the host's memory (MemTotal of /proc/meminfo). An accelerator's memory is not known before
-// its plugin allocates, so settings too large for it fail there (XLA's "out of memory").
+// (the backend's devices share the host's memory) when attentionFloor of the whole batch plus
+// stateFloor is more than the host's memory (MemTotal of /proc/meminfo). Past it, the first
+// allocations that do not fit fail with XLA's "Out of memory", and those that fit one by one get
+// the process killed by the kernel, without a word, once their pages are written. An accelerator's
+// memory is not known before its plugin allocates, so settings too large for it fail there
+// (XLA's "out of memory").
 func checkMemory(b backends.Backend, cfg gpt.Config) error {
 	if !onCPU(b) {
 		return nil
@@ -68,14 +83,21 @@ func checkMemory(b backends.Backend, cfg gpt.Config) error {
 	if !ok {
 		return nil
 	}
-	need := attentionFloor(cfg, cfg.BatchSize)
-	if need <= float64(have) {
+	attention, state := attentionFloor(cfg, cfg.BatchSize), stateFloor(cfg)
+	if attention+state <= float64(have) {
 		return nil
 	}
-	return fmt.Errorf("block_size=%d, batch_size=%d, n_head=%d, n_layer=%d need more memory than this machine has: a training step "+
-		"keeps at least %s of attention weights for its backward pass (n_layer*batch_size*n_head*block_size^2 float32 values), "+
-		"and the machine has %s: lower block_size (the need grows with its square), batch_size, n_head or n_layer",
-		cfg.BlockSize, cfg.BatchSize, cfg.NHead, cfg.NLayer, humanBytes(int64(min(need, 1<<62))), humanBytes(have))
+	bytes := func(x float64) string { return humanBytes(int64(min(x, 1<<62))) }
+	if attention >= state {
+		return fmt.Errorf("block_size=%d, batch_size=%d, n_head=%d, n_layer=%d need more memory than this machine has: a training step "+
+			"keeps at least %s of attention weights for its backward pass (n_layer*batch_size*n_head*block_size^2 float32 values), "+
+			"and %s for the parameters, and the machine has %s: lower block_size (the need grows with its square), batch_size, n_head or n_layer",
+			cfg.BlockSize, cfg.BatchSize, cfg.NHead, cfg.NLayer, bytes(attention), bytes(state), humanBytes(have))
+	}
+	return fmt.Errorf("n_embd=%d, n_layer=%d need more memory than this machine has: training keeps at least %s for the %.4g parameters "+
+		"(their weights and AdamW's two moments, and with grad_clip their gradients, float32), and %s of attention weights, and the machine has %s: "+
+		"lower n_embd (the need grows with its square) or n_layer",
+		cfg.NEmbd, cfg.NLayer, bytes(state), cfg.ParamCount(true), bytes(attention), humanBytes(have))
 }
 
 // onCPU reports whether b computes on the host's CPUs (XLA CPU, or GoMLX's Go backend): whether

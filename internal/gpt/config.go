@@ -180,14 +180,18 @@ func FromContext(ctx *context.Context, base Config) (Config, error) {
 
 // NumParams counts parameters as nanoGPT does: the tied head counts once; withPosition=false
 // leaves out the position embedding (nanoGPT's get_num_params default).
-func (c Config) NumParams(withPosition bool) int {
-	C := c.NEmbd
+func (c Config) NumParams(withPosition bool) int { return int(c.ParamCount(withPosition)) }
+
+// ParamCount is NumParams as a float64: exact below 2^53 parameters, and without the overflow of
+// an int for settings far beyond any machine (which the trainer refuses by it).
+func (c Config) ParamCount(withPosition bool) float64 {
+	C := float64(c.NEmbd)
 	perBlock := 2*C + // two LayerNorm gains
 		C*3*C + C*C + // attention: qkv and output projection
 		C*4*C + 4*C*C // MLP
-	n := c.VocabSize*C + c.NLayer*perBlock + C // + final LayerNorm
+	n := float64(c.VocabSize)*C + float64(c.NLayer)*perBlock + C // + final LayerNorm
 	if withPosition {
-		n += c.BlockSize * C
+		n += float64(c.BlockSize) * C
 	}
 	return n
 }

@@ -233,6 +233,18 @@ func TestStudyRecordsDivergence(t *testing.T) {
 		t.Errorf("the report does not name the diverged run:\n%s", report)
 	}
 
+	// A folder whose every run diverged: no report, and the error says why.
+	all := tinyStudy(t.TempDir(), []int{5}, []int64{2})
+	err = study.Run(all, diverging, "test")
+	if err == nil || !strings.Contains(err.Error(), "no report was written: no usable run in") {
+		t.Errorf("a study whose only run diverged ended with %v", err)
+	}
+	err = study.ReportCommand([]string{"-from", all.Publish, "-reproduction_out", all.Report})
+	if err == nil || !strings.Contains(err.Error(), "holds no usable run (1 diverged, below)") ||
+		!strings.Contains(err.Error(), "run 5, seed 2 diverged at iteration") {
+		t.Errorf("the report of a study whose only run diverged: %v", err)
+	}
+
 	// Trained again with settings that do not diverge (in a fresh directory: the old one's
 	// checkpoints have other settings), the run finishes and its record goes.
 	if err := os.RemoveAll(filepath.Join(o.Dir, "runs", "tiny-run5-seed2")); err != nil {

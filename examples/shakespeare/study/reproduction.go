@@ -316,7 +316,11 @@ func (rp *reproduction) addSource(dir string, idx *sectionIndex) error {
 			}
 		}
 		if len(sections) == 0 {
-			rp.problems = append(rp.problems, fmt.Sprintf("%s (the %s preset on %s) holds no usable run yet", rp.rel(dir), s.study.Preset, kind))
+			why := "yet"
+			if len(s.study.Diverged) > 0 {
+				why = fmt.Sprintf("(%d diverged, below)", len(s.study.Diverged))
+			}
+			rp.problems = append(rp.problems, fmt.Sprintf("%s (the %s preset on %s) holds no usable run %s", rp.rel(dir), s.study.Preset, kind, why))
 		}
 	}
 	for _, d := range sections {

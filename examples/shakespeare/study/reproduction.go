@@ -228,9 +228,22 @@ func loadReproduction(roots []string, reportPath string) (*reproduction, error) 
 	}
 	rp := &reproduction{roots: roots, reportDir: filepath.Dir(reportPath), diverged: map[string][]divergedRun{}}
 	idx := &sectionIndex{byKey: map[string]*studyData{}}
+	var loaded []loadedSource
 	for _, dir := range dirs {
-		if err := rp.addSource(dir, idx); err != nil {
+		s, recs, problems, err := loadSource(dir)
+		if err != nil {
 			return nil, err
+		}
+		rp.sources = append(rp.sources, s)
+		loaded = append(loaded, loadedSource{s, recs, problems})
+	}
+	// Folders with runs first: a folder without any then joins the sections of its preset and
+	// backend, whatever the folders' names.
+	for _, withRuns := range []bool{true, false} {
+		for _, l := range loaded {
+			if (len(l.recs) > 0) == withRuns {
+				rp.addSource(l, idx)
+			}
 		}
 	}
 	for _, key := range idx.keys {
@@ -275,14 +288,17 @@ func (idx *sectionIndex) section(r *runRecord) *studyData {
 	return d
 }
 
-// addSource reads the published study folder dir and puts each of its runs in its section; the
-// folder's problems go to the sections it feeds (or to the report's, when it feeds none).
-func (rp *reproduction) addSource(dir string, idx *sectionIndex) error {
-	s, recs, problems, err := loadSource(dir)
-	if err != nil {
-		return err
-	}
-	rp.sources = append(rp.sources, s)
+// loadedSource is a published study folder as loadSource read it.
+type loadedSource struct {
+	s        *studySource
+	recs     []*runRecord
+	problems []string
+}
+
+// addSource puts each run of the published study folder l in its section; the folder's problems
+// go to the sections it feeds (or to the report's, when it feeds none).
+func (rp *reproduction) addSource(l loadedSource, idx *sectionIndex) {
+	s, recs, problems, dir := l.s, l.recs, l.problems, l.s.dir
 	for _, d := range s.study.Diverged {
 		key := sectionKey(s.study.Preset, d.Backend, d.Config)
 		rp.diverged[key] = append(rp.diverged[key], d)
@@ -311,7 +327,14 @@ func (rp *reproduction) addSource(dir string, idx *sectionIndex) error {
 			kind = backendKind(s.study.Invocations[n-1].Backend)
 		}
 		for _, key := range idx.keys {
-			if d := idx.byKey[key]; d.preset == s.study.Preset && d.kind == kind {
+			d := idx.byKey[key]
+			// Runs that diverged name their recipe: only its section. Otherwise the recipe is
+			// not known: every section of the preset and backend.
+			joins := d.preset == s.study.Preset && d.kind == kind
+			if len(s.study.Diverged) > 0 {
+				joins = slices.ContainsFunc(s.study.Diverged, func(x divergedRun) bool { return sectionKey(s.study.Preset, x.Backend, x.Config) == key })
+			}
+			if joins {
 				sections = append(sections, d)
 			}
 		}
@@ -332,7 +355,6 @@ func (rp *reproduction) addSource(dir string, idx *sectionIndex) error {
 	if len(sections) == 0 {
 		rp.problems = append(rp.problems, problems...)
 	}
-	return nil
 }
 
 // nameSections orders the sections, by preset, then the most runs first, and names them: a
@@ -399,7 +421,7 @@ func (d *studyData) finish(rp *reproduction) {
 	for _, s := range d.sources {
 		for _, run := range s.study.Runs {
 			for _, seed := range s.study.Seeds {
-				if d.byRun[run][seed] == nil {
+				if d.byRun[run][seed] == nil && !s.study.diverged(gridPoint{run: run, seed: seed}) { // a diverged run has its own line
 					d.problems = appendNew(d.problems, fmt.Sprintf("run %d, seed %d (%s): no usable metrics.json (not trained yet, or skipped above)", run, seed, rp.rel(s.dir)))
 				}
 			}

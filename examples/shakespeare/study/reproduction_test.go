@@ -401,3 +401,47 @@ func TestReproductionOneRunPiece(t *testing.T) {
 		}
 	}
 }
+
+// TestReportPlacesDivergedRuns: a run that diverged is named in the section of its preset, recipe
+// and backend, whatever the folders' names; a folder whose only runs diverged with another recipe
+// joins no section, and its runs are listed with what the report could not count. A diverged run
+// of a folder's grid is named once, not also as a missing metrics file.
+func TestReportPlacesDivergedRuns(t *testing.T) {
+	root := t.TempDir()
+	m, _ := fakeRun("cpu", fakeCPU, 5, 3, 0.05)
+	other := m.Config
+	other.LearningRate = 1e4
+	diverged := func(dir string, cfg gpt.Config) {
+		sf := studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{3}, Invocations: []invocation{{Command: "made up", Backend: fakeCPU}},
+			Diverged: []divergedRun{{Run: 5, Seed: 3, Iter: 7, MaxIters: 300, Loss: "NaN", Backend: fakeCPU, Config: cfg}}}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := results.WriteJSON(filepath.Join(dir, "study.json"), sf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "a-..." sorts before the folder with the runs, which the report read first before.
+	diverged(filepath.Join(root, "a-same-recipe"), m.Config)
+	diverged(filepath.Join(root, "a-other-recipe"), other)
+	fakeStudy(t, filepath.Join(root, "b-runs"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := rp.markdown()
+	intro := "**Diverged, so without results:** run 5, seed 3 diverged at iteration 7 of 300 (training loss NaN) on CPU (XLA's CPU plugin). "
+	if strings.Count(md, intro) != 1 {
+		t.Errorf("the section names the diverged run of its recipe %d times, want once:\n%s", strings.Count(md, intro), md)
+	}
+	if !strings.Contains(md, "a-other-recipe (the cpu preset on cpu) holds no usable run (1 diverged, below)") ||
+		!strings.Contains(md, "a-other-recipe: run 5, seed 3 diverged at iteration 7") {
+		t.Errorf("the folder of another recipe is not listed as not counted:\n%s", md)
+	}
+	if strings.Contains(md, "a-same-recipe (the cpu preset on cpu) holds no usable run") {
+		t.Errorf("the folder of the same recipe joins no section")
+	}
+	if strings.Contains(md, "run 5, seed 3 (a-same-recipe): no usable metrics.json") {
+		t.Errorf("the diverged run is also reported as a missing metrics file")
+	}
+}

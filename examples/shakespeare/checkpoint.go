@@ -26,9 +26,9 @@ import (
 //	RUN/checkpoint/step-00000500/
 //	RUN/checkpoint/.partial/        the checkpoint being written (never read as a checkpoint)
 //
-// A save writes the next checkpoint, its history and their digests into .partial, syncs every file
-// and the directory, reads the checkpoint back, and only then renames .partial to step-NNNNNNNN and
-// syncs the parent: a step directory is complete or absent, whatever interrupts the save (a
+// A save writes the next checkpoint and its history into .partial, syncs every file and the
+// directory, reads the checkpoint back, writes the digests of its files (SHA256SUMS) and syncs
+// them, and only then renames .partial to step-NNNNNNNN and syncs the parent: a step directory is complete or absent, whatever interrupts the save (a
 // kill, a full disk, a power cut). The weights and the history are in the same directory, so
 // they are always in step. The newest keepCheckpoints are kept; resuming uses the newest one
 // that reads back, and says so when it had to skip newer ones.
@@ -269,15 +269,22 @@ func (s ckptStore) save(snap *snapshot) (err error) {
 	if err := hook("history"); err != nil {
 		return err
 	}
-	if err := writeDigests(s.staging()); err != nil {
-		return err
-	}
 	if err := syncDir(s.staging(), true); err != nil {
 		return err
 	}
-	// Read it back: GoMLX v0.26's Save can miss a failed write of a variable's data.
+	// Read it back: GoMLX v0.26's Save can miss a failed write of a variable's data. Then the
+	// digests of what read back (written after, so the read does not hash the files again).
 	if _, _, err := readCheckpoint(s.staging()); err != nil {
 		return fmt.Errorf("the checkpoint written does not read back: %v", err)
+	}
+	if err := writeDigests(s.staging()); err != nil {
+		return err
+	}
+	if err := syncFile(filepath.Join(s.staging(), digestFile)); err != nil {
+		return err
+	}
+	if err := syncDir(s.staging(), false); err != nil {
+		return err
 	}
 	if err := hook("verified"); err != nil {
 		return err

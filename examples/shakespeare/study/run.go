@@ -81,8 +81,9 @@ func Run(o *Options, t Trainer, command string) error {
 	// 4. The report, from the published files only: this study's and every other found.
 	reportErr := writeReproduction(o.From, o.Report)
 	var runs []string
+	grid := o.grid()
 	for _, d := range s.sf.Diverged {
-		if slices.Contains(o.grid(), gridPoint{run: d.Run, seed: d.Seed}) {
+		if slices.Contains(grid, gridPoint{run: d.Run, seed: d.Seed}) {
 			runs = append(runs, d.String())
 		}
 	}

@@ -56,10 +56,10 @@ func attentionFloor(cfg gpt.Config, batch int) float64 {
 	return 4 * float64(cfg.NLayer) * float64(batch) * float64(cfg.NHead) * float64(cfg.BlockSize) * float64(cfg.BlockSize)
 }
 
-// stateFloor is a lower bound of the memory in bytes that training holds for the parameters:
-// float32 copies of each, the weights and AdamW's two moments, and with grad_clip > 0 also the
-// gradients (the global norm needs every gradient before any update); SMI's histories and the
-// data-parallel replicas come on top.
+// stateFloor is a lower bound of the memory in bytes that training holds for the parameters on
+// each device: float32 copies of each, the weights and AdamW's two moments, and with grad_clip > 0
+// also the gradients (the global norm needs every gradient before any update); SMI's histories
+// come on top. Data-parallel training (-devices) keeps all of it on every device.
 func stateFloor(cfg gpt.Config) float64 {
 	copies := 3.0
 	if cfg.GradClip > 0 {
@@ -69,13 +69,12 @@ func stateFloor(cfg gpt.Config) float64 {
 }
 
 // checkMemory reports settings whose training step cannot fit in the memory at hand: on a CPU
-// (the backend's devices share the host's memory) when attentionFloor of the whole batch plus
-// stateFloor is more than the host's memory (MemTotal of /proc/meminfo). Past it, the first
-// allocations that do not fit fail with XLA's "Out of memory", and those that fit one by one get
-// the process killed by the kernel, without a word, once their pages are written. An accelerator's
-// memory is not known before its plugin allocates, so settings too large for it fail there
-// (XLA's "out of memory").
-func checkMemory(b backends.Backend, cfg gpt.Config) error {
+// (the backend's devices share the host's memory), memoryError against the host's memory
+// (MemTotal of /proc/meminfo). Past it, the first allocations that do not fit fail with XLA's
+// "Out of memory", and those that fit one by one get the process killed by the kernel, without a
+// word, once their pages are written. An accelerator's memory is not known before its plugin
+// allocates, so settings too large for it fail there (XLA's "out of memory").
+func checkMemory(b backends.Backend, cfg gpt.Config, devices int) error {
 	if !onCPU(b) {
 		return nil
 	}
@@ -83,21 +82,33 @@ func checkMemory(b backends.Backend, cfg gpt.Config) error {
 	if !ok {
 		return nil
 	}
-	attention, state := attentionFloor(cfg, cfg.BatchSize), stateFloor(cfg)
+	return memoryError(cfg, devices, have)
+}
+
+// memoryError reports settings that need more than have bytes on devices devices sharing them:
+// attentionFloor of the whole batch (each device keeps its share) plus stateFloor on every device.
+func memoryError(cfg gpt.Config, devices int, have int64) error {
+	devices = max(devices, 1)
+	attention, state := attentionFloor(cfg, cfg.BatchSize), float64(devices)*stateFloor(cfg)
 	if attention+state <= float64(have) {
 		return nil
 	}
 	bytes := func(x float64) string { return humanBytes(int64(min(x, 1<<62))) }
+	replicas, advice := "", ""
+	if devices > 1 {
+		replicas = fmt.Sprintf(" (a copy on each of the %d devices of -devices)", devices)
+		advice = ", or train on fewer devices"
+	}
 	if attention >= state {
 		return fmt.Errorf("block_size=%d, batch_size=%d, n_head=%d, n_layer=%d need more memory than this machine has: a training step "+
 			"keeps at least %s of attention weights for its backward pass (n_layer*batch_size*n_head*block_size^2 float32 values), "+
-			"and %s for the parameters, and the machine has %s: lower block_size (the need grows with its square), batch_size, n_head or n_layer",
-			cfg.BlockSize, cfg.BatchSize, cfg.NHead, cfg.NLayer, bytes(attention), bytes(state), humanBytes(have))
+			"and %s for the parameters%s, and the machine has %s: lower block_size (the need grows with its square), batch_size, n_head or n_layer",
+			cfg.BlockSize, cfg.BatchSize, cfg.NHead, cfg.NLayer, bytes(attention), bytes(state), replicas, humanBytes(have))
 	}
 	return fmt.Errorf("n_embd=%d, n_layer=%d need more memory than this machine has: training keeps at least %s for the %.4g parameters "+
-		"(their weights and AdamW's two moments, and with grad_clip their gradients, float32), and %s of attention weights, and the machine has %s: "+
-		"lower n_embd (the need grows with its square) or n_layer",
-		cfg.NEmbd, cfg.NLayer, bytes(state), cfg.ParamCount(true), bytes(attention), humanBytes(have))
+		"(their weights and AdamW's two moments, and with grad_clip their gradients, float32)%s, and %s of attention weights, and the machine has %s: "+
+		"lower n_embd (the need grows with its square) or n_layer%s",
+		cfg.NEmbd, cfg.NLayer, bytes(state), cfg.ParamCount(true), replicas, bytes(attention), humanBytes(have), advice)
 }
 
 // onCPU reports whether b computes on the host's CPUs (XLA CPU, or GoMLX's Go backend): whether

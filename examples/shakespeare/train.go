@@ -252,14 +252,18 @@ func checkRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	if err := checkData(cfg, corpus, o.Data); err != nil {
 		return nil, err
 	}
-	if err := checkMemory(b, cfg); err != nil {
+	par, err := o.dataParallel(b, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMemory(b, cfg, par.numDevices()); err != nil {
 		return nil, err
 	}
 	ctx.SetParam(paramData, corpus.SHA256)
 	if _, err := newOptimizer(ctx, cfg); err != nil {
 		return nil, err
 	}
-	return o.dataParallel(b, cfg)
+	return par, nil
 }
 
 // runState is a run being trained, from its start (or resumption) to its metrics.

@@ -6,7 +6,7 @@
 //	go run ./benchmarks/cmd/smibench -sections steps -presets tiny,cpu -bases AdamW   # step ratios only, no report
 //	go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4   # data-parallel step times only, no report
 //	go run ./benchmarks/cmd/smibench -sections strategies -presets cpu -budget 1m -json s.json   # the filter strategies (quantile counting, batch limit) against AdamW
-//	GOMLX_BACKEND=xla:cuda go run ./benchmarks/cmd/smibench -sections devices -devices 1,2,4,8   # the same on GPUs
+//	go run ./benchmarks/cmd/smibench -device cuda -sections devices -devices 1,2,4,8   # the same on GPUs (after make setup-cuda)
 //	go run ./benchmarks/cmd/smibench -sections gpu-programs -presets paper -programs-python VENV/bin/python -json p.json   # the steps compiled for a GPU, without one (make gpu-program)
 //	go run ./benchmarks/cmd/smibench -sections plugins -plugins xla-cpu-pjrt,lammps-jax-pjrt-cpu -presets cpu   # XLA CPU plugins side by side (make bench-plugins)
 package main

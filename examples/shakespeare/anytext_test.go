@@ -111,7 +111,7 @@ func TestUnrunnableSettings(t *testing.T) {
 		// XLA's "Out of memory allocating" before
 		{sharedData, "block_size=100000", "need more memory than this machine has", attentionFloor(longBlocks, longBlocks.BatchSize)},
 		// 2.6e13 parameters: XLA's "Out of memory" before, or the kernel's OOM killer
-		{sharedData, "n_embd=1048576;n_head=1", "need more memory than this machine has: training keeps at least", stateFloor(wide)},
+		{sharedData, "n_embd=1048576;n_head=1", "need more memory than this machine has: training keeps at least", stateFloor(wide, false)},
 		{short, "", "lower block_size to at most", 0},
 		{binary, "", "is not UTF-8 text: byte 0xff at offset 4", 0},
 	} {

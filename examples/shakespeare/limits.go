@@ -10,10 +10,12 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/gpt"
+	smiopt "github.com/smi-gomlx/smi/optimizers"
 	"github.com/smi-gomlx/smi/spectral"
 )
 
@@ -58,14 +60,37 @@ func attentionFloor(cfg gpt.Config, batch int) float64 {
 
 // stateFloor is a lower bound of the memory in bytes that training holds for the parameters on
 // each device: float32 copies of each, the weights and AdamW's two moments, and with grad_clip > 0
-// also the gradients (the global norm needs every gradient before any update); SMI's histories
-// come on top. Data-parallel training (-devices) keeps all of it on every device.
-func stateFloor(cfg gpt.Config) float64 {
+// also the gradients (the global norm needs every gradient before any update); with histories,
+// also SMI's history of each variable's spectrum (historyValues). Data-parallel training
+// (-devices) keeps all of it on every device.
+func stateFloor(cfg gpt.Config, histories bool) float64 {
 	copies := 3.0
 	if cfg.GradClip > 0 {
 		copies = 4
 	}
-	return 4 * copies * cfg.ParamCount(true)
+	n := copies * cfg.ParamCount(true)
+	if histories {
+		n += historyValues(cfg)
+	}
+	return 4 * n
+}
+
+// historyValues is the number of float32 values of SMI's histories when it filters every
+// variable: n x (d/2+1) real-FFT bins for each variable's n x d matrix view (spectral.HistoryShape).
+func historyValues(cfg gpt.Config) float64 {
+	n := 0.0
+	for _, w := range cfg.Weights(true) {
+		n += float64(w.Count) * float64(w.Rows) * float64(spectral.HalfBins(w.Cols))
+	}
+	return n
+}
+
+// keepsHistories reports whether the run's optimizer (ctx's settings) keeps SMI's history for
+// every variable: SMI without smi_exclude, whose patterns the memory floor does not evaluate (it
+// counts no history then, and stays a lower bound).
+func keepsHistories(ctx *context.Context) bool {
+	return context.GetParamOr(ctx, gomlxopt.ParamOptimizer, "") == smiopt.OptimizerName &&
+		strings.TrimSpace(context.GetParamOr(ctx, smiopt.ParamExclude, "")) == ""
 }
 
 // checkMemory reports settings whose training step cannot fit in the memory at hand: on a CPU
@@ -74,7 +99,7 @@ func stateFloor(cfg gpt.Config) float64 {
 // "Out of memory", and those that fit one by one get the process killed by the kernel, without a
 // word, once their pages are written. An accelerator's memory is not known before its plugin
 // allocates, so settings too large for it fail there (XLA's "out of memory").
-func checkMemory(b backends.Backend, cfg gpt.Config, devices int) error {
+func checkMemory(b backends.Backend, cfg gpt.Config, devices int, histories bool) error {
 	if !onCPU(b) {
 		return nil
 	}
@@ -82,14 +107,14 @@ func checkMemory(b backends.Backend, cfg gpt.Config, devices int) error {
 	if !ok {
 		return nil
 	}
-	return memoryError(cfg, devices, have)
+	return memoryError(cfg, devices, histories, have)
 }
 
 // memoryError reports settings that need more than have bytes on devices devices sharing them:
 // attentionFloor of the whole batch (each device keeps its share) plus stateFloor on every device.
-func memoryError(cfg gpt.Config, devices int, have int64) error {
+func memoryError(cfg gpt.Config, devices int, histories bool, have int64) error {
 	devices = max(devices, 1)
-	attention, state := attentionFloor(cfg, cfg.BatchSize), float64(devices)*stateFloor(cfg)
+	attention, state := attentionFloor(cfg, cfg.BatchSize), float64(devices)*stateFloor(cfg, histories)
 	if attention+state <= float64(have) {
 		return nil
 	}
@@ -105,10 +130,17 @@ func memoryError(cfg gpt.Config, devices int, have int64) error {
 			"and %s for the parameters%s, and the machine has %s: lower block_size (the need grows with its square), batch_size, n_head or n_layer",
 			cfg.BlockSize, cfg.BatchSize, cfg.NHead, cfg.NLayer, bytes(attention), bytes(state), replicas, humanBytes(have))
 	}
+	kept := "their weights and AdamW's two moments"
+	if cfg.GradClip > 0 {
+		kept += ", their gradients (for grad_clip)"
+	}
+	if histories {
+		kept += ", SMI's histories of their spectra"
+	}
 	return fmt.Errorf("n_embd=%d, n_layer=%d need more memory than this machine has: training keeps at least %s for the %.4g parameters "+
-		"(their weights and AdamW's two moments, and with grad_clip their gradients, float32)%s, and %s of attention weights, and the machine has %s: "+
+		"(%s, float32)%s, and %s of attention weights, and the machine has %s: "+
 		"lower n_embd (the need grows with its square) or n_layer%s",
-		cfg.NEmbd, cfg.NLayer, bytes(state), cfg.ParamCount(true), replicas, bytes(attention), humanBytes(have), advice)
+		cfg.NEmbd, cfg.NLayer, bytes(state), cfg.ParamCount(true), kept, replicas, bytes(attention), humanBytes(have), advice)
 }
 
 // onCPU reports whether b computes on the host's CPUs (XLA CPU, or GoMLX's Go backend): whether

@@ -256,7 +256,7 @@ func checkRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	if err != nil {
 		return nil, err
 	}
-	if err := checkMemory(b, cfg, par.numDevices()); err != nil {
+	if err := checkMemory(b, cfg, par.numDevices(), keepsHistories(ctx)); err != nil {
 		return nil, err
 	}
 	ctx.SetParam(paramData, corpus.SHA256)

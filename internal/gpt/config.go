@@ -185,13 +185,39 @@ func (c Config) NumParams(withPosition bool) int { return int(c.ParamCount(withP
 // ParamCount is NumParams as a float64: exact below 2^53 parameters, and without the overflow of
 // an int for settings far beyond any machine (which the trainer refuses by it).
 func (c Config) ParamCount(withPosition bool) float64 {
-	C := float64(c.NEmbd)
-	perBlock := 2*C + // two LayerNorm gains
-		C*3*C + C*C + // attention: qkv and output projection
-		C*4*C + 4*C*C // MLP
-	n := float64(c.VocabSize)*C + float64(c.NLayer)*perBlock + C // + final LayerNorm
-	if withPosition {
-		n += float64(c.BlockSize) * C
+	n := 0.0
+	for _, w := range c.Weights(withPosition) {
+		n += w.Values()
 	}
 	return n
+}
+
+// Weights is one kind of the model's variables: Count variables (one per layer, or one) of
+// Rows x Cols float32 values each, as the model builds them ([in, out] for a linear layer's
+// weights; a LayerNorm gain, a vector of C values, is 1 x C, its matrix view).
+type Weights struct {
+	Name       string // scope and name under Scope, with %d for the layer's number: "h%d/attn/c_attn/weights"
+	Count      int
+	Rows, Cols int
+}
+
+// Values is the number of values of every variable of the kind, as a float64 (no overflow).
+func (w Weights) Values() float64 { return float64(w.Count) * float64(w.Rows) * float64(w.Cols) }
+
+// Weights lists the kinds of variables the model holds (the head is tied to the token embedding);
+// withPosition=false leaves out the position embedding, as NumParams.
+func (c Config) Weights(withPosition bool) []Weights {
+	C, L := c.NEmbd, c.NLayer
+	w := []Weights{{"wte/weights", 1, c.VocabSize, C}}
+	if withPosition {
+		w = append(w, Weights{"wpe/weights", 1, c.BlockSize, C})
+	}
+	return append(w,
+		Weights{"h%d/ln_1/gain", L, 1, C},
+		Weights{"h%d/attn/c_attn/weights", L, C, 3 * C},
+		Weights{"h%d/attn/c_proj/weights", L, C, C},
+		Weights{"h%d/ln_2/gain", L, 1, C},
+		Weights{"h%d/mlp/c_fc/weights", L, C, 4 * C},
+		Weights{"h%d/mlp/c_proj/weights", L, 4 * C, C},
+		Weights{"ln_f/gain", 1, 1, C})
 }

@@ -1,7 +1,9 @@
 package gpt
 
 import (
+	"maps"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -35,6 +37,49 @@ func builtParams(t *testing.T, cfg Config) (total, position int) {
 		}
 	}
 	return total, position
+}
+
+// TestWeightsMatchModel checks Config.Weights against the variables the model builds: every kind,
+// its count, and each variable's matrix view, for presets of 2, 4 and 6 layers.
+func TestWeightsMatchModel(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := regexp.MustCompile(`^h[0-9]+/`)
+	for _, preset := range PresetNames() {
+		cfg, err := Preset(preset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.New()
+		Logits(ctx, cfg, Parameter(NewGraph(b, "weights"), "tokens", shapes.Make(dtypes.Int32, 1, cfg.BlockSize)))
+		built := map[Weights]int{} // each kind with Count 0, how many the model holds
+		for v := range ctx.IterVariables() {
+			name, ok := strings.CutPrefix(v.ScopeAndName(), "/"+Scope+"/")
+			if !ok {
+				continue
+			}
+			dims := v.Shape().Dimensions
+			if v.Shape().DType != dtypes.Float32 || len(dims) < 1 || len(dims) > 2 {
+				t.Fatalf("%s: variable %s is %s, want a float32 vector or matrix", preset, v.ScopeAndName(), v.Shape())
+			}
+			rows, cols := 1, dims[len(dims)-1]
+			if len(dims) == 2 {
+				rows = dims[0]
+			}
+			built[Weights{Name: layer.ReplaceAllString(name, "h%d/"), Rows: rows, Cols: cols}]++
+		}
+		listed := map[Weights]int{}
+		for _, w := range cfg.Weights(true) {
+			count := w.Count
+			w.Count = 0
+			listed[w] += count
+		}
+		if !maps.Equal(built, listed) {
+			t.Errorf("%s: the model builds %v, Config.Weights lists %v", preset, built, listed)
+		}
+	}
 }
 
 func TestParameterCounts(t *testing.T) {

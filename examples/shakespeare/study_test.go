@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
 // tinyStudy is a study of the tiny preset, short runs and small measurements, in dir.
@@ -96,6 +98,15 @@ func TestStudy(t *testing.T) {
 	got := readMetrics(t, filepath.Join(o.Dir, "runs", "tiny-run0-seed2"))
 	if fmt.Sprint(got.IterLoss) != fmt.Sprint(want.IterLoss) || got.FinalValLoss != want.FinalValLoss {
 		t.Fatal("the study's interrupted run differs from the same run trained without interruption")
+	}
+	// Each invocation records the runs' recipe, by which the report places a folder without runs.
+	for i, inv := range sf.Invocations {
+		var rec struct {
+			Config *gpt.Config `json:"config"`
+		}
+		if err := json.Unmarshal(inv, &rec); err != nil || rec.Config == nil || !reflect.DeepEqual(*rec.Config, got.Config) {
+			t.Errorf("invocation %d of study.json records the recipe %+v (%v), want the runs' %+v", i, rec.Config, err, got.Config)
+		}
 	}
 
 	// The published run files are compact, without the SMI telemetry, with their provenance.

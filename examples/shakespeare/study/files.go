@@ -68,6 +68,7 @@ type invocation struct {
 	Seconds     float64         `json:"seconds"`            // wall time of this invocation so far
 	Trained     []string        `json:"trained"`            // runs this invocation trained (or finished)
 	Analysed    []string        `json:"analysed,omitempty"` // runs whose final model this invocation analysed
+	Config      *gpt.Config     `json:"config,omitempty"`   // the recipe of its runs (each run's metrics.json has it too); absent in older files
 }
 
 // provenance is where and with what code a published run file was made: the study adds it to

@@ -322,17 +322,27 @@ func (rp *reproduction) addSource(l loadedSource, idx *sectionIndex) {
 		d.records = append(d.records, r)
 	}
 	if len(sections) == 0 { // no usable run: the folder still counts for its grid
-		kind := "unknown"
+		kind, recipe := "unknown", ""
 		if n := len(s.study.Invocations); n > 0 {
-			kind = backendKind(s.study.Invocations[n-1].Backend)
+			last := s.study.Invocations[n-1]
+			kind = backendKind(last.Backend)
+			if last.Config != nil {
+				recipe = sectionKey(s.study.Preset, last.Backend, *last.Config)
+			}
 		}
 		for _, key := range idx.keys {
 			d := idx.byKey[key]
-			// Runs that diverged name their recipe: only its section. Otherwise the recipe is
-			// not known: every section of the preset and backend.
-			joins := d.preset == s.study.Preset && d.kind == kind
-			if len(s.study.Diverged) > 0 {
+			// Runs that diverged name their recipe: only its section; so does a study.json that
+			// records it. Otherwise (files written before it was recorded) the recipe is not
+			// known: every section of the preset and backend.
+			var joins bool
+			switch {
+			case len(s.study.Diverged) > 0:
 				joins = slices.ContainsFunc(s.study.Diverged, func(x divergedRun) bool { return sectionKey(s.study.Preset, x.Backend, x.Config) == key })
+			case recipe != "":
+				joins = key == recipe
+			default:
+				joins = d.preset == s.study.Preset && d.kind == kind
 			}
 			if joins {
 				sections = append(sections, d)

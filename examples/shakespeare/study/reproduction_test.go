@@ -445,3 +445,46 @@ func TestReportPlacesDivergedRuns(t *testing.T) {
 		t.Errorf("the diverged run is also reported as a missing metrics file")
 	}
 }
+
+// TestReportPlacesFoldersByRecipe: a folder whose study.json holds no run yet joins the section of
+// the recipe its invocation records, and no other; one without a recorded recipe (older files)
+// joins every section of its preset and backend.
+func TestReportPlacesFoldersByRecipe(t *testing.T) {
+	root := t.TempDir()
+	m, _ := fakeRun("cpu", fakeCPU, 5, 3, 0.05)
+	other := m.Config
+	other.LearningRate = 1e-4
+	empty := func(name string, cfg *gpt.Config) {
+		dir := filepath.Join(root, name)
+		sf := studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{9}, Invocations: []invocation{{Command: "made up", Backend: fakeCPU, Config: cfg}}}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := results.WriteJSON(filepath.Join(dir, "study.json"), sf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	empty("a-same-recipe", &m.Config)
+	empty("a-other-recipe", &other)
+	empty("a-no-recipe", nil)
+	fakeStudy(t, filepath.Join(root, "b-runs"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rp.sections) != 1 {
+		t.Fatalf("%d sections, want the one of b-runs", len(rp.sections))
+	}
+	joined := map[string]bool{}
+	for _, s := range rp.sections[0].sources {
+		joined[filepath.Base(s.dir)] = true
+	}
+	for name, want := range map[string]bool{"a-same-recipe": true, "a-other-recipe": false, "a-no-recipe": true, "b-runs": true} {
+		if joined[name] != want {
+			t.Errorf("%s joins the section: %v, want %v", name, joined[name], want)
+		}
+	}
+	if md := rp.markdown(); !strings.Contains(md, "a-other-recipe (the cpu preset on cpu) holds no usable run yet") {
+		t.Errorf("the folder of another recipe is not listed as holding no run:\n%s", md)
+	}
+}

@@ -32,7 +32,7 @@ func Run(o *Options, t Trainer, command string) error {
 		fmt.Printf("Report (from %s, nothing trained): %s\n", strings.Join(o.From, ", "), o.Report)
 		return nil
 	}
-	corpus, err := o.check(t)
+	corpus, recipe, err := o.check(t)
 	if err != nil {
 		return err
 	}
@@ -56,6 +56,7 @@ func Run(o *Options, t Trainer, command string) error {
 	if s.sf, s.inv, err = o.openStudyFile(command, b, began); err != nil {
 		return err
 	}
+	s.inv.Config = recipe
 	if err := s.save(); err != nil {
 		return err
 	}
@@ -109,34 +110,43 @@ func (s *session) finishedGrid() []gridPoint {
 	return slices.DeleteFunc(s.o.grid(), s.sf.diverged)
 }
 
-// check loads the study's text and checks every run's settings with t before anything trains.
-func (o *Options) check(t Trainer) (*data.Corpus, error) {
+// check loads the study's text and checks every run's settings with t before anything trains;
+// it returns the text and the runs' recipe (their model and training settings), nil when they
+// differ among the runs.
+func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
 	// flag is not hidden behind a missing file.
 	if _, err := gpt.Preset(o.Preset); err != nil {
-		return nil, fmt.Errorf("-preset: %v", err)
+		return nil, nil, fmt.Errorf("-preset: %v", err)
 	}
 	for _, r := range o.Runs {
 		if _, err := results.LookupRun(r); err != nil {
-			return nil, fmt.Errorf("-runs: %v", err)
+			return nil, nil, fmt.Errorf("-runs: %v", err)
 		}
 	}
 	if _, err := backend.ParseDevice(o.Device); err != nil {
-		return nil, fmt.Errorf("-device: %v", err)
+		return nil, nil, fmt.Errorf("-device: %v", err)
 	}
 	corpus, err := data.Open(o.Data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := corpus.CheckTinyShakespeare(); err != nil { // the paper's runs are on its data
-		return nil, fmt.Errorf("-data %s: the study reproduces the paper's runs, on tiny Shakespeare: %v (train takes any text)", o.Data, err)
+		return nil, nil, fmt.Errorf("-data %s: the study reproduces the paper's runs, on tiny Shakespeare: %v (train takes any text)", o.Data, err)
 	}
-	for _, p := range o.grid() {
-		if _, _, err := t.Settings(corpus, o.spec(p)); err != nil {
-			return nil, fmt.Errorf("run %d, seed %d: %v", p.run, p.seed, err)
+	var recipe *gpt.Config
+	for k, p := range o.grid() {
+		cfg, _, err := t.Settings(corpus, o.spec(p))
+		if err != nil {
+			return nil, nil, fmt.Errorf("run %d, seed %d: %v", p.run, p.seed, err)
+		}
+		if k == 0 {
+			recipe = &cfg
+		} else if recipe != nil && canonicalJSON(cfg, nil) != canonicalJSON(*recipe, nil) {
+			recipe = nil
 		}
 	}
-	return corpus, nil
+	return corpus, recipe, nil
 }
 
 // session is one invocation of a study, from its check to its report.

@@ -402,6 +402,17 @@ func TestReproductionOneRunPiece(t *testing.T) {
 	}
 }
 
+// writeStudyFile publishes sf as dir/study.json: a study folder without runs.
+func writeStudyFile(t *testing.T, dir string, sf studyFile) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := results.WriteJSON(filepath.Join(dir, "study.json"), sf); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestReportPlacesDivergedRuns: a run that diverged is named in the section of its preset, recipe
 // and backend, whatever the folders' names; a folder whose only runs diverged with another recipe
 // joins no section, and its runs are listed with what the report could not count. A diverged run
@@ -412,14 +423,8 @@ func TestReportPlacesDivergedRuns(t *testing.T) {
 	other := m.Config
 	other.LearningRate = 1e4
 	diverged := func(dir string, cfg gpt.Config) {
-		sf := studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{3}, Invocations: []invocation{{Command: "made up", Backend: fakeCPU}},
-			Diverged: []divergedRun{{Run: 5, Seed: 3, Iter: 7, MaxIters: 300, Loss: "NaN", Backend: fakeCPU, Config: cfg}}}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := results.WriteJSON(filepath.Join(dir, "study.json"), sf); err != nil {
-			t.Fatal(err)
-		}
+		writeStudyFile(t, dir, studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{3}, Invocations: []invocation{{Command: "made up", Backend: fakeCPU}},
+			Diverged: []divergedRun{{Run: 5, Seed: 3, Iter: 7, MaxIters: 300, Loss: "NaN", Backend: fakeCPU, Config: cfg}}})
 	}
 	// "a-..." sorts before the folder with the runs, which the report read first before.
 	diverged(filepath.Join(root, "a-same-recipe"), m.Config)
@@ -455,14 +460,8 @@ func TestReportPlacesFoldersByRecipe(t *testing.T) {
 	other := m.Config
 	other.LearningRate = 1e-4
 	empty := func(name string, cfg *gpt.Config) {
-		dir := filepath.Join(root, name)
-		sf := studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{9}, Invocations: []invocation{{Command: "made up", Backend: fakeCPU, Config: cfg}}}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := results.WriteJSON(filepath.Join(dir, "study.json"), sf); err != nil {
-			t.Fatal(err)
-		}
+		writeStudyFile(t, filepath.Join(root, name),
+			studyFile{Preset: "cpu", Runs: []int{5}, Seeds: []int64{9}, Invocations: []invocation{{Command: "made up", Backend: fakeCPU, Config: cfg}}})
 	}
 	empty("a-same-recipe", &m.Config)
 	empty("a-other-recipe", &other)

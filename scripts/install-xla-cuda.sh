@@ -111,15 +111,8 @@ if [[ "$FORCE" != 1 ]]; then
   if [[ -n "${SMI_CUDA_SITE_PACKAGES:-}" ]]; then
     site_dirs="$SMI_CUDA_SITE_PACKAGES"
   elif command -v python3 >/dev/null 2>&1; then
-    # The same question internal/backend asks python3 (sitePackagesScript).
-    site_dirs=$(timeout 10 python3 -c 'import site, sys
-ps = []
-try: ps += site.getsitepackages()
-except Exception: pass
-try: ps.append(site.getusersitepackages())
-except Exception: pass
-ps += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-print("\n".join(ps))' 2>/dev/null || true)
+    # The question internal/backend asks python3 (it embeds the same file).
+    site_dirs=$(timeout 10 python3 "$(dirname "$0")/../internal/backend/site_packages.py" 2>/dev/null || true)
   else
     site_dirs=""
   fi

@@ -11,6 +11,7 @@ package backend
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"maps"
@@ -140,15 +141,11 @@ func cudaRoots() []cudaRoot {
 	return roots
 }
 
-// sitePackagesScript prints the directories python3 installs packages into, one a line.
-const sitePackagesScript = `import site, sys
-ps = []
-try: ps += site.getsitepackages()
-except Exception: pass
-try: ps.append(site.getusersitepackages())
-except Exception: pass
-ps += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-print("\n".join(ps))`
+// sitePackagesScript prints the directories python3 installs packages into, one a line
+// (scripts/install-xla-cuda.sh runs the same file).
+//
+//go:embed site_packages.py
+var sitePackagesScript string
 
 // pythonSitePackages asks python3 on PATH (10 s at most) for its site-packages directories.
 func pythonSitePackages() (python string, dirs []string) {

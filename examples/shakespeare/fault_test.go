@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/backend"
 )
 
 // The fault-injection tests run the trainer as a child process: the test binary itself, which
@@ -35,7 +36,14 @@ const (
 	faultEveryEnv  = "SMI_FAULT_EVERY"  // -checkpoint_every, default 3
 )
 
+// TestMain also asks for run-to-run determinism (backend.DeterministicEnv, which the children
+// inherit), unless the environment sets it: this package's tests require a resumed run, a rerun
+// and a run of a study to repeat the uninterrupted run bit for bit, which a GPU does only in XLA's
+// deterministic mode (XLA CPU always).
 func TestMain(m *testing.M) {
+	if _, set := os.LookupEnv(backend.DeterministicEnv); !set {
+		_ = os.Setenv(backend.DeterministicEnv, "1")
+	}
 	if os.Getenv(childEnv) != "1" {
 		code := m.Run()
 		if reference.dir != "" {

@@ -44,7 +44,8 @@ type trainOptions struct {
 	CheckpointEvery        int
 	Devices                int // data-parallel over this many devices (devices.go); 0 (the zero value): 1; allDevices: all
 
-	Device string // cpu, cuda or auto (backend.SetDevice); "": $SMI_DEVICE, else cpu
+	Device        string // cpu, cuda or auto (backend.SetDevice); "": $SMI_DEVICE, else cpu
+	Deterministic bool   // run-to-run determinism on a GPU (backend.SetDeterministic); false: $SMI_DETERMINISTIC
 
 	stopAt int // tests: stop as if interrupted after this iteration (0: never)
 }
@@ -71,6 +72,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.StringVar(&o.Thresholds, "thresholds", results.DefaultThresholds, "training-loss thresholds for iterations-to-threshold")
 	fs.IntVar(&o.Devices, "devices", 1, devicesUsage)
 	fs.StringVar(&o.Device, "device", "", backend.DeviceUsage)
+	fs.BoolVar(&o.Deterministic, "deterministic", false, backend.DeterministicUsage)
 	return fs, o
 }
 
@@ -191,6 +193,9 @@ func cmdTrain(args []string) error {
 	}
 	if err := backend.SetDevice(o.Device); err != nil {
 		return err
+	}
+	if o.Deterministic {
+		backend.SetDeterministic(true)
 	}
 	corpus, err := data.Open(o.Data)
 	if err != nil {

@@ -12,7 +12,8 @@
 //  2. The device chosen by SetDevice (a program's -device flag), else $SMI_DEVICE, else "cpu":
 //     "cuda" loads the CUDA PJRT plugin that FindCUDAPlugin finds (JAX's wheel in python3's
 //     site-packages, or make setup-cuda's install), after setting what it needs (XLA_FLAGS'
-//     --xla_gpu_cuda_data_dir, GOPJRT_CUDA_CHECKS=0, the NVIDIA libraries preloaded); "auto" does
+//     --xla_gpu_cuda_data_dir, GOPJRT_CUDA_CHECKS=0, the NVIDIA libraries preloaded, and when
+//     SetDeterministic or $SMI_DETERMINISTIC asks for it --xla_gpu_deterministic_ops); "auto" does
 //     so when an NVIDIA GPU and a plugin are found, else falls to "cpu".
 //  3. "cpu": the project's plugin in $SMI_PJRT_DIR, loaded by absolute path, so GoMLX's
 //     auto-installer (which downloads from GitHub) is not triggered: OpenXLA's xla-cpu-pjrt, or
@@ -81,6 +82,9 @@ func create() (backends.Backend, error) {
 	// the system and every step faults fresh pages in (see package hostmem). Where it is not
 	// supported, it changes nothing, as without it.
 	_ = hostmem.Retain()
+	if _, err := deterministicChoice(); err != nil {
+		return nil, err
+	}
 	if config, ok := os.LookupEnv(backends.ConfigEnvVar); ok && config != "" {
 		if options, isCUDA := cudaConfig(config); isCUDA {
 			// GoMLX's "xla:cuda" would download a plugin; take the installed one instead.

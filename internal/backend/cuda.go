@@ -410,12 +410,17 @@ type cudaSetup struct {
 	Libraries, Loaded      int
 	Failed                 map[string]error
 	PreloadMode            string // "local", "global" or "0" (off); see preloadMode
+	// Determinism: "" when not asked for (SetDeterministic, $SMI_DETERMINISTIC); "set" when
+	// --xla_gpu_deterministic_ops=true was added; "yours" when the user's XLA_FLAGS sets that flag.
+	Determinism string
 }
 
 // cudaEnvironment gives the plugin what it needs, in this process, before it is loaded:
 //
 //   - XLA_FLAGS gets --xla_gpu_cuda_data_dir (where XLA finds ptxas and libdevice; see
 //     cudaDataDir), appended to the user's flags unless they set it themselves;
+//   - XLA_FLAGS gets --xla_gpu_deterministic_ops=true when run-to-run determinism is asked for
+//     (SetDeterministic, $SMI_DETERMINISTIC), unless the user's XLA_FLAGS sets that flag;
 //   - GOPJRT_CUDA_CHECKS=0 unless set: go-xla v0.1.4 otherwise sets that flag, for CUDA plugins,
 //     to a path in its author's home directory (pkg/pjrt/cuda_linux.go) when XLA_FLAGS lacks it;
 //   - the NVIDIA libraries under the plugin's root are opened by absolute path with
@@ -432,6 +437,13 @@ func cudaEnvironment(p CUDAPlugin) cudaSetup {
 		s.DataDir, s.DataDirSource = cudaDataDir(p.Root, p.Flavor, []string{"/usr/local/cuda"}, ptxas)
 		if merged, changed := mergeXLAFlags(flags, s.DataDir); changed {
 			_ = os.Setenv(XLAFlagsEnv, merged)
+		}
+	}
+	if on, _ := deterministicChoice(); on { // create has checked $SMI_DETERMINISTIC
+		s.Determinism = "yours"
+		if !hasXLAFlag(os.Getenv(XLAFlagsEnv), deterministicOpsFlag) {
+			appendXLAFlag("--"+deterministicOpsFlag, "true")
+			s.Determinism = "set"
 		}
 	}
 	if _, set := os.LookupEnv(CUDAChecksEnv); !set {
@@ -476,6 +488,12 @@ func (s cudaSetup) String() string {
 		fmt.Fprintf(&b, "; XLA data dir %s (%s)", s.DataDir, s.DataDirSource)
 	default:
 		b.WriteString("; no XLA data dir found (no ptxas)")
+	}
+	switch s.Determinism {
+	case "set":
+		fmt.Fprintf(&b, "; run-to-run deterministic (--%s=true)", deterministicOpsFlag)
+	case "yours":
+		fmt.Fprintf(&b, "; determinism as your %s sets --%s", XLAFlagsEnv, deterministicOpsFlag)
 	}
 	switch {
 	case s.PreloadMode == "0":

@@ -1,0 +1,63 @@
+package backend
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDeterminism: asked for by SetDeterministic or $SMI_DETERMINISTIC, a CUDA plugin's
+// environment gets --xla_gpu_deterministic_ops=true, unless the user's XLA_FLAGS sets the flag;
+// not asked for, XLA_FLAGS gets only the data dir; a value that is not a boolean is an error.
+func TestDeterminism(t *testing.T) {
+	site := t.TempDir()
+	tree(t, site, jax13, "nvidia/cu13/bin/ptxas", "nvidia/cu13/nvvm/libdevice/libdevice.10.bc")
+	p := CUDAPlugin{Path: filepath.Join(site, jax13), Root: site, Flavor: FlavorCUDA13, Source: "test"}
+	dataDir := "--xla_gpu_cuda_data_dir=" + filepath.Join(site, "nvidia/cu13")
+	t.Setenv(CUDAPreloadEnv, "0")
+	t.Setenv(CUDAChecksEnv, "0")
+	t.Cleanup(func() { SetDeterministic(false) })
+
+	for _, tc := range []struct {
+		name, env, flags string
+		set              bool
+		wantFlags, want  string // want: cudaSetup.Determinism
+	}{
+		{name: "not asked", wantFlags: dataDir},
+		{name: "env 0", env: "0", wantFlags: dataDir},
+		{name: "env 1", env: "1", wantFlags: dataDir + " --xla_gpu_deterministic_ops=true", want: "set"},
+		{name: "env true", env: "true", wantFlags: dataDir + " --xla_gpu_deterministic_ops=true", want: "set"},
+		{name: "flag", set: true, wantFlags: dataDir + " --xla_gpu_deterministic_ops=true", want: "set"},
+		{name: "flag, env 0", set: true, env: "0", wantFlags: dataDir + " --xla_gpu_deterministic_ops=true", want: "set"},
+		{name: "the user's flag wins", env: "1", flags: "--xla_gpu_deterministic_ops=false",
+			wantFlags: "--xla_gpu_deterministic_ops=false " + dataDir, want: "yours"},
+		{name: "the user's flag, one dash", set: true, flags: "-xla_gpu_deterministic_ops",
+			wantFlags: "-xla_gpu_deterministic_ops " + dataDir, want: "yours"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(DeterministicEnv, tc.env)
+			t.Setenv(XLAFlagsEnv, tc.flags)
+			SetDeterministic(tc.set)
+			s := cudaEnvironment(p)
+			assert.Equal(t, tc.wantFlags, os.Getenv(XLAFlagsEnv))
+			assert.Equal(t, tc.want, s.Determinism)
+			switch tc.want {
+			case "set":
+				assert.Contains(t, s.String(), "; run-to-run deterministic (--xla_gpu_deterministic_ops=true)")
+			case "yours":
+				assert.Contains(t, s.String(), "; determinism as your XLA_FLAGS sets --xla_gpu_deterministic_ops")
+			default:
+				assert.NotContains(t, s.String(), "determinis")
+			}
+		})
+	}
+
+	SetDeterministic(false)
+	t.Setenv(DeterministicEnv, "maybe")
+	_, err := deterministicChoice()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `$SMI_DETERMINISTIC="maybe": want 1`)
+}

@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# Builds what scripts/gpu-check.sh runs, for a GPU machine without Go: the trainer, smibench,
-# smidevice and
-# the test binaries of internal/backend, spectral, optimizers and internal/gpt, stripped and
-# xz-compressed into DIR (default .gpu/bin, which .gitignore ignores), with a copy of
-# tiny Shakespeare ($SMI_DATA, else the trainer's cache) for a machine without the internet.
-# Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
+# Builds what scripts/gpu-check.sh runs, for a GPU machine without Go, stripped and xz-compressed
+# into DIR, with a copy of tiny Shakespeare ($SMI_DATA, else the trainer's cache) for a machine
+# without the internet. Two sets, each small enough to carry to a lent machine on its own:
+#   GPU_BUILD_SET=check (default; DIR .gpu/bin, about 37 MB): the trainer, smibench, smidevice and
+#     the test binaries of internal/backend, spectral, optimizers and internal/gpt: gpu-check.sh's
+#     steps smoke, tests, strategies, steps, compile and runs
+#   GPU_BUILD_SET=rest (DIR .gpu/rest, about 54 MB): the test binaries of every other package with
+#     tests, each named by its folder with / as . (examples.shakespeare.test): the step tests-rest,
+#     which with the step tests makes `go test ./...` on the GPU
+# .gitignore ignores .gpu. Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir=${1:-$root/.gpu/bin}
+set=${GPU_BUILD_SET:-check}
+case $set in
+  check) dir=${1:-$root/.gpu/bin} ;;
+  rest) dir=${1:-$root/.gpu/rest} ;;
+  *) echo "gpu-build: GPU_BUILD_SET=$set: want check or rest" >&2; exit 2 ;;
+esac
 mkdir -p "$dir"
 cd "$root"
 flags=(-trimpath -ldflags='-s -w')
-go build "${flags[@]}" -o "$dir/shakespeare" ./examples/shakespeare
-go build "${flags[@]}" -o "$dir/smibench" ./benchmarks/cmd/smibench
-go build "${flags[@]}" -o "$dir/smidevice" ./internal/backend/cmd/smidevice
-go test -c "${flags[@]}" -o "$dir/backend.test" ./internal/backend
-go test -c "${flags[@]}" -o "$dir/spectral.test" ./spectral
-go test -c "${flags[@]}" -o "$dir/optimizers.test" ./optimizers
-go test -c "${flags[@]}" -o "$dir/gpt.test" ./internal/gpt
+# The check set's test binaries, by folder, and the names gpu-check.sh runs them by.
+declare -A check_tests=([internal/backend]=backend [spectral]=spectral [optimizers]=optimizers [internal/gpt]=gpt)
+if [[ $set == check ]]; then
+  go build "${flags[@]}" -o "$dir/shakespeare" ./examples/shakespeare
+  go build "${flags[@]}" -o "$dir/smibench" ./benchmarks/cmd/smibench
+  go build "${flags[@]}" -o "$dir/smidevice" ./internal/backend/cmd/smidevice
+  for pkg in "${!check_tests[@]}"; do
+    go test -c "${flags[@]}" -o "$dir/${check_tests[$pkg]}.test" "./$pkg"
+  done
+else
+  for pkg in $(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./...); do
+    pkg=${pkg#"$root"/}
+    [[ -n ${check_tests[$pkg]:-} ]] && continue
+    go test -c "${flags[@]}" -o "$dir/${pkg//\//.}.test" "./$pkg"
+  done
+fi
 for f in "$dir"/*; do
   [[ $f == *.xz || $f == */tinyshakespeare.txt ]] && continue
   xz -T0 -6 -f "$f"

@@ -3,7 +3,11 @@
 # (OUT_DIR/gpu-report.md, with every log beside it):
 #   smoke       which CUDA plugin is found and loaded (smidevice), and the backend smoke test (FFT
 #               against gonum) on it
-#   tests       the spectral (-short), optimizers and internal/gpt tests on CUDA
+#   tests       the internal/backend, spectral (-short), optimizers and internal/gpt tests on CUDA
+#   tests-rest  (only when GPU_CHECK_STEPS names it) the tests of every other package on CUDA, from
+#               the binaries GPU_BUILD_SET=rest scripts/gpu-build.sh builds (a bundle of its own,
+#               .gpu/rest); GPU_CHECK_PACKAGES=examples.shakespeare,... picks some. The trainer's
+#               tests (examples.shakespeare) run last: on CPU they take about 5 minutes alone
 #   strategies  smibench -sections strategies: AdamW against SMI(AdamW) under each filter strategy
 #   steps       smibench -sections steps for the cpu and paper presets (AdamW pairs)
 #   runs        a study piece: the paper preset's runs 0 (AdamW) and 5 (SMI) in full (5,000
@@ -30,6 +34,8 @@
 #   GPU_CHECK_RUNS    runs of the paper preset (default 0,5)
 #   GPU_CHECK_BUDGET  smibench's timing budget per preset for strategies (default 60s)
 #   GPU_CHECK_STRATEGIES  the strategies' IDs (default all; smibench -help lists them)
+#   GPU_CHECK_PACKAGES  the test binaries tests-rest runs, by name without .test (default all)
+#   GPU_CHECK_SHORT   0 runs the spectral tests in full in the step tests (default 1: -short)
 #   SMI_GPU_BIN       a folder of prebuilt binaries (scripts/gpu-build.sh; *.xz are unpacked) for a
 #                     machine without Go; without it, Go builds them here.
 #   SMI_DATA          tiny Shakespeare (default: the copy in SMI_GPU_BIN that gpu-build.sh makes,
@@ -56,6 +62,14 @@
 # off is lost (a bare machine keeps no checkpoint), so what is missing goes in the next lease.
 # The bundle holds every log, the report, strategies.json and the study piece's published folder
 # (reproduction/: copy it into docs/reproduction/paper/).
+# `go test ./...` on the GPU takes a lease of its own (on CPU the suite is about 5 minutes per
+# package set, and a GPU compiles each test's programs anew): build both sets here
+# (scripts/gpu-build.sh, and GPU_BUILD_SET=rest scripts/gpu-build.sh), then one call per set, each
+# carrying its folder alone:
+#   GPU_CHECK_STEPS=smoke,tests GPU_CHECK_SHORT=0 GPU_CHECK_DEADLINE=540 \
+#     GPU_CHECK_BUNDLE=$OUT/tests.tar.xz SMI_GPU_BIN=.gpu/bin scripts/gpu-check.sh /tmp/gpu-tests
+#   GPU_CHECK_STEPS=tests-rest GPU_CHECK_DEADLINE=540 GPU_CHECK_BUNDLE=$OUT/rest.tar.xz \
+#     SMI_GPU_BIN=.gpu/rest scripts/gpu-check.sh /tmp/gpu-rest
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -167,9 +181,40 @@ if has_step smoke; then
   run_step smoke 120 "$root/internal/backend" smoke.log "$bin/backend.test" -test.run 'TestSmokeXLA' -test.v -test.count=1
 fi
 if has_step tests; then
-  run_step "spectral tests (-short)" 400 "$root/spectral" test-spectral.log "$bin/spectral.test" -test.short -test.count=1
+  run_step "internal/backend tests" 120 "$root/internal/backend" test-backend.log "$bin/backend.test" -test.count=1
+  if [[ ${GPU_CHECK_SHORT:-1} == 0 ]]; then
+    run_step "spectral tests" 540 "$root/spectral" test-spectral.log "$bin/spectral.test" -test.count=1 -test.timeout=20m
+  else
+    run_step "spectral tests (-short)" 400 "$root/spectral" test-spectral.log "$bin/spectral.test" -test.short -test.count=1
+  fi
   run_step "optimizers tests" 300 "$root/optimizers" test-optimizers.log "$bin/optimizers.test" -test.count=1
   run_step "internal/gpt tests" 200 "$root/internal/gpt" test-gpt.log "$bin/gpt.test" -test.count=1 -test.v
+fi
+if has_step tests-rest; then
+  # Every test binary of the rest set, named by its package's folder with / as .; the trainer's
+  # tests, the longest, last.
+  rest=()
+  for f in "$bin"/*.test; do
+    name=$(basename "$f" .test)
+    case $name in backend | spectral | optimizers | gpt | '*') continue ;; esac
+    [[ -z ${GPU_CHECK_PACKAGES:-} || ",$GPU_CHECK_PACKAGES," == *",$name,"* ]] || continue
+    [[ $name == examples.shakespeare ]] && continue
+    rest+=("$name")
+  done
+  [[ -f $bin/examples.shakespeare.test && ( -z ${GPU_CHECK_PACKAGES:-} || ",$GPU_CHECK_PACKAGES," == *",examples.shakespeare,"* ) ]] &&
+    rest+=(examples.shakespeare)
+  ((${#rest[@]})) || log "tests-rest: no test binaries of the rest set in ${SMI_GPU_BIN:-the build} (GPU_BUILD_SET=rest scripts/gpu-build.sh)"
+  for name in "${rest[@]}"; do
+    dir=$root/${name//.//}
+    if [[ ! -d $dir ]]; then
+      log "tests-rest: $name.test has no folder $dir"
+      results+=("| $name tests | failed (no folder) | 0 | |")
+      continue
+    fi
+    limit=300
+    [[ $name == examples.shakespeare ]] && limit=580
+    run_step "$name tests" "$limit" "$dir" "test-$name.log" "$bin/$name.test" -test.count=1 -test.timeout=20m
+  done
 fi
 if has_step strategies; then
   run_step "smibench strategies (paper)" 600 "$root" strategies.log "$bin/smibench" -sections strategies -presets paper \

@@ -71,6 +71,9 @@
 #   GPU_CHECK_STEPS=tests-rest GPU_CHECK_DEADLINE=540 GPU_CHECK_BUNDLE=$OUT/rest.tar.xz \
 #     SMI_GPU_BIN=.gpu/rest scripts/gpu-check.sh /tmp/gpu-rest
 set -uo pipefail
+# One block, read whole before it runs: a checkout changed while a check runs (a pull, an edit)
+# does not change the check under way.
+{
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/results/gpu-check}
@@ -274,3 +277,5 @@ log "report: $report"
 has_step runs && log "study piece: docs/reproduction/paper/ (copied to $out/reproduction; commit it; make study REPORT_ONLY=1 rewrites docs/REPRODUCTION.md)"
 pack
 [[ -n $bundle ]] && log "bundle: $bundle"
+exit 0
+}

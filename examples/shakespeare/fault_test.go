@@ -36,14 +36,18 @@ const (
 	faultEveryEnv  = "SMI_FAULT_EVERY"  // -checkpoint_every, default 3
 )
 
-// TestMain also asks for run-to-run determinism (backend.DeterministicEnv, which the children
-// inherit), unless the environment sets it: this package's tests require a resumed run, a rerun
-// and a run of a study to repeat the uninterrupted run bit for bit, which a GPU does only in XLA's
-// deterministic mode (XLA CPU always).
+// TestMain also sets the environment the children inherit so that the tests hold on a GPU as on
+// XLA CPU: run-to-run determinism (backend.DeterministicEnv, unless the environment sets it),
+// since the tests require a resumed run, a rerun and a run of a study to repeat the uninterrupted
+// run bit for bit, which a GPU does only in XLA's deterministic mode; and float32 arithmetic
+// (backend.PinArithmetic: no TensorFloat-32 products), since their tolerances (a chunked
+// evaluation against one batch at a time, 1e-6 relative; runs on several devices against one) are
+// float32's.
 func TestMain(m *testing.M) {
 	if _, set := os.LookupEnv(backend.DeterministicEnv); !set {
 		_ = os.Setenv(backend.DeterministicEnv, "1")
 	}
+	backend.PinArithmetic()
 	if os.Getenv(childEnv) != "1" {
 		code := m.Run()
 		if reference.dir != "" {

@@ -12,9 +12,10 @@ import (
 // TestDeterminism: asked for by SetDeterministic or $SMI_DETERMINISTIC, a CUDA plugin's
 // environment gets --xla_gpu_deterministic_ops=true, unless the user's XLA_FLAGS sets the flag;
 // not asked for, XLA_FLAGS gets only the data dir; a value that is not a boolean is an error.
+// smidevice's report says which.
 func TestDeterminism(t *testing.T) {
 	site := t.TempDir()
-	tree(t, site, jax13, "nvidia/cu13/bin/ptxas", "nvidia/cu13/nvvm/libdevice/libdevice.10.bc")
+	tree(t, site, jax13, jax12, "nvidia/cu13/bin/ptxas", "nvidia/cu13/nvvm/libdevice/libdevice.10.bc")
 	p := CUDAPlugin{Path: filepath.Join(site, jax13), Root: site, Flavor: FlavorCUDA13, Source: "test"}
 	dataDir := "--xla_gpu_cuda_data_dir=" + filepath.Join(site, "nvidia/cu13")
 	t.Setenv(CUDAPreloadEnv, "0")
@@ -55,7 +56,26 @@ func TestDeterminism(t *testing.T) {
 		})
 	}
 
+	// smidevice's report, which loads nothing, says the same.
+	t.Setenv(CUDASitePackagesEnv, site)
 	SetDeterministic(false)
+	for _, tc := range []struct{ env, flags, want string }{
+		{"", "", ""},
+		{"1", "", "determinism: asked for; --xla_gpu_deterministic_ops=true is appended to XLA_FLAGS too\n"},
+		{"1", "--xla_gpu_deterministic_ops=false", "determinism: asked for; your XLA_FLAGS sets --xla_gpu_deterministic_ops\n"},
+		{"maybe", "", `determinism: $SMI_DETERMINISTIC="maybe": want 1`},
+	} {
+		t.Setenv(DeterministicEnv, tc.env)
+		t.Setenv(XLAFlagsEnv, tc.flags)
+		report := cudaReport()
+		assert.Contains(t, report, "plugin: "+site) // cuda13's, or cuda12's under a CUDA 12 driver
+		if tc.want == "" {
+			assert.NotContains(t, report, "determinism")
+		} else {
+			assert.Contains(t, report, tc.want, "SMI_DETERMINISTIC=%q, XLA_FLAGS=%q", tc.env, tc.flags)
+		}
+	}
+
 	t.Setenv(DeterministicEnv, "maybe")
 	_, err := deterministicChoice()
 	require.Error(t, err)

@@ -258,6 +258,14 @@ func cudaReport() string {
 		merged, _ := mergeXLAFlags(flags, dir)
 		fmt.Fprintf(&b, "XLA data dir: %q (%s); %s would be %q\n", dir, source, XLAFlagsEnv, merged)
 	}
+	switch on, err := deterministicChoice(); {
+	case err != nil:
+		fmt.Fprintf(&b, "determinism: %v\n", err)
+	case on && hasXLAFlag(os.Getenv(XLAFlagsEnv), deterministicOpsFlag):
+		fmt.Fprintf(&b, "determinism: asked for; your %s sets --%s\n", XLAFlagsEnv, deterministicOpsFlag)
+	case on:
+		fmt.Fprintf(&b, "determinism: asked for; --%s=true is appended to %s too\n", deterministicOpsFlag, XLAFlagsEnv)
+	}
 	libs := nvidiaLibraries(p.Root, p.Flavor)
 	fmt.Fprintf(&b, "NVIDIA libraries to preload: %d under %s\n", len(libs), filepath.Join(p.Root, "nvidia"))
 	return b.String()

@@ -441,8 +441,7 @@ func cudaEnvironment(p CUDAPlugin) cudaSetup {
 	}
 	if on, _ := deterministicChoice(); on { // create has checked $SMI_DETERMINISTIC
 		s.Determinism = "yours"
-		if !hasXLAFlag(os.Getenv(XLAFlagsEnv), deterministicOpsFlag) {
-			appendXLAFlag("--"+deterministicOpsFlag, "true")
+		if appendXLAFlag("--"+deterministicOpsFlag, "true") {
 			s.Determinism = "set"
 		}
 	}

@@ -27,13 +27,14 @@ func PinArithmetic() {
 	}
 }
 
-// appendXLAFlag adds --name=value to XLA_FLAGS unless the variable already names that flag.
-func appendXLAFlag(name, value string) {
-	flags := os.Getenv("XLA_FLAGS")
-	for _, f := range strings.Fields(flags) {
-		if f == name || strings.HasPrefix(f, name+"=") {
-			return
-		}
+// appendXLAFlag adds name=value (name is "--xla_...") to XLA_FLAGS unless the variable already
+// sets that flag (hasXLAFlag: with one dash or two, with a value or without), and reports whether
+// it added it.
+func appendXLAFlag(name, value string) bool {
+	flags := os.Getenv(XLAFlagsEnv)
+	if hasXLAFlag(flags, xlaFlagName(name)) {
+		return false
 	}
-	_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" "+name+"="+value))
+	_ = os.Setenv(XLAFlagsEnv, strings.TrimSpace(flags+" "+name+"="+value))
+	return true
 }

@@ -148,6 +148,21 @@ func (s ckptStore) newest() (c savedCheckpoint, saved *context.Context, hist *hi
 	return c, nil, nil, nil, false, nil
 }
 
+// startedDeterministic reports whether the newest checkpoint whose history reads back records
+// run-to-run determinism (history.Deterministic). It reads the small history file alone (the
+// trainer asks before its backend exists, and restore checks the checkpoint in full later).
+func (s ckptStore) startedDeterministic() bool {
+	all, _ := s.list()
+	for _, c := range all {
+		raw, err := os.ReadFile(filepath.Join(c.dir, historyFile))
+		var h history
+		if err == nil && json.Unmarshal(raw, &h) == nil {
+			return h.Deterministic
+		}
+	}
+	return false
+}
+
 // clean removes what an interrupted save or prune left behind (the writer's lock must be held).
 func (s ckptStore) clean() error {
 	entries, err := os.ReadDir(s.dir)

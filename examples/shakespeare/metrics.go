@@ -21,7 +21,7 @@ func newMetrics(b backends.Backend, o *trainOptions, ctx *context.Context, cfg g
 		GoVersion: runtime.Version(), FinishedUTC: results.NowUTC(),
 		TrainSeconds: h.TrainSeconds, Smoothing: results.SmoothingDoc,
 		EvalSeconds: h.EvalSeconds, CheckpointSeconds: h.CheckpointSeconds, CheckpointWriteSeconds: h.CheckpointWriteSeconds,
-		IterLoss: h.IterLoss, Evals: h.Evals, SMITelemetry: h.Telemetry,
+		IterLoss: h.IterLoss, Evals: h.Evals, SMITelemetry: h.Telemetry, Deterministic: h.Deterministic,
 	}
 	switch {
 	case m.SMI != nil && !r.SMI:

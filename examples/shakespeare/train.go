@@ -72,7 +72,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.StringVar(&o.Thresholds, "thresholds", results.DefaultThresholds, "training-loss thresholds for iterations-to-threshold")
 	fs.IntVar(&o.Devices, "devices", 1, devicesUsage)
 	fs.StringVar(&o.Device, "device", "", backend.DeviceUsage)
-	fs.BoolVar(&o.Deterministic, "deterministic", false, backend.DeterministicUsage)
+	fs.BoolVar(&o.Deterministic, "deterministic", false, backend.DeterministicUsage+" when set, else as the run resumed was started")
 	return fs, o
 }
 
@@ -153,6 +153,10 @@ type history struct {
 	TrainSeconds float64            `json:"train_seconds"` // training steps only (incl. first-step compilation)
 	Telemetry    []results.SMIPoint `json:"smi_telemetry,omitempty"`
 
+	// Deterministic: run-to-run determinism was asked for from the run's first iteration on
+	// (backend.Deterministic): a resumed run continues so (see determinismFor).
+	Deterministic bool `json:"deterministic,omitempty"`
+
 	// Wall time outside the training steps (see results.Metrics): the evaluations, training's waits for
 	// checkpoints, and the checkpoints' background writes; each up to the checkpoint that holds it.
 	EvalSeconds            float64 `json:"eval_seconds"`
@@ -194,8 +198,13 @@ func cmdTrain(args []string) error {
 	if err := backend.SetDevice(o.Device); err != nil {
 		return err
 	}
-	if o.Deterministic {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "deterministic" })
+	if set, inherited := determinismFor(o, given, os.Getenv(backend.DeterministicEnv)); set {
 		backend.SetDeterministic(true)
+		if inherited {
+			fmt.Printf("%s was started with run-to-run determinism (-deterministic), which it keeps.\n", o.outDir())
+		}
 	}
 	corpus, err := data.Open(o.Data)
 	if err != nil {
@@ -218,6 +227,21 @@ func cmdTrain(args []string) error {
 	}
 	printSummary(res, o.outDir())
 	return nil
+}
+
+// determinismFor says whether train asks the backend for run-to-run determinism (set), and
+// whether because the run it resumes was started so (inherited): -deterministic when given
+// (true or false), else $SMI_DETERMINISTIC when set (env: its value; the backend reads it), else
+// as the run in o's directory began, so that a command repeated without the flag to resume does
+// not make a deterministic run nondeterministic from there on; -restart starts anew.
+func determinismFor(o *trainOptions, flagGiven bool, env string) (set, inherited bool) {
+	if flagGiven || env != "" || o.Restart {
+		return o.Deterministic, false
+	}
+	if (ckptStore{dir: filepath.Join(o.outDir(), "checkpoint")}).startedDeterministic() {
+		return true, true
+	}
+	return false, false
 }
 
 // trainRun trains (or resumes) one run and writes its metrics, plot and checkpoint. It holds
@@ -308,6 +332,16 @@ func startRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		return nil, err
 	}
 	resumed := from != ""
+	// The record says deterministic only when every iteration was: a run started without it stays
+	// without, and one resumed without it (a study's, which does not look) says so.
+	switch now := backend.Deterministic(); {
+	case !resumed:
+		hist.Deterministic = now
+	case len(hist.IterLoss) < cfg.MaxIters && hist.Deterministic && !now:
+		fmt.Printf("%s was started with run-to-run determinism; it continues without (give -deterministic or %s=1 to keep it).\n",
+			o.outDir(), backend.DeterministicEnv)
+		hist.Deterministic = false
+	}
 	if err := store.prepareStaging(); err != nil {
 		return nil, err
 	}

@@ -169,12 +169,73 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 			t.Fatalf("iteration %d: loss %.7f after resuming, %.7f uninterrupted", i+1, resumed.IterLoss[i], whole.IterLoss[i])
 		}
 	}
+	// The run records whether it was deterministic from its start (TestMain asks for it unless
+	// $SMI_DETERMINISTIC says otherwise), and train would resume it so without being told.
+	if want := backend.Deterministic(); whole.Deterministic != want || resumed.Deterministic != want {
+		t.Errorf("deterministic: uninterrupted %v, resumed %v, want %v", whole.Deterministic, resumed.Deterministic, want)
+	}
 	if resumed.FinalValLoss != whole.FinalValLoss || len(resumed.SMITelemetry) != 30 {
 		t.Fatalf("final validation loss %.7f vs %.7f; %d telemetry points", resumed.FinalValLoss, whole.FinalValLoss, len(resumed.SMITelemetry))
 	}
 	// A different run in the same directory is refused rather than mixed in.
 	if _, err := tinyRun(t, 4, dir, set, 0); err == nil || !strings.Contains(err.Error(), "different settings") {
 		t.Fatalf("resuming with other settings: got %v", err)
+	}
+}
+
+// TestDeterminismFollowsTheRun: a run resumed without -deterministic continues as it began
+// (train asks the backend for determinism when the run's checkpoint records it), and a run's
+// record says deterministic only when every iteration was (TestResumeEqualsUninterrupted checks a
+// run deterministic throughout). Not parallel: it sets $SMI_DETERMINISTIC, which the backend reads.
+func TestDeterminismFollowsTheRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains several runs")
+	}
+	const set = "max_iters=6;eval_interval=3;eval_iters=1;n_layer=1"
+	train := func(dir, env string, stopAt int) *results.Metrics {
+		t.Helper()
+		t.Setenv(backend.DeterministicEnv, env)
+		m, err := tinyRun(t, 5, dir, set, stopAt)
+		if stopAt > 0 && !errors.Is(err, errStopped) || stopAt == 0 && err != nil {
+			t.Fatalf("SMI_DETERMINISTIC=%q, stopping at %d: %v", env, stopAt, err)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name         string
+		begin, after string // $SMI_DETERMINISTIC before and after the stop
+	}{
+		{"begun without", "0", "1"},
+		{"resumed without", "1", "0"}, // as a study's runs, which do not look: a line says so
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			train(dir, tc.begin, 3)
+			o := &trainOptions{Out: dir}
+			for _, c := range []struct {
+				name             string
+				given            bool
+				env              string
+				restart          bool
+				wantSet, wantInh bool
+			}{
+				{name: "as begun", wantSet: tc.begin == "1", wantInh: tc.begin == "1"},
+				{name: "-deterministic=false", given: true},
+				{name: "SMI_DETERMINISTIC=0", env: "0"},
+				{name: "-restart", restart: true},
+			} {
+				o.Restart = c.restart
+				if set, inh := determinismFor(o, c.given, c.env); set != c.wantSet || inh != c.wantInh {
+					t.Errorf("%s: determinismFor = %v, %v; want %v, %v", c.name, set, inh, c.wantSet, c.wantInh)
+				}
+			}
+			if m := train(dir, tc.after, 0); m.Deterministic {
+				t.Error("metrics.json says deterministic, yet not every iteration was")
+			}
+		})
+	}
+	if set, inh := determinismFor(&trainOptions{Out: t.TempDir()}, false, ""); set || inh {
+		t.Errorf("a new run: determinismFor = %v, %v; want false, false", set, inh)
 	}
 }
 

@@ -40,6 +40,14 @@ func SetDeterministic(on bool) {
 	chosenDeterminism = on
 }
 
+// Deterministic reports whether this process asks for run-to-run determinism: SetDeterministic,
+// else $SMI_DETERMINISTIC (a value that is not a boolean counts as no; New refuses it). The
+// trainer records it with a run, so that resuming can keep it.
+func Deterministic() bool {
+	on, _ := deterministicChoice()
+	return on
+}
+
 // deterministicChoice is SetDeterministic's choice, else $SMI_DETERMINISTIC's (strconv.ParseBool's
 // spellings; empty: false).
 func deterministicChoice() (bool, error) {

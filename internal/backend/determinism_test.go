@@ -42,6 +42,8 @@ func TestDeterminism(t *testing.T) {
 			t.Setenv(DeterministicEnv, tc.env)
 			t.Setenv(XLAFlagsEnv, tc.flags)
 			SetDeterministic(tc.set)
+			// Deterministic, which the trainer records with a run, reports the choice, not the flag.
+			assert.Equal(t, tc.set || tc.env == "1" || tc.env == "true", Deterministic())
 			s := cudaEnvironment(p)
 			assert.Equal(t, tc.wantFlags, os.Getenv(XLAFlagsEnv))
 			assert.Equal(t, tc.want, s.Determinism)

@@ -28,6 +28,10 @@ type Metrics struct {
 	GoVersion   string         `json:"go_version"`
 	FinishedUTC string         `json:"finished_utc"`
 
+	// Deterministic: run-to-run determinism was asked for (-deterministic, $SMI_DETERMINISTIC) for
+	// every iteration: on a GPU, XLA's deterministic ops; XLA CPU computes so without it.
+	Deterministic bool `json:"deterministic,omitempty"`
+
 	FinalTrainLoss float64 `json:"final_train_loss"` // mean over EvalIters batches, after the last iteration
 	FinalValLoss   float64 `json:"final_val_loss"`
 	BestValLoss    float64 `json:"best_val_loss"` // over all evaluations

@@ -189,7 +189,9 @@ func TestStudyRecordsDivergence(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
+	// One layer: divergence, not the analysis across layers (TestStudy's), is what this tests.
 	o := tinyStudy(dir, []int{0, 5}, []int64{1, 2})
+	o.Set += ";n_layer=1"
 	diverging := divergingTrainer{diverge: func(s study.Spec) bool { return s.Run == 5 && s.Seed == 2 }}
 	readDiverged := func() []map[string]any {
 		t.Helper()
@@ -246,6 +248,7 @@ func TestStudyRecordsDivergence(t *testing.T) {
 
 	// A folder whose every run diverged: no report, and the error says why.
 	all := tinyStudy(t.TempDir(), []int{5}, []int64{2})
+	all.Set = o.Set
 	err = study.Run(all, diverging, "test")
 	if err == nil || !strings.Contains(err.Error(), "no report was written: no usable run in") {
 		t.Errorf("a study whose only run diverged ended with %v", err)

@@ -395,7 +395,7 @@ func TestDivergedRun(t *testing.T) {
 		t.Skip("trains several runs")
 	}
 	t.Parallel()
-	const set = "max_iters=40;eval_interval=20;eval_iters=2;learning_rate=1e4;min_lr=1e3;grad_clip=0"
+	const set = "max_iters=40;eval_interval=20;eval_iters=2;learning_rate=1e4;min_lr=1e3;grad_clip=0;n_layer=1"
 	every := func(o *trainOptions) { o.CheckpointEvery = 3 }
 	dir := t.TempDir()
 	at := regexp.MustCompile(`^training diverged at iteration (\d+) of 40: its training loss is (NaN|[+-]Inf) `)

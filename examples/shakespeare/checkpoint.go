@@ -50,6 +50,9 @@ type ckptStore struct {
 	dir string // RUN/checkpoint
 }
 
+// runStore is the checkpoint directory of the run in runDir.
+func runStore(runDir string) ckptStore { return ckptStore{dir: filepath.Join(runDir, "checkpoint")} }
+
 func (s ckptStore) staging() string { return filepath.Join(s.dir, stagingName) }
 
 func (s ckptStore) stepDir(step int) string {

@@ -87,7 +87,7 @@ func TestDamagedCheckpointMetadata(t *testing.T) {
 // and returns their store and the newer one's directory.
 func twoCheckpoints(t *testing.T) (store ckptStore, newestDir string) {
 	t.Helper()
-	store = ckptStore{dir: filepath.Join(t.TempDir(), "checkpoint")}
+	store = runStore(t.TempDir())
 	ctx := context.New()
 	w := ctx.In("model").VariableWithValue("w", tensors.FromValue([][]float32{{1, 2, 3}, {4, 5, 6}}))
 	ctx.In("model").VariableWithValue("b", tensors.FromValue([]float32{7, 8, 9}))

@@ -52,7 +52,7 @@ func TestCheckpointInBackground(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	store := runStore(dir)
 	all, err := store.list()
 	if err != nil || len(all) != 2 || all[0].step != 12 || all[1].step != 6 {
 		t.Fatalf("checkpoints after the run: %+v, %v (want 12 and 6: the end waits for the last write)", all, err)

@@ -214,7 +214,7 @@ func sameRun(t *testing.T, wantDir, gotDir string) {
 
 func newestCheckpoint(t *testing.T, dir string) *context.Context {
 	t.Helper()
-	_, saved, _, skipped, found, err := ckptStore{dir: filepath.Join(dir, "checkpoint")}.newest()
+	_, saved, _, skipped, found, err := runStore(dir).newest()
 	if err != nil || !found || len(skipped) > 0 {
 		t.Fatalf("newest checkpoint of %s: found %v, skipped %v, %v", dir, found, skipped, err)
 	}
@@ -467,7 +467,7 @@ func TestSaveOnFullDisk(t *testing.T) {
 	if len(entries) > 0 {
 		t.Errorf("the failed save left %d files in %s", len(entries), stagingName)
 	}
-	c, _, hist, skipped, found, err := ckptStore{dir: filepath.Join(dir, "checkpoint")}.newest()
+	c, _, hist, skipped, found, err := runStore(dir).newest()
 	if err != nil || !found || len(skipped) > 0 || c.step != 9 || len(hist.IterLoss) != 9 {
 		t.Fatalf("after the failed save: newest %+v (found %v, skipped %v): %v", c, found, skipped, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -53,7 +52,7 @@ func openRunDirs(dataPath string, dirs ...string) (*data.Corpus, backends.Backen
 // mistyped directory is not hidden behind a missing data file. loadRun reads the checkpoint.
 func checkRunDirs(dirs ...string) error {
 	for _, dir := range dirs {
-		all, err := ckptStore{dir: filepath.Join(dir, "checkpoint")}.list()
+		all, err := runStore(dir).list()
 		if err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
@@ -71,7 +70,7 @@ func errNoCheckpoint(dir string) error {
 // loadRun opens a run directory's newest checkpoint that reads back (see ckptStore) and
 // returns its context and model configuration; the run must have trained on corpus's text.
 func loadRun(dir string, corpus *data.Corpus) (*context.Context, gpt.Config, error) {
-	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	store := runStore(dir)
 	c, _, _, skipped, found, err := store.newest()
 	if err != nil {
 		return nil, gpt.Config{}, err

@@ -238,7 +238,7 @@ func determinismFor(o *trainOptions, flagGiven bool, env string) (set, inherited
 	if flagGiven || env != "" || o.Restart {
 		return o.Deterministic, false
 	}
-	if (ckptStore{dir: filepath.Join(o.outDir(), "checkpoint")}).startedDeterministic() {
+	if runStore(o.outDir()).startedDeterministic() {
 		return true, true
 	}
 	return false, false
@@ -321,7 +321,7 @@ type runState struct {
 // startRun opens the run directory's checkpoints (-restart deletes them first) and resumes from
 // the newest one that reads back, or starts anew from o.Seed.
 func startRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions, par *dataParallel) (*runState, error) {
-	store := ckptStore{dir: filepath.Join(o.outDir(), "checkpoint")}
+	store := runStore(o.outDir())
 	if o.Restart {
 		if err := restartRun(store); err != nil {
 			return nil, err

@@ -343,7 +343,7 @@ func TestResumeSkipsDamagedCheckpoint(t *testing.T) {
 	if _, err := tinyRunWith(t, 5, dir, set, 14, every); !errors.Is(err, errStopped) {
 		t.Fatalf("stopping at iteration 14: got %v", err)
 	}
-	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	store := runStore(dir)
 	all, err := store.list()
 	if err != nil || len(all) != keepCheckpoints || all[0].step != 14 || all[1].step != 12 || all[2].step != 10 {
 		t.Fatalf("checkpoints after stopping at 14: %+v, %v", all, err)
@@ -417,7 +417,7 @@ func TestDivergedRun(t *testing.T) {
 	if _, statErr := os.Stat(filepath.Join(dir, "metrics.json")); statErr == nil {
 		t.Errorf("a diverged run wrote metrics.json")
 	}
-	store := ckptStore{dir: filepath.Join(dir, "checkpoint")}
+	store := runStore(dir)
 	c, _, hist, skipped, found, readErr := store.newest()
 	if readErr != nil || !found || len(skipped) > 0 {
 		t.Fatalf("newest checkpoint: found %v, skipped %q: %v", found, skipped, readErr)

@@ -116,18 +116,26 @@ func readCheckpoint(dir string) (saved *context.Context, hist *history, err erro
 		return nil, nil, fmt.Errorf("%v", err)
 	}
 	migrateParams(saved)
-	raw, err := os.ReadFile(filepath.Join(dir, historyFile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("no %s (%v)", historyFile, err)
-	}
-	hist = &history{}
-	if err := json.Unmarshal(raw, hist); err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", historyFile, err)
+	if hist, err = readHistory(dir); err != nil {
+		return nil, nil, err
 	}
 	if step := gomlxopt.GetGlobalStep(saved); int64(len(hist.IterLoss)) != step {
 		return nil, nil, fmt.Errorf("%s records %d iterations but the checkpoint is at %d", historyFile, len(hist.IterLoss), step)
 	}
 	return saved, hist, nil
+}
+
+// readHistory reads the history file of the checkpoint in dir.
+func readHistory(dir string) (*history, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, historyFile))
+	if err != nil {
+		return nil, fmt.Errorf("no %s (%v)", historyFile, err)
+	}
+	hist := &history{}
+	if err := json.Unmarshal(raw, hist); err != nil {
+		return nil, fmt.Errorf("%s: %v", historyFile, err)
+	}
+	return hist, nil
 }
 
 // newest returns the newest checkpoint that reads back completely, and a line for each newer
@@ -157,9 +165,7 @@ func (s ckptStore) newest() (c savedCheckpoint, saved *context.Context, hist *hi
 func (s ckptStore) startedDeterministic() bool {
 	all, _ := s.list()
 	for _, c := range all {
-		raw, err := os.ReadFile(filepath.Join(c.dir, historyFile))
-		var h history
-		if err == nil && json.Unmarshal(raw, &h) == nil {
+		if h, err := readHistory(c.dir); err == nil {
 			return h.Deterministic
 		}
 	}

@@ -200,11 +200,11 @@ func (rp *reproduction) pendingPaperMarkdown(w func(string, ...any)) {
 // published folder's invocations and measurements.
 func (rp *reproduction) provenanceMarkdown(w func(string, ...any)) {
 	w("## Provenance\n\n")
-	w("Where each run trained, with what code and backend (from each result file's own record; \"not recorded\" for files published before runs carried it):\n\n")
-	w("| section | runs | machine | accelerator | backend | code revision | trained (UTC) | folder |\n|---|---|---|---|---|---|---|---|\n")
+	w("Where each run trained, with what code and backend (from each result file's own record; \"not recorded\" for files published before runs carried it). *Deterministic*: whether a rerun on the same machine computes the run bit for bit again: \"yes\" when it trained with run-to-run determinism asked for from its first iteration (`-deterministic`, `SMI_DETERMINISTIC=1`), \"yes (XLA CPU)\" on XLA CPU, which computes so by itself, \"no\" on a GPU without it (XLA's atomic additions and autotuned kernels may differ from run to run), \"not known\" on other backends:\n\n")
+	w("| section | runs | machine | accelerator | backend | deterministic | code revision | trained (UTC) | folder |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range rp.sections {
 		for _, g := range d.provenanceGroups() {
-			w("| %s | %s | %s | %s | %s | %s | %s | `%s/` |\n", d.slug, g.runs, g.machine, g.accel, g.backend, g.revision, g.when, rp.rel(g.folder))
+			w("| %s | %s | %s | %s | %s | %s | %s | %s | `%s/` |\n", d.slug, g.runs, g.machine, g.accel, g.backend, g.determinism, g.revision, g.when, rp.rel(g.folder))
 		}
 	}
 	w("\n")
@@ -440,7 +440,7 @@ func (d *studyData) paperSummary(w func(string, ...any)) {
 
 // provGroup is runs of a section that share where, how and with what code they trained.
 type provGroup struct {
-	runs, machine, accel, backend, revision, when, folder string
+	runs, machine, accel, backend, determinism, revision, when, folder string
 }
 
 func describeMachine(m results.Machine, accel string) string {
@@ -451,14 +451,31 @@ func describeMachine(m results.Machine, accel string) string {
 	return s
 }
 
-// provenanceGroups groups the section's runs by folder, machine, accelerator, backend and code
-// revision, in the order of the folders and seeds.
+// runDeterminism says whether a rerun computes a run alike: "yes" when run-to-run determinism
+// was asked for in every iteration (-deterministic, $SMI_DETERMINISTIC), "yes (XLA CPU)" on XLA
+// CPU, which computes so by itself (the trainer's fault-injection tests check it), "no" on a GPU
+// without it, "not known" on other backends.
+func runDeterminism(m results.Metrics) string {
+	switch kind := backendKind(m.Backend); {
+	case m.Deterministic:
+		return "yes"
+	case kind == "cpu":
+		return "yes (XLA CPU)"
+	case kind == "cuda" || kind == "rocm" || kind == "gpu":
+		return "no"
+	}
+	return "not known"
+}
+
+// provenanceGroups groups the section's runs by folder, machine, accelerator, backend,
+// determinism and code revision, in the order of the folders and seeds.
 func (d *studyData) provenanceGroups() []provGroup {
-	type key struct{ folder, machine, accel, backend, revision string }
+	type key struct{ folder, machine, accel, backend, determinism, revision string }
 	var keys []key
 	names := map[key][]*runRecord{}
 	for _, r := range d.records {
-		k := key{folder: r.source, machine: describeMachine(r.metrics.Machine, ""), backend: r.metrics.Backend, revision: "not recorded", accel: "none"}
+		k := key{folder: r.source, machine: describeMachine(r.metrics.Machine, ""), backend: r.metrics.Backend, determinism: runDeterminism(r.metrics),
+			revision: "not recorded", accel: "none"}
 		if r.prov != nil {
 			k.revision = r.prov.Revision
 			if r.prov.Accelerator != "" {
@@ -504,7 +521,7 @@ func (d *studyData) provenanceGroups() []provGroup {
 		if last != first {
 			when = first + " to " + last
 		}
-		out = append(out, provGroup{runs: desc, machine: k.machine, accel: k.accel, backend: k.backend, revision: k.revision, when: when, folder: k.folder})
+		out = append(out, provGroup{runs: desc, machine: k.machine, accel: k.accel, backend: k.backend, determinism: k.determinism, revision: k.revision, when: when, folder: k.folder})
 	}
 	return out
 }

@@ -207,8 +207,8 @@ func TestReproductionMerge(t *testing.T) {
 		"Checked across backends: the `cpu` preset's first-iteration loss on cpu and on cuda, same run and seed: 2 of 2 identical",
 		"| every claim | `paper` (10.7M params, GPU) | | | | | **still to be measured on a GPU** |",
 		"## The `paper` preset\n\nStill to be measured on a GPU.",
-		"| cpu | runs 0, 5 x seeds 1, 2 | test, 2 CPUs (Made-up CPU, linux/amd64) | none | " + fakeCPU + " | abc123 |",
-		"| cpu-cuda | runs 0, 5 x seeds 1 |",
+		"| cpu | runs 0, 5 x seeds 1, 2 | test, 2 CPUs (Made-up CPU, linux/amd64) | none | " + fakeCPU + " | yes (XLA CPU) | abc123 |",
+		"| cpu-cuda | runs 0, 5 x seeds 1 | test, 2 CPUs (Made-up CPU, linux/amd64) | none | " + fakeCUDA + " | no | abc123 |",
 		"**The rule.**",
 		"interleaved rounds of 2 steps in rotating order", // steps.json without "order": measured before it was recorded
 	} {
@@ -238,6 +238,8 @@ func TestReproductionMerge(t *testing.T) {
 	// The paper preset's pieces, from two GPU leases: its section appears.
 	fakeStudy(t, filepath.Join(pieces, "paper", "cuda-runs0_5-seeds1337"), "paper", fakeCUDA, []int{0, 5}, []int64{1337}, 0.05)
 	fakeStudy(t, filepath.Join(pieces, "paper", "cuda-runs0_5-seeds1"), "paper", fakeCUDA, []int{0, 5}, []int64{1}, 0.05)
+	// The second lease trained with run-to-run determinism: its runs' records say so.
+	markDeterministic(t, filepath.Join(pieces, "paper", "cuda-runs0_5-seeds1"))
 	if err := ReportCommand([]string{"-from", pieces + "," + b, "-reproduction_out", report}); err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +250,8 @@ func TestReproductionMerge(t *testing.T) {
 		"**With 2 seeds, what cannot be concluded.**", "Student's t with 1 degree of freedom",
 		"| Lower loss variance in the final iterations | `paper` (12k params, GPU) | 5 |",
 		"runs 0, 5 x seeds 1, 1337; 4 runs with usable metrics",
+		"| paper | runs 0, 5 x seeds 1337 | test, 2 CPUs (Made-up CPU, linux/amd64) | none | " + fakeCUDA + " | no | abc123 |",
+		"| paper | runs 0, 5 x seeds 1 | test, 2 CPUs (Made-up CPU, linux/amd64) | none | " + fakeCUDA + " | yes | abc123 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report with paper files lacks %q", want)
@@ -255,6 +259,33 @@ func TestReproductionMerge(t *testing.T) {
 	}
 	if strings.Contains(md, "still to be measured on a GPU") {
 		t.Error("the report still says the paper preset is to be measured")
+	}
+}
+
+// markDeterministic rewrites the published metrics of every run in dir as trained with
+// run-to-run determinism (their "deterministic" field).
+func markDeterministic(t *testing.T, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "runs", "*", "metrics.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("metrics in %s: %v (%d files)", dir, err, len(files))
+	}
+	for _, f := range files {
+		var m map[string]any
+		raw, err := os.ReadFile(f)
+		if err == nil {
+			err = json.Unmarshal(raw, &m)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["deterministic"] = true
+		if raw, err = json.Marshal(m); err == nil {
+			err = writePublished(f, raw)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -93,6 +93,7 @@ func create() (backends.Backend, error) {
 		if path := pluginPathOfConfig(config); path != "" {
 			if p, isCUDA := cudaPluginForPath(path); isCUDA {
 				fmt.Fprintln(os.Stderr, cudaEnvironment(p).String())
+				noteCUDAFlags()
 			} else if p, found := cpuPluginForPath(path); found {
 				prepareCPUPlugin(p)
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -25,7 +26,8 @@ const deterministicOpsFlag = "xla_gpu_deterministic_ops"
 
 var (
 	determinismMu     sync.Mutex
-	chosenDeterminism bool // set by SetDeterministic
+	chosenDeterminism bool  // set by SetDeterministic
+	cudaDeterminism   *bool // what the CUDA plugin this process loaded was given (noteCUDAFlags)
 )
 
 // SetDeterministic asks the backend New creates for run-to-run determinism (a program's
@@ -40,11 +42,45 @@ func SetDeterministic(on bool) {
 	chosenDeterminism = on
 }
 
-// Deterministic reports whether this process asks for run-to-run determinism: SetDeterministic,
-// else $SMI_DETERMINISTIC (a value that is not a boolean counts as no; New refuses it). The
-// trainer records it with a run, so that resuming can keep it.
+// Deterministic reports whether this process computes deterministically from run to run on a
+// GPU. Once New has loaded a CUDA plugin: what that plugin's XLA_FLAGS set
+// (--xla_gpu_deterministic_ops, added for SetDeterministic or $SMI_DETERMINISTIC, or the user's
+// own), since XLA reads XLA_FLAGS once per process and later choices no longer change its
+// arithmetic. Before, and on other backends: the choice, SetDeterministic, else
+// $SMI_DETERMINISTIC (a value that is not a boolean counts as no; New refuses it). The trainer
+// records it with a run, so that resuming can keep it.
 func Deterministic() bool {
+	determinismMu.Lock()
+	loaded := cudaDeterminism
+	determinismMu.Unlock()
+	if loaded != nil {
+		return *loaded
+	}
 	on, _ := deterministicChoice()
+	return on
+}
+
+// noteCUDAFlags records, as New loads a CUDA plugin (after cudaEnvironment), the determinism
+// that XLA_FLAGS gives it, for Deterministic.
+func noteCUDAFlags() {
+	on := xlaDeterministicOps(os.Getenv(XLAFlagsEnv))
+	determinismMu.Lock()
+	defer determinismMu.Unlock()
+	cudaDeterminism = &on
+}
+
+// xlaDeterministicOps is the value that an XLA_FLAGS value gives --xla_gpu_deterministic_ops, as
+// XLA's flag parser reads it: the last setting wins; the bare flag, "=true" and "=1" are true;
+// absent, "=false", "=0" and anything else (which XLA refuses) are false.
+func xlaDeterministicOps(xlaFlags string) bool {
+	on := false
+	for _, field := range strings.Fields(xlaFlags) {
+		if !strings.HasPrefix(field, "-") || xlaFlagName(field) != deterministicOpsFlag {
+			continue
+		}
+		_, value, hasValue := strings.Cut(field, "=")
+		on = !hasValue || value == "true" || value == "1"
+	}
 	return on
 }
 

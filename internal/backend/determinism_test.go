@@ -83,3 +83,41 @@ func TestDeterminism(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `$SMI_DETERMINISTIC="maybe": want 1`)
 }
+
+// TestDeterministicOnceLoaded: once a CUDA plugin is loaded, Deterministic reports what its
+// XLA_FLAGS gave it (XLA reads them once per process), whatever is chosen later, and what the
+// user's own flag decided over the choice.
+func TestDeterministicOnceLoaded(t *testing.T) {
+	for flags, want := range map[string]bool{
+		"": false, "--xla_gpu_autotune_level=0": false,
+		"--xla_gpu_deterministic_ops=true": true, "--xla_gpu_deterministic_ops=1": true,
+		"--xla_gpu_deterministic_ops": true, "-xla_gpu_deterministic_ops": true,
+		"--xla_gpu_deterministic_ops=false": false, "--xla_gpu_deterministic_ops=0": false,
+		"--xla_gpu_deterministic_ops=true --xla_gpu_deterministic_ops=false": false, // the last wins
+		"--xla_gpu_deterministic_ops=false -xla_gpu_deterministic_ops":       true,
+		"--xla_gpu_deterministic_ops_x=true":                                 false,
+		"xla_gpu_deterministic_ops=true":                                     false, // not a flag
+	} {
+		assert.Equal(t, want, xlaDeterministicOps(flags), "XLA_FLAGS=%q", flags)
+	}
+
+	t.Cleanup(func() {
+		SetDeterministic(false)
+		determinismMu.Lock()
+		cudaDeterminism = nil
+		determinismMu.Unlock()
+	})
+	// Asked for, but the user's XLA_FLAGS turns it off: the plugin computes without it.
+	t.Setenv(DeterministicEnv, "1")
+	t.Setenv(XLAFlagsEnv, "--xla_gpu_deterministic_ops=false")
+	assert.True(t, Deterministic(), "before a plugin is loaded: the choice")
+	noteCUDAFlags()
+	assert.False(t, Deterministic())
+	// Loaded with it: asking otherwise later changes nothing.
+	t.Setenv(XLAFlagsEnv, "--xla_gpu_deterministic_ops=true")
+	noteCUDAFlags()
+	t.Setenv(DeterministicEnv, "0")
+	t.Setenv(XLAFlagsEnv, "")
+	SetDeterministic(false)
+	assert.True(t, Deterministic())
+}

@@ -216,6 +216,7 @@ func newCUDA(options, why string) (backends.Backend, error) {
 // loadCUDA prepares the environment for the plugin and loads it.
 func loadCUDA(p CUDAPlugin, options string) (backends.Backend, error) {
 	setup := cudaEnvironment(p)
+	noteCUDAFlags()
 	fmt.Fprintln(os.Stderr, setup.String())
 	b, err := xla.New(p.Path + options)
 	if err != nil {

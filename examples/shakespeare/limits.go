@@ -50,6 +50,22 @@ func checkData(cfg gpt.Config, corpus *data.Corpus, path string) error {
 	return nil
 }
 
+// maxIters bounds max_iters: a run records every iteration (its training loss, with SMI the
+// filter's telemetry) in its history, which it holds in memory and writes with every checkpoint,
+// and GoMLX's training loop reserves a duration per step before the first. Ten million
+// iterations are 80 MB of losses alone; nanoGPT's longest recipe (GPT-2 124M on OpenWebText) is
+// 600,000.
+const maxIters = 10_000_000
+
+// checkIters reports a max_iters beyond maxIters.
+func checkIters(cfg gpt.Config) error {
+	if cfg.MaxIters > maxIters {
+		return fmt.Errorf("max_iters=%d: at most %d (every iteration is recorded in the run's history, held in memory and written with each checkpoint)",
+			cfg.MaxIters, maxIters)
+	}
+	return nil
+}
+
 // attentionFloor is a lower bound of a training step's memory in bytes: the attention weights that
 // every layer keeps for the backward pass, n_layer*batch*n_head*block_size^2 float32 values, for
 // batch rows of a batch (a device's share when data-parallel). The step needs more (the other

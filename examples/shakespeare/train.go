@@ -108,6 +108,13 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 		}
 		return nil, gpt.Config{}, fmt.Errorf("-set %q: %v", o.Set, err)
 	}
+	// The run's identity has flags of its own, which name its directory and its batches; a -set
+	// of them would be recorded with the run without changing what it trains.
+	for _, name := range set {
+		if name == "preset" || name == "run" || name == "seed" {
+			return nil, gpt.Config{}, fmt.Errorf("-set %s: choose it with the flag -%s instead", name, name)
+		}
+	}
 	if !smiOn(ctx) {
 		for _, name := range set {
 			if strings.HasPrefix(name, "smi_") {
@@ -118,6 +125,9 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	}
 	cfg, err := gpt.FromContext(ctx, preset)
 	if err != nil {
+		return nil, gpt.Config{}, err
+	}
+	if err := checkIters(cfg); err != nil {
 		return nil, gpt.Config{}, err
 	}
 	if cfg.VocabSize != vocabSize {
@@ -646,7 +656,13 @@ func restore(ctx *context.Context, store ckptStore) (hist *history, from string,
 	return hist, c.dir, nil
 }
 
-// restartRun deletes a run's checkpoints for -restart, saying what it deletes.
+// runResults are the files a run directory holds about its finished run: train's metrics and
+// loss plot, analyze's analysis and its plot. -restart deletes them with the checkpoints, since
+// they describe the run it discards.
+var runResults = []string{"metrics.json", "loss.png", "analysis.json", "spectral_norms.png"}
+
+// restartRun deletes a run's checkpoints and results (runResults) for -restart, saying what it
+// deletes.
 func restartRun(store ckptStore) error {
 	all, err := store.list()
 	if err != nil {
@@ -665,6 +681,18 @@ func restartRun(store ckptStore) error {
 	}
 	if err := os.RemoveAll(store.dir); err != nil {
 		return fmt.Errorf("-restart: %w", err)
+	}
+	var deleted []string
+	for _, name := range runResults {
+		switch err := os.Remove(filepath.Join(filepath.Dir(store.dir), name)); {
+		case err == nil:
+			deleted = append(deleted, name)
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("-restart: %w", err)
+		}
+	}
+	if len(deleted) > 0 {
+		fmt.Printf("-restart: deleting the results of the run it discards: %s.\n", strings.Join(deleted, ", "))
 	}
 	return nil
 }

@@ -253,6 +253,12 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-data", sharedData, "-set", "smi=true"}, "smi=true is now optimizer=smi"},
 		{[]string{"-data", sharedData, "-set", "n_head=3"}, "multiple of n_head"},
 		{[]string{"-data", sharedData, "-thresholds", "1,x"}, "-thresholds"},
+		{[]string{"-data", sharedData, "-thresholds", "NaN"}, `-thresholds: "NaN" is not a positive finite number`},
+		{[]string{"-data", sharedData, "-thresholds", "Inf,2"}, `-thresholds: "Inf" is not a positive finite number`},
+		{[]string{"-data", sharedData, "-set", "run=3"}, "-set run: choose it with the flag -run"},
+		{[]string{"-data", sharedData, "-set", "max_iters=2;seed=5"}, "-set seed: choose it with the flag -seed"},
+		{[]string{"-data", sharedData, "-set", "preset=paper"}, "-set preset: choose it with the flag -preset"},
+		{[]string{"-data", sharedData, "-set", "max_iters=1099511627776"}, "max_iters=1099511627776: at most 10000000"},
 		// Flags that need no data are checked first: the mistake is not hidden behind a missing file.
 		{[]string{"-preset", "huge", "-data", missing}, `unknown preset "huge"`},
 		{[]string{"-run", "6", "-data", missing}, "unknown run 6"},
@@ -288,6 +294,40 @@ func TestCommandLineErrors(t *testing.T) {
 	}
 	if err := runCommand(cmdSpeed, []string{"-data", missing, untrained}); err == nil || !strings.Contains(err.Error(), "no checkpoint in "+untrained) {
 		t.Errorf("speed -data %s %s: got %v, want no checkpoint", missing, untrained, err)
+	}
+}
+
+// TestRestartDeletesResults: -restart deletes the run's checkpoints and the results of the run
+// it discards (metrics, analysis, their plots), and nothing else in the directory.
+func TestRestartDeletesResults(t *testing.T) {
+	dir := t.TempDir()
+	store := runStore(dir)
+	keep := []string{"notes.txt", "samples.txt"}
+	for _, name := range append(append([]string{filepath.Join("checkpoint", "n00000010", "history.json")}, runResults...), keep...) {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := restartRun(store); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append([]string{"checkpoint"}, runResults...) {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("-restart left %s: %v", name, err)
+		}
+	}
+	for _, name := range keep {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("-restart deleted %s: %v", name, err)
+		}
+	}
+	// Nothing to delete: no error.
+	if err := restartRun(store); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -21,8 +21,8 @@ func ParseThresholds(s string) ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(s, ",") {
 		var v float64
-		if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil || v <= 0 {
-			return nil, fmt.Errorf("-thresholds: %q is not a positive number", f)
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("-thresholds: %q is not a positive finite number", f)
 		}
 		out = append(out, v)
 	}

@@ -64,7 +64,7 @@ func trainFlags(name string) (*flag.FlagSet, *trainOptions) {
 	fs.StringVar(&o.Set, "set", "", `hyperparameters, e.g. "max_iters=500;learning_rate=3e-4;optimizer=smi;smi_quantile=0.3"`+
 		"\n(names: "+strings.Join(append(gpt.ParamNames(), gomlxopt.ParamOptimizer+" (adamw or smi)",
 		"smi_*: see the optimizers package"), ", ")+")")
-	fs.BoolVar(&o.Restart, "restart", false, "delete the run directory's checkpoints (it says which) and start over")
+	fs.BoolVar(&o.Restart, "restart", false, "delete the run directory's checkpoints and results (it says which) and start over")
 	fs.IntVar(&o.CheckpointEvery, "checkpoint_every", 0, "also save a checkpoint every N iterations (0: only at evaluations and when stopped)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar, a line per evaluation instead (for logs)")
 	fs.IntVar(&o.BenchTokens, "bench_tokens", 100, "tokens generated per repetition of the inference-speed measurement (0 skips it)")

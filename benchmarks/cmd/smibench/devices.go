@@ -21,9 +21,10 @@ import (
 
 // devicesSection is the data-parallel step benchmark's settings (-devices, -devices-preset).
 type devicesSection struct {
-	preset string
-	counts []int  // none: the section is skipped
-	json   string // -devices-json: where -sections devices writes its results
+	preset   string
+	counts   []int  // none: the section is skipped
+	explicit bool   // the counts were given (-devices), not its default
+	json     string // -devices-json: where -sections devices writes its results
 }
 
 // devicesOutput is what -sections devices writes to -devices-json for the report's run.
@@ -35,10 +36,10 @@ type devicesOutput struct {
 
 // measureInChild runs the section in a child process (this command with -sections devices):
 // the XLA CPU plugin must be prepared for several devices before it is loaded (see
-// backend.PrepareDevices), and the other sections keep the plugin's default thread pool.
+// backend.PrepareDevices), and the other sections keep the plugin's default thread pool. d's
+// counts are fit's: without any, fit's notes say why, and nothing is run.
 func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 	if len(d.counts) == 0 {
-		r.Notes = append(r.Notes, "Several devices (-devices was empty).")
 		return nil
 	}
 	exe, err := os.Executable()
@@ -51,11 +52,7 @@ func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 	}
 	_ = f.Close()
 	defer os.Remove(f.Name())
-	counts := make([]string, len(d.counts))
-	for i, n := range d.counts {
-		counts[i] = strconv.Itoa(n)
-	}
-	args := []string{"-sections", "devices", "-devices", strings.Join(counts, ","), "-devices-preset", d.preset, "-devices-json", f.Name()}
+	args := []string{"-sections", "devices", "-devices", joinCounts(d.counts), "-devices-preset", d.preset, "-devices-json", f.Name()}
 	if quick {
 		args = append(args, "-quick")
 	}
@@ -84,6 +81,7 @@ func (d devicesSection) isDefault() bool {
 	return d.preset == "cpu" && slices.Equal(d.counts, []int{1, 2, 4})
 }
 
+// parseCounts parses -devices: device counts >= 1, each once.
 func parseCounts(s string) ([]int, error) {
 	var counts []int
 	for _, f := range strings.Split(s, ",") {
@@ -94,35 +92,65 @@ func parseCounts(s string) ([]int, error) {
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("-devices: %q is not a device count >= 1", f)
 		}
+		if slices.Contains(counts, n) {
+			return nil, fmt.Errorf("-devices: %d is given twice", n)
+		}
 		counts = append(counts, n)
 	}
 	return counts, nil
 }
 
-// measure times SMI(AdamW)'s training step of the preset on each device count and adds the
-// section to r. Counts beyond the backend's devices are left out, with a note.
+// fit leaves out the counts beyond the backend's n devices, each with a note, before anything is
+// measured. When none is left, the section is skipped with a note if the counts are -devices's
+// default (a machine with fewer devices), and it is a usageError if the user gave them.
+func (d devicesSection) fit(n int) (devicesSection, []string, error) {
+	if len(d.counts) == 0 {
+		return d, []string{"Several devices (-devices was empty)."}, nil
+	}
+	var kept []int
+	var notes []string
+	for _, c := range d.counts {
+		if c > n {
+			notes = append(notes, fmt.Sprintf("%d devices: the backend has %d.", c, n))
+			continue
+		}
+		kept = append(kept, c)
+	}
+	if len(kept) == 0 {
+		if d.explicit {
+			return d, nil, usageError{fmt.Errorf("-devices %s: the backend has %d device(s), fewer than every count given",
+				joinCounts(d.counts), n)}
+		}
+		notes = []string{fmt.Sprintf("Several devices: the backend has %d device(s), fewer than every count of -devices's default %s.",
+			n, joinCounts(d.counts))}
+	}
+	d.counts = kept
+	return d, notes, nil
+}
+
+func joinCounts(counts []int) string {
+	s := make([]string, len(counts))
+	for i, n := range counts {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// measure times SMI(AdamW)'s training step of the preset on each device count (fit's, at least
+// one) and adds the section to r.
 func (d devicesSection) measure(r *report.Report, b backends.Backend, quick bool) error {
 	if len(d.counts) == 0 {
-		r.Notes = append(r.Notes, "Several devices (-devices was empty).")
-		return nil
+		return fmt.Errorf("several devices: no device count to measure")
 	}
 	cfg, err := gpt.Preset(d.preset)
 	if err != nil {
 		return err
 	}
-	var counts []int
-	for _, n := range d.counts {
-		if n > b.NumDevices() {
-			r.Notes = append(r.Notes, fmt.Sprintf("%d devices: the backend has %d.", n, b.NumDevices()))
-			continue
-		}
-		counts = append(counts, n)
-	}
 	opt := benchmarks.Options{Warmup: 3, Rounds: 15, MinSample: 100 * time.Millisecond, Budget: 2 * time.Minute, MinRounds: 5}
 	if quick {
 		opt = benchmarks.Options{Warmup: 1, Rounds: 3}
 	}
-	res, err := gptbench.MeasureDevices(b, d.preset, cfg, gptbench.OptSMIAdamW, counts, opt, func(s string) { logf("%s", s) })
+	res, err := gptbench.MeasureDevices(b, d.preset, cfg, gptbench.OptSMIAdamW, d.counts, opt, func(s string) { logf("%s", s) })
 	if err != nil {
 		return fmt.Errorf("several devices: %w", err)
 	}
@@ -145,8 +173,15 @@ func runDevices(quick bool, d devicesSection) error {
 	b := backend.ForMain()
 	r := &report.Report{Env: gptbench.CurrentEnv(b), Rounds: map[string]string{}}
 	logf("backend %s, %d devices; load average at start: %s", b.Name(), b.NumDevices(), gptbench.LoadAverage())
-	if err := d.measure(r, b, quick); err != nil {
+	d, notes, err := d.fit(b.NumDevices())
+	if err != nil {
 		return err
+	}
+	r.Notes = append(r.Notes, notes...)
+	if len(d.counts) > 0 {
+		if err := d.measure(r, b, quick); err != nil {
+			return err
+		}
 	}
 	for _, note := range r.Notes {
 		logf("left out: %s", note)

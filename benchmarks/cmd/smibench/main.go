@@ -13,6 +13,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -42,7 +43,8 @@ func main() {
 		"their ratios, \"devices\" only the data-parallel steps, \"parts\" only the step's parts, \"products\" only its dense layers' products (no report written); "+
 		"\"strategies\" the filter strategies against AdamW; \"gpu-programs\" compiles the steps for a GPU without one and counts their kernels (-json); "+
 		"\"plugins\" the step ratios under each CPU plugin of -plugins (-plugins-out)")
-	devices := flag.String("devices", "1,2,4", "device counts of the data-parallel step section (\"\" skips it)")
+	devices := flag.String("devices", "1,2,4", "device counts of the data-parallel step section, each once; those beyond the backend's devices are left out "+
+		"with a note, and it is an error when all are (\"\" skips it)")
 	devicesPreset := flag.String("devices-preset", "cpu", "GPT preset of the data-parallel step section, trained with SMI(AdamW)")
 	devicesJSON := flag.String("devices-json", "", "with -sections devices: also write the results to this JSON file")
 	partsPresets := flag.String("parts-presets", "cpu", "GPT presets whose training step is split into parts (\"\" skips it)")
@@ -63,66 +65,120 @@ func main() {
 	programsTarget := flag.String("programs-target", "scripts/gpu-program/h100.txtpb", "with -sections gpu-programs: the GPU to compile for, as XLA describes one (GpuTargetConfigProto, text format)")
 	programsDir := flag.String("programs-dir", "", "with -sections gpu-programs: keep the programs (HLO before and after XLA's passes) in this folder")
 	flag.Parse()
+	given := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if err := backend.SetDevice(*device); err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
 		os.Exit(2)
 	}
-	// Mistakes in the flags are reported before anything is measured (a run takes minutes).
-	if err := checkFlags(flag.Args(), *presets, *partsPresets, *devicesPreset, *bases, *paperRounds, *budget); err != nil {
-		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
-		os.Exit(2)
-	}
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "presets" })
-	if *quick && !explicit {
-		*presets = "tiny"
-	}
-	counts, err := parseCounts(*devices)
-	dp := devicesSection{preset: *devicesPreset, counts: counts, json: *devicesJSON}
-	parts := partsSection{presets: splitList(*partsPresets), python: *python, script: *torchScript}
+	// What runs: the first that applies of the plugin worker, -sections plugins,
+	// -render-strategies and the section of -sections.
+	section := *sections
 	switch {
-	case err != nil:
 	case *pluginWorker:
-		err = runPluginWorker(strings.Split(*presets, ","))
-	case *sections == "plugins":
-		var vs []pluginVariant
-		if vs, err = parsePluginVariants(*plugins); err == nil {
-			err = pluginsSection{variants: vs, presets: strings.Split(*presets, ","), paperRounds: *paperRounds, out: *pluginsOut}.run()
+		section = sectionPluginWorker
+	case section == "plugins":
+	case given["render-strategies"]:
+		section = sectionRender
+	}
+	// Mistakes in the flags are reported before anything is measured (a run takes minutes).
+	counts, err := parseCounts(*devices)
+	if err == nil {
+		err = checkFlags(flag.Args(), section, *render, *presets, *partsPresets, *devicesPreset, *bases, *paperRounds, *budget)
+	}
+	var variants []pluginVariant
+	if err == nil && section == "plugins" {
+		variants, err = parsePluginVariants(*plugins)
+	}
+	var strategies []benchmarks.Strategy
+	if err == nil && (section == "strategies" || section == "gpu-programs") {
+		strategies, err = selectStrategies(splitList(*only))
+	}
+	if err == nil {
+		var outs []output
+		if outs, err = outputs(section, *out, *jsonOut, *devicesJSON, *pluginsOut, *programsDir); err == nil {
+			err = checkOutputs(outs)
 		}
-	case *render != "":
-		err = renderStrategies(strings.Split(*render, ","), *out)
-	case *sections == "all":
-		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","), dp, parts)
-	case *sections == "steps":
-		err = runSteps(*quick, strings.Split(*presets, ","), *paperRounds, strings.Split(*bases, ","))
-	case *sections == "devices":
-		err = runDevices(*quick, dp)
-	case *sections == "parts":
-		err = runParts(*quick, parts)
-	case *sections == "products":
-		err = runProducts(*quick, parts)
-	case *sections == "strategies":
-		err = runStrategies(strings.Split(*presets, ","), splitList(*only), *budget, *jsonOut)
-	case *sections == "gpu-programs":
-		var strategies []benchmarks.Strategy
-		if strategies, err = selectStrategies(splitList(*only)); err == nil {
-			err = gpuPrograms{presets: strings.Split(*presets, ","), strategies: strategies, python: *programsPython,
-				script: *programsScript, target: *programsTarget, jsonOut: *jsonOut, keep: *programsDir}.run()
-		}
-	default:
-		err = fmt.Errorf("-sections must be all, steps, devices, parts, products, strategies, gpu-programs or plugins, got %q", *sections)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
+		os.Exit(2)
+	}
+	if *quick && !given["presets"] {
+		*presets = "tiny"
+	}
+	dp := devicesSection{preset: *devicesPreset, counts: counts, explicit: given["devices"], json: *devicesJSON}
+	parts := partsSection{presets: splitList(*partsPresets), python: *python, script: *torchScript}
+	switch section {
+	case sectionPluginWorker:
+		err = runPluginWorker(strings.Split(*presets, ","))
+	case "plugins":
+		err = pluginsSection{variants: variants, presets: strings.Split(*presets, ","), paperRounds: *paperRounds, out: *pluginsOut}.run()
+	case sectionRender:
+		err = renderStrategies(strings.Split(*render, ","), *out)
+	case "all":
+		err = run(*out, *quick, strings.Split(*presets, ","), *paperRounds, *gpt2, strings.Split(*bases, ","), dp, parts)
+	case "steps":
+		err = runSteps(*quick, strings.Split(*presets, ","), *paperRounds, strings.Split(*bases, ","))
+	case "devices":
+		err = runDevices(*quick, dp)
+	case "parts":
+		err = runParts(*quick, parts)
+	case "products":
+		err = runProducts(*quick, parts)
+	case "strategies":
+		err = runStrategies(strings.Split(*presets, ","), strategies, *budget, *jsonOut)
+	case "gpu-programs":
+		err = gpuPrograms{presets: strings.Split(*presets, ","), strategies: strategies, python: *programsPython,
+			script: *programsScript, target: *programsTarget, jsonOut: *jsonOut, keep: *programsDir}.run()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
 
+// The sections besides those of -sections.
+const (
+	sectionPluginWorker = "plugin-worker" // -plugin-worker
+	sectionRender       = "render"        // -render-strategies
+)
+
+// usageError is a mistake in the flags found only once the backend is known (how many devices
+// it has): main exits with status 2 for it, as for the mistakes checkFlags finds.
+type usageError struct{ error }
+
 // checkFlags checks what the flags name before any measurement: no arguments besides flags, the
-// presets, the base optimizers, the paper preset's rounds and the strategies' budget.
-func checkFlags(args []string, presets, partsPresets, devicesPreset, bases string, paperRounds int, budget time.Duration) error {
+// section (see main), the files to render, the presets and base optimizers (each list not empty
+// where the section needs it), the paper preset's rounds and the strategies' budget.
+func checkFlags(args []string, section, render, presets, partsPresets, devicesPreset, bases string, paperRounds int, budget time.Duration) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q (smibench takes only flags; see -help)", args)
+	}
+	needsPresets, needsBases := false, false
+	switch section {
+	case "all", "steps":
+		needsPresets, needsBases = true, true
+	case "strategies", "gpu-programs", "plugins", sectionPluginWorker:
+		needsPresets = true
+	case "devices", "parts", "products":
+	case sectionRender:
+		for _, f := range strings.Split(render, ",") {
+			if strings.TrimSpace(f) == "" {
+				return fmt.Errorf("-render-strategies: want JSON files, comma-separated, got %q", render)
+			}
+		}
+	default:
+		return fmt.Errorf("-sections must be all, steps, devices, parts, products, strategies, gpu-programs or plugins, got %q", section)
+	}
+	if needsPresets && strings.TrimSpace(presets) == "" {
+		return fmt.Errorf("-presets is empty: -sections %s times at least one preset (tiny, cpu or paper)", section)
+	}
+	if needsBases && strings.TrimSpace(bases) == "" {
+		return fmt.Errorf("-bases is empty: -sections %s times at least one base optimizer (AdamW, SGD-momentum or Lion)", section)
 	}
 	for flagName, names := range map[string][]string{"-presets": splitList(presets), "-parts-presets": splitList(partsPresets),
 		"-devices-preset": {devicesPreset}} {
@@ -159,6 +215,11 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		cmd = "go run ./benchmarks/cmd/smibench " + strings.Join(os.Args[1:], " ")
 	}
 	r := &report.Report{Env: gptbench.CurrentEnv(b), Command: cmd, Quick: quick, Rounds: map[string]string{}}
+	// The device counts the backend lacks are known now, before minutes of measuring.
+	dp, dpNotes, err := dp.fit(b.NumDevices())
+	if err != nil {
+		return err
+	}
 
 	// 5. Bandwidth first: the reference for everything else.
 	if err := measureBandwidth(r, b, quick); err != nil {
@@ -189,6 +250,7 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 			"(`make reference` installs PyTorch; `make bench` then passes it).")
 	}
 	// 6. Several devices, in a child process (see measureInChild).
+	r.Notes = append(r.Notes, dpNotes...)
 	if err := dp.measureInChild(r, quick); err != nil {
 		return err
 	}
@@ -367,12 +429,18 @@ func readPluginKernels(r *report.Report) {
 	}
 }
 
+// plotDir is the folder of the report out's plots: beside it, named after it in lower case
+// without its extension (docs/BENCHMARKS.md's are in docs/benchmarks).
+func plotDir(out string) string {
+	base := strings.TrimSuffix(filepath.Base(out), filepath.Ext(out))
+	return filepath.Join(filepath.Dir(out), strings.ToLower(base))
+}
+
 // writeReport writes the report to out and its plots to the folder named after it.
 func writeReport(r *report.Report, out string, start time.Time) error {
 	r.Env.LoadEnd = gptbench.LoadAverage()
 	r.Elapsed = time.Since(start)
-	plotDir := strings.TrimSuffix(out, filepath.Ext(out))
-	plotDir = filepath.Join(filepath.Dir(out), strings.ToLower(filepath.Base(plotDir)))
+	plotDir := plotDir(out)
 	if err := os.MkdirAll(plotDir, 0o755); err != nil {
 		return err
 	}

@@ -301,6 +301,9 @@ func writeGPUPrograms(buf *bytes.Buffer, raw []byte, path, out string) error {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if len(rep.Records) == 0 {
+		return fmt.Errorf("%s: no records (not a GPU-program JSON as smibench -sections gpu-programs -json writes it)", path)
+	}
 	fmt.Fprintf(buf, "\n## What XLA compiles for a GPU: %s, compiled without one, %s\n\n", orUnknown(rep.Device), rep.Date)
 	fmt.Fprintf(buf, "Counted, not timed. Each training step is built as SMI builds it on a CUDA backend, exported, and compiled "+
 		"by XLA's GPU compiler (%s, through jaxlib %s's compile-only client) for this GPU's description, on a machine "+

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,14 +47,10 @@ type strategyReport struct {
 	Records []strategyRecord `json:"records"`
 }
 
-// runStrategies is -sections strategies: AdamW and SMI(AdamW) under each filter strategy
-// (benchmarks.Strategies), interleaved with a time budget per preset, logged; with jsonPath the
+// runStrategies is -sections strategies: AdamW and SMI(AdamW) under each of the filter
+// strategies, interleaved with a time budget per preset, logged; with jsonPath the
 // figures are also written there.
-func runStrategies(presets []string, only []string, budget time.Duration, jsonPath string) error {
-	strategies, err := selectStrategies(only)
-	if err != nil {
-		return err
-	}
+func runStrategies(presets []string, strategies []benchmarks.Strategy, budget time.Duration, jsonPath string) error {
 	b := backend.ForMain()
 	env := gptbench.CurrentEnv(b)
 	rep := strategyReport{Backend: backend.Description(b), Device: deviceName(b, env), Date: time.Now().UTC().Format(time.RFC3339),
@@ -71,17 +68,12 @@ func runStrategies(presets []string, only []string, budget time.Duration, jsonPa
 		}
 		base, _ := res.Time(gptbench.OptAdamW)
 		for _, r := range res.Results {
-			rec := strategyRecord{Preset: preset, Name: r.Name, MedianMS: ms(r.Median())}
-			for _, s := range r.Samples {
-				rec.SamplesMS = append(rec.SamplesMS, ms(s))
-			}
 			if r.Name != gptbench.OptAdamW {
 				ratio := benchmarks.PairedRatio(base, r)
-				rec.Ratio, rec.RatioLo, rec.RatioHi = ratio.Median, ratio.Lo, ratio.Hi
 				logf("strategies %s: %s %s / AdamW %s = %s (%d rounds)", preset, r.Name, gptbench.HumanDuration(r.Median()),
 					gptbench.HumanDuration(base.Median()), ratio, ratio.N)
 			}
-			rep.Records = append(rep.Records, rec)
+			rep.Records = append(rep.Records, strategyRecordOf(preset, r, base))
 		}
 	}
 	if jsonPath == "" {
@@ -92,6 +84,19 @@ func runStrategies(presets []string, only []string, budget time.Duration, jsonPa
 	}
 	logf("wrote %s", backend.HomeAsTilde(jsonPath))
 	return nil
+}
+
+// strategyRecordOf is r's record, with its ratio to base, AdamW's result, unless r is AdamW's.
+func strategyRecordOf(preset string, r, base benchmarks.Result) strategyRecord {
+	rec := strategyRecord{Preset: preset, Name: r.Name, MedianMS: ms(r.Median())}
+	for _, s := range r.Samples {
+		rec.SamplesMS = append(rec.SamplesMS, ms(s))
+	}
+	if r.Name != gptbench.OptAdamW {
+		ratio := benchmarks.PairedRatio(base, r)
+		rec.Ratio, rec.RatioLo, rec.RatioHi = ratio.Median, ratio.Lo, ratio.Hi
+	}
+	return rec
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -193,6 +198,9 @@ func renderStrategies(jsonPaths []string, out string) error {
 		if err := json.Unmarshal(raw, &rep); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
+		if err := checkStrategyRecords(rep.Records); err != nil {
+			return fmt.Errorf("%s: %w (not a strategies JSON as smibench -sections strategies -json writes it)", path, err)
+		}
 		fmt.Fprintf(&buf, "\n## %s, %s\n\n", orUnknown(rep.Device), rep.Date)
 		fmt.Fprintf(&buf, "Backend: `%s`. Code revision: %s. Data: [%s](%s).\n\n", rep.Backend, orUnknown(rep.Revision),
 			filepath.Base(path), relTo(out, path))
@@ -228,6 +236,71 @@ func renderStrategies(jsonPaths []string, out string) error {
 	}
 	logf("wrote %s", out)
 	return nil
+}
+
+// checkStrategyRecords checks that the records are what runStrategies writes before any is
+// rendered: at least one; each with a known preset, a name and its samples; one AdamW record per
+// preset, without a ratio; and each median and ratio to AdamW what its samples give, so that no
+// figure is rendered that its samples do not back.
+func checkStrategyRecords(records []strategyRecord) error {
+	if len(records) == 0 {
+		return fmt.Errorf("no records")
+	}
+	results := make([]benchmarks.Result, len(records))
+	base := map[string]int{} // preset -> index of its AdamW record
+	for i, r := range records {
+		if _, err := gpt.Preset(r.Preset); err != nil {
+			return fmt.Errorf("record %d: %w", i+1, err)
+		}
+		if r.Name == "" {
+			return fmt.Errorf("record %d (%s): no configuration name", i+1, r.Preset)
+		}
+		if len(r.SamplesMS) == 0 {
+			return fmt.Errorf("record %d (%s %s): no samples", i+1, r.Preset, r.Name)
+		}
+		for _, v := range r.SamplesMS {
+			if !(v > 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("record %d (%s %s): sample %v ms is not a time", i+1, r.Preset, r.Name, v)
+			}
+			results[i].Samples = append(results[i].Samples, time.Duration(math.Round(v*float64(time.Millisecond))))
+		}
+		if m := ms(results[i].Median()); !near(r.MedianMS, m) {
+			return fmt.Errorf("record %d (%s %s): median %v ms, and its samples' is %v ms", i+1, r.Preset, r.Name, r.MedianMS, m)
+		}
+		if r.Name == gptbench.OptAdamW {
+			if _, seen := base[r.Preset]; seen {
+				return fmt.Errorf("record %d: a second %s record for %s", i+1, r.Name, r.Preset)
+			}
+			if r.Ratio != 0 || r.RatioLo != 0 || r.RatioHi != 0 {
+				return fmt.Errorf("record %d (%s %s): a ratio to itself", i+1, r.Preset, r.Name)
+			}
+			base[r.Preset] = i
+		}
+	}
+	for i, r := range records {
+		if r.Name == gptbench.OptAdamW {
+			continue
+		}
+		b, ok := base[r.Preset]
+		if !ok {
+			return fmt.Errorf("record %d (%s %s): no %s record for %s to be the ratio's base", i+1, r.Preset, r.Name, gptbench.OptAdamW, r.Preset)
+		}
+		if len(r.SamplesMS) != len(records[b].SamplesMS) {
+			return fmt.Errorf("record %d (%s %s): %d samples, and %s has %d (the ratio pairs them by round)", i+1, r.Preset, r.Name,
+				len(r.SamplesMS), gptbench.OptAdamW, len(records[b].SamplesMS))
+		}
+		want := benchmarks.PairedRatio(results[b], results[i])
+		if !near(r.Ratio, want.Median) || !near(r.RatioLo, want.Lo) || !near(r.RatioHi, want.Hi) {
+			return fmt.Errorf("record %d (%s %s): ratio %v [%v, %v] to %s, and its samples give %s", i+1, r.Preset, r.Name,
+				r.Ratio, r.RatioLo, r.RatioHi, gptbench.OptAdamW, want)
+		}
+	}
+	return nil
+}
+
+// near reports whether a stored figure is b up to the rounding of its JSON and milliseconds.
+func near(a, b float64) bool {
+	return math.Abs(a-b) <= 1e-6*math.Max(math.Abs(a), math.Abs(b))+1e-9
 }
 
 // writePrograms adds to a strategies report what each strategy's training step gives XLA, counted

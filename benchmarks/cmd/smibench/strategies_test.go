@@ -1,8 +1,17 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/smi-gomlx/smi/benchmarks"
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
 )
 
 // TestGoalLine: the fastest strategy per preset is judged against the goal by its interval,
@@ -34,6 +43,85 @@ func TestGoalLine(t *testing.T) {
 		}
 		if strings.Contains(got, ": .") || strings.HasSuffix(got, ": .") {
 			t.Errorf("goalLine = %q: an empty verdict", got)
+		}
+	}
+}
+
+// strategyFile is what runStrategies writes for the cpu preset's AdamW and one SMI result of n
+// rounds each, as JSON.
+func strategyFile(t *testing.T, n int) strategyReport {
+	t.Helper()
+	adamW, smi := benchmarks.Result{Name: gptbench.OptAdamW}, benchmarks.Result{Name: "SMI(AdamW) [auto, auto limit]"}
+	for i := range n {
+		a := 40*time.Millisecond + time.Duration(i*7919%1000)*time.Microsecond + time.Duration(i*131)
+		adamW.Samples = append(adamW.Samples, a)
+		smi.Samples = append(smi.Samples, a*117/100+time.Duration(i*104729%300)*time.Microsecond)
+	}
+	rep := strategyReport{Backend: "xla:cpu", Records: []strategyRecord{strategyRecordOf("cpu", adamW, adamW), strategyRecordOf("cpu", smi, adamW)}}
+	raw, err := jsonBytes(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back strategyReport
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
+// TestCheckStrategyRecords: what runStrategies writes passes, and a file emptied, zeroed or edited
+// so that a figure is not what its samples give is refused by renderStrategies with the file's
+// name, before anything is written.
+func TestCheckStrategyRecords(t *testing.T) {
+	for _, n := range []int{9, 10} {
+		if err := checkStrategyRecords(strategyFile(t, n).Records); err != nil {
+			t.Errorf("%d rounds: %v", n, err)
+		}
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.md")
+	for i, c := range []struct {
+		raw    string                  // the file, when not the edited report
+		change func(r *strategyReport) // an edit of a good report
+		want   string
+	}{
+		{raw: `{}`, want: "no records"},
+		{raw: `null`, want: "no records"},
+		{raw: `{"records": []}`, want: "no records"},
+		{raw: `{"records": [null]}`, want: `record 1: gpt.Preset: unknown preset ""`},
+		{change: func(r *strategyReport) { r.Records[1].Name = "" }, want: "record 2 (cpu): no configuration name"},
+		{change: func(r *strategyReport) { r.Records[1].SamplesMS = nil }, want: "record 2 (cpu SMI(AdamW) [auto, auto limit]): no samples"},
+		{change: func(r *strategyReport) { r.Records[0].SamplesMS[3] = 0 }, want: "record 1 (cpu AdamW): sample 0 ms is not a time"},
+		{change: func(r *strategyReport) { r.Records[0].MedianMS *= 1.01 }, want: "record 1 (cpu AdamW): median"},
+		{change: func(r *strategyReport) { r.Records[1].Ratio, r.Records[1].RatioLo, r.Records[1].RatioHi = 0, 0, 0 }, want: "record 2 (cpu SMI(AdamW) [auto, auto limit]): ratio 0 [0, 0] to AdamW, and its samples give 1.1"},
+		{change: func(r *strategyReport) { r.Records[1].RatioHi += 0.01 }, want: "record 2 (cpu SMI(AdamW) [auto, auto limit]): ratio"},
+		{change: func(r *strategyReport) { // the least and the greatest left out: the same median
+			samples := slices.Sorted(slices.Values(r.Records[1].SamplesMS))
+			r.Records[1].SamplesMS = samples[1 : len(samples)-1]
+		}, want: "8 samples, and AdamW has 10"},
+		{change: func(r *strategyReport) { r.Records[0].Ratio = 1 }, want: "record 1 (cpu AdamW): a ratio to itself"},
+		{change: func(r *strategyReport) { r.Records = r.Records[1:] }, want: "record 1 (cpu SMI(AdamW) [auto, auto limit]): no AdamW record for cpu"},
+		{change: func(r *strategyReport) { r.Records = append(r.Records, r.Records[0]) }, want: "record 3: a second AdamW record for cpu"},
+	} {
+		raw := []byte(c.raw)
+		if c.change != nil {
+			rep := strategyFile(t, 10)
+			c.change(&rep)
+			var err error
+			if raw, err = jsonBytes(rep); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(dir, fmt.Sprintf("s%d.json", i))
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := renderStrategies([]string{path}, out)
+		if err == nil || !strings.Contains(err.Error(), path+": ") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("case %d: got %v, want an error naming the file and containing %q", i, err, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("case %d: %s written", i, out)
 		}
 	}
 }

@@ -9,6 +9,7 @@
 // preloaded. -check creates the backend as the trainer does (one line on stderr for a CUDA plugin),
 // prints its platform and description, and checks a 2-D FFT and a matrix product against values
 // computed here; it exits with status 1 when they differ, 2 when the backend cannot be created.
+// An unknown -device is refused (status 2) with or without -check.
 package main
 
 import (
@@ -31,13 +32,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "error: unexpected arguments %q (smidevice takes only flags; see -help)\n", flag.Args())
 		os.Exit(2)
 	}
-	fmt.Print(backend.CUDAReport())
-	if !*check {
-		return
-	}
+	// A mistyped -device is refused with or without -check, before the report.
 	if err := backend.SetDevice(*device); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(2)
+	}
+	fmt.Print(backend.CUDAReport())
+	if !*check {
+		return
 	}
 	b := backend.ForMain()
 	fmt.Printf("backend: %s\nplatform: %s, %d device(s)\n", b.Description(), backend.Platform(), b.NumDevices())

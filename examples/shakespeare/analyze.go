@@ -20,6 +20,7 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -40,11 +41,14 @@ func cmdAnalyze(args []string) error {
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
 	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on (validation batches for activation sparsity)")
 	batches := fs.Int("batches", 10, "validation batches for activation sparsity")
-	if err := fs.Parse(args); err != nil {
+	if err := study.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if *batches <= 0 {
-		return fmt.Errorf("-batches must be positive")
+	if err := study.CheckArgs(fs, args, ""); err != nil {
+		return err
+	}
+	if err := study.CheckAnalyzeBatches("-batches", *batches); err != nil {
+		return err
 	}
 	corpus, b, err := openRunDirs(*dataPath, *out)
 	if err != nil {

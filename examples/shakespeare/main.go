@@ -18,41 +18,97 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 )
 
-var commands = map[string]func(args []string) error{
-	"train":   cmdTrain,
-	"sample":  cmdSample,
-	"analyze": cmdAnalyze,
-	"report":  study.ReportCommand,
-	"data":    cmdData,
-	"speed":   cmdSpeed,
-	"eval":    cmdEval,
-	"study":   cmdStudy,
+// command is a subcommand: its function, and its line in the help.
+type command struct {
+	name, summary string
+	run           func(args []string) error
+}
+
+// commands are the subcommands, in the order the help lists them; the first, train, is the
+// default (a command line that starts with a flag, or is empty, trains).
+var commands = []command{
+	{"train", "train a run (the default command); writes metrics, plot and checkpoint", cmdTrain},
+	{"sample", "generate text from a run's checkpoint", cmdSample},
+	{"eval", "losses of a run's checkpoint on many batches", cmdEval},
+	{"analyze", "parameter and activation analysis of a run's checkpoint", cmdAnalyze},
+	{"report", "compare runs (table, tests, plots), or write the reproduction report", study.ReportCommand},
+	{"speed", "interleaved inference-speed comparison of trained runs", cmdSpeed},
+	{"study", "the paper's runs x seeds, trained, analysed, measured and reported", cmdStudy},
+	{"data", "download (if missing) and verify the corpus, or check -data", cmdData},
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// printHelp lists the subcommands, one line each, on w.
+func printHelp(w io.Writer) {
+	fmt.Fprintf(w, "usage: shakespeare [COMMAND] [flags] [arguments]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n`shakespeare COMMAND -help` (or `shakespeare help COMMAND`) gives a command's flags; see docs/SHAKESPEARE.md.\n\n")
 }
 
 func main() {
-	args := os.Args[1:]
-	name := "train"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	cmd, ok := commands[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "error: unknown command %q: use train (the default), sample, eval, analyze, report, speed, study or data\n", name)
-		os.Exit(2)
-	}
-	if err := runCommand(cmd, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run runs the command line args (the program's arguments) and returns the exit status: 0, 1
+// when the command failed, 2 for a bad command line (study.UsageError, an unknown command). The
+// error goes to stderr in one line.
+func run(args []string, stderr io.Writer) int {
+	name := commands[0].name
+	switch {
+	case len(args) > 0 && args[0] == "help":
+		// `help` lists the commands then gives the default command's flags; `help COMMAND`, that
+		// command's flags.
+		if len(args) > 2 {
+			fmt.Fprintf(stderr, "error: help takes one command at most, got %q\n", args[1:])
+			return 2
 		}
-		fmt.Fprintf(os.Stderr, "error: %v\n", err)
-		os.Exit(1)
+		if len(args) == 1 {
+			printHelp(stderr)
+		} else {
+			name = args[1]
+		}
+		args = []string{"-help"}
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
+		name, args = args[0], args[1:]
+	case len(args) > 0 && slices.Contains([]string{"-h", "-help", "--h", "--help"}, args[0]):
+		printHelp(stderr) // then the default command's flags
 	}
+	cmd, ok := lookup(name)
+	if !ok {
+		var names []string
+		for _, c := range commands {
+			names = append(names, c.name)
+		}
+		fmt.Fprintf(stderr, "error: unknown command %q: use one of %s (train is the default; see -help)\n", name, strings.Join(names, ", "))
+		return 2
+	}
+	err := runCommand(cmd.run, args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "error: %v\n", err)
+	if study.IsUsage(err) {
+		return 2
+	}
+	return 1
 }
 
 // runCommand turns GoMLX's graph-building panics into errors, so users see a message, not a trace.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -110,14 +111,17 @@ func cmdSample(args []string) error {
 	prompt := fs.String("prompt", "\n", "text to start from")
 	temperature := fs.Float64("temperature", 0.8, "sampling temperature (0: always the likeliest character)")
 	seed := fs.Int64("seed", 1337, "sampling seed")
-	if err := fs.Parse(args); err != nil {
+	if err := study.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := study.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	if *n <= 0 {
-		return fmt.Errorf("-tokens must be positive, got %d", *n)
+		return study.Usagef("-tokens must be positive, got %d", *n)
 	}
 	if !(*temperature >= 0) || math.IsInf(*temperature, 1) {
-		return fmt.Errorf("-temperature must be a finite number >= 0, got %v", *temperature)
+		return study.Usagef("-temperature must be a finite number >= 0, got %v", *temperature)
 	}
 	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {
@@ -140,7 +144,10 @@ func cmdSample(args []string) error {
 func cmdData(args []string) error {
 	fs := flag.NewFlagSet("data", flag.ContinueOnError)
 	dataPath := fs.String("data", data.DefaultPath(), "a UTF-8 text file (default: tiny Shakespeare, downloaded there when missing)")
-	if err := fs.Parse(args); err != nil {
+	if err := study.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := study.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	corpus, err := data.Open(*dataPath)
@@ -164,11 +171,14 @@ func cmdEval(args []string) error {
 	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on")
 	batches := fs.Int("batches", 200, "random batches per split")
 	seed := fs.Int64("seed", 1, "seed of the batches")
-	if err := fs.Parse(args); err != nil {
+	if err := study.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := study.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	if *batches < 2 {
-		return fmt.Errorf("-batches must be at least 2")
+		return study.Usagef("-batches must be at least 2, got %d", *batches)
 	}
 	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -32,12 +33,21 @@ func cmdSpeed(args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: shakespeare speed [flags] RUN_DIR RUN_DIR...")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := study.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := study.CheckArgs(fs, args, "run directories"); err != nil {
 		return err
 	}
 	dirs := fs.Args()
-	if len(dirs) == 0 || *tokens <= 0 || *reps < 2 {
-		return fmt.Errorf("give one or more run directories; -tokens must be positive and -reps at least 2")
+	if len(dirs) == 0 {
+		return study.Usagef("give one or more run directories (usage: shakespeare speed [flags] RUN_DIR RUN_DIR...)")
+	}
+	if err := study.CheckSpeedSize("-tokens", *tokens, "-reps", *reps); err != nil {
+		return err
+	}
+	if err := study.CheckWritable("-out", *out); err != nil {
+		return err
 	}
 	corpus, b, err := openRunDirs(*dataPath, dirs...)
 	if err != nil {
@@ -70,7 +80,7 @@ func cmdSpeed(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
+	if err := results.WriteFileAtomic(*out, []byte(sb.String())); err != nil {
 		return err
 	}
 	fmt.Printf("Written to %s\n", *out)

@@ -28,6 +28,7 @@ import (
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
@@ -178,11 +179,11 @@ const historyFile = "history.json"
 
 func cmdTrain(args []string) error {
 	fs, o := trainFlags("train")
-	if err := fs.Parse(args); err != nil {
+	if err := study.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (flags go before them? see -help)", fs.Args())
+	if err := study.CheckArgs(fs, args, ""); err != nil {
+		return err
 	}
 	thresholds, err := results.ParseThresholds(o.Thresholds)
 	if err != nil {

@@ -19,10 +19,14 @@ import (
 // README: one A100, about 3 minutes).
 const nanoGPTBestVal = 1.4697
 
-// scale names a section's scale for the claims table: preset, model size, backend.
+// scale names a section's scale for the claims table: preset, model size, backend, and the
+// recipe's differences from the other sections of its preset and backend kind (see title).
 func (d *studyData) scale() string {
-	s := fmt.Sprintf("`%s` (%s params, %s)", d.preset, fmtParams(d.records[0].metrics.Params), d.kindShort())
-	return s
+	variant := ""
+	if d.variant != "" {
+		variant = ", " + d.variant
+	}
+	return fmt.Sprintf("`%s` (%s params, %s%s)", d.preset, fmtParams(d.records[0].metrics.Params), d.kindShort(), variant)
 }
 
 func (d *studyData) kindShort() string {
@@ -44,9 +48,14 @@ func fmtParams(n int) string {
 	return fmt.Sprintf("%.0fk", float64(n)/1e3)
 }
 
-// title is the section's heading.
+// title is the section's heading; sections of one preset and backend kind add their recipe's
+// differences, so that no two titles (nor their anchors) are the same.
 func (d *studyData) title() string {
-	return fmt.Sprintf("The `%s` preset on %s", d.preset, kindName(d.kind))
+	t := fmt.Sprintf("The `%s` preset on %s", d.preset, kindName(d.kind))
+	if d.variant != "" {
+		t += ", " + d.variant
+	}
+	return t
 }
 
 func (d *studyData) qualitativeTitle() string {

@@ -61,18 +61,29 @@ func ReportCommand(args []string) error {
 		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...\n       shakespeare report -from FOLDER[,FOLDER...] [-reproduction_out FILE]\n       shakespeare report -compact PUBLISHED_STUDY_DIR")
 		fset.PrintDefaults()
 	}
-	if err := fset.Parse(args); err != nil {
+	if err := ParseFlags(fset, args); err != nil {
 		return err
+	}
+	if err := CheckArgs(fset, args, "run directories"); err != nil {
+		return err
+	}
+	if (*compact != "" || *from != "" || *repro != "") && fset.NArg() > 0 {
+		return Usagef("unexpected arguments %q: with -compact or -from, report takes no run directories (see -help)", fset.Args())
 	}
 	if *compact != "" {
 		return compactPublished(*compact)
 	}
 	if *from != "" || *repro != "" {
 		var roots []string
-		for _, f := range strings.Split(*from+","+*repro, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				roots = append(roots, f)
+		for _, f := range []struct{ name, list string }{{"-from", *from}, {"-reproduction", *repro}} {
+			if f.list == "" {
+				continue
 			}
+			folders, err := splitFolders(f.name, f.list)
+			if err != nil {
+				return err
+			}
+			roots = append(roots, folders...)
 		}
 		if err := writeReproduction(roots, *reproOut); err != nil {
 			return err
@@ -81,7 +92,7 @@ func ReportCommand(args []string) error {
 		return nil
 	}
 	if fset.NArg() == 0 {
-		return fmt.Errorf("give run directories (or a directory holding them), e.g. results/shakespeare")
+		return Usagef("give run directories (or a directory holding them), e.g. results/shakespeare")
 	}
 	records, err := readRecords(fset.Args())
 	if err != nil {

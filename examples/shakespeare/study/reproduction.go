@@ -42,6 +42,7 @@ type stepSource struct {
 // of backend, from one or more published folders.
 type studyData struct {
 	preset, kind, slug string
+	variant            string // its recipe's settings that differ from another section's of the same preset and backend kind ("" when none shares them)
 	sources            []*studySource
 	stepFiles          []stepSource
 	steps              *stepFile // the steps file with the most configurations (then rounds)
@@ -380,6 +381,18 @@ func (rp *reproduction) nameSections() {
 		}
 		return len(a.records) > len(b.records)
 	})
+	// Sections of one preset and backend kind differ in their recipe: their titles name it.
+	for _, d := range rp.sections {
+		var fields []string
+		for _, e := range rp.sections {
+			if e != d && e.preset == d.preset && e.kind == d.kind {
+				for _, f := range recipeDiff(d.records[0].metrics.Config, e.records[0].metrics.Config) {
+					fields = appendNew(fields, f)
+				}
+			}
+		}
+		d.variant = strings.Join(fields, ", ")
+	}
 	used := map[string]bool{}
 	for _, d := range rp.sections {
 		slug := d.preset

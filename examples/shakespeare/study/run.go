@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
@@ -24,6 +25,9 @@ import (
 func Run(o *Options, t Trainer, command string) error {
 	began := time.Now()
 	o.defaults()
+	if err := CheckWritable("-report", o.Report); err != nil {
+		return err
+	}
 	if o.ReportOnly {
 		o.reportSources()
 		if err := writeReproduction(o.From, o.Report); err != nil {
@@ -117,15 +121,26 @@ func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
 	// flag is not hidden behind a missing file.
 	if _, err := gpt.Preset(o.Preset); err != nil {
-		return nil, nil, fmt.Errorf("-preset: %v", err)
+		return nil, nil, Usagef("-preset: %v", err)
 	}
 	for _, r := range o.Runs {
 		if _, err := results.LookupRun(r); err != nil {
-			return nil, nil, fmt.Errorf("-runs: %v", err)
+			return nil, nil, Usagef("-runs: %v", err)
 		}
 	}
 	if _, err := backend.ParseDevice(o.Device); err != nil {
-		return nil, nil, fmt.Errorf("-device: %v", err)
+		return nil, nil, Usagef("-device: %v", err)
+	}
+	// The measurements' sizes, by the standalone commands' rules (speed -tokens -reps, analyze
+	// -batches), whether or not -no_speed skips the measurements.
+	if err := CheckAnalyzeBatches("-analyze_batches", o.AnalyzeBatches); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckSpeedSize("-speed_tokens", o.SpeedTokens, "-speed_reps", o.SpeedReps); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckStepSize("-step_steps", o.StepSteps, "-step_rounds", o.StepRounds); err != nil {
+		return nil, nil, err
 	}
 	corpus, err := data.Open(o.Data)
 	if err != nil {
@@ -144,6 +159,11 @@ func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 			recipe = &cfg
 		} else if recipe != nil && canonicalJSON(cfg, nil) != canonicalJSON(*recipe, nil) {
 			recipe = nil
+		}
+	}
+	if recipe != nil {
+		if err := o.checkRecipe(*recipe); err != nil {
+			return nil, nil, err
 		}
 	}
 	return corpus, recipe, nil
@@ -317,4 +337,60 @@ func canonicalJSON(cfg, smi any) string {
 	_ = json.Unmarshal(raw, &v)
 	raw, _ = json.Marshal(v)
 	return string(raw)
+}
+
+// checkRecipe refuses a study folder that already holds runs of another recipe than this
+// study's (recipe): a study folder holds one recipe (-set changes it), so that its study.json,
+// its measurements and what it publishes describe one. The runs' metrics.json and the recipes
+// that study.json's invocations recorded are compared; a folder without them passes.
+func (o *Options) checkRecipe(recipe gpt.Config) error {
+	refuse := func(where string, other gpt.Config) error {
+		return Usagef("%s holds runs of another recipe (%s) than this study's (%s): a study folder holds one recipe, so give this one another -dir",
+			where, strings.Join(recipeDiff(other, recipe), ", "), strings.Join(recipeDiff(recipe, other), ", "))
+	}
+	want := canonicalJSON(recipe, nil)
+	paths, _ := filepath.Glob(filepath.Join(o.Dir, "runs", "*", "metrics.json"))
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var m results.Metrics
+		if json.Unmarshal(raw, &m) != nil { // finished() reports it when the run is in the grid
+			continue
+		}
+		if canonicalJSON(m.Config, nil) != want {
+			return refuse(filepath.Dir(path), m.Config)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(o.Dir, "study.json"))
+	if err != nil {
+		return nil
+	}
+	var sf studyFile
+	if json.Unmarshal(raw, &sf) != nil {
+		return nil // openStudyFile reports it
+	}
+	for _, inv := range sf.Invocations {
+		if inv.Config != nil && canonicalJSON(*inv.Config, nil) != want {
+			return refuse(o.Dir, *inv.Config)
+		}
+	}
+	return nil
+}
+
+// recipeDiff lists the settings of recipe a that differ from b's, by their -set names, as
+// "max_iters=3".
+func recipeDiff(a, b gpt.Config) []string {
+	ca, cb := context.New(), context.New()
+	a.SetParams(ca)
+	b.SetParams(cb)
+	var out []string
+	for _, name := range gpt.ParamNames() {
+		x, _ := ca.GetParam(name)
+		if y, _ := cb.GetParam(name); x != y {
+			out = append(out, fmt.Sprintf("%s=%v", name, x))
+		}
+	}
+	return out
 }

@@ -94,11 +94,11 @@ rewrites the report from the published files without training.
 // measures.
 func Command(args []string, t Trainer) error {
 	fs, o, runs, seeds, from := studyFlags()
-	if err := fs.Parse(args); err != nil {
+	if err := ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (see -help)", fs.Args())
+	if err := CheckArgs(fs, args, ""); err != nil {
+		return err
 	}
 	if *seeds == "" {
 		*seeds = defaultSeeds(o.Preset)
@@ -110,9 +110,9 @@ func Command(args []string, t Trainer) error {
 	if o.Seeds, err = parseInts(*seeds, "-seeds", func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }); err != nil {
 		return err
 	}
-	for _, f := range strings.Split(*from, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			o.From = append(o.From, f)
+	if *from != "" {
+		if o.From, err = splitFolders("-from", *from); err != nil {
+			return err
 		}
 	}
 	return Run(o, t, "shakespeare study "+strings.Join(publicArgs(args), " "))
@@ -200,10 +200,10 @@ func parseInts[T int | int64](s, flagName string, parse func(string) (T, error))
 	for _, f := range strings.Split(s, ",") {
 		v, err := parse(strings.TrimSpace(f))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %q is not an integer", flagName, f)
+			return nil, Usagef("%s: %q is not an integer", flagName, f)
 		}
 		if slices.Contains(out, v) {
-			return nil, fmt.Errorf("%s: %v is given twice", flagName, v)
+			return nil, Usagef("%s: %v is given twice", flagName, v)
 		}
 		out = append(out, v)
 	}

@@ -1,0 +1,236 @@
+package study
+
+import (
+	"encoding/json"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/gpt"
+)
+
+// TestCheckArgs: positional arguments are refused by a command that takes none, and a flag
+// written after a positional argument (where Go's flag package no longer reads flags) is
+// refused with the hint that flags go first; after "--" arguments are taken as they are.
+func TestCheckArgs(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		what string
+		want string // "" for no error
+	}{
+		{[]string{"-n", "3"}, "", ""},
+		{[]string{"-n", "3", "r1"}, "", "takes flags only"},
+		{[]string{"r1", "-n", "3"}, "", "flags go before any other argument"},
+		{[]string{"a", "b"}, "run directories", ""},
+		{[]string{"-n", "2", "a", "b", "-n", "5"}, "run directories", "-n comes after the run directories"},
+		{[]string{"--", "a", "-b"}, "run directories", ""},
+		{[]string{"a", "-"}, "run directories", ""},
+	} {
+		fs := flag.NewFlagSet("cmd", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Int("n", 1, "")
+		if err := ParseFlags(fs, c.args); err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		err := CheckArgs(fs, c.args, c.what)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q (%q): %v", c.args, c.what, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !IsUsage(err)):
+			t.Errorf("%q (%q): %v, want a usage error with %q", c.args, c.what, err, c.want)
+		}
+	}
+	fs := flag.NewFlagSet("cmd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := ParseFlags(fs, []string{"-x"}); !IsUsage(err) {
+		t.Errorf("an undefined flag: %v, want a usage error", err)
+	}
+	if err := ParseFlags(fs, []string{"-help"}); err != flag.ErrHelp {
+		t.Errorf("-help: %v, want flag.ErrHelp itself", err)
+	}
+}
+
+// TestCheckWritable: a path that cannot be written is refused with the flag and the path named
+// (package writable checks what writable means), a folder as a usage error; a writable one passes.
+func TestCheckWritable(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckWritable("-out", filepath.Join(dir, "a", "r.md")); err != nil {
+		t.Fatal(err)
+	}
+	existing := filepath.Join(dir, "r.md")
+	if err := os.WriteFile(existing, []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{filepath.Join(existing, "x.md"), "/proc/smi-no-such/x.md", dir} {
+		err := CheckWritable("-out", bad)
+		if err == nil || !strings.Contains(err.Error(), "-out "+bad) || IsUsage(err) != (bad == dir) {
+			t.Errorf("%s: %v, want an error naming -out and the path (a usage error for the folder)", bad, err)
+		}
+	}
+}
+
+// TestReportRefusesEmptyFolder: an empty entry in -from's list is refused by name, at once.
+func TestReportRefusesEmptyFolder(t *testing.T) {
+	for _, list := range []string{",", "a,,b", "a,"} {
+		err := ReportCommand([]string{"-from", list, "-reproduction_out", filepath.Join(t.TempDir(), "R.md")})
+		if !IsUsage(err) || !strings.Contains(err.Error(), "empty entry") {
+			t.Errorf("-from %q: %v, want a usage error about an empty entry", list, err)
+		}
+	}
+}
+
+// refusingTrainer fails the test when the study asks it for anything.
+type refusingTrainer struct{ t *testing.T }
+
+func (r refusingTrainer) Settings(*data.Corpus, Spec) (gpt.Config, map[string]any, error) {
+	r.t.Fatal("the study got to the runs' settings")
+	return gpt.Config{}, nil, nil
+}
+func (r refusingTrainer) Train(backends.Backend, *data.Corpus, Spec) (*results.Metrics, error) {
+	r.t.Fatal("the study trained")
+	return nil, nil
+}
+func (r refusingTrainer) Analyze(backends.Backend, *data.Corpus, string, int) error {
+	r.t.Fatal("the study analysed")
+	return nil
+}
+func (r refusingTrainer) InferenceSpeed(backends.Backend, *data.Corpus, []string, int, int) ([][]float64, error) {
+	r.t.Fatal("the study measured")
+	return nil, nil
+}
+func (r refusingTrainer) StepTimes(backends.Backend, *data.Corpus, []Spec, int, int) ([][]float64, error) {
+	r.t.Fatal("the study measured")
+	return nil, nil
+}
+
+// TestStudyChecksFlagsFirst: the measurements' sizes, -from's list and -report's path are
+// checked before anything else (before the data is even read: -data names no file here), by
+// the standalone commands' rules, and the study folder is not made.
+func TestStudyChecksFlagsFirst(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"-preset", "tiny", "-runs", "0,1", "-seeds", "1337", "-dir", filepath.Join(dir, "study"),
+		"-publish", filepath.Join(dir, "pub"), "-report", filepath.Join(dir, "R.md"), "-data", filepath.Join(dir, "no-data.txt")}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-speed_tokens", "-1"}, "-speed_tokens must be at least 1"},
+		{[]string{"-speed_tokens", "0"}, "-speed_tokens must be at least 1"},
+		{[]string{"-speed_reps", "1"}, "-speed_reps must be at least 2"},
+		{[]string{"-speed_reps", "0"}, "-speed_reps must be at least 2"},
+		{[]string{"-step_steps", "-1"}, "-step_steps must be at least 1"},
+		{[]string{"-step_rounds", "0"}, "-step_rounds must be at least 2"},
+		{[]string{"-step_rounds", "1"}, "-step_rounds must be at least 2"},
+		{[]string{"-analyze_batches", "0"}, "-analyze_batches must be at least 1"},
+		{[]string{"-from", ","}, "empty entry"},
+		{[]string{"-report", "/proc/smi-no-such/R.md"}, "-report /proc/smi-no-such/R.md"},
+		{[]string{"r1", "-speed_reps", "3"}, "flags go before"},
+	} {
+		err := Command(append(append([]string{}, base...), c.args...), refusingTrainer{t})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want an error with %q", c.args, err, c.want)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Fatalf("%q: the study made %v before refusing", c.args, entries)
+		}
+	}
+	// The sizes the standalone commands take pass.
+	for _, err := range []error{CheckSpeedSize("-t", 1, "-r", 2), CheckStepSize("-s", 1, "-r", 2), CheckAnalyzeBatches("-b", 1)} {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestStudyRefusesAnotherRecipe: a study folder holding runs (or invocations) of another recipe
+// is refused, naming the settings that differ; the same recipe passes.
+func TestStudyRefusesAnotherRecipe(t *testing.T) {
+	m, _ := fakeRun("tiny", fakeCPU, 0, 1, 0)
+	other := m.Config
+	other.MaxIters++
+	o := &Options{Dir: t.TempDir()}
+	if err := o.checkRecipe(m.Config); err != nil {
+		t.Fatalf("an empty folder: %v", err)
+	}
+	run := filepath.Join(o.Dir, "runs", "tiny-run0-seed1")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := results.WriteJSON(filepath.Join(run, "metrics.json"), m); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.checkRecipe(m.Config); err != nil {
+		t.Fatalf("the same recipe: %v", err)
+	}
+	err := o.checkRecipe(other)
+	if !IsUsage(err) || !strings.Contains(err.Error(), "max_iters=300") || !strings.Contains(err.Error(), "max_iters=301") {
+		t.Errorf("another recipe: %v, want a usage error naming max_iters 300 and 301", err)
+	}
+	if err := os.RemoveAll(filepath.Join(o.Dir, "runs")); err != nil {
+		t.Fatal(err)
+	}
+	writeStudyFile(t, o.Dir, studyFile{Preset: "tiny", Invocations: []invocation{{Command: "made up", Config: &m.Config}}})
+	if err := o.checkRecipe(other); !IsUsage(err) {
+		t.Errorf("another recipe in study.json: %v, want a usage error", err)
+	}
+}
+
+// TestReportTitlesRecipes: two sections of one preset and backend kind, of two recipes, get
+// distinct titles (and anchors, and claims-table names) that name the recipes' difference; a
+// section alone keeps the plain title.
+func TestReportTitlesRecipes(t *testing.T) {
+	root := t.TempDir()
+	fakeStudy(t, filepath.Join(root, "a"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	fakeStudy(t, filepath.Join(root, "b"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	paths, _ := filepath.Glob(filepath.Join(root, "b", "runs", "*", "metrics.json"))
+	for _, path := range paths { // b's runs: another learning rate
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		v["config"].(map[string]any)["LearningRate"] = 3e-4
+		if err := results.WriteJSON(path, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rp.sections) != 2 {
+		t.Fatalf("%d sections, want 2", len(rp.sections))
+	}
+	a, b := rp.sections[0], rp.sections[1]
+	if a.title() == b.title() || anchor(a.title()) == anchor(b.title()) || a.scale() == b.scale() {
+		t.Errorf("two sections named alike: %q and %q; %q and %q", a.title(), b.title(), a.scale(), b.scale())
+	}
+	for _, d := range rp.sections {
+		if !strings.Contains(d.title(), "learning_rate=") || !strings.Contains(d.scale(), "learning_rate=") {
+			t.Errorf("%q (%q) does not name the learning rate", d.title(), d.scale())
+		}
+	}
+	md := rp.markdown()
+	for _, d := range rp.sections {
+		if strings.Count(md, "## "+d.title()+"\n") != 1 {
+			t.Errorf("the report has not one heading %q", d.title())
+		}
+	}
+	alone, err := loadReproduction([]string{filepath.Join(root, "a")}, filepath.Join(root, "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := alone.sections[0].title(); got != "The `cpu` preset on CPU (XLA's CPU plugin)" {
+		t.Errorf("a section alone is titled %q", got)
+	}
+}

@@ -69,8 +69,20 @@ func TestTrainsOnAnyText(t *testing.T) {
 	if math.Abs(m.Evals[0].Val-math.Log(float64(len(corpus.Chars)))) > 0.3 {
 		t.Errorf("initial validation loss %.3f, want about ln(%d)", m.Evals[0].Val, len(corpus.Chars))
 	}
-	if err := runCommand(cmdSample, []string{"-out", dir, "-data", text, "-tokens", "5", "-prompt", "café"}); err != nil {
+	// sample prints as it generates: the prompt, then each character as it is sampled, the text
+	// the generator returns.
+	var printed strings.Builder
+	if err := runCommand(func(args []string) error { return sampleTo(&printed, args) },
+		[]string{"-out", dir, "-data", text, "-tokens", "5", "-prompt", "café", "-seed", "3"}); err != nil {
 		t.Errorf("sample with the run's text: %v", err)
+	}
+	_, ctx, cfg, b, err := openRun(text, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := newGenerator(b, ctx, cfg).generate(corpus.Encode([]byte("café")), 5, 0.8, data.RNG(3, 0), nil)
+	if err != nil || printed.String() != corpus.Decode(want)+"\n" {
+		t.Errorf("sample printed %q, want %q (%v)", printed.String(), corpus.Decode(want)+"\n", err)
 	}
 	err = runCommand(cmdSample, []string{"-out", dir, "-data", sharedData, "-tokens", "5"})
 	if err == nil || !strings.Contains(err.Error(), "was trained on another text") {

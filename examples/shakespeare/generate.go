@@ -35,8 +35,9 @@ func newGenerator(b backends.Backend, ctx *context.Context, cfg gpt.Config) *gen
 	return &generator{exec: exec, cfg: cfg}
 }
 
-// generate appends n sampled tokens to prompt (at temperature; 0 means greedy).
-func (g *generator) generate(prompt []int32, n int, temperature float64, rng *rand.Rand) ([]int32, error) {
+// generate appends n sampled tokens to prompt (at temperature; 0 means greedy). emit, when not
+// nil, gets each token as it is sampled (sample prints them as they come).
+func (g *generator) generate(prompt []int32, n int, temperature float64, rng *rand.Rand, emit func(int32)) ([]int32, error) {
 	T := g.cfg.BlockSize
 	tokens := append([]int32(nil), prompt...)
 	if len(tokens) == 0 {
@@ -53,7 +54,11 @@ func (g *generator) generate(prompt []int32, n int, temperature float64, rng *ra
 			return nil, err
 		}
 		logits := tensors.MustCopyFlatData[float32](out[0])
-		tokens = append(tokens, sample(logits, temperature, probs, rng))
+		next := sample(logits, temperature, probs, rng)
+		tokens = append(tokens, next)
+		if emit != nil {
+			emit(next)
+		}
 	}
 	return tokens, nil
 }
@@ -88,13 +93,13 @@ func benchInference(b backends.Backend, ctx *context.Context, cfg gpt.Config, co
 	gen := newGenerator(b, ctx, cfg)
 	prompt := corpus.Val[:cfg.BlockSize/2]
 	warmup := min(tokens, 10)
-	if _, err := gen.generate(prompt, warmup, 1, data.RNG(seed, 7)); err != nil {
+	if _, err := gen.generate(prompt, warmup, 1, data.RNG(seed, 7), nil); err != nil {
 		return nil, fmt.Errorf("inference warm-up: %w", err)
 	}
 	inf := &results.Inference{TokensPerRep: tokens, WarmupTokens: warmup}
 	for range reps {
 		start := time.Now()
-		if _, err := gen.generate(prompt, tokens, 1, data.RNG(seed, 7)); err != nil {
+		if _, err := gen.generate(prompt, tokens, 1, data.RNG(seed, 7), nil); err != nil {
 			return nil, err
 		}
 		inf.PerRep = append(inf.PerRep, float64(tokens)/time.Since(start).Seconds())

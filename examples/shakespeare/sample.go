@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 
@@ -103,7 +105,10 @@ func loadRun(dir string, corpus *data.Corpus) (*context.Context, gpt.Config, err
 	return ctx.Checked(false), cfg, nil
 }
 
-func cmdSample(args []string) error {
+func cmdSample(args []string) error { return sampleTo(os.Stdout, args) }
+
+// sampleTo is the sample command, printing the generated text to text.
+func sampleTo(text io.Writer, args []string) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
 	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on (for the vocabulary)")
@@ -131,12 +136,23 @@ func cmdSample(args []string) error {
 		return fmt.Errorf("-prompt holds characters that are not in the training text's vocabulary %q", string(corpus.Chars))
 	}
 	promptIDs := corpus.Encode([]byte(*prompt))
-	tokens, err := newGenerator(b, ctx, cfg).generate(promptIDs, *n, *temperature, data.RNG(*seed, 0))
-	if err != nil {
-		return err
+	// The text is printed as it is generated: the prompt (token 0 when empty, where generation
+	// starts), then each character as it is sampled.
+	start := promptIDs
+	if len(start) == 0 {
+		start = []int32{0}
 	}
-	fmt.Println(corpus.Decode(tokens))
-	return nil
+	w := bufio.NewWriter(text)
+	fmt.Fprint(w, corpus.Decode(start))
+	_, err = newGenerator(b, ctx, cfg).generate(promptIDs, *n, *temperature, data.RNG(*seed, 0), func(id int32) {
+		fmt.Fprint(w, corpus.Decode([]int32{id}))
+		_ = w.Flush()
+	})
+	fmt.Fprintln(w)
+	if flushErr := w.Flush(); err == nil {
+		err = flushErr
+	}
+	return err
 }
 
 // cmdData makes the corpus available (downloading it to the default path when missing) and

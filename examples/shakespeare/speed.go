@@ -143,7 +143,7 @@ func interleavedSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, to
 				return 0, err
 			}
 			start := time.Now()
-			_, err := gen.generate(prompt, tokens, 1, data.RNG(7, 7))
+			_, err := gen.generate(prompt, tokens, 1, data.RNG(7, 7), nil)
 			return time.Since(start), err
 		}}
 	}

@@ -374,8 +374,12 @@ func startRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	}
 	r := &runState{b: b, ctx: ctx, cfg: cfg, corpus: corpus, o: o, par: par, store: store, hist: hist, loaded: loaded,
 		startIter: len(hist.IterLoss), lastVal: math.NaN(), writer: &ckptWriter{store: store}}
-	if resumed && r.startIter < cfg.MaxIters {
+	switch {
+	case resumed && r.startIter < cfg.MaxIters:
 		fmt.Printf("Resuming %s from iteration %d of %d.\n", o.outDir(), r.startIter, cfg.MaxIters)
+	case !resumed: // the progress bar starts with the first step, after the first evaluation
+		fmt.Printf("Training %s: %d iterations, after evaluating the initial model on %d batches of each split.\n",
+			o.outDir(), cfg.MaxIters, cfg.EvalIters)
 	}
 	if n := len(hist.Evals); n > 0 {
 		r.lastVal = hist.Evals[n-1].Val

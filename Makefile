@@ -69,14 +69,14 @@ race: setup data
 # and writes docs/REPRODUCTION.md from every study published there. A piece of the study:
 # RUNS and SEEDS pick any subset (make study PRESET=paper RUNS=0,5 SEEDS=1337), published in a
 # folder of its own; REPORT_ONLY=1 trains nothing and only rewrites the report from the
-# published files. DEVICE=cuda trains on an NVIDIA GPU (after make setup-cuda). STUDY_FLAGS adds
+# published files. DEVICE=cuda trains on an NVIDIA GPU (it runs make setup-cuda first). STUDY_FLAGS adds
 # flags, e.g. STUDY_FLAGS=-quiet for a log.
 PRESET ?= cpu
 study: setup data $(if $(filter cuda gpu,$(DEVICE)),setup-cuda)
 	$(GO) run ./examples/shakespeare study -preset $(PRESET) $(if $(DEVICE),-device $(DEVICE)) $(if $(filter command line environment override,$(origin RUNS)),-runs $(RUNS)) $(if $(filter command line environment override,$(origin SEEDS)),-seeds $(SEEDS)) $(if $(REPORT_ONLY),-report_only) $(SHAKESPEARE_DATA) $(STUDY_FLAGS)
 
-# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: 20-30
-# minutes on 2 idle CPU cores. Section 1b times nanoGPT's PyTorch step beside ours when
+# Regenerates docs/BENCHMARKS.md and its plots (docs/benchmarks/) on this machine: a quarter to
+# half an hour on 2 idle CPU cores (the file records how long its run took). Section 1b times nanoGPT's PyTorch step beside ours when
 # `make reference` has installed PyTorch (REF_VENV); without it that column is left out.
 # The report's command is benchmarks/cmd/smibench; package benchmarks (go doc ./benchmarks) times SMI
 # on your own shapes and model. Go benchmarks for benchstat (small sizes; SMI_BENCH_LARGE=1 for the
@@ -111,12 +111,12 @@ GPU_REPORTS ?= docs/benchmarks/gpu/2026-12-04-h200/strategies.json,docs/benchmar
 gpu-report:
 	$(GO) run ./benchmarks/cmd/smibench -render-strategies $(GPU_REPORTS) -out docs/BENCHMARKS-GPU.md
 
-# Regenerates docs/plugins/PLUGIN_PRESETS.md: the training steps (AdamW and SMI(AdamW)) and the
+# Regenerates docs/plugins/<PLUGIN_PRESETS>.md (e.g. cpu.md): the training steps (AdamW and SMI(AdamW)) and the
 # model's FFTs under each XLA CPU plugin of PLUGINS (each installed first, as make setup PLUGIN=NAME
 # does), side by side in one run, as ratios to the first (the default plugin), and their losses;
-# NAME+--xla_flag=value adds XLA flags to one. cpu: about 5 minutes on 2 CPU cores; paper (seconds
-# per step): make bench-plugins PLUGIN_PRESETS=paper PLUGINS=xla-cpu-pjrt,lammps-jax-pjrt-cpu,fastatomstruct-xla-cpu,
-# about 10 minutes.
+# NAME+--xla_flag=value adds XLA flags to one. cpu: about 5 minutes on 2 CPU cores. paper (seconds
+# per step), about 10 minutes:
+#   make bench-plugins PLUGIN_PRESETS=paper PLUGINS=xla-cpu-pjrt,lammps-jax-pjrt-cpu,fastatomstruct-xla-cpu
 PLUGINS ?= xla-cpu-pjrt,lammps-jax-pjrt-cpu,fastatomstruct-xla-cpu,xla-cpu-pjrt+--xla_cpu_multi_thread_eigen=false,xla-cpu-pjrt+--xla_cpu_max_isa=AVX2,lammps-jax-pjrt-cpu+--xla_cpu_max_isa=AVX2,fastatomstruct-xla-cpu+--xla_cpu_max_isa=AVX2
 PLUGIN_PRESETS ?= cpu
 comma := ,

@@ -20,7 +20,9 @@
 // package does nothing by itself.
 //
 //	dotgrad.Enable()
-//	trainer := train.NewTrainer(backend, ctx, model, loss, optimizers.SMI(adamw), nil, nil)
+//	smi, err := optimizers.SMI(adamw).TotalSteps(5000).Done()
+//	...
+//	trainer := train.NewTrainer(backend, ctx, model, loss, smi, nil, nil)
 //
 // Products whose axes cannot be read (a future GoMLX that changes its internals) keep GoMLX's own
 // gradient, so Enable never makes a gradient wrong, at worst slow.

@@ -10,7 +10,7 @@ made under: the code of its side (PyTorch: this directory's recipe and the torch
 Go sources, as they are on disk) and the machine's CPU. An
 interrupted comparison resumes where it stopped, reusing only runs whose key matches now, and says
 on stdout which it reuses; a run made by other code or on another CPU is measured again (ours is
-moved aside to cpu-run0-seedS.stale, never deleted), so the speed ratio always pairs two runs of the
+moved aside to cpu-run0-seedS.stale (or .stale-N), never deleted), so the speed ratio always pairs two runs of the
 current code on this machine.
 
     make reference   # PyTorch in the virtual environment REF_VENV (default ~/.cache/smi-gomlx/reference-venv)
@@ -20,7 +20,7 @@ or by hand, with that environment (any other works as well):
     python3 -m venv "$REF_VENV" && "$REF_VENV/bin/pip" install torch numpy scipy
     "$REF_VENV/bin/python" scripts/reference/compare_cpu_recipe.py --seeds 1337,1,2,3,4,5,6,7
 """
-import argparse, hashlib, json, math, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, hashlib, json, math, os, platform, re, statistics, subprocess, sys, tempfile, time
 
 from scipy import stats
 
@@ -123,8 +123,10 @@ def go_run(seed, data, binary, key):
         # Another code's run (or one begun by hand, without a key) is moved aside, never deleted: the
         # directory is also where `train -preset cpu -run 0 -seed S` keeps a user's own run. A run of
         # this code that was interrupted keeps its key and resumes from its checkpoint.
-        stale = run_dir + '.stale'
-        shutil.rmtree(stale, ignore_errors=True)
+        stale, n = run_dir + '.stale', 1
+        while os.path.exists(stale):  # an earlier one moved aside stays too
+            n += 1
+            stale = f'{run_dir}.stale-{n}'
         os.rename(run_dir, stale)
         print(f'Ours, seed {seed}: {os.path.relpath(run_dir, ROOT)} was made with '
               f'{describe(kept.get("key"))}, not {describe(key)}: moved to {os.path.relpath(stale, ROOT)}, '

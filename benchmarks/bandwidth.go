@@ -47,14 +47,23 @@ type BandwidthResult struct {
 	Time  Result
 }
 
-// BytesPerSecond from the median time.
+// BytesPerSecond from the median time; 0 when Time has no samples (not timed, see Result) or a
+// zero median.
 func (r BandwidthResult) BytesPerSecond() float64 {
-	return float64(r.Op.BytesPerElem) * float64(r.Elems) / r.Time.Median().Seconds()
+	m := r.Time.Median()
+	if m <= 0 {
+		return 0
+	}
+	return float64(r.Op.BytesPerElem) * float64(r.Elems) / m.Seconds()
 }
 
 // BandwidthCases builds the probe cases over arrays of elems float32 values (use arrays far
 // larger than the last-level cache). The returned cleanup frees the inputs and executables.
+// It returns an error if elems < 1.
 func BandwidthCases(b backends.Backend, elems int) (cases []Case, ops []StreamOp, cleanup func(), err error) {
+	if elems < 1 {
+		return nil, nil, nil, fmt.Errorf("benchmarks.BandwidthCases: elems must be >= 1, got %d", elems)
+	}
 	shape := shapes.Make(dtypes.Float32, elems)
 	x, err := RandomTensor(b, 1, shape)
 	if err != nil {

@@ -75,7 +75,7 @@ type FilterSpec struct {
 	// Label is free text for reports and progress lines (where the shape comes from).
 	Label string
 	// Dims is the float32 gradient's shape; any rank >= 1 (SMI views it as a matrix, see
-	// spectral.MatrixView).
+	// spectral.MatrixView), no dimension negative.
 	Dims []int
 	// Half times the half-spectrum variant (optimizers.SMIConfig.HalfSpectrum).
 	Half bool
@@ -83,22 +83,45 @@ type FilterSpec struct {
 	Parts bool
 }
 
-// Bins is the number of history entries (frequency bins) of the spec.
+// Bins is the number of history entries (frequency bins) of the spec; 0 for a shape that is not
+// filtered (rank 0 or empty). It panics if a dimension is negative.
 func (s FilterSpec) Bins() int {
-	h, ok := spectral.HistoryShape(shapes.Make(dtypes.Float32, s.Dims...))
+	h, ok := spectral.HistoryShape(s.shape("Bins"))
 	if !ok {
 		return 0
 	}
 	return h.Size()
 }
 
-// Elems is the gradient's number of elements.
-func (s FilterSpec) Elems() int { return shapes.Make(dtypes.Float32, s.Dims...).Size() }
+// Elems is the gradient's number of elements. It panics if a dimension is negative.
+func (s FilterSpec) Elems() int { return s.shape("Elems").Size() }
+
+// shape is the spec's gradient shape; method names the caller in the panic for a negative dimension.
+func (s FilterSpec) shape(method string) shapes.Shape {
+	if err := checkDims(s.Dims); err != nil {
+		panic(fmt.Errorf("benchmarks.FilterSpec.%s: %w", method, err))
+	}
+	return shapes.Make(dtypes.Float32, s.Dims...)
+}
+
+// checkDims returns an error if a dimension is negative (shapes.Make would panic on it).
+func checkDims(dims []int) error {
+	for _, d := range dims {
+		if d < 0 {
+			return fmt.Errorf("dimensions %v: %d is negative", dims, d)
+		}
+	}
+	return nil
+}
 
 // FilterCases builds the timed cases for one gradient shape: the whole filter (steps 1-8: the
 // spectral.Filter graph plus spectral.Blend, outputs g' and H') and, with spec.Parts, each
-// part as its own compiled graph fed by the previous part's output.
+// part as its own compiled graph fed by the previous part's output. It returns an error if the
+// shape is not filtered (rank 0, empty or a negative dimension).
 func FilterCases(b backends.Backend, spec FilterSpec) (cases []Case, cleanup func(), err error) {
+	if err := checkDims(spec.Dims); err != nil {
+		return nil, nil, fmt.Errorf("benchmarks.FilterCases: %w", err)
+	}
 	cs := &caseSet{b: b}
 	defer func() {
 		if r := recover(); r != nil {
@@ -324,10 +347,12 @@ func TrainableShapes(ctx *context.Context) []ModelShape {
 // ModelFilterCase builds one graph that filters and blends every variable of a model as
 // optimizers.SMI does inside the training step (without the base optimizer): variables with
 // the same matrix view go through one spectral.FilterBatch. Inputs are device-resident random
-// gradients and histories; the cleanup frees them.
+// gradients and histories; the cleanup frees them. Shapes that are not filtered (rank 0 or empty)
+// are left out, as optimizers.SMI leaves them. It returns an error if no shape is filtered, a
+// Count is below 1 or a dimension is negative.
 func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, half bool) (c Case, cleanup func(), err error) {
 	cfg := FilterConfig()
-	return modelGraphCase(b, name, shapesIn, func(g, h *Node, alpha *Node) []*Node {
+	return modelGraphCase(b, "benchmarks.ModelFilterCase", name, shapesIn, func(g, h *Node, alpha *Node) []*Node {
 		filtered, newH, kept, energy := spectral.FilterBatch(g, h, cfg.Quantile, cfg.Beta, half)
 		return []*Node{spectral.Blend(g, filtered, alpha), newH, kept, energy}
 	})
@@ -335,9 +360,10 @@ func ModelFilterCase(b backends.Backend, name string, shapesIn []ModelShape, hal
 
 // ModelFFTCase is ModelFilterCase reduced to the two transforms every exact filter needs, on the
 // same groups: the 2-D real FFT of each gradient (spectral.Spectrum) and the inverse real FFT of
-// that spectrum. Its time is the least the filter can take with XLA's FFT.
+// that spectrum. Its time is the least the filter can take with XLA's FFT. Same shapes and
+// errors as ModelFilterCase.
 func ModelFFTCase(b backends.Backend, name string, shapesIn []ModelShape) (c Case, cleanup func(), err error) {
-	return modelGraphCase(b, name, shapesIn, func(g, _ *Node, _ *Node) []*Node {
+	return modelGraphCase(b, "benchmarks.ModelFFTCase", name, shapesIn, func(g, _ *Node, _ *Node) []*Node {
 		n, d := g.Shape().Dim(1), g.Shape().Dim(2)
 		return []*Node{InverseRealFFT(spectral.Spectrum(g), n, d)}
 	})
@@ -346,8 +372,16 @@ func ModelFFTCase(b backends.Backend, name string, shapesIn []ModelShape) (c Cas
 // modelGraphCase builds one graph that applies fn to each group of a model's variables with the
 // same n x d matrix view: g is the group's random gradients [count, n, d], h its random
 // non-negative histories [count, n, d/2+1] and alpha the blend weight; fn's results are the
-// graph's outputs.
-func modelGraphCase(b backends.Backend, name string, shapesIn []ModelShape, fn func(g, h, alpha *Node) []*Node) (c Case, cleanup func(), err error) {
+// graph's outputs. who names the exported caller in the errors.
+func modelGraphCase(b backends.Backend, who, name string, shapesIn []ModelShape, fn func(g, h, alpha *Node) []*Node) (c Case, cleanup func(), err error) {
+	for _, sh := range shapesIn {
+		if err := checkDims(sh.Dims); err != nil {
+			return Case{}, nil, fmt.Errorf("%s %s: %w", who, name, err)
+		}
+		if sh.Count < 1 {
+			return Case{}, nil, fmt.Errorf("%s %s: shape %v has Count %d, want >= 1", who, name, sh.Dims, sh.Count)
+		}
+	}
 	var args []*tensors.Tensor
 	cleanup = func() {
 		for _, t := range args {
@@ -370,6 +404,9 @@ func modelGraphCase(b backends.Backend, name string, shapesIn []ModelShape, fn f
 			groups = append(groups, group{n: n, d: d})
 		}
 		groups[i].count += sh.Count
+	}
+	if len(groups) == 0 {
+		return Case{}, nil, fmt.Errorf("%s %s: no filtered shape among %d (each is rank 0 or empty)", who, name, len(shapesIn))
 	}
 	for i, gr := range groups {
 		gShape := shapes.Make(dtypes.Float32, gr.count, gr.n, gr.d)

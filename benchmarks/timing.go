@@ -45,11 +45,11 @@ func Await(outputs []*tensors.Tensor, err error) error {
 	return nil
 }
 
-// Options controls Interleave.
+// Options controls Interleave. No field may be negative; zero values mean the defaults stated.
 type Options struct {
-	// Warmup calls per case before timing; the first one also compiles.
+	// Warmup calls per case before timing (at least one is made: the first call also compiles).
 	Warmup int
-	// Rounds of interleaved samples: each round takes one sample of every case.
+	// Rounds of interleaved samples: each round takes one sample of every case (zero means 1).
 	Rounds int
 	// MinSample: a sample repeats Run until at least this long, so short calls are not
 	// dominated by timer and dispatch noise. Zero means one call per sample.
@@ -69,6 +69,11 @@ type Options struct {
 }
 
 // Result holds the per-call time of each round for one case.
+//
+// A Result without samples (the zero Result, which FilterResult.Time returns for a part that was
+// not timed) has Median, Quantile and Spread 0: a zero duration stands for "not timed", never for
+// a measured time. Quantile's q must be in [0, 1]; any other q, NaN included, panics, with or
+// without samples.
 type Result struct {
 	Name string
 	// Samples[i] is the mean time of one call in round i.
@@ -82,7 +87,13 @@ type Result struct {
 // cancel most of it. The order within a round changes from round to round as RoundOrder says:
 // no case always follows the same one (a case timed right after another process, or after a
 // case that shares its data, would otherwise carry that neighbour's effect into every ratio).
+//
+// It returns an error, before any call, if a case has neither Run nor Timed or a field of opt is
+// negative.
 func Interleave(cases []Case, opt Options) ([]Result, error) {
+	if err := checkInterleave(cases, opt); err != nil {
+		return nil, err
+	}
 	if len(cases) == 0 {
 		return nil, nil
 	}
@@ -144,13 +155,44 @@ func Interleave(cases []Case, opt Options) ([]Result, error) {
 	return results, nil
 }
 
+// checkInterleave returns Interleave's error for cases and opt, or nil.
+func checkInterleave(cases []Case, opt Options) error {
+	for i, c := range cases {
+		if c.Run == nil && c.Timed == nil {
+			return fmt.Errorf("benchmarks.Interleave: case %d %q has neither Run nor Timed", i, c.Name)
+		}
+	}
+	for _, f := range []struct {
+		name     string
+		negative bool
+		value    any
+	}{
+		{"Warmup", opt.Warmup < 0, opt.Warmup},
+		{"Rounds", opt.Rounds < 0, opt.Rounds},
+		{"MinSample", opt.MinSample < 0, opt.MinSample},
+		{"Budget", opt.Budget < 0, opt.Budget},
+		{"MinRounds", opt.MinRounds < 0, opt.MinRounds},
+		{"Settle", opt.Settle < 0, opt.Settle},
+	} {
+		if f.negative {
+			return fmt.Errorf("benchmarks.Interleave: Options.%s must not be negative, got %v", f.name, f.value)
+		}
+	}
+	return nil
+}
+
 // RoundOrder is the order in which round r times n cases (indices 0..n-1): row r of a Williams
 // design, a Latin square balanced for first-order carry-over. Every case comes once in every
 // round and once in every position, and every case directly follows every other case equally
 // often: once each over n rounds for even n, twice each over 2n rounds for odd n (the square's
 // rows interleaved with their mirror images). A fixed order, or the same order rotated, makes
 // the same case follow the same one in (nearly) every round, which biases paired ratios.
+//
+// n and r must not be negative; RoundOrder panics otherwise.
 func RoundOrder(n, r int) []int {
+	if n < 0 || r < 0 {
+		panic(fmt.Errorf("benchmarks.RoundOrder: n and r must not be negative, got n = %d, r = %d", n, r))
+	}
 	order := make([]int, n)
 	if n == 0 {
 		return order
@@ -173,15 +215,23 @@ func RoundOrder(n, r int) []int {
 	return order
 }
 
-// Median of the samples.
-func (r Result) Median() time.Duration { return time.Duration(quantile(durations(r.Samples), 0.5)) }
+// Median of the samples; 0 without samples.
+func (r Result) Median() time.Duration { return r.Quantile(0.5) }
 
-// Quantile q of the samples (linear interpolation).
+// Quantile q of the samples (linear interpolation between order statistics, as numpy.quantile's
+// default); 0 without samples. q must be in [0, 1]: Quantile panics otherwise, NaN included.
 func (r Result) Quantile(q float64) time.Duration {
-	return time.Duration(quantile(durations(r.Samples), q))
+	if !(q >= 0 && q <= 1) { // Also rejects NaN.
+		panic(fmt.Errorf("benchmarks.Result.Quantile: q must be in [0, 1], got %v", q))
+	}
+	if len(r.Samples) == 0 {
+		return 0
+	}
+	return time.Duration(quantileSorted(durations(r.Samples), q))
 }
 
-// Spread is the interquartile range relative to the median.
+// Spread is the interquartile range relative to the median; 0 without samples (or with a zero
+// median).
 func (r Result) Spread() float64 {
 	m := float64(r.Median())
 	if m == 0 {
@@ -263,8 +313,6 @@ func durations(ds []time.Duration) []float64 {
 	slices.Sort(xs)
 	return xs
 }
-
-func quantile(sorted []float64, q float64) float64 { return quantileSorted(sorted, q) }
 
 // quantileSorted interpolates linearly between order statistics at rank q*(n-1), as
 // numpy.quantile does by default.

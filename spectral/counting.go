@@ -62,8 +62,9 @@ func CountingFor(b backends.Backend) Counting {
 	return CountingScatter
 }
 
-// Option is an optional setting of the filter's functions (FilterBatch, Filter, Threshold,
-// HistoryQuantile, Quantile).
+// Option is an optional setting of the filter's functions (FilterBatch, Filter, FilterGroups,
+// Threshold, HistoryQuantile, Quantile). A nil Option is ignored, so that an option chosen
+// conditionally can be passed as it is.
 type Option func(*options)
 
 type options struct {
@@ -89,7 +90,9 @@ const (
 func selectionFor(g *Graph, size int, who string, opts []Option) selection {
 	var o options
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	if err := o.counting.Validate(); err != nil {
 		panic(fmt.Errorf("%s: %w", who, err))

@@ -205,13 +205,16 @@ func groupsParts(gs, hs []*Node, q, beta float64, halfSpectrum bool, who string,
 // HistoryShape for an n x d gradient; float32 or float64): the q-quantile of the full n x d
 // spectrum's history, each stored bin counted as often as it appears there (see Filter), or,
 // with halfSpectrum, once. Same semantics, exactness and options as Quantile. It panics
-// (graph-building error) if H's shape does not fit d or q is outside [0, 1].
+// (graph-building error) if H's shape does not fit d, H is empty (n = 0) or q is outside [0, 1].
 func HistoryQuantile(history *Node, d int, q float64, halfSpectrum bool, opts ...Option) *Node {
 	if history.Rank() != 2 || d < 1 || history.Shape().Dim(1) != HalfBins(d) || (history.DType() != dtypes.Float32 && history.DType() != dtypes.Float64) {
 		panic(fmt.Errorf("spectral.HistoryQuantile: history %s is not the float32/float64 [n, %d] history of an n x %d gradient", history.Shape(), HalfBins(d), d))
 	}
 	if !(q >= 0 && q <= 1) {
 		panic(fmt.Errorf("spectral.HistoryQuantile: q must be in [0, 1], got %v", q))
+	}
+	if history.Shape().Size() == 0 {
+		panic(fmt.Errorf("spectral.HistoryQuantile: history must not be empty, got %s", history.Shape()))
 	}
 	return Reshape(Threshold(InsertAxes(history, 0), d, q, halfSpectrum, opts...))
 }
@@ -259,9 +262,17 @@ func columnMultiplicity(d int) []int {
 // node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (docs/ALGORITHM.md's
 // min(t/T, 1); negative steps do not occur). The interpolations are written so that the end
 // points come out exactly: alpha(0) = AlphaStart and alpha(t >= T) = AlphaEnd, in any precision.
-// Computed in float64 for a float64 dtype, else in float32. cfg is assumed valid (see
-// Config.Validate); an unknown schedule panics.
+// Computed in float64 for a float64 dtype, else in float32. Alpha reads only cfg's Schedule,
+// AlphaStart and, unless the schedule is constant, AlphaEnd and TotalSteps; it panics
+// (graph-building error) if one of those is out of the range Config.Validate requires (an unknown
+// schedule, an alpha outside [0, 1] or NaN, TotalSteps <= 0).
 func Alpha(step *Node, cfg Config, dtype dtypes.DType) *Node {
+	if !(cfg.AlphaStart >= 0 && cfg.AlphaStart <= 1) { // Also rejects NaN.
+		panic(fmt.Errorf("spectral.Alpha: Config.AlphaStart must be in [0, 1], got %v", cfg.AlphaStart))
+	}
+	if cfg.Schedule != ScheduleConstant && !(cfg.AlphaEnd >= 0 && cfg.AlphaEnd <= 1) {
+		panic(fmt.Errorf("spectral.Alpha: Config.AlphaEnd must be in [0, 1], got %v", cfg.AlphaEnd))
+	}
 	g := step.Graph()
 	cdt := computeDType(dtype)
 	a0 := Scalar(g, cdt, cfg.AlphaStart)
@@ -290,7 +301,9 @@ func Alpha(step *Node, cfg Config, dtype dtypes.DType) *Node {
 }
 
 // Blend returns g' = (1-alpha)*g + alpha*filtered, computed in float64 for float64 gradients and
-// float32 otherwise, and cast to g's dtype. alpha is a scalar node of any float dtype.
+// float32 otherwise, and cast to g's dtype. alpha is a scalar node of any float dtype, meant to
+// hold a weight in [0, 1] (as Alpha's are); it is a value of the graph, not known while the graph
+// is built, so it is not checked: outside [0, 1] the result extrapolates beyond g and filtered.
 func Blend(g, filtered, alpha *Node) *Node {
 	if !g.Shape().Equal(filtered.Shape()) {
 		panic(fmt.Errorf("spectral.Blend: filtered has shape %s, want g's %s", filtered.Shape(), g.Shape()))

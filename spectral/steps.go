@@ -52,9 +52,14 @@ func Magnitude(spectrum *Node) *Node {
 }
 
 // UpdateHistory returns H' = beta*H + (1-beta)*A (step 4), H and A of the same shape and dtype.
+// beta is the decay in [0, 1) (Config.Beta): outside it H' is no longer an average of magnitudes.
+// It panics (graph-building error) if the shapes differ or beta is outside [0, 1) or NaN.
 func UpdateHistory(history, magnitude *Node, beta float64) *Node {
 	if !history.Shape().Equal(magnitude.Shape()) {
 		panic(fmt.Errorf("spectral.UpdateHistory: history %s and magnitude %s differ", history.Shape(), magnitude.Shape()))
+	}
+	if !(beta >= 0 && beta < 1) { // Also rejects NaN.
+		panic(fmt.Errorf("spectral.UpdateHistory: beta must be in [0, 1), got %v", beta))
 	}
 	return Add(MulScalar(history, beta), MulScalar(magnitude, 1-beta))
 }
@@ -62,7 +67,9 @@ func UpdateHistory(history, magnitude *Node, beta float64) *Node {
 // Threshold returns tau ([B]), each slice's q-quantile of its history (step 5): history is
 // [B, n, d/2+1] (float32 or float64) of n x d gradients, each stored bin counted as often as it
 // appears in the full n x d spectrum or, with halfSpectrum, once (see Filter). q is in [0, 1];
-// the quantile is exact (see Quantile), and opts choose how it counts (WithCounting).
+// the quantile is exact (see Quantile), and opts choose how it counts (WithCounting). It panics
+// (graph-building error) if history does not fit d or is empty (no slices or no rows), q is
+// outside [0, 1], or an option is invalid.
 func Threshold(history *Node, d int, q float64, halfSpectrum bool, opts ...Option) *Node {
 	return thresholds([]*Node{history}, []int{d}, q, halfSpectrum, "spectral.Threshold", opts)[0]
 }
@@ -81,6 +88,9 @@ func thresholds(histories []*Node, ds []int, q float64, halfSpectrum bool, who s
 		d := ds[i]
 		if history.Rank() != 3 || d < 1 || history.Shape().Dim(2) != HalfBins(d) || (history.DType() != dtypes.Float32 && history.DType() != dtypes.Float64) {
 			panic(fmt.Errorf("%s: history %s is not the float32/float64 [B, n, %d] history of n x %d gradients", who, history.Shape(), HalfBins(d), d))
+		}
+		if history.Shape().Size() == 0 { // No slices or no rows: there is no quantile to take.
+			panic(fmt.Errorf("%s: history must not be empty, got %s", who, history.Shape()))
 		}
 		batch, n, bins := history.Shape().Dim(0), history.Shape().Dim(1), HalfBins(d)
 		rows := Reshape(history, batch, n*bins)

@@ -1,6 +1,7 @@
 package optimizers
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path"
@@ -186,13 +187,19 @@ func TestSMIUpgradesFullHistory(t *testing.T) {
 		require.Equal(t, float32Bits(t, want.Value()), float32Bits(t, got.Value()), "%s differs after the upgrade", name)
 	}
 
-	// A history of a shape that no version stored is refused with a message, not reshaped.
-	bad := context.New()
-	bad.Checked(false).InAbsPath("/smi/history/model").VariableWithValue("w1", tensors.FromShape(shapes.Make(dtypes.Float32, 6, 5))).SetTrainable(false)
-	x, y := make([][]float32, 2), make([][]float32, 2)
-	for i := range x {
-		x[i], y[i] = make([]float32, 6), []float32{0}
+	// A history of a shape that no version stored is refused with a message, not reshaped: among them a
+	// full-grid history one column wider than the variable (13/2+1 = 12/2+1 bins), which is not cut to
+	// its first columns.
+	for _, width := range []int{5, 13} {
+		bad := context.New()
+		bad.Checked(false).InAbsPath("/smi/history/model").VariableWithValue("w1", tensors.FromShape(shapes.Make(dtypes.Float32, 6, width))).SetTrainable(false)
+		x, y := make([][]float32, 2), make([][]float32, 2)
+		for i := range x {
+			x[i], y[i] = make([]float32, 6), []float32{0}
+		}
+		_, err := newResumeProblem(t, bad, newOpt()).exec.Exec(x, y)
+		require.ErrorContains(t, err, fmt.Sprintf("the spectral history /smi/history/model/w1 has shape (Float32)[6 %d], "+
+			"want (Float32)[6 7] (or (Float32)[6 12] in the full-grid layout) for variable /model/w1 of shape (Float32)[6 12] "+
+			"(a checkpoint of another model?)", width))
 	}
-	_, err := newResumeProblem(t, bad, newOpt()).exec.Exec(x, y)
-	require.ErrorContains(t, err, "has shape (Float32)[6 5], want (Float32)[6 7] for variable /model/w1 (a checkpoint of another model?)")
 }

@@ -22,6 +22,12 @@ const clipEpsilon = 1e-6
 // Non-finite gradients: a variable whose gradient holds a NaN or Inf is left out of the norm and passed on
 // unscaled, so one bad variable does not turn every other gradient into NaN (PyTorch would).
 //
+// Non-float variables: the gradients of integer and boolean trainable variables are left out of the norm
+// and passed on unscaled, as SMI leaves them unfiltered (what becomes of them is the base's business:
+// SGDMomentum and Lion leave such variables unchanged). Complex gradients count with their modulus. On
+// the path for bases without OptimizeWithGradients (see below) the base differentiates the scaled loss
+// itself, so there only the norm leaves them out.
+//
 // When base implements train.OptimizeWithGradients (GoMLX's SGD and Adam family, SGDMomentum, Lion, SMI), so
 // does the result, and gradient accumulation works. Otherwise the wrapper scales the loss by the clipping
 // factor (held constant for differentiation), which gives base the clipped gradients at the cost of
@@ -50,7 +56,7 @@ func (c *clipByLoss) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
 		panicf("optimizers.ClipByGlobalNorm requires a scalar loss, got shape %s", loss.Shape())
 	}
 	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
-	if len(grads) == 0 {
+	if countClippable(grads) == 0 {
 		c.base.UpdateGraph(ctx, g, loss)
 		return
 	}
@@ -77,18 +83,20 @@ func (c *clipWithGradients) UpdateGraphWithGradients(ctx *context.Context, grads
 }
 
 // ClipGradientsByGlobalNorm is the graph function behind ClipByGlobalNorm: it returns grads scaled by
-// min(1, maxNorm/(norm+1e-6)), with the same rule for non-finite gradients. nil gradients stay nil.
+// min(1, maxNorm/(norm+1e-6)), with the same rules for non-finite and non-float gradients. nil gradients
+// stay nil.
 func ClipGradientsByGlobalNorm(grads []*Node, maxNorm float64) []*Node {
 	if !(maxNorm > 0) || math.IsInf(maxNorm, 0) {
 		panicf("optimizers.ClipByGlobalNorm: maxNorm must be finite and > 0, got %g", maxNorm)
 	}
-	if countNonNil(grads) == 0 {
+	if countClippable(grads) == 0 {
 		return grads
 	}
 	scale := clipScale(grads, maxNorm)
 	out := make([]*Node, len(grads))
 	for i, grad := range grads {
-		if grad == nil {
+		if !clippable(grad) {
+			out[i] = grad
 			continue
 		}
 		scaled := Mul(grad, ConvertDType(scale, grad.DType()))
@@ -98,12 +106,13 @@ func ClipGradientsByGlobalNorm(grads []*Node, maxNorm float64) []*Node {
 }
 
 // clipScale returns min(1, maxNorm/(norm+eps)) as a scalar of the accumulation dtype (float64 if any gradient
-// is float64, else float32), with the norm taken over the finite gradients only.
+// is float64, else float32), with the norm taken over the finite float and complex gradients only. At
+// least one gradient must be clippable.
 func clipScale(grads []*Node, maxNorm float64) *Node {
 	accDType := dtypes.Float32
 	var g *Graph
 	for _, grad := range grads {
-		if grad == nil {
+		if !clippable(grad) {
 			continue
 		}
 		g = grad.Graph()
@@ -113,7 +122,7 @@ func clipScale(grads []*Node, maxNorm float64) *Node {
 	}
 	sumSq := ScalarZero(g, accDType)
 	for _, grad := range grads {
-		if grad == nil {
+		if !clippable(grad) {
 			continue
 		}
 		x := grad
@@ -127,10 +136,15 @@ func clipScale(grads []*Node, maxNorm float64) *Node {
 	return MinScalar(Div(Scalar(g, accDType, maxNorm), AddScalar(norm, clipEpsilon)), 1)
 }
 
-func countNonNil(nodes []*Node) int {
+// clippable reports whether grad takes part in the clipping: not nil, and float or complex.
+func clippable(grad *Node) bool {
+	return grad != nil && (grad.DType().IsFloat() || grad.DType().IsComplex())
+}
+
+func countClippable(grads []*Node) int {
 	n := 0
-	for _, x := range nodes {
-		if x != nil {
+	for _, grad := range grads {
+		if clippable(grad) {
 			n++
 		}
 	}

@@ -78,3 +78,33 @@ func TestClipByGlobalNormNilBase(t *testing.T) {
 	err := TryCatchError(func() { ClipByGlobalNorm(nil, 1) })
 	require.ErrorContains(t, err, "optimizers.ClipByGlobalNorm: the base optimizer is nil")
 }
+
+// TestClipByGlobalNormNonFloat: an integer trainable variable's gradient is left out of the norm and passed
+// on unchanged, so the float gradient [3, 4] is clipped by its own norm 5. With GoMLX's SGD at learning rate
+// 1 the integer variable moves by its whole gradient 7 (scaled by 1/5 it would move by 1, or 0); a base
+// that skips integer variables (SGDMomentum) leaves it alone.
+func TestClipByGlobalNormNonFloat(t *testing.T) {
+	scale := 1 / (5 + clipEpsilon)
+	for _, tc := range []struct {
+		name    string
+		base    gomlxopt.Interface
+		wantInt []int32
+	}{
+		{"sgd", plainSGD(), []int32{-7, -6, -5}},
+		{"sgd-momentum", must(SGDMomentum().LearningRate(1).Momentum(0).Done()), []int32{0, 1, 2}},
+		{"sgd by loss", lossOnly{plainSGD()}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newLinearProblem(t, nil, ClipByGlobalNorm(tc.base, 1), []int32{0, 1, 2}, []float32{0, 0})
+			p.step(t, []int32{7, 7, 7}, []float32{3, 4})
+			if tc.wantInt != nil {
+				require.Equal(t, tc.wantInt, p.vars[0].MustValue().Value())
+			}
+			assertClose(t, []float64{-3 * scale, -4 * scale}, p.value(t, 1), 1e-6)
+		})
+	}
+	// Only non-float gradients: nothing to clip, and they pass through.
+	g := NewGraph(testBackend(t), "clip")
+	grad := Const(g, []int32{7})
+	require.Same(t, grad, ClipGradientsByGlobalNorm([]*Node{grad, nil}, 1)[0])
+}

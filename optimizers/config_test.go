@@ -128,6 +128,9 @@ func TestSMIInvalid(t *testing.T) {
 		{withParam(ParamBatchLimit, 1.5), `context hyperparameter "smi_batch_limit" must be an integer`},
 		{SMI(nil).TotalSteps(10), "the base optimizer is nil"},
 		{SMI(lossOnly{plainSGD()}).TotalSteps(10), "does not implement train.OptimizeWithGradients"},
+		{SMI(must(SMI(plainSGD()).TotalSteps(10).Done())).TotalSteps(10), "SMI cannot be its own base"},
+		{SMI(SMI(plainSGD()).TotalSteps(10)).TotalSteps(10), "SMI cannot be its own base"},
+		{SMI(ClipByGlobalNorm(must(SMI(plainSGD()).TotalSteps(10).Done()), 1)).TotalSteps(10), "SMI cannot be its own base"},
 	} {
 		_, err := tc.c.Done()
 		require.ErrorContains(t, err, tc.want)
@@ -141,4 +144,20 @@ func TestSMIInvalidPanicsAtGraphBuilding(t *testing.T) {
 	p := newLinearProblem(t, nil, SMI(plainSGD()).Quantile(2).TotalSteps(10), []float32{1, 2})
 	_, err := p.exec.Exec([]float32{1, 1})
 	require.ErrorContains(t, err, "Config.Quantile must be in [0, 1), got 2")
+}
+
+// TestSMIFromContextIntegerKinds: an integer hyperparameter may be of any Go integer kind that fits an int.
+func TestSMIFromContextIntegerKinds(t *testing.T) {
+	type steps uint16
+	for _, v := range []any{uint(10), uint8(10), uint32(10), uint64(10), int8(10), int16(10), steps(10), 10.0} {
+		ctx := context.New()
+		ctx.SetParam(ParamTotalSteps, v)
+		c := SMI(plainSGD()).FromContext(ctx)
+		require.NoError(t, c.Validate(), "%T", v)
+		require.Equal(t, 10, c.Config().TotalSteps, "%T", v)
+	}
+	ctx := context.New()
+	ctx.SetParam(ParamTotalSteps, uint64(math.MaxUint64))
+	require.ErrorContains(t, SMI(plainSGD()).FromContext(ctx).Validate(),
+		`context hyperparameter "smi_total_steps" must be an integer, got uint64 18446744073709551615`)
 }

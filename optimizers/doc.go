@@ -55,7 +55,8 @@
 // model without matrix products gains nothing, and nothing else changes. hostmem.Retain keeps the memory that
 // XLA CPU's executions free (a training step's temporaries, tens of MiB) mapped for the next step instead of
 // letting glibc return it to the system, which costs a page fault per 4 KiB page per step; it changes where
-// buffers live, not results. `make bench` measures both (docs/BENCHMARKS.md, the step's parts).
+// buffers live, not results. `make bench` times the step with and without dotgrad (docs/BENCHMARKS.md, 1b);
+// it runs with hostmem.Retain on, and does not time it off.
 //
 // On XLA CPU, SMI's cost is mostly its two FFTs per variable, which XLA runs in the plugin's precompiled FFT
 // library; with the PyPI plugin the project installs, that library and the packing of transposed matrix
@@ -156,8 +157,10 @@
 // Adam (AdamW with WeightDecay), Adamax and RMSProp, and this package's SGDMomentum (PyTorch's rule, optionally
 // Nesterov) and Lion (Chen et al., 2023, with decoupled weight decay). SGDMomentum and Lion take their learning
 // rate from GoMLX's learning-rate variable like Adam does (the "learning_rate" hyperparameter at first), so
-// GoMLX's schedules such as cosineschedule apply to them. SMI does not increment the global step itself: the
-// base does, once per step.
+// GoMLX's schedules such as cosineschedule apply to them; a learning rate given to them, by LearningRate or
+// as "learning_rate", must be finite and > 0. They update float variables only: integer, boolean and complex
+// trainable variables are left unchanged. SMI does not increment the global step itself: the base does, once
+// per step; and SMI cannot be its own base.
 //
 // # Gradient clipping
 //
@@ -171,7 +174,9 @@
 // passed to the base optimizer unfiltered for that step (what happens next is the base's and GoMLX's clip_nan
 // hyperparameter's business); the other variables are filtered as usual, and the next finite step filters it
 // again from its intact history. The check is made on the spectrum (its energy, which the filter sums anyway),
-// so a gradient so large that its FFT overflows (beyond about 1e33 in float32) is treated the same way. Global-norm clipping leaves non-finite gradients out of the norm and unscaled.
+// so a gradient so large that its FFT overflows (beyond about 1e33 in float32) is treated the same way.
+// Global-norm clipping leaves non-finite gradients, and those of integer and boolean variables, out of the
+// norm and unscaled.
 // A nil gradient (possible through UpdateGraphWithGradients) reaches the base optimizer as zeros and leaves
 // the history alone; zero gradients are filtered normally (they stay zero). bfloat16 and float16 variables are
 // filtered in float32, with a float32 history, and cast back; float64 variables are filtered in float64.
@@ -215,11 +220,11 @@
 // replicated: the weights, the base optimizer's state, SMI's histories and telemetry are the same on
 // every device, bit for bit (this package's tests check each device's copy). The results match
 // one-device training on the same global batches within rounding, since the partitioned step sums
-// the gradient in another order: over 24 steps of this package's tests, within 2e-7 in the losses
-// and variables, on 2 and 4 XLA CPU devices. Rounding can also flip a mask bit where two bins'
-// histories tie in exact arithmetic (the two bins of a conjugate pair in the first and middle
-// columns of the spectrum are computed separately), which gives a real, if small, difference: in
-// one of the tests' problems it does at the first step, and the losses then differ by up to 2e-3.
+// the gradient in another order: this package's tests (24 steps on 2 and 4 XLA CPU devices) hold the
+// losses and variables to 1e-5 relative. Rounding can also flip a mask bit where two bins' histories
+// tie in exact arithmetic (the two bins of a conjugate pair in the first and middle columns of the
+// spectrum are computed separately), which gives a real, if small, difference: in one of the tests'
+// problems it does at the first step, and the tests then allow 1e-2 in the losses.
 //
 // A checkpoint saved during distributed training holds one copy of each variable (GoMLX merges the
 // replicas when saving), so it resumes on any number of devices, 1 included, and a one-device

@@ -41,6 +41,8 @@ type LionConfig struct {
 // Defaults: beta1 0.9, beta2 0.99, no weight decay. The learning rate is GoMLX's learning-rate variable
 // (gomlxopt.LearningRateVar), so GoMLX learning-rate schedules apply to it. Each step increments GoMLX's
 // global step once. The momentum is a non-trainable context variable under LionScope, saved by checkpoints.
+// Only float variables are updated: integer, boolean and complex trainable variables are left unchanged, as
+// SMI leaves them unfiltered.
 func Lion() *LionConfig {
 	c := &LionConfig{elementwiseConfig: newElementwiseConfig("optimizers.Lion", LionScope, LionDefaultLearningRate),
 		beta1: 0.9, beta2: 0.99}
@@ -49,10 +51,10 @@ func Lion() *LionConfig {
 	return c
 }
 
-// LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
-// LionDefaultLearningRate.
+// LearningRate sets the learning rate, finite and > 0 (Done reports any other value); by default it is the
+// context's "learning_rate" hyperparameter, or LionDefaultLearningRate.
 func (c *LionConfig) LearningRate(lr float64) *LionConfig {
-	c.learningRate = lr
+	c.setLearningRate(lr)
 	return c
 }
 
@@ -70,8 +72,9 @@ func (c *LionConfig) WeightDecay(wd float64) *LionConfig {
 }
 
 // FromContext reads ParamLionBeta1, ParamLionBeta2 and ParamLionWeightDecay from ctx, keeping the current
-// values for those not set. The learning rate is read at graph building time. A value of the wrong type is
-// reported by Done and Validate.
+// values for those not set. The learning rate is read at graph building time; the context's "learning_rate"
+// (gomlxopt.ParamLearningRate), when present, must be a number, finite and > 0. A value of the wrong type or
+// out of range is reported by Done and Validate.
 func (c *LionConfig) FromContext(ctx *context.Context) *LionConfig {
 	c.fromContext(ctx)
 	return c

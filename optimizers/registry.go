@@ -133,6 +133,9 @@ var localBases = map[string]func(*context.Context) (gomlxopt.Interface, error){
 // panic becomes the error.
 func newNamed(ctx *context.Context, name, param string, own map[string]func(*context.Context) gomlxopt.Interface) (opt gomlxopt.Interface, err error) {
 	construct, found := own[name]
+	if found && construct == nil {
+		return nil, fmt.Errorf("optimizers: the constructor of optimizer %s=%q given to FromContextWith is nil", param, name)
+	}
 	if !found {
 		if local, ok := localBases[strings.ReplaceAll(strings.ToLower(name), "_", "-")]; ok {
 			return local(ctx)

@@ -2,6 +2,7 @@ package optimizers
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -93,14 +94,26 @@ func TestRegistryErrors(t *testing.T) {
 		{map[string]any{ParamSGDMomentum: 1.0}, "optimizer=smi;smi_total_steps=10;smi_base=sgd-momentum",
 			"momentum must be in [0, 1), got 1"},
 		{map[string]any{ParamTrainSteps: "long"}, "optimizer=smi", `"train_steps" must be an integer`},
+		{map[string]any{gomlxopt.ParamLearningRate: math.Inf(1)}, "optimizer=smi;smi_total_steps=10;smi_base=lion",
+			`optimizers.Lion: context hyperparameter "learning_rate" must be a number, finite and > 0, got float64 +Inf`},
+		{map[string]any{gomlxopt.ParamLearningRate: "fast"}, "optimizer=smi;smi_total_steps=10;smi_base=sgd-momentum",
+			`optimizers.SGDMomentum: context hyperparameter "learning_rate" must be a number, finite and > 0, got string fast`},
 	} {
 		ctx := registryContext(t, tc.own, tc.settings)
 		_, err := FromContext(ctx)
 		require.ErrorContains(t, err, tc.want, tc.settings)
 		require.PanicsWithError(t, err.Error(), func() { gomlxopt.FromContext(ctx) }, tc.settings)
 	}
-	ctx := registryContext(t, nil, "optimizer=adamx")
+	// GoMLX's registry does not know this package's optimizers alone: FromContext only.
+	ctx := registryContext(t, map[string]any{gomlxopt.ParamLearningRate: -1.0}, "optimizer=lion")
 	_, err := FromContext(ctx)
+	require.ErrorContains(t, err, `optimizers.Lion: context hyperparameter "learning_rate" must be a number, finite and > 0, got float64 -1`)
+	ctx = registryContext(t, map[string]any{gomlxopt.ParamLearningRate: math.NaN()}, "optimizer=sgd-momentum")
+	_, err = FromContext(ctx)
+	require.ErrorContains(t, err, `optimizers.SGDMomentum: context hyperparameter "learning_rate" must be a number, finite and > 0, got float64 NaN`)
+
+	ctx = registryContext(t, nil, "optimizer=adamx")
+	_, err = FromContext(ctx)
 	require.ErrorContains(t, err, `unknown optimizer optimizer="adamx": known are adam, adamax, adamw, lion, rmsprop, sgd, sgd-momentum, smi`)
 	ctx = context.New()
 	ctx.SetParam(ParamBase, 3)
@@ -142,6 +155,19 @@ func TestFromContextWith(t *testing.T) {
 	require.NoError(t, err)
 	_, isSGD = opt.(*gomlxopt.SGDConfig)
 	require.True(t, isSGD, "optimizer %T", opt)
+
+	// A nil constructor is an error, as base and alone.
+	nilOwn := map[string]func(*context.Context) gomlxopt.Interface{"mine": nil}
+	for _, settings := range []string{"optimizer=mine", "optimizer=smi;smi_total_steps=10;smi_base=mine"} {
+		ctx := context.New()
+		SetDefaultParams(ctx)
+		ctx.SetParam(gomlxopt.ParamOptimizer, "x") // Declared as a string; the settings set it.
+		_, err := commandline.ParseContextSettings(ctx, settings)
+		require.NoError(t, err)
+		_, err = FromContextWith(ctx, nilOwn)
+		require.ErrorContains(t, err, `optimizers: the constructor of optimizer `, settings)
+		require.ErrorContains(t, err, `="mine" given to FromContextWith is nil`, settings)
+	}
 
 	// smi_total_steps 0, as SetDefaultParams declares it, leaves TotalSteps(n) alone.
 	c := SMI(plainSGD()).TotalSteps(30).FromContext(registryContext(t, nil, ""))

@@ -44,7 +44,8 @@ type SGDMomentumConfig struct {
 // Defaults: momentum 0.9, no Nesterov, no weight decay. The learning rate is GoMLX's learning-rate variable
 // (gomlxopt.LearningRateVar), so GoMLX learning-rate schedules such as cosineschedule apply to it, as they do
 // to Adam. Each step increments GoMLX's global step once. Buffers are non-trainable context variables under
-// SGDMomentumScope, saved by checkpoints.
+// SGDMomentumScope, saved by checkpoints. Only float variables are updated: integer, boolean and complex
+// trainable variables are left unchanged, as SMI leaves them unfiltered.
 func SGDMomentum() *SGDMomentumConfig {
 	c := &SGDMomentumConfig{elementwiseConfig: newElementwiseConfig("optimizers.SGDMomentum", SGDMomentumScope,
 		SGDMomentumDefaultLearningRate), momentum: 0.9}
@@ -53,10 +54,10 @@ func SGDMomentum() *SGDMomentumConfig {
 	return c
 }
 
-// LearningRate sets the learning rate; by default it is the context's "learning_rate" hyperparameter, or
-// SGDMomentumDefaultLearningRate.
+// LearningRate sets the learning rate, finite and > 0 (Done reports any other value); by default it is the
+// context's "learning_rate" hyperparameter, or SGDMomentumDefaultLearningRate.
 func (c *SGDMomentumConfig) LearningRate(lr float64) *SGDMomentumConfig {
-	c.learningRate = lr
+	c.setLearningRate(lr)
 	return c
 }
 
@@ -79,8 +80,9 @@ func (c *SGDMomentumConfig) WeightDecay(wd float64) *SGDMomentumConfig {
 }
 
 // FromContext reads the hyperparameters ParamSGDMomentum, ParamSGDNesterov and ParamSGDWeightDecay from ctx,
-// keeping the current values for those not set. The learning rate is read at graph building time. A value of
-// the wrong type is reported by Done and Validate.
+// keeping the current values for those not set. The learning rate is read at graph building time; the
+// context's "learning_rate" (gomlxopt.ParamLearningRate), when present, must be a number, finite and > 0. A
+// value of the wrong type or out of range is reported by Done and Validate.
 func (c *SGDMomentumConfig) FromContext(ctx *context.Context) *SGDMomentumConfig {
 	c.fromContext(ctx)
 	return c

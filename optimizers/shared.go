@@ -39,11 +39,20 @@ func trainableVariables(ctx *context.Context, g *Graph, numGrads int, who string
 	return vars
 }
 
-// learningRate returns GoMLX's learning-rate variable's value in g: the value set by schedules, created from
-// value (or the context's "learning_rate", or def) on first use.
-func learningRate(ctx *context.Context, g *Graph, dtype dtypes.DType, value, def float64) *Node {
-	if value < 0 {
-		value = context.GetParamOr(ctx, gomlxopt.ParamLearningRate, def)
+// learningRate returns GoMLX's learning-rate variable's value in g: the value set by schedules, created on
+// first use from value when set, else from the context's "learning_rate", else def. A "learning_rate" that
+// is not a number, finite and > 0 panics with an error prefixed by who.
+func learningRate(ctx *context.Context, g *Graph, dtype dtypes.DType, value float64, set bool, def float64, who string) *Node {
+	if !set {
+		r := paramReader{ctx: ctx, who: who}
+		lr, found := r.learningRate()
+		if r.err != nil {
+			panic(r.err)
+		}
+		value = def
+		if found {
+			value = lr
+		}
 	}
 	return gomlxopt.LearningRateVar(ctx, dtype, value).ValueGraph(g)
 }
@@ -78,13 +87,16 @@ type variableUpdate struct {
 // context-reading error, and how their optimizers are named and built. Each builder embeds it,
 // declares its options with own, and its Done hands done its rule for one variable.
 type elementwiseConfig struct {
-	who          string  // Prefix of errors: the builder's name, as "optimizers.Lion".
-	scope        string  // Scope of the state variables (LionScope, SGDMomentumScope).
-	learningRate float64 // < 0: from the context's "learning_rate", else defaultLR.
-	defaultLR    float64
-	weightDecay  float64
-	options      []option
-	err          error // First error met while reading the context in FromContext.
+	who   string // Prefix of errors: the builder's name, as "optimizers.Lion".
+	scope string // Scope of the state variables (LionScope, SGDMomentumScope).
+	// learningRate is the builder's LearningRate when learningRateSet; otherwise the rate is the
+	// context's "learning_rate", else defaultLR, read when the graph is built.
+	learningRate    float64
+	learningRateSet bool
+	defaultLR       float64
+	weightDecay     float64
+	options         []option
+	err             error // First error met while reading the context in FromContext.
 }
 
 // option is one of a builder's options: the context hyperparameter it is read from, and the
@@ -99,7 +111,12 @@ type option struct {
 }
 
 func newElementwiseConfig(who, scope string, defaultLR float64) elementwiseConfig {
-	return elementwiseConfig{who: who, scope: scope, learningRate: -1, defaultLR: defaultLR}
+	return elementwiseConfig{who: who, scope: scope, defaultLR: defaultLR}
+}
+
+// setLearningRate is the builders' LearningRate.
+func (c *elementwiseConfig) setLearningRate(lr float64) {
+	c.learningRate, c.learningRateSet = lr, true
 }
 
 // own declares the builder's options, in the order they are read and checked.
@@ -108,9 +125,11 @@ func (c *elementwiseConfig) own(options ...option) {
 }
 
 // fromContext reads every option from ctx, keeping the current value of those not set, and keeps
-// the first error for Validate.
+// the first error for Validate. It also checks the context's "learning_rate" when present (see
+// paramReader.learningRate), which is read again from the graph's context when the graph is built.
 func (c *elementwiseConfig) fromContext(ctx *context.Context) {
 	r := paramReader{ctx: ctx, who: c.who}
+	r.learningRate()
 	for _, o := range c.options {
 		if o.f != nil {
 			*o.f = r.float(o.param, *o.f)
@@ -124,8 +143,7 @@ func (c *elementwiseConfig) fromContext(ctx *context.Context) {
 }
 
 // validate reports the context-reading error, then the first named option out of its range, then
-// a weight decay that is not finite and >= 0 or a learning rate that is not finite (negative:
-// from the context).
+// a weight decay that is not finite and >= 0 or a learning rate, when set, that is not finite and > 0.
 func (c *elementwiseConfig) validate() error {
 	if c.err != nil {
 		return c.err
@@ -143,8 +161,8 @@ func (c *elementwiseConfig) validate() error {
 	if !(c.weightDecay >= 0) || math.IsInf(c.weightDecay, 0) {
 		return fmt.Errorf("%s: weight decay must be finite and >= 0, got %g", c.who, c.weightDecay)
 	}
-	if math.IsNaN(c.learningRate) || math.IsInf(c.learningRate, 0) {
-		return fmt.Errorf("%s: learning rate must be finite, got %g", c.who, c.learningRate)
+	if c.learningRateSet && (!(c.learningRate > 0) || math.IsInf(c.learningRate, 1)) {
+		return fmt.Errorf("%s: learning rate must be finite and > 0, got %g", c.who, c.learningRate)
 	}
 	return nil
 }
@@ -173,7 +191,7 @@ func (o *elementwiseOptimizer) UpdateGraph(ctx *context.Context, _ *Graph, loss 
 // UpdateGraphWithGradients implements train.OptimizeWithGradients.
 func (o *elementwiseOptimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType) {
 	c := o.config
-	elementwiseUpdate(ctx, c.who, c.scope, grads, lossDType, c.learningRate, c.defaultLR, o.rule)
+	elementwiseUpdate(ctx, c, grads, lossDType, o.rule)
 }
 
 // Clear implements gomlxopt.Interface: it deletes the state variables.
@@ -182,28 +200,32 @@ func (o *elementwiseOptimizer) Clear(ctx *context.Context) error {
 }
 
 // elementwiseUpdate is the update loop SGDMomentum and Lion share: it takes GoMLX's learning rate
-// (lrValue, or the context's "learning_rate", or lrDefault) and increments the global step once,
-// then, for each trainable variable with a gradient, creates its state variable (under scope, named
-// after the variable with suffix "_momentum", in the loss dtype) and calls rule. who prefixes the
-// graph-building errors.
-func elementwiseUpdate(ctx *context.Context, who, scope string, grads []*Node, lossDType dtypes.DType,
-	lrValue, lrDefault float64, rule func(u variableUpdate)) {
+// (c's, or the context's "learning_rate", or c's default) and increments the global step once,
+// then, for each trainable float variable with a gradient, creates its state variable (under c's
+// scope, named after the variable with suffix "_momentum", in the loss dtype) and calls rule.
+// Variables of other dtypes (integer, boolean, complex) are left unchanged, without state, as SMI
+// leaves them unfiltered. c.who prefixes the graph-building errors.
+func elementwiseUpdate(ctx *context.Context, c elementwiseConfig, grads []*Node, lossDType dtypes.DType,
+	rule func(u variableUpdate)) {
+	who := c.who
 	if len(grads) == 0 {
 		panicf("%s: no gradients, are there any trainable variables?", who)
 	}
 	g := grads[0].Graph()
 	vars := trainableVariables(ctx, g, len(grads), who)
 	dtype := lossDType
-	lr := learningRate(ctx, g, dtype, lrValue, lrDefault)
+	lr := learningRate(ctx, g, dtype, c.learningRate, c.learningRateSet, c.defaultLR, who)
 	_ = gomlxopt.IncrementGlobalStepGraph(ctx, g, dtype)
 	for i, v := range vars {
 		grad := grads[i]
-		if grad == nil {
-			continue // No gradient: nothing to apply, and the state keeps its value.
+		if grad == nil || !v.DType().IsFloat() {
+			// No gradient: nothing to apply, and the state keeps its value. Not a float: a step
+			// of lr*direction cast back would truncate (integers) or drop the imaginary part.
+			continue
 		}
 		shape := v.Shape().Clone()
 		shape.DType = dtype
-		state := stateVariable(ctx.In(scope), v, "_momentum", shape)
+		state := stateVariable(ctx.In(c.scope), v, "_momentum", shape)
 
 		value := v.ValueGraph(g)
 		w := ConvertDType(value, dtype)

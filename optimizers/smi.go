@@ -59,7 +59,8 @@ type SMIConfig struct {
 }
 
 // SMI wraps base (any optimizer implementing train.OptimizeWithGradients: GoMLX's SGD, Adam, AdamW, Adamax and
-// RMSProp, and this package's SGDMomentum and Lion) with Spectral Momentum Integration. The spectral settings
+// RMSProp, and this package's SGDMomentum and Lion; not SMI itself, alone or clipped by ClipByGlobalNorm,
+// since both layers would share SMI's state) with Spectral Momentum Integration. The spectral settings
 // start as PaperDefaults(DefaultBase), the paper's guidance for AdamW, whatever the base (SetConfig with
 // PaperDefaults(base) gives another base's row), and every variable of rank >= 1 is filtered.
 // TotalSteps has no default and must be set. To clip the gradients before SMI filters them, as nanoGPT and the
@@ -215,6 +216,11 @@ func (c *SMIConfig) build() (*smiOptimizer, error) {
 	if c.base == nil {
 		return nil, errors.New("optimizers.SMI: the base optimizer is nil")
 	}
+	if isSMI(c.base) {
+		// Both layers would keep their histories and telemetry in the same variables of SMIScope.
+		return nil, fmt.Errorf("optimizers.SMI: the base optimizer %T is SMI: SMI cannot be its own base; "+
+			"name the optimizer it wraps (e.g. SMI(adamw), not SMI(SMI(adamw)))", c.base)
+	}
 	withGrads, ok := c.base.(train.OptimizeWithGradients)
 	if !ok {
 		return nil, fmt.Errorf("optimizers.SMI: the base optimizer %T does not implement train.OptimizeWithGradients, "+
@@ -245,6 +251,23 @@ func (c *SMIConfig) build() (*smiOptimizer, error) {
 		o.exclude = append(o.exclude, re)
 	}
 	return o, nil
+}
+
+// isSMI reports whether opt is SMI, as an SMIConfig or built, directly or inside this package's
+// ClipByGlobalNorm.
+func isSMI(opt gomlxopt.Interface) bool {
+	for {
+		switch o := opt.(type) {
+		case *SMIConfig, *smiOptimizer:
+			return true
+		case *clipWithGradients:
+			opt = o.base
+		case *clipByLoss:
+			opt = o.base
+		default:
+			return false
+		}
+	}
 }
 
 func (c *SMIConfig) mustBuild() *smiOptimizer {

@@ -77,9 +77,9 @@ func (o *smiOptimizer) groupGradients(historyCtx *context.Context, g *Graph, var
 		if !ok || !o.selected(v) {
 			continue
 		}
-		upgradeFullHistory(historyCtx, v, hShape)
-		hVar := stateVariable(historyCtx, v, "", hShape)
 		n, d, _ := spectral.MatrixView(grad.Shape())
+		upgradeFullHistory(historyCtx, v, hShape, d)
+		hVar := stateVariable(historyCtx, v, "", hShape)
 		key := groupKey{n, d, hShape.DType, -1}
 		if n*d > limit {
 			key.alone = i

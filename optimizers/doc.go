@@ -125,7 +125,9 @@
 // FromContext is gomlxopt.FromContext with errors, and it also knows sgd-momentum and lion by themselves
 // (optimizer=lion); FromContextWith takes a program's own optimizers by name in addition, in place of
 // GoMLX's of the same name (the Shakespeare example's "adamw" is nanoGPT's recipe), without changing the
-// global map. See ExampleFromContext. The optimizer built is not clipped: wrap it in ClipByGlobalNorm.
+// global map. It refuses a "learning_rate" that is not a finite number > 0 for GoMLX's optimizers too, which
+// read it unchecked (a program's own read it as they please). See ExampleFromContext. The optimizer built
+// is not clipped: wrap it in ClipByGlobalNorm.
 //
 // # Context hyperparameters of SMIConfig
 //

@@ -141,6 +141,14 @@ func newNamed(ctx *context.Context, name, param string, own map[string]func(*con
 			return local(ctx)
 		}
 		construct, found = gomlxopt.KnownOptimizers[name]
+		if found {
+			// GoMLX's optimizers read learning_rate unchecked (NaN or a negative rate trains to NaN
+			// or away from the minimum); the program's own may read it as they please.
+			r := paramReader{ctx: ctx, who: fmt.Sprintf("optimizers: optimizer %s=%q", param, name)}
+			if r.learningRate(); r.err != nil {
+				return nil, r.err
+			}
+		}
 	}
 	if !found {
 		return nil, fmt.Errorf("optimizers: unknown optimizer %s=%q: known are %s", param, name,

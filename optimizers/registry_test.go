@@ -98,6 +98,8 @@ func TestRegistryErrors(t *testing.T) {
 			`optimizers.Lion: context hyperparameter "learning_rate" must be a number, finite and > 0, got float64 +Inf`},
 		{map[string]any{gomlxopt.ParamLearningRate: "fast"}, "optimizer=smi;smi_total_steps=10;smi_base=sgd-momentum",
 			`optimizers.SGDMomentum: context hyperparameter "learning_rate" must be a number, finite and > 0, got string fast`},
+		{map[string]any{gomlxopt.ParamLearningRate: math.NaN()}, "optimizer=smi;smi_total_steps=10;smi_base=adamw",
+			`optimizers: optimizer smi_base="adamw": context hyperparameter "learning_rate" must be a number, finite and > 0, got float64 NaN`},
 	} {
 		ctx := registryContext(t, tc.own, tc.settings)
 		_, err := FromContext(ctx)
@@ -111,6 +113,14 @@ func TestRegistryErrors(t *testing.T) {
 	ctx = registryContext(t, map[string]any{gomlxopt.ParamLearningRate: math.NaN()}, "optimizer=sgd-momentum")
 	_, err = FromContext(ctx)
 	require.ErrorContains(t, err, `optimizers.SGDMomentum: context hyperparameter "learning_rate" must be a number, finite and > 0, got float64 NaN`)
+
+	ctx = registryContext(t, map[string]any{gomlxopt.ParamLearningRate: 0.0}, "optimizer=sgd")
+	_, err = FromContext(ctx)
+	require.ErrorContains(t, err, `optimizers: optimizer optimizer="sgd": context hyperparameter "learning_rate" must be a number, finite and > 0, got float64 0`)
+	// The program's own optimizers read it as they please.
+	ctx = registryContext(t, map[string]any{gomlxopt.ParamLearningRate: 0.0}, "optimizer=adamw")
+	_, err = FromContextWith(ctx, map[string]func(*context.Context) gomlxopt.Interface{"adamw": func(*context.Context) gomlxopt.Interface { return gomlxopt.StochasticGradientDescent() }})
+	require.NoError(t, err)
 
 	ctx = registryContext(t, nil, "optimizer=adamx")
 	_, err = FromContext(ctx)

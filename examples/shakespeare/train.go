@@ -428,6 +428,11 @@ func (r *runState) train() error {
 		return r.saveErr
 	case err != nil && r.diverged != nil:
 		return r.divergence()
+	case err != nil && r.startIter > 0 && strings.Contains(err.Error(), "requested to reuse variable"):
+		// A checkpoint that reads back whole (its digests and layout check out) but whose variables
+		// have other shapes than these settings build: made by other code, or edited.
+		return fmt.Errorf("%v\nThe checkpoint in %s holds variables of other shapes than these settings build: "+
+			"-restart discards it, or -out trains in another directory", err, r.store.dir)
 	case err != nil:
 		return err
 	case len(r.hist.IterLoss) != r.cfg.MaxIters:

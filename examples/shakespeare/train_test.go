@@ -425,6 +425,58 @@ func TestResumeSkipsDamagedCheckpoint(t *testing.T) {
 	}
 }
 
+// TestResumeOtherShapes: a checkpoint that reads back whole but holds a variable of another shape
+// than the settings build (its metadata edited, its digests rewritten to match) stops the resume
+// with GoMLX's message and what to do.
+func TestResumeOtherShapes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	t.Parallel()
+	const set = "max_iters=4;eval_interval=2;eval_iters=1;n_layer=1"
+	dir := t.TempDir()
+	if _, err := tinyRun(t, 0, dir, set, 2); !errors.Is(err, errStopped) {
+		t.Fatalf("stopping at iteration 2: got %v", err)
+	}
+	all, err := runStore(dir).list()
+	if err != nil || len(all) == 0 {
+		t.Fatalf("checkpoints: %v, %v", all, err)
+	}
+	metas, _ := filepath.Glob(filepath.Join(all[0].dir, "checkpoint-*.json"))
+	if len(metas) != 1 {
+		t.Fatalf("metadata in %s: %v", all[0].dir, metas)
+	}
+	raw, err := os.ReadFile(metas[0])
+	var meta map[string]any
+	if err == nil {
+		err = json.Unmarshal(raw, &meta)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	swapped := false
+	for _, v := range meta["Variables"].([]any) {
+		if v := v.(map[string]any); strings.HasSuffix(v["ParameterName"].(string), "/wte/weights") {
+			dims := v["Dimensions"].([]any)
+			dims[0], dims[1] = dims[1], dims[0] // the same bytes, another shape
+			swapped = true
+		}
+	}
+	if raw, err = json.Marshal(meta); err == nil && swapped {
+		err = os.WriteFile(metas[0], raw, 0o644)
+	}
+	if err != nil || !swapped {
+		t.Fatalf("editing %s: %v (token embedding found: %v)", metas[0], err, swapped)
+	}
+	if err := writeDigests(all[0].dir); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tinyRun(t, 0, dir, set, 0)
+	if err == nil || !strings.Contains(err.Error(), "holds variables of other shapes") || !strings.Contains(err.Error(), "-restart") {
+		t.Fatalf("resuming from a checkpoint of other shapes: %v", err)
+	}
+}
+
 // TestDivergedRun: an SMI run whose loss becomes NaN or infinite stops at that iteration with
 // results.Diverged, naming the iteration, the learning rate and its newest checkpoint; it writes no
 // metrics, and its checkpoints hold only the iterations before, with finite losses. Resumed, it

@@ -21,6 +21,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -41,10 +42,10 @@ func cmdAnalyze(args []string) error {
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
 	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on (validation batches for activation sparsity)")
 	batches := fs.Int("batches", 10, "validation batches for activation sparsity")
-	if err := study.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := study.CheckArgs(fs, args, ""); err != nil {
+	if err := cli.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	if err := study.CheckAnalyzeBatches("-batches", *batches); err != nil {

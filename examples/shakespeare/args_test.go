@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
-	"github.com/smi-gomlx/smi/examples/shakespeare/study"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -116,7 +116,7 @@ func TestStudyRefusesAnotherRecipeFirst(t *testing.T) {
 	}
 	err = cmdStudy([]string{"-preset", "tiny", "-runs", "0", "-seeds", "1337", "-set", "max_iters=3", "-quiet", "-data", sharedData,
 		"-dir", filepath.Join(dir, "study"), "-publish", filepath.Join(dir, "pub"), "-report", filepath.Join(dir, "R.md")})
-	if !study.IsUsage(err) || !strings.Contains(err.Error(), "another recipe (max_iters=2) than this study's (max_iters=3)") {
+	if !cli.IsUsage(err) || !strings.Contains(err.Error(), "another recipe (max_iters=2) than this study's (max_iters=3)") {
 		t.Errorf("%v, want a usage error naming max_iters 2 and 3", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "study", "runs", "tiny-run0-seed1337")); err == nil {

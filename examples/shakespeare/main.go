@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
+	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // command is a subcommand: its function, and its line in the help.
@@ -68,7 +69,7 @@ func main() {
 }
 
 // run runs the command line args (the program's arguments) and returns the exit status: 0, 1
-// when the command failed, 2 for a bad command line (study.UsageError, an unknown command). The
+// when the command failed, 2 for a bad command line (cli.UsageError, an unknown command). The
 // error goes to stderr in one line.
 func run(args []string, stderr io.Writer) int {
 	name := commands[0].name
@@ -105,7 +106,7 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "error: %v\n", err)
-	if study.IsUsage(err) {
+	if cli.IsUsage(err) {
 		return 2
 	}
 	return 1

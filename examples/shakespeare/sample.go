@@ -14,8 +14,8 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
-	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -116,17 +116,17 @@ func sampleTo(text io.Writer, args []string) error {
 	prompt := fs.String("prompt", "\n", "text to start from")
 	temperature := fs.Float64("temperature", 0.8, "sampling temperature (0: always the likeliest character)")
 	seed := fs.Int64("seed", 1337, "sampling seed")
-	if err := study.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := study.CheckArgs(fs, args, ""); err != nil {
+	if err := cli.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	if *n <= 0 {
-		return study.Usagef("-tokens must be positive, got %d", *n)
+		return cli.Usagef("-tokens must be positive, got %d", *n)
 	}
 	if !(*temperature >= 0) || math.IsInf(*temperature, 1) {
-		return study.Usagef("-temperature must be a finite number >= 0, got %v", *temperature)
+		return cli.Usagef("-temperature must be a finite number >= 0, got %v", *temperature)
 	}
 	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {
@@ -160,10 +160,10 @@ func sampleTo(text io.Writer, args []string) error {
 func cmdData(args []string) error {
 	fs := flag.NewFlagSet("data", flag.ContinueOnError)
 	dataPath := fs.String("data", data.DefaultPath(), "a UTF-8 text file (default: tiny Shakespeare, downloaded there when missing)")
-	if err := study.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := study.CheckArgs(fs, args, ""); err != nil {
+	if err := cli.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	corpus, err := data.Open(*dataPath)
@@ -187,14 +187,14 @@ func cmdEval(args []string) error {
 	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on")
 	batches := fs.Int("batches", 200, "random batches per split")
 	seed := fs.Int64("seed", 1, "seed of the batches")
-	if err := study.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := study.CheckArgs(fs, args, ""); err != nil {
+	if err := cli.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	if *batches < 2 {
-		return study.Usagef("-batches must be at least 2, got %d", *batches)
+		return cli.Usagef("-batches must be at least 2, got %d", *batches)
 	}
 	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
 	if err != nil {

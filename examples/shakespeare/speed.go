@@ -17,6 +17,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -33,20 +34,20 @@ func cmdSpeed(args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: shakespeare speed [flags] RUN_DIR RUN_DIR...")
 		fs.PrintDefaults()
 	}
-	if err := study.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := study.CheckArgs(fs, args, "run directories"); err != nil {
+	if err := cli.CheckArgs(fs, args, "run directories"); err != nil {
 		return err
 	}
 	dirs := fs.Args()
 	if len(dirs) == 0 {
-		return study.Usagef("give one or more run directories (usage: shakespeare speed [flags] RUN_DIR RUN_DIR...)")
+		return cli.Usagef("give one or more run directories (usage: shakespeare speed [flags] RUN_DIR RUN_DIR...)")
 	}
 	if err := study.CheckSpeedSize("-tokens", *tokens, "-reps", *reps); err != nil {
 		return err
 	}
-	if err := study.CheckWritable("-out", *out); err != nil {
+	if err := cli.CheckWritable("-out", *out); err != nil {
 		return err
 	}
 	corpus, b, err := openRunDirs(*dataPath, dirs...)

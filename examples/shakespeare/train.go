@@ -28,8 +28,8 @@ import (
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
-	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
@@ -179,10 +179,10 @@ const historyFile = "history.json"
 
 func cmdTrain(args []string) error {
 	fs, o := trainFlags("train")
-	if err := study.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := study.CheckArgs(fs, args, ""); err != nil {
+	if err := cli.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	thresholds, err := results.ParseThresholds(o.Thresholds)

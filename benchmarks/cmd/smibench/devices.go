@@ -16,6 +16,7 @@ import (
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -102,7 +103,7 @@ func parseCounts(s string) ([]int, error) {
 
 // fit leaves out the counts beyond the backend's n devices, each with a note, before anything is
 // measured. When none is left, the section is skipped with a note if the counts are -devices's
-// default (a machine with fewer devices), and it is a usageError if the user gave them.
+// default (a machine with fewer devices), and it is a usage error (cli.UsageError) if the user gave them.
 func (d devicesSection) fit(n int) (devicesSection, []string, error) {
 	if len(d.counts) == 0 {
 		return d, []string{"Several devices (-devices was empty)."}, nil
@@ -118,8 +119,8 @@ func (d devicesSection) fit(n int) (devicesSection, []string, error) {
 	}
 	if len(kept) == 0 {
 		if d.explicit {
-			return d, nil, usageError{fmt.Errorf("-devices %s: the backend has %d device(s), fewer than every count given",
-				joinCounts(d.counts), n)}
+			return d, nil, cli.Usagef("-devices %s: the backend has %d device(s), fewer than every count given",
+				joinCounts(d.counts), n)
 		}
 		notes = []string{fmt.Sprintf("Several devices: the backend has %d device(s), fewer than every count of -devices's default %s.",
 			n, joinCounts(d.counts))}

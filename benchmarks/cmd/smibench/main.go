@@ -13,7 +13,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -29,6 +28,7 @@ import (
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/gptbench"
 	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	"github.com/smi-gomlx/smi/internal/machine"
 )
@@ -134,7 +134,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "smibench: %v\n", err)
-		if errors.As(err, new(usageError)) {
+		if cli.IsUsage(err) { // a mistake in the flags found once the backend is known (its devices)
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -146,10 +146,6 @@ const (
 	sectionPluginWorker = "plugin-worker" // -plugin-worker
 	sectionRender       = "render"        // -render-strategies
 )
-
-// usageError is a mistake in the flags found only once the backend is known (how many devices
-// it has): main exits with status 2 for it, as for the mistakes checkFlags finds.
-type usageError struct{ error }
 
 // checkFlags checks what the flags name before any measurement: no arguments besides flags, the
 // section (see main), the files to render, the presets and base optimizers (each list not empty

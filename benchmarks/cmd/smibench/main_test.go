@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // TestCheckFlags: every mistake checkFlags is for is reported by its flag, and make bench's and
@@ -85,7 +87,7 @@ func TestDevicesFit(t *testing.T) {
 		t.Errorf("1,2,8 on 4 devices: %v, %q, %v", d.counts, notes, err)
 	}
 	_, _, err = devicesSection{counts: []int{8, 1000}, explicit: true}.fit(4)
-	if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "-devices 8,1000: the backend has 4 device(s)") {
+	if !cli.IsUsage(err) || !strings.Contains(err.Error(), "-devices 8,1000: the backend has 4 device(s)") {
 		t.Errorf("8,1000 on 4 devices, given: got %v, want a usage error", err)
 	}
 	d, notes, err = devicesSection{counts: []int{2, 4}}.fit(1)

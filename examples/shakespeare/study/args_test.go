@@ -2,8 +2,6 @@ package study
 
 import (
 	"encoding/json"
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,74 +11,15 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
-
-// TestCheckArgs: positional arguments are refused by a command that takes none, and a flag
-// written after a positional argument (where Go's flag package no longer reads flags) is
-// refused with the hint that flags go first; after "--" arguments are taken as they are.
-func TestCheckArgs(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		what string
-		want string // "" for no error
-	}{
-		{[]string{"-n", "3"}, "", ""},
-		{[]string{"-n", "3", "r1"}, "", "takes flags only"},
-		{[]string{"r1", "-n", "3"}, "", "flags go before any other argument"},
-		{[]string{"a", "b"}, "run directories", ""},
-		{[]string{"-n", "2", "a", "b", "-n", "5"}, "run directories", "-n comes after the run directories"},
-		{[]string{"--", "a", "-b"}, "run directories", ""},
-		{[]string{"a", "-"}, "run directories", ""},
-	} {
-		fs := flag.NewFlagSet("cmd", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		fs.Int("n", 1, "")
-		if err := ParseFlags(fs, c.args); err != nil {
-			t.Fatalf("%q: %v", c.args, err)
-		}
-		err := CheckArgs(fs, c.args, c.what)
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("%q (%q): %v", c.args, c.what, err)
-		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !IsUsage(err)):
-			t.Errorf("%q (%q): %v, want a usage error with %q", c.args, c.what, err, c.want)
-		}
-	}
-	fs := flag.NewFlagSet("cmd", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if err := ParseFlags(fs, []string{"-x"}); !IsUsage(err) {
-		t.Errorf("an undefined flag: %v, want a usage error", err)
-	}
-	if err := ParseFlags(fs, []string{"-help"}); err != flag.ErrHelp {
-		t.Errorf("-help: %v, want flag.ErrHelp itself", err)
-	}
-}
-
-// TestCheckWritable: a path that cannot be written is refused with the flag and the path named
-// (package writable checks what writable means), a folder as a usage error; a writable one passes.
-func TestCheckWritable(t *testing.T) {
-	dir := t.TempDir()
-	if err := CheckWritable("-out", filepath.Join(dir, "a", "r.md")); err != nil {
-		t.Fatal(err)
-	}
-	existing := filepath.Join(dir, "r.md")
-	if err := os.WriteFile(existing, []byte("kept"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []string{filepath.Join(existing, "x.md"), "/proc/smi-no-such/x.md", dir} {
-		err := CheckWritable("-out", bad)
-		if err == nil || !strings.Contains(err.Error(), "-out "+bad) || IsUsage(err) != (bad == dir) {
-			t.Errorf("%s: %v, want an error naming -out and the path (a usage error for the folder)", bad, err)
-		}
-	}
-}
 
 // TestReportRefusesEmptyFolder: an empty entry in -from's list is refused by name, at once.
 func TestReportRefusesEmptyFolder(t *testing.T) {
 	for _, list := range []string{",", "a,,b", "a,"} {
 		err := ReportCommand([]string{"-from", list, "-reproduction_out", filepath.Join(t.TempDir(), "R.md")})
-		if !IsUsage(err) || !strings.Contains(err.Error(), "empty entry") {
+		if !cli.IsUsage(err) || !strings.Contains(err.Error(), "empty entry") {
 			t.Errorf("-from %q: %v, want a usage error about an empty entry", list, err)
 		}
 	}
@@ -170,14 +109,14 @@ func TestStudyRefusesAnotherRecipe(t *testing.T) {
 		t.Fatalf("the same recipe: %v", err)
 	}
 	err := o.checkRecipe(other)
-	if !IsUsage(err) || !strings.Contains(err.Error(), "max_iters=300") || !strings.Contains(err.Error(), "max_iters=301") {
+	if !cli.IsUsage(err) || !strings.Contains(err.Error(), "max_iters=300") || !strings.Contains(err.Error(), "max_iters=301") {
 		t.Errorf("another recipe: %v, want a usage error naming max_iters 300 and 301", err)
 	}
 	if err := os.RemoveAll(filepath.Join(o.Dir, "runs")); err != nil {
 		t.Fatal(err)
 	}
 	writeStudyFile(t, o.Dir, studyFile{Preset: "tiny", Invocations: []invocation{{Command: "made up", Config: &m.Config}}})
-	if err := o.checkRecipe(other); !IsUsage(err) {
+	if err := o.checkRecipe(other); !cli.IsUsage(err) {
 		t.Errorf("another recipe in study.json: %v, want a usage error", err)
 	}
 }

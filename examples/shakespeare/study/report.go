@@ -19,6 +19,7 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
+	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // runRecord is one run's metrics (and analysis, when `analyze` was run on it).
@@ -61,14 +62,14 @@ func ReportCommand(args []string) error {
 		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...\n       shakespeare report -from FOLDER[,FOLDER...] [-reproduction_out FILE]\n       shakespeare report -compact PUBLISHED_STUDY_DIR")
 		fset.PrintDefaults()
 	}
-	if err := ParseFlags(fset, args); err != nil {
+	if err := cli.ParseFlags(fset, args); err != nil {
 		return err
 	}
-	if err := CheckArgs(fset, args, "run directories"); err != nil {
+	if err := cli.CheckArgs(fset, args, "run directories"); err != nil {
 		return err
 	}
 	if (*compact != "" || *from != "" || *repro != "") && fset.NArg() > 0 {
-		return Usagef("unexpected arguments %q: with -compact or -from, report takes no run directories (see -help)", fset.Args())
+		return cli.Usagef("unexpected arguments %q: with -compact or -from, report takes no run directories (see -help)", fset.Args())
 	}
 	if *compact != "" {
 		return compactPublished(*compact)
@@ -92,7 +93,7 @@ func ReportCommand(args []string) error {
 		return nil
 	}
 	if fset.NArg() == 0 {
-		return Usagef("give run directories (or a directory holding them), e.g. results/shakespeare")
+		return cli.Usagef("give run directories (or a directory holding them), e.g. results/shakespeare")
 	}
 	records, err := readRecords(fset.Args())
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -25,7 +26,7 @@ import (
 func Run(o *Options, t Trainer, command string) error {
 	began := time.Now()
 	o.defaults()
-	if err := CheckWritable("-report", o.Report); err != nil {
+	if err := cli.CheckWritable("-report", o.Report); err != nil {
 		return err
 	}
 	if o.ReportOnly {
@@ -121,15 +122,15 @@ func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
 	// flag is not hidden behind a missing file.
 	if _, err := gpt.Preset(o.Preset); err != nil {
-		return nil, nil, Usagef("-preset: %v", err)
+		return nil, nil, cli.Usagef("-preset: %v", err)
 	}
 	for _, r := range o.Runs {
 		if _, err := results.LookupRun(r); err != nil {
-			return nil, nil, Usagef("-runs: %v", err)
+			return nil, nil, cli.Usagef("-runs: %v", err)
 		}
 	}
 	if _, err := backend.ParseDevice(o.Device); err != nil {
-		return nil, nil, Usagef("-device: %v", err)
+		return nil, nil, cli.Usagef("-device: %v", err)
 	}
 	// The measurements' sizes, by the standalone commands' rules (speed -tokens -reps, analyze
 	// -batches), whether or not -no_speed skips the measurements.
@@ -345,7 +346,7 @@ func canonicalJSON(cfg, smi any) string {
 // that study.json's invocations recorded are compared; a folder without them passes.
 func (o *Options) checkRecipe(recipe gpt.Config) error {
 	refuse := func(where string, other gpt.Config) error {
-		return Usagef("%s holds runs of another recipe (%s) than this study's (%s): a study folder holds one recipe, so give this one another -dir",
+		return cli.Usagef("%s holds runs of another recipe (%s) than this study's (%s): a study folder holds one recipe, so give this one another -dir",
 			where, strings.Join(recipeDiff(other, recipe), ", "), strings.Join(recipeDiff(recipe, other), ", "))
 	}
 	want := canonicalJSON(recipe, nil)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // Options are the study command's flags.
@@ -94,10 +95,10 @@ rewrites the report from the published files without training.
 // measures.
 func Command(args []string, t Trainer) error {
 	fs, o, runs, seeds, from := studyFlags()
-	if err := ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := CheckArgs(fs, args, ""); err != nil {
+	if err := cli.CheckArgs(fs, args, ""); err != nil {
 		return err
 	}
 	if *seeds == "" {
@@ -200,10 +201,10 @@ func parseInts[T int | int64](s, flagName string, parse func(string) (T, error))
 	for _, f := range strings.Split(s, ",") {
 		v, err := parse(strings.TrimSpace(f))
 		if err != nil {
-			return nil, Usagef("%s: %q is not an integer", flagName, f)
+			return nil, cli.Usagef("%s: %q is not an integer", flagName, f)
 		}
 		if slices.Contains(out, v) {
-			return nil, Usagef("%s: %v is given twice", flagName, v)
+			return nil, cli.Usagef("%s: %v is given twice", flagName, v)
 		}
 		out = append(out, v)
 	}

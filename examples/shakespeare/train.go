@@ -28,6 +28,7 @@ import (
 	"github.com/smi-gomlx/smi/dotgrad"
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
@@ -189,8 +190,11 @@ func cmdTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.BenchTokens < 0 || o.BenchReps < 2 && o.BenchTokens > 0 {
-		return fmt.Errorf("-bench_tokens must be >= 0 and -bench_reps >= 2 (for a confidence interval)")
+	// The inference-speed measurement: the speed command's rules, with 0 tokens to skip it.
+	if o.BenchTokens != 0 {
+		if err := study.CheckSpeedSize("-bench_tokens", o.BenchTokens, "-bench_reps", o.BenchReps); err != nil {
+			return err
+		}
 	}
 	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
 	// flag is not hidden behind a missing file: the preset, the run and the device.

@@ -256,6 +256,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-data", sharedData, "-thresholds", "NaN"}, `-thresholds: "NaN" is not a positive finite number`},
 		{[]string{"-data", sharedData, "-thresholds", "Inf,2"}, `-thresholds: "Inf" is not a positive finite number`},
 		{[]string{"-data", sharedData, "-set", "run=3"}, "-set run: choose it with the flag -run"},
+		{[]string{"-data", sharedData, "-bench_tokens", "-5"}, "-bench_tokens must be at least 1"},
+		{[]string{"-data", sharedData, "-bench_reps", "1"}, "-bench_reps must be at least 2"},
 		{[]string{"-data", sharedData, "-set", "max_iters=2;seed=5"}, "-set seed: choose it with the flag -seed"},
 		{[]string{"-data", sharedData, "-set", "preset=paper"}, "-set preset: choose it with the flag -preset"},
 		{[]string{"-data", sharedData, "-set", "max_iters=1099511627776"}, "max_iters=1099511627776: at most 10000000"},

@@ -39,9 +39,9 @@ func CheckSpeedSize(tokensFlag string, tokens int, repsFlag string, reps int) er
 	return nil
 }
 
-// CheckStepSize checks the training-step time measurement's steps per round (at least 1) and
+// checkStepSize checks the training-step time measurement's steps per round (at least 1) and
 // rounds (at least 2, for a confidence interval).
-func CheckStepSize(stepsFlag string, steps int, roundsFlag string, rounds int) error {
+func checkStepSize(stepsFlag string, steps int, roundsFlag string, rounds int) error {
 	if steps < 1 {
 		return cli.Usagef("%s must be at least 1 (training steps per configuration and round), got %d", stepsFlag, steps)
 	}

@@ -81,7 +81,7 @@ func TestStudyChecksFlagsFirst(t *testing.T) {
 		}
 	}
 	// The sizes the standalone commands take pass.
-	for _, err := range []error{CheckSpeedSize("-t", 1, "-r", 2), CheckStepSize("-s", 1, "-r", 2), CheckAnalyzeBatches("-b", 1)} {
+	for _, err := range []error{CheckSpeedSize("-t", 1, "-r", 2), checkStepSize("-s", 1, "-r", 2), CheckAnalyzeBatches("-b", 1)} {
 		if err != nil {
 			t.Error(err)
 		}

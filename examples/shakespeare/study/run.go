@@ -140,7 +140,7 @@ func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 	if err := CheckSpeedSize("-speed_tokens", o.SpeedTokens, "-speed_reps", o.SpeedReps); err != nil {
 		return nil, nil, err
 	}
-	if err := CheckStepSize("-step_steps", o.StepSteps, "-step_rounds", o.StepRounds); err != nil {
+	if err := checkStepSize("-step_steps", o.StepSteps, "-step_rounds", o.StepRounds); err != nil {
 		return nil, nil, err
 	}
 	corpus, err := data.Open(o.Data)

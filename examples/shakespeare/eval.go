@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -11,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -31,6 +33,21 @@ type evaluator struct {
 	corpus *data.Corpus
 	seed   int64
 	budget int // evalBudget
+	// progress, when not nil, starts the display of an evaluation's progress (of total batches):
+	// with the paper preset on a CPU one takes many minutes.
+	progress func(total int) progressDisplay
+}
+
+// progressDisplay is how an evaluation reports its progress: a *cli.Progress, or a test's record.
+type progressDisplay interface {
+	Add(n int)
+	Finish()
+}
+
+// showProgress shows an evaluation's progress on stderr (a bar on a terminal, lines in a log),
+// under the name what.
+func showProgress(what string) func(total int) progressDisplay {
+	return func(total int) progressDisplay { return cli.NewProgress(os.Stderr, what, total, "batches") }
 }
 
 func newEvaluator(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, seed int64) *evaluator {
@@ -134,6 +151,15 @@ func (e *evaluator) run(splits ...evalSplit) ([][]float64, error) {
 		}
 	}
 	k := evalChunk(e.cfg, common, e.budget)
+	var shown progressDisplay
+	if e.progress != nil {
+		total := 0
+		for _, s := range splits {
+			total += s.n
+		}
+		shown = e.progress(total)
+		defer shown.Finish()
+	}
 	inputs := make(chan evalInput, 1)
 	quit := make(chan struct{})
 	defer close(quit)
@@ -168,6 +194,9 @@ func (e *evaluator) run(splits ...evalSplit) ([][]float64, error) {
 			return nil, err
 		}
 		outs = append(outs, out[0])
+		if shown != nil {
+			shown.Add(k) // an execution returns once the device has run it
+		}
 	}
 	flat := make([]float64, 0, len(outs)*k)
 	for _, t := range outs {

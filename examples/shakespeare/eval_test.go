@@ -91,3 +91,33 @@ func TestEvalMatchesPerBatch(t *testing.T) {
 		}
 	}
 }
+
+// progressRecord records what an evaluation reports of its progress.
+type progressRecord struct {
+	total, done, finished int
+	adds                  []int
+}
+
+func (p *progressRecord) Add(n int) { p.done += n; p.adds = append(p.adds, n) }
+func (p *progressRecord) Finish()   { p.finished++ }
+
+// TestEvalProgress: an evaluation reports every batch of both splits once, a chunk at a time,
+// and finishes its display once; without a display it reports nothing.
+func TestEvalProgress(t *testing.T) {
+	t.Parallel()
+	ev, _, _ := newUntrained(t, "tiny", "eval_iters=12")
+	rec := &progressRecord{}
+	ev.progress = func(total int) progressDisplay { rec.total = total; return rec }
+	if _, _, err := ev.losses(1); err != nil {
+		t.Fatal(err)
+	}
+	k := evalChunk(ev.cfg, 12, ev.budget)
+	if rec.total != 24 || rec.done != 24 || rec.finished != 1 || len(rec.adds) != 24/k {
+		t.Errorf("progress: total %d, done %d in %v, finished %d times; want 24 batches in %d chunks of %d, finished once",
+			rec.total, rec.done, rec.adds, rec.finished, 24/k, k)
+	}
+	ev.progress = nil
+	if _, _, err := ev.losses(2); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -205,6 +205,7 @@ func cmdEval(args []string) error {
 		name   string
 		tokens []int32
 	}{{"train", corpus.Train}, {"val", corpus.Val}} {
+		ev.progress = showProgress(split.name + " split")
 		losses, err := ev.batchLosses(split.tokens, data.RNG(*seed, data.StreamEval-2+uint64(k)), *batches)
 		if err != nil {
 			return err

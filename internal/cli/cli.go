@@ -1,7 +1,8 @@
 // Package cli holds the command-line conventions of the project's programs (the Shakespeare
 // command, smibench): a bad command line is a UsageError, reported in one line with exit status 2
 // (the flag package's convention), before any work; flags go before positional arguments; an
-// output path is checked writable before the work that would write it.
+// output path is checked writable before the work that would write it; long work shows its
+// progress (Progress).
 package cli
 
 import (

@@ -123,3 +123,44 @@ func TestStudyRefusesAnotherRecipeFirst(t *testing.T) {
 		t.Error("the study trained before refusing")
 	}
 }
+
+// TestTrainBadSettingsAreUsageErrors: a bad -preset, -run, -thresholds, -devices, -device or
+// -set is a usage error (status 2), for train and for the study, and nothing is written.
+func TestTrainBadSettingsAreUsageErrors(t *testing.T) {
+	if _, err := os.Stat(sharedData); err != nil {
+		t.Skip("no tiny Shakespeare at", sharedData)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-preset", "huge"}, "huge"},
+		{[]string{"-run", "9"}, "9"},
+		{[]string{"-thresholds", "x"}, "x"},
+		{[]string{"-devices", "-1"}, "-devices must be >= 0"},
+		{[]string{"-device", "abacus"}, "abacus"},
+		{[]string{"-set", "max_iters=20,eval_iters=200"}, "max_iters=20,eval_iters=200"},
+		{[]string{"-set", "max_iters=0"}, "max_iters"},
+		{[]string{"-set", "seed=5"}, "choose it with the flag -seed"},
+		{[]string{"-set", "smi_quantile=0.5"}, "no effect with SMI off"},
+	} {
+		var stderr bytes.Buffer
+		args := append([]string{"train", "-preset", "tiny", "-data", sharedData, "-out", out}, c.args...)
+		code := run(args, &stderr)
+		msg := stderr.String()
+		if code != 2 || !strings.HasPrefix(msg, "error: ") || !strings.Contains(msg, c.want) {
+			t.Errorf("%q: exit status %d, %q; want 2 and an error with %q", c.args, code, msg, c.want)
+		}
+	}
+	var stderr bytes.Buffer
+	code := run([]string{"study", "-preset", "tiny", "-runs", "0", "-seeds", "1", "-set", "max_iters=0", "-data", sharedData,
+		"-dir", out, "-publish", filepath.Join(dir, "pub"), "-report", filepath.Join(dir, "R.md")}, &stderr)
+	if msg := stderr.String(); code != 2 || !strings.Contains(msg, "run 0, seed 1: ") || !strings.Contains(msg, "max_iters") {
+		t.Errorf("study -set max_iters=0: exit status %d, %q; want 2 and an error naming the run and max_iters", code, msg)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused command wrote its -out (or the study its -dir)")
+	}
+}

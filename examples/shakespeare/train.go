@@ -188,7 +188,7 @@ func cmdTrain(args []string) error {
 	}
 	thresholds, err := results.ParseThresholds(o.Thresholds)
 	if err != nil {
-		return err
+		return &cli.UsageError{Err: err}
 	}
 	// The inference-speed measurement: the speed command's rules, with 0 tokens to skip it.
 	if o.BenchTokens != 0 {
@@ -199,16 +199,19 @@ func cmdTrain(args []string) error {
 	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
 	// flag is not hidden behind a missing file: the preset, the run and the device.
 	if _, err := gpt.Preset(o.Preset); err != nil {
-		return err
+		return &cli.UsageError{Err: err}
 	}
 	if _, err := results.LookupRun(o.Run); err != nil {
-		return err
+		return &cli.UsageError{Err: err}
 	}
 	switch {
 	case o.Devices < 0:
-		return fmt.Errorf("-devices must be >= 0 (0: all of the backend's devices), got %d", o.Devices)
+		return cli.Usagef("-devices must be >= 0 (0: all of the backend's devices), got %d", o.Devices)
 	case o.Devices == 0:
 		o.Devices = allDevices
+	}
+	if _, err := backend.ParseDevice(o.Device); err != nil {
+		return &cli.UsageError{Err: err}
 	}
 	if err := backend.SetDevice(o.Device); err != nil {
 		return err
@@ -226,8 +229,8 @@ func cmdTrain(args []string) error {
 		return err
 	}
 	ctx, cfg, err := o.settings(len(corpus.Chars))
-	if err != nil {
-		return err
+	if err != nil { // every setting comes from the command line: -preset, -run, -seed and -set
+		return &cli.UsageError{Err: err}
 	}
 	if err := backend.PrepareDevices(o.Devices); err != nil {
 		return err

@@ -154,7 +154,8 @@ func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 	for k, p := range o.grid() {
 		cfg, _, err := t.Settings(corpus, o.spec(p))
 		if err != nil {
-			return nil, nil, fmt.Errorf("run %d, seed %d: %v", p.run, p.seed, err)
+			// every setting comes from the command line: -preset, -runs, -seeds and -set
+			return nil, nil, cli.Usagef("run %d, seed %d: %v", p.run, p.seed, err)
 		}
 		if k == 0 {
 			recipe = &cfg

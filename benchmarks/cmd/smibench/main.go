@@ -9,6 +9,9 @@
 //	go run ./benchmarks/cmd/smibench -device cuda -sections devices -devices 1,2,4,8   # the same on GPUs (after make setup-cuda)
 //	go run ./benchmarks/cmd/smibench -sections gpu-programs -presets paper -programs-python VENV/bin/python -json p.json   # the steps compiled for a GPU, without one (make gpu-program)
 //	go run ./benchmarks/cmd/smibench -sections plugins -plugins xla-cpu-pjrt,lammps-jax-pjrt-cpu -presets cpu   # XLA CPU plugins side by side (make bench-plugins)
+//
+// Mistakes in the flags (a bad value, an output that cannot be written, a flag the chosen section
+// does not read) stop it with status 2 and one line, before anything is measured.
 package main
 
 import (
@@ -85,6 +88,9 @@ func main() {
 	counts, err := parseCounts(*devices)
 	if err == nil {
 		err = checkFlags(flag.Args(), section, *render, *presets, *partsPresets, *devicesPreset, *bases, *paperRounds, *budget)
+	}
+	if err == nil {
+		err = checkSectionFlags(section, given)
 	}
 	var variants []pluginVariant
 	if err == nil && section == "plugins" {
@@ -194,6 +200,64 @@ func checkFlags(args []string, section, render, presets, partsPresets, devicesPr
 		return fmt.Errorf("-budget must be positive, got %v", budget)
 	}
 	return nil
+}
+
+// sectionFlags lists the flags each section reads besides -sections and -device (which every
+// section but -render-strategies reads). A flag the section does not read would be ignored, and
+// with it what the user meant: checkSectionFlags refuses it.
+var sectionFlags = map[string][]string{
+	"all":               {"out", "quick", "presets", "paper-rounds", "gpt2", "bases", "devices", "devices-preset", "parts-presets", "pytorch", "pytorch-script"},
+	"steps":             {"quick", "presets", "paper-rounds", "bases"},
+	"devices":           {"quick", "devices", "devices-preset", "devices-json"},
+	"parts":             {"quick", "parts-presets", "pytorch", "pytorch-script"},
+	"products":          {"quick", "parts-presets", "pytorch", "pytorch-script"},
+	"strategies":        {"presets", "strategies", "budget", "json"},
+	"gpu-programs":      {"presets", "strategies", "json", "programs-python", "programs-script", "programs-target", "programs-dir"},
+	"plugins":           {"plugins", "presets", "paper-rounds", "plugins-out"},
+	sectionRender:       {"render-strategies", "out"},
+	sectionPluginWorker: {"plugin-worker", "presets", "device"},
+}
+
+// checkSectionFlags refuses a flag given (by name, as flag.Visit sees them) that the section
+// does not read, naming the sections that do.
+func checkSectionFlags(section string, given map[string]bool) error {
+	reads := sectionFlags[section]
+	if section != sectionRender && section != sectionPluginWorker {
+		reads = append([]string{"sections", "device"}, reads...)
+	}
+	var names []string
+	for name := range given {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if slices.Contains(reads, name) {
+			continue
+		}
+		if section == sectionRender && (name == "sections" || name == "device") {
+			return fmt.Errorf("-%s has no effect with -render-strategies, which measures nothing", name)
+		}
+		var readers []string
+		for s, flags := range sectionFlags {
+			if s != sectionPluginWorker && slices.Contains(flags, name) {
+				readers = append(readers, sectionName(s))
+			}
+		}
+		slices.Sort(readers)
+		return fmt.Errorf("-%s has no effect with %s: it is read by %s", name, sectionName(section), strings.Join(readers, ", "))
+	}
+	return nil
+}
+
+// sectionName is how the user chooses the section: by -sections, or -render-strategies.
+func sectionName(section string) string {
+	switch section {
+	case sectionRender:
+		return "-render-strategies"
+	case sectionPluginWorker:
+		return "-plugin-worker"
+	}
+	return "-sections " + section
 }
 
 func logf(format string, args ...any) {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +165,8 @@ func TestMainChild(t *testing.T) {
 		t.Skip("runs only as runSmibench's child")
 	}
 	os.Args = append([]string{"smibench"}, strings.Split(args, "\x1f")...)
+	// smibench's flags alone, as its own binary has them: not the test binary's, set already.
+	flag.CommandLine = flag.NewFlagSet("smibench", flag.ExitOnError)
 	main()
 }
 
@@ -227,5 +231,74 @@ func TestTooManyDevices(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, "smibench: -devices 1000: the backend has") || strings.Contains(stderr, "panic") {
 			t.Errorf("smibench %q: status %d, stderr %q; want status 2 and the backend's device count", args, code, stderr)
 		}
+	}
+}
+
+// TestSectionFlags: each section takes the flags it reads (make bench's, gpu-check.sh's and
+// make gpu-program's among them) and refuses the others, naming the sections that read them;
+// every flag smibench defines is read by some section.
+func TestSectionFlags(t *testing.T) {
+	given := func(names ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	for _, c := range []struct {
+		section string
+		flags   []string
+	}{
+		{"all", []string{"out", "pytorch"}},
+		{"steps", []string{"sections", "presets", "bases"}},
+		{"strategies", []string{"sections", "presets", "strategies", "budget", "json", "device"}},
+		{"gpu-programs", []string{"sections", "presets", "strategies", "programs-python", "json"}},
+		{"plugins", []string{"sections", "plugins", "presets", "paper-rounds", "plugins-out"}},
+		{"devices", []string{"sections", "devices", "devices-preset", "devices-json", "quick"}},
+		{sectionRender, []string{"render-strategies", "out"}},
+		{sectionPluginWorker, []string{"plugin-worker", "presets"}},
+	} {
+		if err := checkSectionFlags(c.section, given(c.flags...)); err != nil {
+			t.Errorf("%s %v: %v", c.section, c.flags, err)
+		}
+	}
+	for _, c := range []struct {
+		section string
+		flags   []string
+		want    string
+	}{
+		{"steps", []string{"sections", "budget"}, "-budget has no effect with -sections steps: it is read by -sections strategies"},
+		{"strategies", []string{"quick"}, "-quick has no effect with -sections strategies: it is read by -sections all, -sections devices, -sections parts, -sections products, -sections steps"},
+		{"devices", []string{"json"}, "-json has no effect with -sections devices: it is read by -sections gpu-programs, -sections strategies"},
+		{"steps", []string{"out"}, "-out has no effect with -sections steps: it is read by -render-strategies, -sections all"},
+		{sectionRender, []string{"out", "sections"}, "-sections has no effect with -render-strategies, which measures nothing"},
+		{sectionRender, []string{"device"}, "-device has no effect with -render-strategies, which measures nothing"},
+	} {
+		if err := checkSectionFlags(c.section, given(c.flags...)); err == nil || err.Error() != c.want {
+			t.Errorf("%s %v: %v, want %q", c.section, c.flags, err, c.want)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	_, help := runSmibench(t, "-help")
+	defined := 0
+	for _, line := range strings.Split(help, "\n") {
+		name, ok := strings.CutPrefix(line, "  -")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		defined++
+		read := name == "sections" || name == "device"
+		for _, flags := range sectionFlags {
+			read = read || slices.Contains(flags, name)
+		}
+		if !read {
+			t.Errorf("-%s is read by no section: checkSectionFlags refuses it everywhere", name)
+		}
+	}
+	if defined < 20 {
+		t.Errorf("-help listed %d flags, want them all:\n%s", defined, help)
 	}
 }

@@ -57,6 +57,7 @@ func newProgress(w io.Writer, what string, total int, units string, bar bool, no
 			progressbar.OptionSetTheme(progressbar.ThemeASCII),
 			progressbar.OptionClearOnFinish(),
 		)
+		p.bar.StartWithoutRender() // its clocks start now, not at its first Add
 	}
 	return p
 }

@@ -12,8 +12,8 @@
 # $SMI_CUDA_SITE_PACKAGES): the programs use that one. Otherwise the wheels are downloaded with pip
 # into ~/.cache/smi-gomlx/wheels ($SMI_CACHE_DIR/wheels), checked, and unpacked into
 # ~/.local/lib/smi-gomlx/cuda13 (or cuda12; $SMI_PJRT_DIR/...) in site-packages' layout:
-# jax_plugins/xla_cuda13/xla_cuda_plugin.so and nvidia/<package>/{lib,bin,nvvm}. About 2.3 GB to
-# download (3.2 GB for CUDA 12) and 3.6 GB on disk.
+# jax_plugins/xla_cuda13/xla_cuda_plugin.so and nvidia/<package>/{lib,bin,nvvm}. It says how much
+# it will download (the pinned wheels' sizes) before it does, and what the installed tree takes.
 #
 # Idempotent: a second run checks a stamp file and returns at once. SMI_PJRT_FORCE=1 reinstalls (and
 # installs even when JAX's plugin is present). SMI_CUDA_DRY_RUN=1 prints what it would install and
@@ -22,37 +22,37 @@ set -euo pipefail
 
 JAX_VERSION="0.11.2"
 
-# One wheel a line: requirement, file, sha256.
+# One wheel a line: requirement, file, sha256, size in bytes (as PyPI lists the file).
 CUDA13_WHEELS="
-jax-cuda13-pjrt==0.11.2 jax_cuda13_pjrt-0.11.2-py3-none-manylinux_2_27_x86_64.whl e5ff589d43064913bb74027682d89639c7ea48f9f81c2bae6fc75117e913f93e
-nvidia-cublas==13.0.2.14 nvidia_cublas-13.0.2.14-py3-none-manylinux_2_27_x86_64.whl 0cf238ffdbe46c00cb9aa98e7bca745c223a5ca5a53e686ac8b3e5a08fe80d6c
-nvidia-cuda-cupti==13.0.85 nvidia_cuda_cupti-13.0.85-py3-none-manylinux_2_25_x86_64.whl 4eb01c08e859bf924d222250d2e8f8b8ff6d3db4721288cf35d14252a4d933c8
-nvidia-cuda-nvcc==13.0.88 nvidia_cuda_nvcc-13.0.88-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 56fe502eb77625a12f25172caa3cdddb4e4c8ba2c8c17dba44b164761b380f03
-nvidia-cuda-nvrtc==13.0.88 nvidia_cuda_nvrtc-13.0.88-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575
-nvidia-cuda-runtime==13.0.96 nvidia_cuda_runtime-13.0.96-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 7f82250d7782aa23b6cfe765ecc7db554bd3c2870c43f3d1821f1d18aebf0548
-nvidia-cudnn-cu13==9.28.1.4 nvidia_cudnn_cu13-9.28.1.4-py3-none-manylinux_2_27_x86_64.whl a54f205b1db1f2895d99f398754db1369816f0569dd459731f925635cf7b65ec
-nvidia-cufft==12.0.0.61 nvidia_cufft-12.0.0.61-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 6c44f692dce8fd5ffd3e3df134b6cdb9c2f72d99cf40b62c32dde45eea9ddad3
-nvidia-cusolver==12.0.9.81 nvidia_cusolver-12.0.9.81-py3-none-manylinux_2_27_x86_64.whl 5d28371e1301d1edfb15b8b1201e24cd680bc72de7f384cc162c7edbd8c5348c
-nvidia-cusparse==12.6.3.3 nvidia_cusparse-12.6.3.3-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 2b3c89c88d01ee0e477cb7f82ef60a11a4bcd57b6b87c33f789350b59759360b
-nvidia-nccl-cu13==2.32.6 nvidia_nccl_cu13-2.32.6-py3-none-manylinux_2_27_x86_64.whl 76e7aad00482092baf01e13e66f441d54c96b5cf1e3f143dee27db7f731d41ba
-nvidia-nvjitlink==13.0.88 nvidia_nvjitlink-13.0.88-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl 13a74f429e23b921c1109976abefacc69835f2f433ebd323d3946e11d804e47b
-nvidia-nvshmem-cu13==3.8.0 nvidia_nvshmem_cu13-3.8.0-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 81a4d1f666543e6d34df6d2ff940c7da1435e34e186aab6f3c2b48861b64ef38
-nvidia-nvvm==13.0.88 nvidia_nvvm-13.0.88-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl c5f41ffeb6466944a026dfa5317d7d85355c119bbec279205d22f1869d1054e0
+jax-cuda13-pjrt==0.11.2 jax_cuda13_pjrt-0.11.2-py3-none-manylinux_2_27_x86_64.whl e5ff589d43064913bb74027682d89639c7ea48f9f81c2bae6fc75117e913f93e 134162640
+nvidia-cublas==13.0.2.14 nvidia_cublas-13.0.2.14-py3-none-manylinux_2_27_x86_64.whl 0cf238ffdbe46c00cb9aa98e7bca745c223a5ca5a53e686ac8b3e5a08fe80d6c 420882912
+nvidia-cuda-cupti==13.0.85 nvidia_cuda_cupti-13.0.85-py3-none-manylinux_2_25_x86_64.whl 4eb01c08e859bf924d222250d2e8f8b8ff6d3db4721288cf35d14252a4d933c8 10715597
+nvidia-cuda-nvcc==13.0.88 nvidia_cuda_nvcc-13.0.88-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 56fe502eb77625a12f25172caa3cdddb4e4c8ba2c8c17dba44b164761b380f03 37384532
+nvidia-cuda-nvrtc==13.0.88 nvidia_cuda_nvrtc-13.0.88-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575 90215200
+nvidia-cuda-runtime==13.0.96 nvidia_cuda_runtime-13.0.96-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 7f82250d7782aa23b6cfe765ecc7db554bd3c2870c43f3d1821f1d18aebf0548 2243632
+nvidia-cudnn-cu13==9.28.1.4 nvidia_cudnn_cu13-9.28.1.4-py3-none-manylinux_2_27_x86_64.whl a54f205b1db1f2895d99f398754db1369816f0569dd459731f925635cf7b65ec 516817937
+nvidia-cufft==12.0.0.61 nvidia_cufft-12.0.0.61-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 6c44f692dce8fd5ffd3e3df134b6cdb9c2f72d99cf40b62c32dde45eea9ddad3 214085489
+nvidia-cusolver==12.0.9.81 nvidia_cusolver-12.0.9.81-py3-none-manylinux_2_27_x86_64.whl 5d28371e1301d1edfb15b8b1201e24cd680bc72de7f384cc162c7edbd8c5348c 202032975
+nvidia-cusparse==12.6.3.3 nvidia_cusparse-12.6.3.3-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 2b3c89c88d01ee0e477cb7f82ef60a11a4bcd57b6b87c33f789350b59759360b 145942937
+nvidia-nccl-cu13==2.32.6 nvidia_nccl_cu13-2.32.6-py3-none-manylinux_2_27_x86_64.whl 76e7aad00482092baf01e13e66f441d54c96b5cf1e3f143dee27db7f731d41ba 206592996
+nvidia-nvjitlink==13.0.88 nvidia_nvjitlink-13.0.88-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl 13a74f429e23b921c1109976abefacc69835f2f433ebd323d3946e11d804e47b 40713933
+nvidia-nvshmem-cu13==3.8.0 nvidia_nvshmem_cu13-3.8.0-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 81a4d1f666543e6d34df6d2ff940c7da1435e34e186aab6f3c2b48861b64ef38 182092449
+nvidia-nvvm==13.0.88 nvidia_nvvm-13.0.88-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl c5f41ffeb6466944a026dfa5317d7d85355c119bbec279205d22f1869d1054e0 61601415
 "
 CUDA12_WHEELS="
-jax-cuda12-pjrt==0.11.2 jax_cuda12_pjrt-0.11.2-py3-none-manylinux_2_27_x86_64.whl 2133b3afc63307c016ae4980f166b2b3de199759363ead74f7d550eaae953463
-nvidia-cublas-cu12==12.9.3.13 nvidia_cublas_cu12-12.9.3.13-py3-none-manylinux_2_27_x86_64.whl d7d51055f161b317c7105ddaae90e71eda059026074ffef93cf7cde2886bfe72
-nvidia-cuda-cupti-cu12==12.9.79 nvidia_cuda_cupti_cu12-12.9.79-py3-none-manylinux_2_25_x86_64.whl 096bcf334f13e1984ba36685ad4c1d6347db214de03dbb6eebb237b41d9d934f
-nvidia-cuda-nvcc-cu12==12.9.86 nvidia_cuda_nvcc_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl 5d6a0d32fdc7ea39917c20065614ae93add6f577d840233237ff08e9a38f58f0
-nvidia-cuda-nvrtc-cu12==12.9.86 nvidia_cuda_nvrtc_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl 210cf05005a447e29214e9ce50851e83fc5f4358df8b453155d5e1918094dcb4
-nvidia-cuda-runtime-cu12==12.9.79 nvidia_cuda_runtime_cu12-12.9.79-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 25bba2dfb01d48a9b59ca474a1ac43c6ebf7011f1b0b8cc44f54eb6ac48a96c3
-nvidia-cudnn-cu12==9.28.0.42 nvidia_cudnn_cu12-9.28.0.42-py3-none-manylinux_2_27_x86_64.whl 9ff58b7f36dacd0a93e89f8f2957b52466889217963701daa15e577317cfa375
-nvidia-cufft-cu12==11.4.1.4 nvidia_cufft_cu12-11.4.1.4-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl c67884f2a7d276b4b80eb56a79322a95df592ae5e765cf1243693365ccab4e28
-nvidia-cusolver-cu12==11.7.5.82 nvidia_cusolver_cu12-11.7.5.82-py3-none-manylinux_2_27_x86_64.whl 15da72d1340d29b5b3cf3fd100e3cd53421dde36002eda6ed93811af63c40d88
-nvidia-cusparse-cu12==12.5.10.65 nvidia_cusparse_cu12-12.5.10.65-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 73060ce019ac064a057267c585bf1fd5a353734151f87472ff02b2c5c9984e78
-nvidia-nccl-cu12==2.32.3 nvidia_nccl_cu12-2.32.3-py3-none-manylinux_2_27_x86_64.whl bb94b2348e4861d5e8aa00b36c3d12d9bdf9c6369b82cbb723de0b582280a21c
-nvidia-nvjitlink-cu12==12.9.86 nvidia_nvjitlink_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl e3f1171dbdc83c5932a45f0f4c99180a70de9bd2718c1ab77d14104f6d7147f9
-nvidia-nvshmem-cu12==3.8.0 nvidia_nvshmem_cu12-3.8.0-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl b2e5760d6158aefe7bb74348d5128bb1b46a7dd1fd4b7b1e6fe55b4b07888f70
+jax-cuda12-pjrt==0.11.2 jax_cuda12_pjrt-0.11.2-py3-none-manylinux_2_27_x86_64.whl 2133b3afc63307c016ae4980f166b2b3de199759363ead74f7d550eaae953463 188235313
+nvidia-cublas-cu12==12.9.3.13 nvidia_cublas_cu12-12.9.3.13-py3-none-manylinux_2_27_x86_64.whl d7d51055f161b317c7105ddaae90e71eda059026074ffef93cf7cde2886bfe72 581217458
+nvidia-cuda-cupti-cu12==12.9.79 nvidia_cuda_cupti_cu12-12.9.79-py3-none-manylinux_2_25_x86_64.whl 096bcf334f13e1984ba36685ad4c1d6347db214de03dbb6eebb237b41d9d934f 10814997
+nvidia-cuda-nvcc-cu12==12.9.86 nvidia_cuda_nvcc_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl 5d6a0d32fdc7ea39917c20065614ae93add6f577d840233237ff08e9a38f58f0 40546229
+nvidia-cuda-nvrtc-cu12==12.9.86 nvidia_cuda_nvrtc_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl 210cf05005a447e29214e9ce50851e83fc5f4358df8b453155d5e1918094dcb4 89568129
+nvidia-cuda-runtime-cu12==12.9.79 nvidia_cuda_runtime_cu12-12.9.79-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 25bba2dfb01d48a9b59ca474a1ac43c6ebf7011f1b0b8cc44f54eb6ac48a96c3 3493179
+nvidia-cudnn-cu12==9.28.0.42 nvidia_cudnn_cu12-9.28.0.42-py3-none-manylinux_2_27_x86_64.whl 9ff58b7f36dacd0a93e89f8f2957b52466889217963701daa15e577317cfa375 716538495
+nvidia-cufft-cu12==11.4.1.4 nvidia_cufft_cu12-11.4.1.4-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl c67884f2a7d276b4b80eb56a79322a95df592ae5e765cf1243693365ccab4e28 200877592
+nvidia-cusolver-cu12==11.7.5.82 nvidia_cusolver_cu12-11.7.5.82-py3-none-manylinux_2_27_x86_64.whl 15da72d1340d29b5b3cf3fd100e3cd53421dde36002eda6ed93811af63c40d88 338117415
+nvidia-cusparse-cu12==12.5.10.65 nvidia_cusparse_cu12-12.5.10.65-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl 73060ce019ac064a057267c585bf1fd5a353734151f87472ff02b2c5c9984e78 366465088
+nvidia-nccl-cu12==2.32.3 nvidia_nccl_cu12-2.32.3-py3-none-manylinux_2_27_x86_64.whl bb94b2348e4861d5e8aa00b36c3d12d9bdf9c6369b82cbb723de0b582280a21c 351526311
+nvidia-nvjitlink-cu12==12.9.86 nvidia_nvjitlink_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl e3f1171dbdc83c5932a45f0f4c99180a70de9bd2718c1ab77d14104f6d7147f9 39748338
+nvidia-nvshmem-cu12==3.8.0 nvidia_nvshmem_cu12-3.8.0-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl b2e5760d6158aefe7bb74348d5128bb1b46a7dd1fd4b7b1e6fe55b4b07888f70 280800183
 "
 
 DEST_BASE="${SMI_PJRT_DIR:-$HOME/.local/lib/smi-gomlx}"
@@ -132,32 +132,35 @@ fi
 DEST="$DEST_BASE/$flavor"
 PLUGIN="$DEST/jax_plugins/xla_$flavor/xla_cuda_plugin.so"
 STAMP="$DEST/.smi-cuda.stamp"
-STAMP_TEXT="$(sha256sum <<<"$wheels" | cut -d' ' -f1)"
+STAMP_TEXT="$(cut -d' ' -f1-3 <<<"$wheels" | sha256sum | cut -d' ' -f1)" # the sizes joined the pins later
 if [[ "$FORCE" != 1 && -f "$PLUGIN" && -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_TEXT" ]]; then
   say "CUDA plugin already installed: $PLUGIN (jax-$flavor-pjrt $JAX_VERSION and its NVIDIA libraries)"
   exit 0
 fi
 
 sha_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]; }
+gb() { awk -v b="$1" 'BEGIN { if (b >= 1e9) printf "%.2f GB", b / 1e9; else printf "%.0f MB", b / 1e6 }'; }
 
 # 4. What to download.
 missing=()
+missing_bytes=0
 plan=""
-while read -r req file sha; do
+while read -r req file sha size; do
   [[ -n "$req" ]] || continue
   if [[ -f "$CACHE_DIR/$file" ]] && sha_ok "$CACHE_DIR/$file" "$sha"; then
     state="cached"
   else
     state="to download"
     missing+=("$req")
+    missing_bytes=$((missing_bytes + size))
   fi
-  plan+="  $req  ($file, sha256 ${sha:0:12}…, $state)"$'\n'
+  plan+="  $req  ($file, $(gb "$size"), sha256 ${sha:0:12}…, $state)"$'\n'
 done <<<"$wheels"
 
 if [[ "$DRY_RUN" == 1 ]]; then
   say "dry run: would install the $flavor plugin (driver CUDA ${driver_cuda:-unknown}) from these wheels into $DEST:"
   printf '%s' "$plan"
-  say "dry run: ${#missing[@]} wheel(s) to download into $CACHE_DIR; nothing downloaded or installed."
+  say "dry run: ${#missing[@]} wheel(s), $(gb "$missing_bytes"), to download into $CACHE_DIR; nothing downloaded or installed."
   exit 0
 fi
 
@@ -166,7 +169,7 @@ if ((${#missing[@]} > 0)); then
   command -v python3 >/dev/null 2>&1 || fail "python3 is needed to download the wheels from PyPI, and it is not on PATH.
 Install Python 3 with pip, or put these wheels into $CACHE_DIR yourself and run this script again:
 $plan"
-  say "downloading ${#missing[@]} wheel(s) from PyPI into $CACHE_DIR (about 2.3 GB for CUDA 13, 3.2 GB for CUDA 12) ..."
+  say "downloading ${#missing[@]} wheel(s), $(gb "$missing_bytes"), from PyPI into $CACHE_DIR ..."
   if ! log=$(python3 -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
       --timeout 60 --retries 3 --python-version 3 \
       --platform manylinux_2_27_x86_64 --platform manylinux_2_25_x86_64 --platform manylinux_2_17_x86_64 \
@@ -179,7 +182,7 @@ $plan"
 fi
 
 files=()
-while read -r req file sha; do
+while read -r req file sha _; do
   [[ -n "$req" ]] || continue
   [[ -f "$CACHE_DIR/$file" ]] || fail "pip did not leave $file in $CACHE_DIR (for $req); your index may serve another build. Download that exact file and rerun."
   sha_ok "$CACHE_DIR/$file" "$sha" || fail "$CACHE_DIR/$file does not have the pinned sha256 $sha (got $(sha256sum "$CACHE_DIR/$file" | cut -d' ' -f1)).

@@ -1,10 +1,12 @@
 package backend
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -54,4 +56,40 @@ func TestInstallerAsksAsProgramsDo(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "JAX's CUDA plugin is installed already: "+want.Path+",",
 		"the installer's answer differs from the programs' (%s)", want.Path)
+}
+
+// TestInstallerSaysDownloadSize: every pinned wheel of scripts/install-xla-cuda.sh has its size,
+// and the dry run gives the sum of those to download (all of them, with an empty cache) for each
+// CUDA version, in place of a size typed into the docs.
+func TestInstallerSaysDownloadSize(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("JAX's CUDA plugins exist for Linux x86_64 only; the installer refuses elsewhere")
+	}
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "install-xla-cuda.sh"))
+	require.NoError(t, err)
+	src, err := os.ReadFile(script)
+	require.NoError(t, err)
+	for _, flavor := range []string{"cuda13", "cuda12"} {
+		_, block, ok := strings.Cut(string(src), "\n"+strings.ToUpper(flavor)+"_WHEELS=\"\n")
+		require.True(t, ok, "no %s pins", flavor)
+		block, _, _ = strings.Cut(block, "\n\"")
+		var total int64
+		var wheels int
+		for _, line := range strings.Split(block, "\n") {
+			fields := strings.Fields(line)
+			require.Len(t, fields, 4, "pin %q: want requirement, file, sha256, size", line)
+			size, err := strconv.ParseInt(fields[3], 10, 64)
+			require.NoError(t, err, "pin %q", line)
+			require.Positive(t, size, "pin %q", line)
+			total += size
+			wheels++
+		}
+		cmd := exec.Command("bash", script)
+		cmd.Env = append(os.Environ(), "SMI_CUDA_DRY_RUN=1", "SMI_PJRT_FORCE=1", "SMI_CUDA_FLAVOR="+flavor,
+			"SMI_CACHE_DIR="+t.TempDir(), "SMI_PJRT_DIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		want := fmt.Sprintf("dry run: %d wheel(s), %.2f GB, to download", wheels, float64(total)/1e9)
+		require.Contains(t, string(out), want, "%s", out)
+	}
 }

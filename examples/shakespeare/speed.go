@@ -137,6 +137,9 @@ func interleavedSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, to
 
 	gen := newGenerator(b, ctx, cfg)
 	prompt := corpus.Val[:cfg.BlockSize/2]
+	const warmup = 1
+	shown := cli.NewProgress(os.Stderr, "measuring", (warmup+reps)*len(dirs), "generations")
+	defer shown.Finish()
 	cases := make([]benchmarks.Case, len(dirs))
 	for i, dir := range dirs {
 		cases[i] = benchmarks.Case{Name: dir, Timed: func() (time.Duration, error) {
@@ -145,11 +148,13 @@ func interleavedSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, to
 			}
 			start := time.Now()
 			_, err := gen.generate(prompt, tokens, 1, data.RNG(7, 7), nil)
-			return time.Since(start), err
+			took := time.Since(start)
+			shown.Add(1)
+			return took, err
 		}}
 	}
 	fmt.Printf("Measuring %d models, %d interleaved repetitions of %d characters...\n", len(dirs), reps, tokens)
-	res, err := benchmarks.Interleave(cases, benchmarks.Options{Warmup: 1, Rounds: reps, MinRounds: reps})
+	res, err := benchmarks.Interleave(cases, benchmarks.Options{Warmup: warmup, Rounds: reps, MinRounds: reps})
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 
 	"github.com/smi-gomlx/smi/benchmarks"
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
+	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // interleavedStepTimes builds the trainer of each configuration (its optimizer exactly as train
@@ -35,20 +38,26 @@ func interleavedStepTimes(b backends.Backend, corpus *data.Corpus, opts []*train
 		}
 		entries[i] = entry{newTrainer(b, ctx.Checked(false), cfg, opt), &batches{corpus: corpus, cfg: cfg, seed: to.Seed}}
 	}
+	// The warm-up is one round of steps steps: the first step compiles.
+	const warmup = 1
+	shown := cli.NewProgress(os.Stderr, "timing steps", (warmup+rounds)*len(entries), "rounds")
+	defer shown.Finish()
 	cases := make([]benchmarks.Case, len(entries))
 	for i, e := range entries {
-		cases[i] = benchmarks.Case{Name: fmt.Sprintf("run%d", opts[i].Run), Run: func() error {
+		cases[i] = benchmarks.Case{Name: fmt.Sprintf("run%d", opts[i].Run), Timed: func() (time.Duration, error) {
+			start := time.Now()
 			for range steps {
 				if err := trainStep(e.trainer, e.ds); err != nil {
-					return err
+					return 0, err
 				}
 			}
-			return nil
+			took := time.Since(start)
+			shown.Add(1) // not timed
+			return took, nil
 		}}
 	}
 	fmt.Printf("Timing training steps of %d configurations, %d interleaved rounds of %d steps...\n", len(opts), rounds, steps)
-	// The warm-up is one round of steps steps: the first step compiles.
-	res, err := benchmarks.Interleave(cases, benchmarks.Options{Warmup: 1, Rounds: rounds, MinRounds: rounds})
+	res, err := benchmarks.Interleave(cases, benchmarks.Options{Warmup: warmup, Rounds: rounds, MinRounds: rounds})
 	for _, e := range entries {
 		e.trainer.ResetComputationGraphs()
 	}

@@ -557,12 +557,9 @@ func (r *runState) divergence() error {
 // iter: nothing is recorded, and no checkpoint saves those weights.
 func (r *runState) evaluate(iter int) error {
 	began := time.Now()
-	// The initial evaluation runs before the training's progress bar is shown, and with -quiet
-	// there is none: evaluations show their own progress then (GoMLX's bar would be overwritten).
-	r.ev.progress = nil
-	if iter == 0 || r.o.Quiet {
-		r.ev.progress = showProgress(fmt.Sprintf("evaluating iteration %d", iter))
-	}
+	// Its progress goes to the line below GoMLX's progress bar (where GoMLX leaves the cursor),
+	// and is cleared from there when it ends, before GoMLX redraws its bar.
+	r.ev.progress = showProgress(fmt.Sprintf("evaluating iteration %d", iter))
 	trainLoss, valLoss, err := r.ev.losses(iter)
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ type devicesSection struct {
 	counts   []int  // none: the section is skipped
 	explicit bool   // the counts were given (-devices), not its default
 	json     string // -devices-json: where -sections devices writes its results
+	device   string // -device, for the child process (measureInChild)
 }
 
 // devicesOutput is what -sections devices writes to -devices-json for the report's run.
@@ -53,10 +54,7 @@ func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 	}
 	_ = f.Close()
 	defer os.Remove(f.Name())
-	args := []string{"-sections", "devices", "-devices", joinCounts(d.counts), "-devices-preset", d.preset, "-devices-json", f.Name()}
-	if quick {
-		args = append(args, "-quick")
-	}
+	args := d.childArgs(quick, f.Name())
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -76,6 +74,19 @@ func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 		r.Rounds["several devices"] = out.Rounds
 	}
 	return nil
+}
+
+// childArgs are the command-line arguments of measureInChild's child: this section, on the same
+// device as the parent (-device; $SMI_DEVICE the child inherits), its results written to jsonPath.
+func (d devicesSection) childArgs(quick bool, jsonPath string) []string {
+	args := []string{"-sections", "devices", "-devices", joinCounts(d.counts), "-devices-preset", d.preset, "-devices-json", jsonPath}
+	if d.device != "" {
+		args = append(args, "-device", d.device)
+	}
+	if quick {
+		args = append(args, "-quick")
+	}
+	return args
 }
 
 func (d devicesSection) isDefault() bool {

@@ -113,7 +113,7 @@ func main() {
 	if *quick && !given["presets"] {
 		*presets = "tiny"
 	}
-	dp := devicesSection{preset: *devicesPreset, counts: counts, explicit: given["devices"], json: *devicesJSON}
+	dp := devicesSection{preset: *devicesPreset, counts: counts, explicit: given["devices"], json: *devicesJSON, device: *device}
 	parts := partsSection{presets: splitList(*partsPresets), python: *python, script: *torchScript}
 	switch section {
 	case sectionPluginWorker:

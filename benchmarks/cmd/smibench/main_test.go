@@ -105,6 +105,31 @@ func TestDevicesFit(t *testing.T) {
 	}
 }
 
+// TestDevicesChildArgs: the several-devices child of the report's run measures the section as
+// the parent was asked to, on the parent's -device, and its arguments pass the child's own checks.
+func TestDevicesChildArgs(t *testing.T) {
+	d := devicesSection{preset: "cpu", counts: []int{1, 2}, device: "cuda"}
+	got := strings.Join(d.childArgs(true, "out.json"), " ")
+	if want := "-sections devices -devices 1,2 -devices-preset cpu -devices-json out.json -device cuda -quick"; got != want {
+		t.Errorf("child arguments %q, want %q", got, want)
+	}
+	d.device = ""
+	args := d.childArgs(false, "out.json")
+	if slices.Contains(args, "-device") || slices.Contains(args, "-quick") {
+		t.Errorf("child arguments %q: no -device or -quick was given", args)
+	}
+	given := map[string]bool{}
+	for _, a := range d.childArgs(true, "x") {
+		if name, ok := strings.CutPrefix(a, "-"); ok {
+			given[name] = true
+		}
+	}
+	given["device"] = true
+	if err := checkSectionFlags("devices", given); err != nil {
+		t.Errorf("the child would refuse its arguments: %v", err)
+	}
+}
+
 // TestCheckOutputs: an output that cannot be written is refused by its flag; one that can leaves
 // nothing behind, and an existing file is left as it was.
 func TestCheckOutputs(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -183,6 +184,8 @@ func activationSparsity(b backends.Backend, ctx *context.Context, cfg gpt.Config
 	a.MLPSparsityByLayer = make([]float64, cfg.NLayer)
 	a.AttentionSparsityByLayer = make([]float64, cfg.NLayer)
 	rng := data.RNG(context.GetParamOr(ctx, "seed", int64(0)), data.StreamEval-1)
+	shown := cli.NewProgress(os.Stderr, "activation sparsity", batches, "batches")
+	defer shown.Finish()
 	for range batches {
 		x, _ := data.Batch(corpus.Val, rng, cfg.BatchSize, cfg.BlockSize)
 		outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, cfg.BatchSize, cfg.BlockSize))
@@ -193,6 +196,7 @@ func activationSparsity(b backends.Backend, ctx *context.Context, cfg gpt.Config
 			a.MLPSparsityByLayer[l] += float64(tensors.ToScalar[float32](outs[2*l])) / float64(batches)
 			a.AttentionSparsityByLayer[l] += float64(tensors.ToScalar[float32](outs[2*l+1])) / float64(batches)
 		}
+		shown.Add(1)
 	}
 	a.MLPSparsity = stat.Mean(a.MLPSparsityByLayer, nil)
 	a.AttentionSparsity = stat.Mean(a.AttentionSparsityByLayer, nil)

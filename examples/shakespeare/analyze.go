@@ -22,6 +22,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
+	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
@@ -43,6 +44,7 @@ func cmdAnalyze(args []string) error {
 	out := fs.String("out", "results/shakespeare/cpu-run5-seed1337", "run directory holding the checkpoint")
 	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on (validation batches for activation sparsity)")
 	batches := fs.Int("batches", 10, "validation batches for activation sparsity")
+	device := fs.String("device", "", backend.DeviceUsage)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func cmdAnalyze(args []string) error {
 	if err := study.CheckAnalyzeBatches("-batches", *batches); err != nil {
 		return err
 	}
-	corpus, b, err := openRunDirs(*dataPath, *out)
+	corpus, b, err := openRunDirs(*dataPath, *device, *out)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func TestTrainsOnAnyText(t *testing.T) {
 		[]string{"-out", dir, "-data", text, "-tokens", "5", "-prompt", "café", "-seed", "3"}); err != nil {
 		t.Errorf("sample with the run's text: %v", err)
 	}
-	_, ctx, cfg, b, err := openRun(text, dir)
+	_, ctx, cfg, b, err := openRun(text, "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,10 @@ func TestCommandsRefuseStrayArguments(t *testing.T) {
 		{[]string{"speed", "-data", missing, "-reps", "1", "base"}, "-reps must be at least 2"},
 		{[]string{"speed", "-data", missing, "-tokens", "0", "base"}, "-tokens must be at least 1"},
 		{[]string{"analyze", "-data", missing, "-batches", "0"}, "-batches must be at least 1"},
+		{[]string{"sample", "-data", missing, "-device", "abacus"}, `-device: unknown device "abacus"`},
+		{[]string{"eval", "-data", missing, "-device", "abacus"}, `-device: unknown device "abacus"`},
+		{[]string{"analyze", "-data", missing, "-device", "abacus"}, `-device: unknown device "abacus"`},
+		{[]string{"speed", "-data", missing, "-device", "abacus", "base"}, `-device: unknown device "abacus"`},
 	} {
 		var stderr bytes.Buffer
 		code := run(c.args, &stderr)

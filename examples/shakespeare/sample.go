@@ -14,6 +14,7 @@ import (
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/stats"
+	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
@@ -21,8 +22,8 @@ import (
 
 // openRun loads the corpus at dataPath and the run in dir (see loadRun), and opens the backend:
 // what every command that reads one trained run starts with.
-func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, backends.Backend, error) {
-	corpus, b, err := openRunDirs(dataPath, dir)
+func openRun(dataPath, device, dir string) (*data.Corpus, *context.Context, gpt.Config, backends.Backend, error) {
+	corpus, b, err := openRunDirs(dataPath, device, dir)
 	if err != nil {
 		return nil, nil, gpt.Config{}, nil, err
 	}
@@ -33,14 +34,21 @@ func openRun(dataPath, dir string) (*data.Corpus, *context.Context, gpt.Config, 
 	return corpus, ctx, cfg, b, nil
 }
 
-// openRunDirs checks that each run directory holds a checkpoint (checkRunDirs), then loads the
-// corpus at dataPath and opens the backend, in that order.
-func openRunDirs(dataPath string, dirs ...string) (*data.Corpus, backends.Backend, error) {
+// openRunDirs checks the device (-device's value) and that each run directory holds a checkpoint
+// (checkRunDirs), then loads the corpus at dataPath and opens the backend on the device, in that
+// order.
+func openRunDirs(dataPath, device string, dirs ...string) (*data.Corpus, backends.Backend, error) {
+	if err := study.CheckDevice(device); err != nil {
+		return nil, nil, err
+	}
 	if err := checkRunDirs(dirs...); err != nil {
 		return nil, nil, err
 	}
 	corpus, err := data.Open(dataPath)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := backend.SetDevice(device); err != nil {
 		return nil, nil, err
 	}
 	b, err := backend.New()
@@ -116,6 +124,7 @@ func sampleTo(text io.Writer, args []string) error {
 	prompt := fs.String("prompt", "\n", "text to start from")
 	temperature := fs.Float64("temperature", 0.8, "sampling temperature (0: always the likeliest character)")
 	seed := fs.Int64("seed", 1337, "sampling seed")
+	device := fs.String("device", "", backend.DeviceUsage)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -128,7 +137,7 @@ func sampleTo(text io.Writer, args []string) error {
 	if !(*temperature >= 0) || math.IsInf(*temperature, 1) {
 		return cli.Usagef("-temperature must be a finite number >= 0, got %v", *temperature)
 	}
-	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
+	corpus, ctx, cfg, b, err := openRun(*dataPath, *device, *out)
 	if err != nil {
 		return err
 	}
@@ -187,6 +196,7 @@ func cmdEval(args []string) error {
 	dataPath := fs.String("data", data.DefaultPath(), "the text the run trained on")
 	batches := fs.Int("batches", 200, "random batches per split")
 	seed := fs.Int64("seed", 1, "seed of the batches")
+	device := fs.String("device", "", backend.DeviceUsage)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -196,7 +206,7 @@ func cmdEval(args []string) error {
 	if *batches < 2 {
 		return cli.Usagef("-batches must be at least 2, got %d", *batches)
 	}
-	corpus, ctx, cfg, b, err := openRun(*dataPath, *out)
+	corpus, ctx, cfg, b, err := openRun(*dataPath, *device, *out)
 	if err != nil {
 		return err
 	}

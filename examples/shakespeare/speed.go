@@ -30,6 +30,7 @@ func cmdSpeed(args []string) error {
 	tokens := fs.Int("tokens", 100, "characters generated per repetition")
 	reps := fs.Int("reps", 20, "repetitions per model")
 	out := fs.String("out", filepath.Join("results", "shakespeare", "speed.md"), "markdown table to write")
+	device := fs.String("device", "", backend.DeviceUsage)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: shakespeare speed [flags] RUN_DIR RUN_DIR...")
 		fs.PrintDefaults()
@@ -50,7 +51,7 @@ func cmdSpeed(args []string) error {
 	if err := cli.CheckWritable("-out", *out); err != nil {
 		return err
 	}
-	corpus, b, err := openRunDirs(*dataPath, dirs...)
+	corpus, b, err := openRunDirs(*dataPath, *device, dirs...)
 	if err != nil {
 		return err
 	}

@@ -210,8 +210,8 @@ func cmdTrain(args []string) error {
 	case o.Devices == 0:
 		o.Devices = allDevices
 	}
-	if _, err := backend.ParseDevice(o.Device); err != nil {
-		return &cli.UsageError{Err: err}
+	if err := study.CheckDevice(o.Device); err != nil {
+		return err
 	}
 	if err := backend.SetDevice(o.Device); err != nil {
 		return err

@@ -1,13 +1,15 @@
 package study
 
 import (
+	"fmt"
 	"strings"
 
+	"github.com/smi-gomlx/smi/internal/backend"
 	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // Checks of command lines that the study and the Shakespeare command's other commands (package
-// main) share, so that each rule has one home: folder lists and the measurements' sizes (the
+// main) share, so that each rule has one home: folder lists, the device and the measurements' sizes (the
 // conventions of every command line are package cli's). They run before any work, so that a bad
 // flag never costs a training or a measurement.
 
@@ -56,6 +58,15 @@ func checkStepSize(stepsFlag string, steps int, roundsFlag string, rounds int) e
 func CheckAnalyzeBatches(flagName string, batches int) error {
 	if batches < 1 {
 		return cli.Usagef("%s must be at least 1 (validation batches for the activation sparsity), got %d", flagName, batches)
+	}
+	return nil
+}
+
+// CheckDevice checks -device's value: cpu, cuda (or gpu), auto, or empty for the default
+// (backend.ParseDevice).
+func CheckDevice(name string) error {
+	if _, err := backend.ParseDevice(name); err != nil {
+		return &cli.UsageError{Err: fmt.Errorf("-device: %w", err)}
 	}
 	return nil
 }

@@ -129,8 +129,8 @@ func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 			return nil, nil, cli.Usagef("-runs: %v", err)
 		}
 	}
-	if _, err := backend.ParseDevice(o.Device); err != nil {
-		return nil, nil, cli.Usagef("-device: %v", err)
+	if err := CheckDevice(o.Device); err != nil {
+		return nil, nil, err
 	}
 	// The measurements' sizes, by the standalone commands' rules (speed -tokens -reps, analyze
 	// -batches), whether or not -no_speed skips the measurements.

@@ -186,7 +186,7 @@ func activationSparsity(b backends.Backend, ctx *context.Context, cfg gpt.Config
 	a.MLPSparsityByLayer = make([]float64, cfg.NLayer)
 	a.AttentionSparsityByLayer = make([]float64, cfg.NLayer)
 	rng := data.RNG(context.GetParamOr(ctx, "seed", int64(0)), data.StreamEval-1)
-	shown := cli.NewProgress(os.Stderr, "activation sparsity", batches, "batches")
+	shown := cli.NewProgress(os.Stderr, "activations", batches, "batches")
 	defer shown.Finish()
 	for range batches {
 		x, _ := data.Batch(corpus.Val, rng, cfg.BatchSize, cfg.BlockSize)

@@ -40,7 +40,7 @@ func interleavedStepTimes(b backends.Backend, corpus *data.Corpus, opts []*train
 	}
 	// The warm-up is one round of steps steps: the first step compiles.
 	const warmup = 1
-	shown := cli.NewProgress(os.Stderr, "timing steps", (warmup+rounds)*len(entries), "rounds")
+	shown := cli.NewProgress(os.Stderr, "timing steps", (warmup+rounds)*len(entries), "measurements") // a configuration's round
 	defer shown.Finish()
 	cases := make([]benchmarks.Case, len(entries))
 	for i, e := range entries {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,24 +36,48 @@ var (
 )
 
 // NewProgress starts the progress of total units (named by units, e.g. "batches") of the work
-// described by what, shown on w: a bar where w is a terminal, lines elsewhere.
+// described by what, shown on w: a bar where w is a terminal (lines where it is too narrow for
+// one), lines elsewhere.
 func NewProgress(w io.Writer, what string, total int, units string) *Progress {
-	f, ok := w.(*os.File)
-	return newProgress(w, what, total, units, ok && term.IsTerminal(int(f.Fd())), time.Now)
+	columns := 0
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if columns, _, _ = term.GetSize(int(f.Fd())); columns <= 0 {
+			columns = 80
+		}
+	}
+	return newProgress(w, what, total, units, columns, time.Now)
 }
 
-func newProgress(w io.Writer, what string, total int, units string, bar bool, now func() time.Time) *Progress {
+// barWidth is the width of the bar's gauge that keeps its line within columns: at most 40, and 0
+// (no bar: lines) when less than 10 would be left. Besides the gauge a line holds the
+// description, the percentage, the count (done/total), the rate in units/s and the time left
+// ("[10h20m30s]"); a line longer than the terminal wraps, and every redraw then leaves a line
+// behind.
+func barWidth(columns int, what string, total int, units string) int {
+	digits := len(strconv.Itoa(total))
+	other := len(what) + len(" 100% []") + len(" (/, ") + 2*digits + len("12345 ") + len(units) + len("/s)") +
+		len(" [10h20m30s]") + 2
+	width := min(40, columns-other)
+	if width < 10 {
+		return 0
+	}
+	return width
+}
+
+// newProgress is NewProgress on a terminal of columns columns (0: not a terminal), with the clock now.
+func newProgress(w io.Writer, what string, total int, units string, columns int, now func() time.Time) *Progress {
 	t := now()
 	p := &Progress{w: w, what: what, units: units, total: total, start: t, last: t, now: now}
-	if bar { // counts from the start (its rate and time left), drawn from ProgressDelay on
+	if width := barWidth(columns, what, total, units); width > 0 { // counts from the start (its rate and time left), drawn from ProgressDelay on
 		p.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(gate{p}),
+			progressbar.OptionSetWidth(width),
 			progressbar.OptionSetDescription(what),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString(units),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionSetElapsedTime(false), // the time left alone, to fit 80 columns
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSetTheme(progressbar.ThemeASCII),
 			progressbar.OptionClearOnFinish(),

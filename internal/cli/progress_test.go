@@ -15,7 +15,7 @@ func (c *fakeClock) now() time.Time { return c.t }
 func TestProgressLines(t *testing.T) {
 	var w bytes.Buffer
 	clock := &fakeClock{time.Unix(1e9, 0)}
-	p := newProgress(&w, "evaluating", 10, "batches", false, clock.now)
+	p := newProgress(&w, "evaluating", 10, "batches", 0, clock.now)
 	clock.t = clock.t.Add(30 * time.Second)
 	p.Add(2)
 	if w.Len() != 0 {
@@ -47,17 +47,17 @@ func TestProgressLines(t *testing.T) {
 }
 
 func TestProgressQuickWorkShowsNothing(t *testing.T) {
-	for _, bar := range []bool{false, true} {
+	for _, columns := range []int{0, 100} {
 		var w bytes.Buffer
 		clock := &fakeClock{time.Unix(1e9, 0)}
-		p := newProgress(&w, "evaluating", 3, "batches", bar, clock.now)
+		p := newProgress(&w, "evaluating", 3, "batches", columns, clock.now)
 		for range 3 {
 			clock.t = clock.t.Add(ProgressDelay / 4)
 			p.Add(1)
 		}
 		p.Finish()
 		if w.Len() != 0 {
-			t.Errorf("bar %v: quick work wrote %q", bar, w.String())
+			t.Errorf("%d columns: quick work wrote %q", columns, w.String())
 		}
 	}
 }
@@ -65,7 +65,7 @@ func TestProgressQuickWorkShowsNothing(t *testing.T) {
 func TestProgressBar(t *testing.T) {
 	var w bytes.Buffer
 	clock := &fakeClock{time.Unix(1e9, 0)}
-	p := newProgress(&w, "evaluating", 400, "batches", true, clock.now)
+	p := newProgress(&w, "evaluating", 400, "batches", 100, clock.now)
 	clock.t = clock.t.Add(ProgressDelay)
 	p.Add(37)
 	if !strings.Contains(w.String(), "37/400") || !strings.Contains(w.String(), "evaluating") {
@@ -78,4 +78,36 @@ func TestProgressBar(t *testing.T) {
 	var none *Progress // a nil Progress does nothing
 	none.Add(1)
 	none.Finish()
+}
+
+// TestProgressFitsTheTerminal: a bar's line stays within the terminal's columns (a longer one
+// wraps, and each redraw leaves a line behind), with long times, counts and rates; a terminal too
+// narrow for a bar gets lines.
+func TestProgressFitsTheTerminal(t *testing.T) {
+	for _, columns := range []int{60, 80, 120, 300} {
+		var w bytes.Buffer
+		clock := &fakeClock{time.Unix(1e9, 0)}
+		p := newProgress(&w, "evaluating", 4000, "batches", columns, clock.now)
+		if p.bar == nil {
+			if columns >= 80 {
+				t.Errorf("%d columns: no bar", columns)
+			}
+			continue
+		}
+		// The longest line: the times at their widest, as many digits as the total, a fast rate.
+		p.start = p.start.Add(-(10*time.Hour + 20*time.Minute))
+		clock.t = clock.t.Add(ProgressDelay)
+		for _, n := range []int{1, 3998} {
+			p.Add(n)
+			time.Sleep(150 * time.Millisecond) // the bar draws at most every 100 ms
+		}
+		for _, line := range strings.FieldsFunc(w.String(), func(r rune) bool { return r == '\r' || r == '\n' }) {
+			if len(line) > columns {
+				t.Errorf("%d columns: a line of %d: %q", columns, len(line), line)
+			}
+		}
+	}
+	if barWidth(60, "evaluating", 400, "batches") != 0 || barWidth(80, "evaluating", 16000, "batches") == 0 {
+		t.Error("a bar on 60 columns, too narrow for one, or none on 80")
+	}
 }

@@ -144,6 +144,7 @@ func TestTrainBadSettingsAreUsageErrors(t *testing.T) {
 		{[]string{"-run", "9"}, "9"},
 		{[]string{"-thresholds", "x"}, "x"},
 		{[]string{"-devices", "-1"}, "-devices must be >= 0"},
+		{[]string{"-checkpoint_every", "-1"}, "-checkpoint_every must be >= 0"},
 		{[]string{"-device", "abacus"}, "abacus"},
 		{[]string{"-set", "max_iters=20,eval_iters=200"}, "max_iters=20,eval_iters=200"},
 		{[]string{"-set", "max_iters=0"}, "max_iters"},

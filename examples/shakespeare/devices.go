@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 )
 
@@ -143,8 +144,8 @@ func (p *dataParallel) shardAll(ts []*tensors.Tensor) ([]*distributed.Tensor, er
 // dataParallel reads -devices for cfg's batch size; nil for one device.
 func (o *trainOptions) dataParallel(b backends.Backend, cfg gpt.Config) (*dataParallel, error) {
 	n, err := resolveDevices(b, o.Devices, cfg.BatchSize)
-	if err != nil {
-		return nil, err
+	if err != nil { // -devices against the backend's devices and the batch size: the command line's mistake
+		return nil, &cli.UsageError{Err: err}
 	}
 	return newDataParallel(b, n)
 }

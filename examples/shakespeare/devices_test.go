@@ -10,6 +10,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // tinyRunOn is tinyRun on the given number of devices.
@@ -192,8 +193,8 @@ func TestDevicesErrors(t *testing.T) {
 	} {
 		args := append(tc.args, "-data", sharedData, "-out", t.TempDir(), "-quiet")
 		err := runCommand(cmdTrain, args)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("train %s: got %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !cli.IsUsage(err) {
+			t.Errorf("train %s: got %v, want a usage error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
 	}
 }

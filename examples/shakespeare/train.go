@@ -204,6 +204,9 @@ func cmdTrain(args []string) error {
 	if _, err := results.LookupRun(o.Run); err != nil {
 		return &cli.UsageError{Err: err}
 	}
+	if o.CheckpointEvery < 0 {
+		return cli.Usagef("-checkpoint_every must be >= 0, got %d", o.CheckpointEvery)
+	}
 	switch {
 	case o.Devices < 0:
 		return cli.Usagef("-devices must be >= 0 (0: all of the backend's devices), got %d", o.Devices)
@@ -293,9 +296,6 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 // checkRun checks the run's settings before anything is written, and before any graph is
 // built, and returns how it is spread over devices.
 func checkRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *data.Corpus, o *trainOptions) (*dataParallel, error) {
-	if o.CheckpointEvery < 0 {
-		return nil, fmt.Errorf("-checkpoint_every must be >= 0, got %d", o.CheckpointEvery)
-	}
 	if err := checkData(cfg, corpus, o.Data); err != nil {
 		return nil, err
 	}
@@ -559,7 +559,7 @@ func (r *runState) evaluate(iter int) error {
 	began := time.Now()
 	// Its progress goes to the line below GoMLX's progress bar (where GoMLX leaves the cursor),
 	// and is cleared from there when it ends, before GoMLX redraws its bar.
-	r.ev.progress = showProgress(fmt.Sprintf("evaluating iteration %d", iter))
+	r.ev.progress = showProgress("evaluating") // GoMLX's bar and the -quiet lines say the iteration
 	trainLoss, valLoss, err := r.ev.losses(iter)
 	if err != nil {
 		return err

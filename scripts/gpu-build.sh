@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds what scripts/gpu-check.sh runs, for a GPU machine without Go, stripped and xz-compressed
 # into DIR, with a copy of tiny Shakespeare ($SMI_DATA, else the trainer's cache) for a machine
-# without the internet. Two sets, each small enough to carry to a lent machine on its own:
-#   GPU_BUILD_SET=check (default; DIR .gpu/bin, about 37 MB): the trainer, smibench, smidevice and
+# without the internet. Two sets, each small enough to carry to a lent machine on its own (at most
+# 64 MiB; the script fails when a set outgrows it, and says its size):
+#   GPU_BUILD_SET=check (default; DIR .gpu/bin): the trainer, smibench, smidevice and
 #     the test binaries of internal/backend, spectral, optimizers and internal/gpt: gpu-check.sh's
 #     steps smoke, tests, strategies, steps, compile and runs
-#   GPU_BUILD_SET=rest (DIR .gpu/rest, about 54 MB): the test binaries of every other package with
+#   GPU_BUILD_SET=rest (DIR .gpu/rest): the test binaries of every other package with
 #     tests, each named by its folder with / as . (examples.shakespeare.test): the step tests-rest,
 #     which with the step tests makes `go test ./...` on the GPU
 # .gitignore ignores .gpu. Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
@@ -47,3 +48,11 @@ else
   echo "gpu-build: no tiny Shakespeare at $data (set SMI_DATA): the GPU machine will need its own" >&2
 fi
 ls -la "$dir"
+# The device tool carries at most 64 MiB of ignored paths to a lent machine.
+size=$(du -sb "$dir" | cut -f1)
+limit=$((64 << 20))
+echo "gpu-build: $dir holds $((size >> 20)) MiB of the $((limit >> 20)) MiB a lent machine is carried"
+if ((size > limit)); then
+  echo "gpu-build: $dir is over the limit: split the set (check_tests in this script) or carry less" >&2
+  exit 1
+fi

@@ -203,8 +203,9 @@ func checkFlags(args []string, section, render, presets, partsPresets, devicesPr
 }
 
 // sectionFlags lists the flags each section reads besides -sections and -device (which every
-// section but -render-strategies reads). A flag the section does not read would be ignored, and
-// with it what the user meant: checkSectionFlags refuses it.
+// section reads but -render-strategies, which measures nothing, and plugins, which compares XLA
+// CPU plugins). A flag the section does not read would be ignored, and with it what the user
+// meant: checkSectionFlags refuses it.
 var sectionFlags = map[string][]string{
 	"all":               {"out", "quick", "presets", "paper-rounds", "gpt2", "bases", "devices", "devices-preset", "parts-presets", "pytorch", "pytorch-script"},
 	"steps":             {"quick", "presets", "paper-rounds", "bases"},
@@ -215,14 +216,18 @@ var sectionFlags = map[string][]string{
 	"gpu-programs":      {"presets", "strategies", "json", "programs-python", "programs-script", "programs-target", "programs-dir"},
 	"plugins":           {"plugins", "presets", "paper-rounds", "plugins-out"},
 	sectionRender:       {"render-strategies", "out"},
-	sectionPluginWorker: {"plugin-worker", "presets", "device"},
+	sectionPluginWorker: {"plugin-worker", "presets"},
 }
 
 // checkSectionFlags refuses a flag given (by name, as flag.Visit sees them) that the section
 // does not read, naming the sections that do.
 func checkSectionFlags(section string, given map[string]bool) error {
 	reads := sectionFlags[section]
-	if section != sectionRender && section != sectionPluginWorker {
+	switch section {
+	case sectionRender, sectionPluginWorker:
+	case "plugins":
+		reads = append([]string{"sections"}, reads...)
+	default:
 		reads = append([]string{"sections", "device"}, reads...)
 	}
 	var names []string
@@ -234,8 +239,15 @@ func checkSectionFlags(section string, given map[string]bool) error {
 		if slices.Contains(reads, name) {
 			continue
 		}
-		if section == sectionRender && (name == "sections" || name == "device") {
+		switch {
+		case section == sectionRender && (name == "sections" || name == "device"):
 			return fmt.Errorf("-%s has no effect with -render-strategies, which measures nothing", name)
+		case section == "plugins" && name == "device":
+			return fmt.Errorf("-device has no effect with -sections plugins, which compares XLA CPU plugins")
+		case name == "render-strategies":
+			return fmt.Errorf("-render-strategies renders reports and measures nothing: it does not go with %s", sectionName(section))
+		case section == sectionPluginWorker:
+			return fmt.Errorf("-%s has no effect with -plugin-worker (internal: the workers of -sections plugins)", name)
 		}
 		var readers []string
 		for s, flags := range sectionFlags {

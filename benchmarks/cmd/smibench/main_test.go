@@ -298,6 +298,9 @@ func TestSectionFlags(t *testing.T) {
 		{"steps", []string{"out"}, "-out has no effect with -sections steps: it is read by -render-strategies, -sections all"},
 		{sectionRender, []string{"out", "sections"}, "-sections has no effect with -render-strategies, which measures nothing"},
 		{sectionRender, []string{"device"}, "-device has no effect with -render-strategies, which measures nothing"},
+		{"plugins", []string{"sections", "device"}, "-device has no effect with -sections plugins, which compares XLA CPU plugins"},
+		{"plugins", []string{"sections", "render-strategies"}, "-render-strategies renders reports and measures nothing: it does not go with -sections plugins"},
+		{sectionPluginWorker, []string{"plugin-worker", "sections"}, "-sections has no effect with -plugin-worker (internal: the workers of -sections plugins)"},
 	} {
 		if err := checkSectionFlags(c.section, given(c.flags...)); err == nil || err.Error() != c.want {
 			t.Errorf("%s %v: %v, want %q", c.section, c.flags, err, c.want)

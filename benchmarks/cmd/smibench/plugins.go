@@ -89,10 +89,10 @@ func startPluginWorker(v pluginVariant, presets []string) (*pluginWorker, error)
 	w.cmd = exec.Command(exe, "-plugin-worker", "-presets", strings.Join(presets, ","))
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, backend.PluginEnv+"=") || strings.HasPrefix(kv, "GOMLX_BACKEND=") ||
-			strings.HasPrefix(kv, backend.XLAFlagsEnv+"=")
+			strings.HasPrefix(kv, backend.XLAFlagsEnv+"=") || strings.HasPrefix(kv, backend.DeviceEnv+"=")
 	})
 	flags := strings.TrimSpace(os.Getenv(backend.XLAFlagsEnv) + " " + strings.Join(v.Flags, " "))
-	env = append(env, backend.PluginEnv+"="+v.Plugin.Name)
+	env = append(env, backend.PluginEnv+"="+v.Plugin.Name, backend.DeviceEnv+"="+backend.DeviceCPU) // CPU plugins, whatever $SMI_DEVICE says
 	if flags != "" {
 		env = append(env, backend.XLAFlagsEnv+"="+flags)
 	}

@@ -105,7 +105,7 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	set, err := commandline.ParseContextSettings(ctx, o.Set)
 	if err != nil {
 		if legacySMISetting(o.Set) {
-			return nil, gpt.Config{}, fmt.Errorf("-set %q: %v\n%s=true is now optimizer=%s (and %s=false optimizer=%s)",
+			return nil, gpt.Config{}, fmt.Errorf("-set %q: %v; %s=true is now optimizer=%s (and %s=false optimizer=%s)",
 				o.Set, err, legacyParamSMI, smiopt.OptimizerName, legacyParamSMI, trainerBase)
 		}
 		return nil, gpt.Config{}, fmt.Errorf("-set %q: %v", o.Set, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/backend"
+	"github.com/smi-gomlx/smi/internal/cli"
 )
 
 // sharedData is tiny Shakespeare for the tests: $SMI_DATA when set (make test and make check set
@@ -270,6 +271,11 @@ func TestCommandLineErrors(t *testing.T) {
 		err := runCommand(cmdTrain, tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("train %s: got %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
+			continue
+		}
+		// Every mistake here but the missing file is the command line's: one line, exit status 2.
+		if tc.want != "not found" && (!cli.IsUsage(err) || strings.Contains(err.Error(), "\n")) {
+			t.Errorf("train %s: %q is not a one-line usage error", strings.Join(tc.args, " "), err)
 		}
 	}
 	for _, tc := range []struct {

@@ -321,10 +321,19 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		r.Notes = append(r.Notes, "PyTorch's side of section 1b and the goal against it: no -pytorch given "+
 			"(`make reference` installs PyTorch; `make bench` then passes it).")
 	}
-	// 6. Several devices, in a child process (see measureInChild).
+	// 6. Several devices: on XLA CPU in a child process prepared for them (see measureInChild),
+	// elsewhere in this one (a second process on the GPU would find its memory taken by this one's
+	// allocator).
 	r.Notes = append(r.Notes, dpNotes...)
-	if err := dp.measureInChild(r, quick); err != nil {
-		return err
+	switch {
+	case backend.PlatformOf(b) == backend.DeviceCPU:
+		if err := dp.measureInChild(r, quick); err != nil {
+			return err
+		}
+	case len(dp.counts) > 0:
+		if err := dp.measure(r, b, quick); err != nil {
+			return err
+		}
 	}
 	// 7. The plugin's precompiled kernels, from its symbol table.
 	readPluginKernels(r)

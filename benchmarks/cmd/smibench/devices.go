@@ -44,10 +44,6 @@ func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 	if len(d.counts) == 0 {
 		return nil
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	f, err := os.CreateTemp("", "smibench-devices-*.json")
 	if err != nil {
 		return err
@@ -55,10 +51,14 @@ func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 	_ = f.Close()
 	defer os.Remove(f.Name())
 	args := d.childArgs(quick, f.Name())
-	cmd := exec.Command(exe, args...)
+	cmd, err := selfCommand(args...)
+	if err != nil {
+		return err
+	}
+	cmd.Env = append(cmd.Environ(), devicesChildEnv+"=1")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("several devices (%s %s): %w", exe, strings.Join(args, " "), err)
+		return fmt.Errorf("several devices (%s %s): %w", cmd.Path, strings.Join(args, " "), err)
 	}
 	raw, err := os.ReadFile(f.Name())
 	if err != nil {
@@ -174,10 +174,28 @@ func (d devicesSection) measure(r *report.Report, b backends.Backend, quick bool
 	return nil
 }
 
+// selfCommand is this program run with args (tests run their own binary's TestMainChild instead).
+var selfCommand = func(args ...string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return exec.Command(exe, args...), nil
+}
+
+// devicesChildEnv marks measureInChild's child process (internal): its counts are fit already,
+// and it measures them itself.
+const devicesChildEnv = "SMIBENCH_DEVICES_CHILD"
+
 // runDevices is -sections devices: the data-parallel step times, logged with their ratios to
-// one device; no report is written.
+// one device; no report is written. On XLA CPU the plugin's thread pool must be sized for the
+// largest count before the plugin loads (backend.PrepareDevices), but the counts the backend has
+// are known only once it has: so this process fits the counts on the plugin as it loads by
+// default, and a child prepared for the largest that fits measures them (measureInChild), as in
+// the report's run. Elsewhere, and in that child, they are measured here.
 func runDevices(quick bool, d devicesSection) error {
-	if len(d.counts) > 0 {
+	child := os.Getenv(devicesChildEnv) != ""
+	if child && len(d.counts) > 0 {
 		if err := backend.PrepareDevices(slices.Max(d.counts)); err != nil {
 			return err
 		}
@@ -190,6 +208,15 @@ func runDevices(quick bool, d devicesSection) error {
 		return err
 	}
 	r.Notes = append(r.Notes, notes...)
+	if !child && len(d.counts) > 0 && backend.PlatformOf(b) == backend.DeviceCPU {
+		for _, note := range r.Notes {
+			logf("left out: %s", note)
+		}
+		if err := d.measureInChild(r, quick); err != nil { // it logs the times and ratios
+			return err
+		}
+		return d.writeJSON(r)
+	}
 	if len(d.counts) > 0 {
 		if err := d.measure(r, b, quick); err != nil {
 			return err
@@ -207,6 +234,11 @@ func runDevices(quick bool, d devicesSection) error {
 		}
 	}
 	logf("load average at end: %s", gptbench.LoadAverage())
+	return d.writeJSON(r)
+}
+
+// writeJSON writes the section's results in r to -devices-json, when given.
+func (d devicesSection) writeJSON(r *report.Report) error {
 	if d.json == "" {
 		return nil
 	}

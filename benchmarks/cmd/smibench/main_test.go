@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -189,9 +190,16 @@ func TestMainChild(t *testing.T) {
 	if !ok {
 		t.Skip("runs only as runSmibench's child")
 	}
+	self := os.Args[0]
 	os.Args = append([]string{"smibench"}, strings.Split(args, "\x1f")...)
 	// smibench's flags alone, as its own binary has them: not the test binary's, set already.
 	flag.CommandLine = flag.NewFlagSet("smibench", flag.ExitOnError)
+	// smibench running itself (the several-devices child) runs this test binary's TestMainChild.
+	selfCommand = func(args ...string) (*exec.Cmd, error) {
+		cmd := exec.Command(self, "-test.run=^TestMainChild$")
+		cmd.Env = append(os.Environ(), "SMIBENCH_TEST_ARGS="+strings.Join(args, "\x1f"))
+		return cmd, nil
+	}
 	main()
 }
 
@@ -328,5 +336,34 @@ func TestSectionFlags(t *testing.T) {
 	}
 	if defined < 20 {
 		t.Errorf("-help listed %d flags, want them all:\n%s", defined, help)
+	}
+}
+
+// TestDevicesFitBeforeTheChild: -sections devices on XLA CPU fits the counts to the backend's
+// devices in its own process and measures those left in a child whose thread pool is prepared
+// for them (not for a count it then drops), and writes what the child measured.
+func TestDevicesFitBeforeTheChild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times data-parallel steps in a child process (-short)")
+	}
+	if os.Getenv(devicesChildEnv) != "" {
+		t.Skip("a child already")
+	}
+	path := filepath.Join(t.TempDir(), "devices.json")
+	code, stderr := runSmibench(t, "-sections", "devices", "-devices", "1,2,1000", "-devices-preset", "tiny", "-quick", "-devices-json", path)
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "left out: 1000 devices: the backend has") || strings.Count(stderr, " backend xla") != 2 {
+		t.Errorf("want the count left out, then a second process (its own backend line):\n%s", stderr)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out devicesOutput
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Devices) != 1 || !slices.Equal(out.Devices[0].Counts, []int{1, 2}) ||
+		len(out.Notes) != 1 {
+		t.Errorf("-devices-json: %v, %s; want counts 1 and 2 and the note on 1000", err, raw)
 	}
 }

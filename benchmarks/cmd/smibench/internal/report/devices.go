@@ -12,8 +12,8 @@ func (r *Report) writeDevices(p printer) {
 		"batch is the preset's for every count, so the work per step is the same. ")
 	p("On XLA CPU the devices are the plugin's host devices, which share this machine's %d logical CPUs: "+
 		"more devices cannot add compute here, so the ratio measures what partitioning and the "+
-		"all-reduce cost, not a speed-up. On several GPUs the same command measures the scaling. The section runs in a "+
-		"child process whose XLA CPU plugin has a larger thread pool (PJRT_NPROC, see "+
+		"all-reduce cost, not a speed-up. On several GPUs the same command measures the scaling. On XLA CPU the section "+
+		"runs in a child process whose plugin has a larger thread pool (PJRT_NPROC, see "+
 		"internal/backend.PrepareDevices), without which 4 devices hang on 2 CPUs.\n\n", r.Env.NumCPU)
 	for _, d := range r.Devices {
 		p("`%s` preset, %s, batch %d x %d tokens:\n\n", d.Preset, d.Opt, d.Config.BatchSize, d.Config.BlockSize)

@@ -404,6 +404,10 @@ func (r *runState) train() error {
 	}
 	loop := train.NewLoop(newTrainer(r.b, r.ctx, r.cfg, opt))
 	r.ev = r.par.evaluator(newEvaluator(r.b, r.ctx, r.cfg, r.corpus, r.o.Seed))
+	// An evaluation's progress goes to the line below GoMLX's progress bar (where GoMLX leaves the
+	// cursor), and is cleared from there when it ends, before GoMLX redraws its bar. GoMLX's bar
+	// and the -quiet lines say the iteration.
+	r.ev.progress = showProgress("evaluating")
 	if !r.o.Quiet {
 		r.attachProgressBar(loop)
 	}
@@ -557,9 +561,6 @@ func (r *runState) divergence() error {
 // iter: nothing is recorded, and no checkpoint saves those weights.
 func (r *runState) evaluate(iter int) error {
 	began := time.Now()
-	// Its progress goes to the line below GoMLX's progress bar (where GoMLX leaves the cursor),
-	// and is cleared from there when it ends, before GoMLX redraws its bar.
-	r.ev.progress = showProgress("evaluating") // GoMLX's bar and the -quiet lines say the iteration
 	trainLoss, valLoss, err := r.ev.losses(iter)
 	if err != nil {
 		return err

@@ -68,7 +68,8 @@ func barWidth(columns int, what string, total int, units string) int {
 func newProgress(w io.Writer, what string, total int, units string, columns int, now func() time.Time) *Progress {
 	t := now()
 	p := &Progress{w: w, what: what, units: units, total: total, start: t, last: t, now: now}
-	if width := barWidth(columns, what, total, units); width > 0 { // counts from the start (its rate and time left), drawn from ProgressDelay on
+	// The bar counts from the start (its rate and time left), and is drawn from ProgressDelay on.
+	if width := barWidth(columns, what, total, units); width > 0 {
 		p.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(gate{p}),
 			progressbar.OptionSetWidth(width),

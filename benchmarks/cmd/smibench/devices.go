@@ -76,6 +76,14 @@ func (d devicesSection) measureInChild(r *report.Report, quick bool) error {
 	return nil
 }
 
+// inChild reports whether d's counts (fit's) are measured in a child process (measureInChild)
+// rather than in this one: on XLA CPU, whose thread pool must be prepared for them before the
+// plugin loads; not on a GPU, where a second process would find the GPU's memory taken by this
+// one's allocator (GoMLX gives PJRT no allocator options).
+func (d devicesSection) inChild(b backends.Backend) bool {
+	return len(d.counts) > 0 && backend.PlatformOf(b) == backend.DeviceCPU
+}
+
 // childArgs are the command-line arguments of measureInChild's child: this section, on the same
 // device as the parent (-device; $SMI_DEVICE the child inherits), its results written to jsonPath.
 func (d devicesSection) childArgs(quick bool, jsonPath string) []string {
@@ -208,7 +216,7 @@ func runDevices(quick bool, d devicesSection) error {
 		return err
 	}
 	r.Notes = append(r.Notes, notes...)
-	if !child && len(d.counts) > 0 && backend.PlatformOf(b) == backend.DeviceCPU {
+	if !child && d.inChild(b) {
 		for _, note := range r.Notes {
 			logf("left out: %s", note)
 		}

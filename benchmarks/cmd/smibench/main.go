@@ -321,12 +321,11 @@ func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, b
 		r.Notes = append(r.Notes, "PyTorch's side of section 1b and the goal against it: no -pytorch given "+
 			"(`make reference` installs PyTorch; `make bench` then passes it).")
 	}
-	// 6. Several devices: on XLA CPU in a child process prepared for them (see measureInChild),
-	// elsewhere in this one (a second process on the GPU would find its memory taken by this one's
-	// allocator).
+	// 6. Several devices: on XLA CPU in a child process prepared for them, elsewhere in this one
+	// (see inChild).
 	r.Notes = append(r.Notes, dpNotes...)
 	switch {
-	case backend.PlatformOf(b) == backend.DeviceCPU:
+	case dp.inChild(b):
 		if err := dp.measureInChild(r, quick); err != nil {
 			return err
 		}

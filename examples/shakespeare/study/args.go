@@ -9,9 +9,9 @@ import (
 )
 
 // Checks of command lines that the study and the Shakespeare command's other commands (package
-// main) share, so that each rule has one home: folder lists, the device and the measurements' sizes (the
-// conventions of every command line are package cli's). They run before any work, so that a bad
-// flag never costs a training or a measurement.
+// main) share, so that each rule has one home: folder lists, the device and the measurements'
+// sizes (the conventions of every command line are package cli's). They run before any work, so
+// that a bad flag never costs a training or a measurement.
 
 // splitFolders reads a comma-separated list of folders, the flag flagName's (e.g. -from);
 // spaces around an entry are dropped, and an empty entry is refused.

@@ -2,6 +2,7 @@ package study
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,8 +110,9 @@ func TestStudyRefusesAnotherRecipe(t *testing.T) {
 		t.Fatalf("the same recipe: %v", err)
 	}
 	err := o.checkRecipe(other)
-	if !cli.IsUsage(err) || !strings.Contains(err.Error(), "max_iters=300") || !strings.Contains(err.Error(), "max_iters=301") {
-		t.Errorf("another recipe: %v, want a usage error naming max_iters 300 and 301", err)
+	have, want := fmt.Sprintf("max_iters=%d", m.Config.MaxIters), fmt.Sprintf("max_iters=%d", other.MaxIters)
+	if !cli.IsUsage(err) || !strings.Contains(err.Error(), have) || !strings.Contains(err.Error(), want) {
+		t.Errorf("another recipe: %v, want a usage error naming %s and %s", err, have, want)
 	}
 	if err := os.RemoveAll(filepath.Join(o.Dir, "runs")); err != nil {
 		t.Fatal(err)
@@ -128,21 +130,7 @@ func TestReportTitlesRecipes(t *testing.T) {
 	root := t.TempDir()
 	fakeStudy(t, filepath.Join(root, "a"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
 	fakeStudy(t, filepath.Join(root, "b"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
-	paths, _ := filepath.Glob(filepath.Join(root, "b", "runs", "*", "metrics.json"))
-	for _, path := range paths { // b's runs: another learning rate
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v map[string]any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			t.Fatal(err)
-		}
-		v["config"].(map[string]any)["LearningRate"] = 3e-4
-		if err := results.WriteJSON(path, v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setRecipe(t, filepath.Join(root, "b"), "LearningRate", 3e-4) // b's runs: another learning rate
 	rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -171,5 +159,63 @@ func TestReportTitlesRecipes(t *testing.T) {
 	}
 	if got := alone.sections[0].title(); got != "The `cpu` preset on CPU (XLA's CPU plugin)" {
 		t.Errorf("a section alone is titled %q", got)
+	}
+}
+
+// TestReportNamesOffPresetRecipes: runs of a recipe changed from their preset's (a paper run
+// shortened by -set) are titled and scaled with the settings changed, even in a section alone,
+// and do not count as the paper preset's experiment: the report still says it is to be measured.
+func TestReportNamesOffPresetRecipes(t *testing.T) {
+	root := t.TempDir()
+	fakeStudy(t, filepath.Join(root, "a"), "paper", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	setRecipe(t, filepath.Join(root, "a"), "MaxIters", 4)
+	rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rp.sections) != 1 {
+		t.Fatalf("%d sections, want 1", len(rp.sections))
+	}
+	d := rp.sections[0]
+	if want := "The `paper` preset on CPU (XLA's CPU plugin), max_iters=4"; d.title() != want {
+		t.Errorf("title %q, want %q", d.title(), want)
+	}
+	if want := "`paper` (12k params, CPU, max_iters=4)"; d.scale() != want {
+		t.Errorf("scale %q, want %q", d.scale(), want)
+	}
+	md := rp.markdown()
+	for _, want := range []string{"| every claim | `paper` (10.7M params, GPU) | | | | | **still to be measured on a GPU** |",
+		"- [The `paper` preset](#the-paper-preset): still to be measured on a GPU."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report of a shortened paper study lacks %q", want)
+		}
+	}
+}
+
+// setRecipe sets one field of the recipe (gpt.Config) in every published metrics file of the
+// study folder dir.
+func setRecipe(t *testing.T, dir, field string, value any) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, "runs", "*", "metrics.json"))
+	if len(paths) == 0 {
+		t.Fatalf("no metrics in %s", dir)
+	}
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		cfg := v["config"].(map[string]any)
+		if _, ok := cfg[field]; !ok {
+			t.Fatalf("%s: the recipe has no field %s", path, field)
+		}
+		cfg[field] = value
+		if err := results.WriteJSON(path, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -20,7 +20,8 @@ import (
 const nanoGPTBestVal = 1.4697
 
 // scale names a section's scale for the claims table: preset, model size, backend, and the
-// recipe's differences from the other sections of its preset and backend kind (see title).
+// recipe's differences from its preset and from the other sections of its preset and backend
+// kind (see title).
 func (d *studyData) scale() string {
 	variant := ""
 	if d.variant != "" {
@@ -48,8 +49,9 @@ func fmtParams(n int) string {
 	return fmt.Sprintf("%.0fk", float64(n)/1e3)
 }
 
-// title is the section's heading; sections of one preset and backend kind add their recipe's
-// differences, so that no two titles (nor their anchors) are the same.
+// title is the section's heading; a recipe other than its preset's adds the settings changed,
+// and sections of one preset and backend kind add their recipe's differences, so that no two
+// titles (nor their anchors) are the same.
 func (d *studyData) title() string {
 	t := fmt.Sprintf("The `%s` preset on %s", d.preset, kindName(d.kind))
 	if d.variant != "" {
@@ -76,9 +78,10 @@ func anchor(title string) string {
 	return sb.String()
 }
 
+// hasPaper reports whether a section holds the paper preset's experiment: its recipe unchanged.
 func (rp *reproduction) hasPaper() bool {
 	for _, d := range rp.sections {
-		if d.preset == "paper" {
+		if d.preset == "paper" && len(d.offPreset) == 0 {
 			return true
 		}
 	}

@@ -42,7 +42,8 @@ type stepSource struct {
 // of backend, from one or more published folders.
 type studyData struct {
 	preset, kind, slug string
-	variant            string // its recipe's settings that differ from another section's of the same preset and backend kind ("" when none shares them)
+	variant            string   // its recipe's settings that differ from its preset's, or from another section's of the same preset and backend kind ("" when none)
+	offPreset          []string // its recipe's settings that differ from its preset's (a run shortened by -set is not the preset's experiment)
 	sources            []*studySource
 	stepFiles          []stepSource
 	steps              *stepFile // the steps file with the most configurations (then rounds)
@@ -381,9 +382,14 @@ func (rp *reproduction) nameSections() {
 		}
 		return len(a.records) > len(b.records)
 	})
-	// Sections of one preset and backend kind differ in their recipe: their titles name it.
+	// A recipe other than its preset's, and sections of one preset and backend kind (which differ
+	// in their recipe): their titles name the settings.
 	for _, d := range rp.sections {
-		var fields []string
+		d.offPreset = nil
+		if p, err := gpt.Preset(d.preset); err == nil {
+			d.offPreset = recipeDiff(d.records[0].metrics.Config, p)
+		}
+		fields := slices.Clone(d.offPreset)
 		for _, e := range rp.sections {
 			if e != d && e.preset == d.preset && e.kind == d.kind {
 				for _, f := range recipeDiff(d.records[0].metrics.Config, e.records[0].metrics.Config) {

@@ -95,11 +95,13 @@ func TestVerdictClassifier(t *testing.T) {
 	}
 }
 
-// fakeRun is a made-up run: its loss curve falls with the seed's noise; SMI (run 5) lowers the
-// loss by effect and the variance of parameter magnitudes by 9%.
+// fakeRun is a made-up run of the preset's recipe: its loss curve falls with the seed's noise;
+// SMI (run 5) lowers the loss by effect and the variance of parameter magnitudes by 9%.
 func fakeRun(preset, backend string, run int, seed int64, effect float64) (results.Metrics, results.Analysis) {
-	cfg := gpt.Config{VocabSize: 65, BlockSize: 8, NLayer: 1, NHead: 1, NEmbd: 8, BatchSize: 2, MaxIters: 300,
-		LearningRate: 1e-3, EvalInterval: 150, EvalIters: 1}
+	cfg, err := gpt.Preset(preset)
+	if err != nil {
+		panic(err)
+	}
 	rng := uint64(seed)*2654435761 + 12345
 	noise := func() float64 {
 		rng = rng*6364136223846793005 + 1442695040888963407
@@ -121,7 +123,7 @@ func fakeRun(preset, backend string, run int, seed int64, effect float64) (resul
 	m := results.Metrics{Preset: preset, Run: run, RunName: results.Runs[run].Name, Seed: seed, Config: cfg, Params: 12345, Backend: backend,
 		Machine: results.Machine{Host: "test", OS: "linux", Arch: "amd64", CPUs: 2, CPU: "Made-up CPU"}, FinishedUTC: "2026-12-04T00:00:00Z",
 		FinalTrainLoss: final, FinalValLoss: final + 0.1 + 0.01*noise(), BestValLoss: final + 0.09, TrainSeconds: 10 + noise(),
-		IterLoss: loss, Evals: []results.Eval{{Iter: 0, Train: 4.2, Val: 4.2}, {Iter: 300, Train: final, Val: final + 0.1}},
+		IterLoss: loss, Evals: []results.Eval{{Iter: 0, Train: 4.2, Val: 4.2}, {Iter: cfg.MaxIters, Train: final, Val: final + 0.1}},
 		FinalLossVariance: results.Optional(v), VarianceWindow: n}
 	a := results.Analysis{Preset: preset, Run: run, Seed: seed, SpectralNormVarianceAcrossLayers: 0.08 + 0.01*noise(), ConditionNumberGeoMean: 50 + noise(),
 		ParamMagnitudeVariance: 4e-4 * (1 - 0.09*sign) * (1 + 0.001*noise()), ActiveFraction: 0.91, MLPSparsity: 0.05, AttentionSparsity: 0.55}

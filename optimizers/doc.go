@@ -38,6 +38,16 @@
 //
 // # Using SMI in your own GoMLX program
 //
+// The backend: SMI needs XLA (FFTs and complex numbers; GoMLX's pure-Go backend has neither). GoMLX's
+// backends.New and MustNew read GOMLX_BACKEND; left unset, GoMLX's XLA backend downloads its CPU plugin from
+// GitHub, which fails offline. `make setup` installs the XLA CPU plugin from PyPI into
+// ~/.local/lib/smi-gomlx (SMI_PJRT_DIR when set; it prints the path); a program of your own uses it with
+//
+//	GOMLX_BACKEND=xla:$HOME/.local/lib/smi-gomlx/pjrt_c_api_cpu_plugin.so,shared_buffers
+//
+// (an absolute path skips GoMLX's download; shared_buffers gives the zero-copy host buffers GoMLX gives its
+// own CPU plugin). docs/SETUP.md says how this project's programs choose, and how to use a CUDA plugin.
+//
 // Two process-wide settings, both outside this package because they concern any GoMLX v0.26 training
 // program, not SMI, decide whether the step runs at the speed docs/BENCHMARKS.md reports:
 //

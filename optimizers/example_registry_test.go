@@ -23,7 +23,7 @@ import (
 // GoMLX's commandline package, and GoMLX's own optimizers.FromContext, which knows "smi" once this
 // package is imported. It trains y = 2*x0 - 3*x1 + 1.
 func ExampleFromContext() {
-	b, err := backend.New() // In a program of your own: backends.MustNew().
+	b, err := backend.New() // In a program of your own: backends.MustNew() (GOMLX_BACKEND: see the package doc).
 	if err != nil {
 		log.Fatal(err)
 	}

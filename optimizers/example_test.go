@@ -16,7 +16,7 @@ import (
 // ExampleSMI trains a linear regression y = 2*x0 - 3*x1 + 1 with SMI over AdamW in GoMLX's Trainer and Loop,
 // logging SMI's telemetry every 100 steps.
 func ExampleSMI() {
-	b, err := backend.New() // In a program of your own: backends.MustNew().
+	b, err := backend.New() // In a program of your own: backends.MustNew() (GOMLX_BACKEND: see the package doc).
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -40,7 +40,7 @@ func TestSMIDefaults(t *testing.T) {
 	want, _ := PaperDefaults("adamw")
 	require.Equal(t, want, c.Config(), "defaults are the paper's AdamW guidance, TotalSteps unset")
 	_, err := c.Done()
-	require.ErrorContains(t, err, "total steps not set: call TotalSteps(n) or set \"smi_total_steps\"")
+	require.ErrorContains(t, err, "total steps not set: call TotalSteps(n), or set \"smi_total_steps\"")
 
 	opt, err := c.TotalSteps(10).Done()
 	require.NoError(t, err)

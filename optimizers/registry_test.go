@@ -89,7 +89,7 @@ func TestRegistryErrors(t *testing.T) {
 		{nil, "optimizer=smi;smi_total_steps=10;smi_base=adamx",
 			`unknown optimizer smi_base="adamx": known are adam, adamax, adamw, lion, rmsprop, sgd, sgd-momentum`},
 		{nil, "optimizer=smi;smi_total_steps=10;smi_base=smi", `smi_base="smi": SMI cannot be its own base`},
-		{nil, "optimizer=smi", `total steps not set: call TotalSteps(n) or set "smi_total_steps"`},
+		{nil, "optimizer=smi", `total steps not set: call TotalSteps(n), or set "smi_total_steps"`},
 		{nil, "optimizer=smi;smi_total_steps=10;smi_quantile=1.5", "Config.Quantile must be in [0, 1), got 1.5"},
 		{map[string]any{ParamSGDMomentum: 1.0}, "optimizer=smi;smi_total_steps=10;smi_base=sgd-momentum",
 			"momentum must be in [0, 1), got 1"},

@@ -228,9 +228,10 @@ func (c *SMIConfig) build() (*smiOptimizer, error) {
 			"SGDMomentum and Lion do)", c.base)
 	}
 	if c.cfg.TotalSteps == 0 {
-		return nil, fmt.Errorf("optimizers.SMI: total steps not set: call TotalSteps(n) or set %q "+
+		return nil, fmt.Errorf("optimizers.SMI: total steps not set: call TotalSteps(n), or set %q "+
 			"(the global step at which alpha reaches its end value, usually the number of training steps; "+
-			"e.g. -set %s=5000), or %q", ParamTotalSteps, ParamTotalSteps, ParamTrainSteps)
+			"e.g. -set %s=5000) or %q in a context the configuration reads (FromContext(ctx))",
+			ParamTotalSteps, ParamTotalSteps, ParamTrainSteps)
 	}
 	if err := c.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("optimizers.SMI: %w", err)

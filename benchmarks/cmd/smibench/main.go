@@ -573,8 +573,8 @@ func measureSteps(r *report.Report, b backends.Backend, quick bool, presets []st
 			a, okA := res.Time(pair.Base)
 			s, okS := res.Time(pair.SMI)
 			if okA && okS {
-				logf("step %s: %s %s / %s %s = %s", preset, pair.SMI, gptbench.HumanDuration(s.Median()),
-					pair.Base, gptbench.HumanDuration(a.Median()), benchmarks.PairedRatio(a, s))
+				logf("step %s: %s %s, %s %s (medians); paired ratio %s (median of the rounds' ratios)", preset, pair.SMI,
+					gptbench.HumanDuration(s.Median()), pair.Base, gptbench.HumanDuration(a.Median()), benchmarks.PairedRatio(a, s))
 			}
 		}
 	}

@@ -54,12 +54,24 @@ func cmdAnalyze(args []string) error {
 	if err := study.CheckAnalyzeBatches("-batches", *batches); err != nil {
 		return err
 	}
+	// The analysis's files go in the run directory: each must be writable before the analysis.
+	for _, name := range []string{analysisFile, spectralPlotFile} {
+		if err := cli.CheckWritable("-out", filepath.Join(*out, name)); err != nil {
+			return err
+		}
+	}
 	corpus, b, err := openRunDirs(*dataPath, *device, *out)
 	if err != nil {
 		return err
 	}
 	return analyzeRunDir(b, corpus, *out, *batches)
 }
+
+// The files analyzeRunDir writes in a run directory.
+const (
+	analysisFile     = "analysis.json"
+	spectralPlotFile = "spectral_norms.png"
+)
 
 // analyzeRunDir analyses the newest checkpoint of the run in dir and writes analysis.json and
 // its plot there.
@@ -72,11 +84,11 @@ func analyzeRunDir(b backends.Backend, corpus *data.Corpus, dir string, batches 
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "analysis.json")
+	path := filepath.Join(dir, analysisFile)
 	if err := results.WriteJSON(path, a); err != nil {
 		return err
 	}
-	plotPath := filepath.Join(dir, "spectral_norms.png")
+	plotPath := filepath.Join(dir, spectralPlotFile)
 	if err := results.PlotSpectralNorms(plotPath, a); err != nil {
 		return fmt.Errorf("plotting: %w", err)
 	}

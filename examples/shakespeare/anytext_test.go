@@ -12,6 +12,7 @@ import (
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
+	"github.com/smi-gomlx/smi/internal/cli"
 	"github.com/smi-gomlx/smi/internal/gpt"
 	smiopt "github.com/smi-gomlx/smi/optimizers"
 )
@@ -83,6 +84,12 @@ func TestTrainsOnAnyText(t *testing.T) {
 	want, err := newGenerator(b, ctx, cfg).generate(corpus.Encode([]byte("café")), 5, 0.8, data.RNG(3, 0), nil)
 	if err != nil || printed.String() != corpus.Decode(want)+"\n" {
 		t.Errorf("sample printed %q, want %q (%v)", printed.String(), corpus.Decode(want)+"\n", err)
+	}
+	// A prompt's characters out of the vocabulary are named, not the whole vocabulary.
+	err = runCommand(cmdSample, []string{"-out", dir, "-data", text, "-tokens", "5", "-prompt", "caféZ€Z"})
+	if err == nil || !strings.Contains(err.Error(), `-prompt: "Z", "€" are not in the training text's vocabulary`) ||
+		strings.Contains(err.Error(), "Ω") || !cli.IsUsage(err) {
+		t.Errorf("sample -prompt caféZ€Z: got %v, want a usage error naming \"Z\" and \"€\" only", err)
 	}
 	err = runCommand(cmdSample, []string{"-out", dir, "-data", sharedData, "-tokens", "5"})
 	if err == nil || !strings.Contains(err.Error(), "was trained on another text") {

@@ -93,9 +93,44 @@ func TestSpeedChecksOutFirst(t *testing.T) {
 	for _, out := range []string{"/proc/smi-no-such/speed.md", filepath.Join(file, "speed.md"), dir} {
 		var stderr bytes.Buffer
 		code := run([]string{"speed", "-out", out, filepath.Join(dir, "base"), filepath.Join(dir, "r1")}, &stderr)
-		if code == 0 || !strings.Contains(stderr.String(), "-out "+out) {
-			t.Errorf("-out %s: exit status %d, %q; want an error naming -out", out, code, stderr.String())
+		if code != 2 || !strings.Contains(stderr.String(), "-out "+out) {
+			t.Errorf("-out %s: exit status %d, %q; want 2 and an error naming -out", out, code, stderr.String())
 		}
+	}
+}
+
+// TestOutChecksFirst: analyze, train and study refuse an output they cannot write (-out, -dir)
+// and the study a bad -set as a bad command line (status 2), before they read the run or the data
+// (neither exists here, so reading would fail otherwise).
+func TestOutChecksFirst(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no-data.txt")
+	for _, out := range []string{"/proc/smi-no-such/run", filepath.Join(file, "run")} {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"analyze", "-data", missing, "-out", out}, "-out " + filepath.Join(out, "analysis.json") + ": cannot write it"},
+			{[]string{"train", "-preset", "tiny", "-data", missing, "-out", out}, "-out " + out + ": cannot write files in it"},
+			{[]string{"study", "-preset", "tiny", "-runs", "0", "-seeds", "1", "-data", missing, "-dir", out,
+				"-publish", filepath.Join(dir, "pub"), "-report", filepath.Join(dir, "R.md")}, "-dir " + out + ": cannot write files in it"},
+			{[]string{"study", "-preset", "tiny", "-runs", "0", "-seeds", "1", "-data", missing, "-dir", filepath.Join(dir, "study"),
+				"-set", "optimizer=smi;smi_quantile=2", "-publish", filepath.Join(dir, "pub"), "-report", filepath.Join(dir, "R.md")},
+				"run 0, seed 1: "},
+		} {
+			var stderr bytes.Buffer
+			code := run(c.args, &stderr)
+			if msg := stderr.String(); code != 2 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, c.want) {
+				t.Errorf("%q: exit status %d, %q; want 2 and an error line with %q", c.args, code, msg, c.want)
+			}
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+		t.Errorf("the refused commands wrote in %s: %v (%d entries, want only the file)", dir, err, len(entries))
 	}
 }
 
@@ -150,6 +185,9 @@ func TestTrainBadSettingsAreUsageErrors(t *testing.T) {
 		{[]string{"-set", "max_iters=0"}, "max_iters"},
 		{[]string{"-set", "seed=5"}, "choose it with the flag -seed"},
 		{[]string{"-set", "smi_quantile=0.5"}, "no effect with SMI off"},
+		{[]string{"-set", "optimizer=smi;smi_quantile=2"}, "Quantile must be in [0, 1), got 2"},
+		{[]string{"-set", "optimizer=foo"}, "optimizer=foo"},
+		{[]string{"-run", "5", "-set", "smi_base=lion"}, "smi_base=lion"},
 	} {
 		var stderr bytes.Buffer
 		args := append([]string{"train", "-preset", "tiny", "-data", sharedData, "-out", out}, c.args...)
@@ -159,11 +197,13 @@ func TestTrainBadSettingsAreUsageErrors(t *testing.T) {
 			t.Errorf("%q: exit status %d, %q; want 2 and an error with %q", c.args, code, msg, c.want)
 		}
 	}
-	var stderr bytes.Buffer
-	code := run([]string{"study", "-preset", "tiny", "-runs", "0", "-seeds", "1", "-set", "max_iters=0", "-data", sharedData,
-		"-dir", out, "-publish", filepath.Join(dir, "pub"), "-report", filepath.Join(dir, "R.md")}, &stderr)
-	if msg := stderr.String(); code != 2 || !strings.Contains(msg, "run 0, seed 1: ") || !strings.Contains(msg, "max_iters") {
-		t.Errorf("study -set max_iters=0: exit status %d, %q; want 2 and an error naming the run and max_iters", code, msg)
+	for set, want := range map[string]string{"max_iters=0": "max_iters", "optimizer=smi;smi_quantile=2": "Quantile must be in [0, 1)"} {
+		var stderr bytes.Buffer
+		code := run([]string{"study", "-preset", "tiny", "-runs", "0", "-seeds", "1", "-set", set, "-data", sharedData,
+			"-dir", out, "-publish", filepath.Join(dir, "pub"), "-report", filepath.Join(dir, "R.md")}, &stderr)
+		if msg := stderr.String(); code != 2 || !strings.Contains(msg, "run 0, seed 1: ") || !strings.Contains(msg, want) {
+			t.Errorf("study -set %s: exit status %d, %q; want 2 and an error naming the run and %q", set, code, msg, want)
+		}
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a refused command wrote its -out (or the study its -dir)")

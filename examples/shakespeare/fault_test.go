@@ -411,6 +411,20 @@ func TestSignalsStopCleanly(t *testing.T) {
 	}
 }
 
+// TestExitAtOnceMessage: after a second signal the trainer says where the same command resumes
+// the run: from its newest checkpoint, or from the start when none was saved yet (iteration 0's
+// evaluation saves none).
+func TestExitAtOnceMessage(t *testing.T) {
+	for saved, want := range map[int64]string{
+		0:  "interrupt again: exiting without saving; no checkpoint saved yet: the same command starts the run over.",
+		20: "interrupt again: exiting without saving; the run resumes from its checkpoint of iteration 20 (run the same command).",
+	} {
+		if got := exitAtOnceMessage(os.Interrupt, saved); got != want {
+			t.Errorf("saved %d: %q, want %q", saved, got, want)
+		}
+	}
+}
+
 // TestSaveOnFullDisk trains into a small file system that fills up: the failed save says how
 // much space a checkpoint needs and how much is free, the last good checkpoint stays usable, and
 // the run, moved to a larger disk, resumes to the uninterrupted result. Where no file system can

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -141,8 +142,8 @@ func sampleTo(text io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !corpus.Known([]byte(*prompt)) {
-		return fmt.Errorf("-prompt holds characters that are not in the training text's vocabulary %q", string(corpus.Chars))
+	if unknown := corpus.Unknown([]byte(*prompt)); len(unknown) > 0 {
+		return errUnknownChars(unknown, len(corpus.Chars))
 	}
 	promptIDs := corpus.Encode([]byte(*prompt))
 	// The text is printed as it is generated: the prompt (token 0 when empty, where generation
@@ -162,6 +163,25 @@ func sampleTo(text io.Writer, args []string) error {
 		err = flushErr
 	}
 	return err
+}
+
+// errUnknownChars names the characters of -prompt that are not in the training text's
+// vocabulary of vocabSize characters: the first few of them, each quoted; a bad -prompt is a
+// usage error.
+func errUnknownChars(unknown []rune, vocabSize int) error {
+	const shown = 5
+	names := make([]string, 0, shown)
+	for _, r := range unknown[:min(len(unknown), shown)] {
+		names = append(names, fmt.Sprintf("%q", string(r)))
+	}
+	list, verb := strings.Join(names, ", "), "is"
+	if len(unknown) > 1 {
+		verb = "are"
+	}
+	if more := len(unknown) - shown; more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return cli.Usagef("-prompt: %s %s not in the training text's vocabulary (its %d distinct characters)", list, verb, vocabSize)
 }
 
 // cmdData makes the corpus available (downloading it to the default path when missing) and

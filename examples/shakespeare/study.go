@@ -34,7 +34,11 @@ func (t studyTrainer) options(s study.Spec) *trainOptions {
 }
 
 func (t studyTrainer) Settings(corpus *data.Corpus, s study.Spec) (gpt.Config, map[string]any, error) {
-	ctx, cfg, err := t.options(s).settings(len(corpus.Chars))
+	vocab := 0 // before the data is read: the preset's (trainOptions.settings)
+	if corpus != nil {
+		vocab = len(corpus.Chars)
+	}
+	ctx, cfg, err := t.options(s).settings(vocab)
 	if err != nil {
 		return gpt.Config{}, nil, err
 	}

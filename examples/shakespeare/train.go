@@ -85,7 +85,9 @@ func (o *trainOptions) outDir() string {
 	return filepath.Join("results", "shakespeare", fmt.Sprintf("%s-run%d-seed%d", o.Preset, o.Run, o.Seed))
 }
 
-// settings builds the hyperparameters of the requested run: preset, run table, then -set.
+// settings builds the hyperparameters of the requested run: preset, run table, then -set, and
+// checks that they make a model and an optimizer. vocabSize is the data's; 0 before the data is
+// read (checkSettings), where the preset's stands in and vocab_size alone is left unchecked.
 func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, error) {
 	preset, err := gpt.Preset(o.Preset)
 	if err != nil {
@@ -95,7 +97,9 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	if err != nil {
 		return nil, gpt.Config{}, err
 	}
-	preset.VocabSize = vocabSize
+	if vocabSize > 0 {
+		preset.VocabSize = vocabSize
+	}
 	ctx := context.New()
 	preset.SetParams(ctx)
 	setRunParams(ctx, r)
@@ -132,7 +136,7 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	if err := checkIters(cfg); err != nil {
 		return nil, gpt.Config{}, err
 	}
-	if cfg.VocabSize != vocabSize {
+	if vocabSize > 0 && cfg.VocabSize != vocabSize {
 		return nil, gpt.Config{}, fmt.Errorf("vocab_size is set by the data (%d), got %d", vocabSize, cfg.VocabSize)
 	}
 	// smi_total_steps defaults to max_iters; set, it must be positive like every other length.
@@ -143,7 +147,19 @@ func (o *trainOptions) settings(vocabSize int) (*context.Context, gpt.Config, er
 	} else {
 		ctx.SetParam(smiopt.ParamTotalSteps, cfg.MaxIters)
 	}
+	// The optimizer's settings (optimizer, smi_base, smi_*) are checked by building it, which
+	// reads ctx and changes nothing.
+	if _, err := newOptimizer(ctx, cfg); err != nil {
+		return nil, gpt.Config{}, err
+	}
 	return ctx, cfg, nil
+}
+
+// checkSettings checks the settings before the data is read (or downloaded), so that a bad -set
+// is refused at once: all of them but vocab_size, which needs the data (settings checks it).
+func (o *trainOptions) checkSettings() error {
+	_, _, err := o.settings(0)
+	return err
 }
 
 // legacySMISetting reports whether settings (-set's value) sets the "smi" boolean that chose SMI
@@ -197,7 +213,8 @@ func cmdTrain(args []string) error {
 		}
 	}
 	// What needs no data is checked before the data is read (or downloaded), so that a mistyped
-	// flag is not hidden behind a missing file: the preset, the run and the device.
+	// flag is not hidden behind a missing file: the preset, the run, the device, the settings
+	// (-set) and the run directory.
 	if _, err := gpt.Preset(o.Preset); err != nil {
 		return &cli.UsageError{Err: err}
 	}
@@ -214,6 +231,14 @@ func cmdTrain(args []string) error {
 		o.Devices = allDevices
 	}
 	if err := study.CheckDevice(o.Device); err != nil {
+		return err
+	}
+	if err := o.checkSettings(); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	// The run directory is written throughout, its lock first: one that cannot be written is a
+	// bad -out.
+	if err := cli.CheckFolder("-out", o.outDir()); err != nil {
 		return err
 	}
 	if err := backend.SetDevice(o.Device); err != nil {
@@ -307,9 +332,6 @@ func checkRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		return nil, err
 	}
 	ctx.SetParam(paramData, corpus.SHA256)
-	if _, err := newOptimizer(ctx, cfg); err != nil {
-		return nil, err
-	}
 	return par, nil
 }
 
@@ -480,8 +502,7 @@ func (r *runState) watchSignals() (stop func()) {
 		r.interrupted.Store(true)
 		fmt.Fprintf(os.Stderr, "\n%v: stopping after this step, with a checkpoint (signal again to exit at once).\n", sig)
 		if sig, ok = <-signals; ok {
-			fmt.Fprintf(os.Stderr, "%v again: exiting without saving; the run resumes from its checkpoint of iteration %d (run the same command).\n",
-				sig, r.writer.saved.Load())
+			fmt.Fprintln(os.Stderr, exitAtOnceMessage(sig, r.writer.saved.Load()))
 			os.Exit(1)
 		}
 	}()
@@ -489,6 +510,17 @@ func (r *runState) watchSignals() (stop func()) {
 		signal.Stop(signals)
 		close(signals)
 	}
+}
+
+// exitAtOnceMessage is what the trainer prints on a second signal, before it exits without
+// saving: where the same command takes the run up, at saved, the iteration of its newest complete
+// checkpoint, or from the start when saved is 0 (none was saved yet: iteration 0's evaluation
+// saves none).
+func exitAtOnceMessage(sig os.Signal, saved int64) string {
+	if saved <= 0 {
+		return fmt.Sprintf("%v again: exiting without saving; no checkpoint saved yet: the same command starts the run over.", sig)
+	}
+	return fmt.Sprintf("%v again: exiting without saving; the run resumes from its checkpoint of iteration %d (run the same command).", sig, saved)
 }
 
 // afterStep records a finished training step: its loss and SMI's telemetry, then the

@@ -81,6 +81,23 @@ func TestTinyLossFalls(t *testing.T) {
 		}
 	}
 
+	// An analysis file that cannot be written is refused before the analysis: here a folder in
+	// the plot's place, written after analysis.json.
+	plot := filepath.Join(dir, spectralPlotFile)
+	if err := os.Mkdir(plot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	if code := run([]string{"analyze", "-out", dir, "-data", sharedData, "-batches", "2"}, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "-out "+plot+" is a folder") {
+		t.Errorf("analyze with a folder for its plot: exit status %d, %q; want 2 and the plot named", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, analysisFile)); err == nil {
+		t.Error("analyze wrote analysis.json before refusing the plot's path")
+	}
+	if err := os.Remove(plot); err != nil {
+		t.Fatal(err)
+	}
 	// The analysis and the report work on this run.
 	if err := runCommand(cmdAnalyze, []string{"-out", dir, "-data", sharedData, "-batches", "2"}); err != nil {
 		t.Fatal(err)
@@ -267,6 +284,11 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-run", "6", "-data", missing}, "unknown run 6"},
 		{[]string{"-device", "tpu", "-data", missing}, `unknown device "tpu"`},
 		{[]string{"-devices", "-1", "-data", missing}, "-devices must be >= 0"},
+		{[]string{"-set", "bogus=1", "-data", missing}, `-set "bogus=1"`},
+		{[]string{"-set", "optimizer=smi;smi_quantile=2", "-data", missing}, "Quantile must be in [0, 1), got 2"},
+		{[]string{"-set", "optimizer=foo", "-data", missing}, "optimizer=foo"},
+		{[]string{"-run", "5", "-set", "smi_base=lion", "-data", missing}, "smi_base=lion"},
+		{[]string{"-out", "/proc/smi-no-such/run", "-data", missing}, "-out /proc/smi-no-such/run: cannot write files in it"},
 	} {
 		err := runCommand(cmdTrain, tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

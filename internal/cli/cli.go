@@ -71,14 +71,24 @@ func CheckArgs(fs *flag.FlagSet, args []string, what string) error {
 }
 
 // CheckWritable checks, before any work, that the file path, the value of the flag flagName, can
-// be written whole (written atomically or in place; see package writable): a path that
-// is a folder is a usage error, one that cannot be written an error naming the flag.
+// be written whole (written atomically or in place; see package writable). A path that is a
+// folder, or that cannot be written, is a bad command line: a usage error naming the flag.
 func CheckWritable(flagName, path string) error {
 	if info, err := os.Stat(path); err == nil && info.IsDir() {
 		return Usagef("%s %s is a folder, not a file", flagName, path)
 	}
 	if err := writable.File(path); err != nil {
-		return fmt.Errorf("%s %s: cannot write it: %v", flagName, path, err)
+		return Usagef("%s %s: cannot write it: %v", flagName, path, err)
+	}
+	return nil
+}
+
+// CheckFolder checks, before any work, that files can be written in the folder dir, the value of
+// the flag flagName (made if missing; see writable.Folder): one where they cannot is a usage error
+// naming the flag.
+func CheckFolder(flagName, dir string) error {
+	if err := writable.Folder(dir); err != nil {
+		return Usagef("%s %s: cannot write files in it: %v", flagName, dir, err)
 	}
 	return nil
 }

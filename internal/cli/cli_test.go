@@ -50,8 +50,9 @@ func TestCheckArgs(t *testing.T) {
 	}
 }
 
-// TestCheckWritable: a path that cannot be written is refused with the flag and the path named
-// (package writable checks what writable means), a folder as a usage error; a writable one passes.
+// TestCheckWritable: a path that cannot be written, or that is a folder, is refused as a usage
+// error with the flag and the path named (package writable checks what writable means); a
+// writable one passes. CheckFolder likewise for folders.
 func TestCheckWritable(t *testing.T) {
 	dir := t.TempDir()
 	if err := CheckWritable("-out", filepath.Join(dir, "a", "r.md")); err != nil {
@@ -63,8 +64,19 @@ func TestCheckWritable(t *testing.T) {
 	}
 	for _, bad := range []string{filepath.Join(existing, "x.md"), "/proc/smi-no-such/x.md", dir} {
 		err := CheckWritable("-out", bad)
-		if err == nil || !strings.Contains(err.Error(), "-out "+bad) || IsUsage(err) != (bad == dir) {
-			t.Errorf("%s: %v, want an error naming -out and the path (a usage error for the folder)", bad, err)
+		if err == nil || !strings.Contains(err.Error(), "-out "+bad) || !IsUsage(err) {
+			t.Errorf("%s: %v, want a usage error naming -out and the path", bad, err)
+		}
+	}
+	if err := CheckFolder("-dir", filepath.Join(dir, "new", "folder")); err != nil {
+		t.Errorf("a folder that can be made: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); !os.IsNotExist(err) {
+		t.Errorf("CheckFolder left the folder it made: %v", err)
+	}
+	for _, bad := range []string{filepath.Join(existing, "sub"), "/proc/smi-no-such"} {
+		if err := CheckFolder("-dir", bad); err == nil || !strings.Contains(err.Error(), "-dir "+bad) || !IsUsage(err) {
+			t.Errorf("%s: %v, want a usage error naming -dir and the folder", bad, err)
 		}
 	}
 }

@@ -222,6 +222,18 @@ func (c *Corpus) Known(text []byte) bool {
 	return true
 }
 
+// Unknown returns the distinct characters of text that are not in the vocabulary, in the order
+// they first appear; none when Known(text).
+func (c *Corpus) Unknown(text []byte) []rune {
+	var out []rune
+	for _, r := range string(text) {
+		if _, ok := c.index[r]; !ok && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Streams separate the random batches of training steps from those of evaluations.
 const (
 	StreamTrain uint64 = 0

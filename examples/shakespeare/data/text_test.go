@@ -36,6 +36,9 @@ func TestAnyUTF8Text(t *testing.T) {
 	if !c.Known([]byte("café 世界")) || c.Known([]byte("Welt")) {
 		t.Fatalf("Known: wrong answer for characters in and out of the vocabulary")
 	}
+	if got := c.Unknown([]byte("Welt, Welt€")); !slices.Equal(got, []rune("Wlt€")) || c.Unknown([]byte("café 世界")) != nil {
+		t.Fatalf("Unknown: %q, want the characters out of the vocabulary once each, in order", string(got))
+	}
 	if c.IsTinyShakespeare() || !errors.Is(c.CheckTinyShakespeare(), ErrNotShakespeare) {
 		t.Fatalf("a text other than tiny Shakespeare passes for it")
 	}

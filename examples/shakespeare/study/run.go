@@ -143,6 +143,21 @@ func (o *Options) check(t Trainer) (*data.Corpus, *gpt.Config, error) {
 	if err := checkStepSize("-step_steps", o.StepSteps, "-step_rounds", o.StepRounds); err != nil {
 		return nil, nil, err
 	}
+	// Every run's settings (-preset, -runs, -seeds and -set), by the preset's vocabulary, and
+	// the folders the study writes.
+	for _, p := range o.grid() {
+		if _, _, err := t.Settings(nil, o.spec(p)); err != nil {
+			return nil, nil, cli.Usagef("run %d, seed %d: %v", p.run, p.seed, err)
+		}
+	}
+	if err := cli.CheckFolder("-dir", o.Dir); err != nil {
+		return nil, nil, err
+	}
+	if o.Publish != "" {
+		if err := cli.CheckFolder("-publish", o.Publish); err != nil {
+			return nil, nil, err
+		}
+	}
 	corpus, err := data.Open(o.Data)
 	if err != nil {
 		return nil, nil, err

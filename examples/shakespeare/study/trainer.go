@@ -27,7 +27,8 @@ type Spec struct {
 type Trainer interface {
 	// Settings returns run s's model configuration and SMI settings as its metrics record them
 	// (results.Metrics's Config and SMI), or why s cannot run on corpus: the study checks every
-	// run before it trains any.
+	// run before it trains any. A nil corpus checks them before the data is read, with the
+	// preset's vocabulary size standing in for the data's.
 	Settings(corpus *data.Corpus, s Spec) (gpt.Config, map[string]any, error)
 
 	// Train trains run s into s.Out, resuming from its checkpoint (or, complete, only rewriting

@@ -83,7 +83,8 @@ func TestNilOption(t *testing.T) {
 }
 
 // TestHyperparameterPanics checks that UpdateHistory and Alpha reject hyperparameters outside the
-// ranges Config.Validate requires, NaN included, naming the function and the parameter; and that
+// ranges Config.Validate requires, NaN included, naming the function and the parameter; that
+// Alpha and Blend reject a step or alpha that is not a scalar of the documented dtypes; and that
 // Alpha ignores AlphaEnd where it does not read it (the constant schedule).
 func TestHyperparameterPanics(t *testing.T) {
 	f32 := func(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
@@ -110,6 +111,24 @@ func TestHyperparameterPanics(t *testing.T) {
 			}, tc.want)
 		})
 	}
+	valid := Config{Schedule: ScheduleLinear, AlphaStart: 0.1, AlphaEnd: 0.9, TotalSteps: 10}
+	t.Run("Alpha_step_not_scalar", func(t *testing.T) {
+		panicsWith(t, func(g *Graph) *Node { return Alpha(Const(g, []int32{3, 4}), valid, dtypes.Float32) },
+			"spectral.Alpha: step must be a scalar, got (Int32)[2]")
+	})
+	t.Run("Alpha_dtype_int", func(t *testing.T) {
+		panicsWith(t, func(g *Graph) *Node { return Alpha(Const(g, int32(3)), valid, dtypes.Int32) },
+			"spectral.Alpha: dtype must be a float dtype, got Int32")
+	})
+	t.Run("Blend_alpha_int", func(t *testing.T) {
+		panicsWith(t, func(g *Graph) *Node { return Blend(Zeros(g, f32(4)), Zeros(g, f32(4)), Const(g, int32(0))) },
+			"spectral.Blend: alpha must be a float scalar, got (Int32)")
+	})
+	t.Run("Blend_g_int", func(t *testing.T) {
+		i32 := shapes.Make(dtypes.Int32, 4)
+		panicsWith(t, func(g *Graph) *Node { return Blend(Zeros(g, i32), Zeros(g, i32), Const(g, float32(0.5))) },
+			"spectral.Blend: g must be of a float dtype, got Int32")
+	})
 	b := testBackend(t)
 	cfg := Config{Schedule: ScheduleConstant, AlphaStart: 0.25, AlphaEnd: math.NaN()}
 	got := MustExecOnce(b, func(s *Node) *Node { return Alpha(s, cfg, dtypes.Float32) }, int32(3)).Value().(float32)

@@ -92,6 +92,9 @@ func TestFilterBatch(t *testing.T) {
 						if e := toFloat(cols[3][i]); !math.IsNaN(e) && !math.IsInf(e, 0) {
 							t.Errorf("step %d: batched slice %d holds a non-finite value but its energy is %g", step, i, e)
 						}
+						if k, kb := flat64(sliceOut[2])[0], toFloat(cols[2][i]); !math.IsNaN(k) || !math.IsNaN(kb) {
+							t.Errorf("step %d: slice %d holds a non-finite value but its kept energy is %g (batched %g), want NaN", step, i, k, kb)
+						}
 						continue // Its outputs are discarded by callers.
 					}
 					compareSlice(t, fmt.Sprintf("step %d slice %d", step, i), c.dtype, n*d, flat64(slices[i]), sliceOut, cols, i, B, &identical)

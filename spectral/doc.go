@@ -41,13 +41,14 @@
 // UpdateHistory, Threshold, Mask, InverseMasked, KeptEnergy): FilterBatch is their composition,
 // and the benchmarks time exactly them.
 //
-// Filter also returns keptEnergy = sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F = 0),
-// computed from the very spectrum handed to the inverse FFT and summed in float64, as a
-// diagnostic of how much of the gradient survives. M is the same at k and -k by construction, so
-// F*M is conjugate-symmetric, IFFT2(F*M) is real, and G~ is computed exactly as the inverse real
-// FFT of the masked stored bins: storing half the history changes no result. (Inside the columns
-// 0 and d/2, a bin and its mirror are two stored entries; their histories are built from the
-// same |F|, in the same operations, so they are equal and never split by tau.)
+// Filter also returns keptEnergy = sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F = 0, NaN
+// when the gradient holds a NaN or an Inf), computed from the very spectrum handed to the inverse
+// FFT and summed in float64, as a diagnostic of how much of the gradient survives. M is the same at
+// k and -k by construction, so F*M is conjugate-symmetric, IFFT2(F*M) is real, and G~ is computed
+// exactly as the inverse real FFT of the masked stored bins: storing half the history changes no
+// result. (Inside the columns 0 and d/2, a bin and its mirror are two stored entries; their
+// histories are built from the same |F|, in the same operations, so they are equal and never split
+// by tau.)
 //
 // FilterBatch does the same for B gradients of the same shape stacked along a leading axis, each
 // slice with its own history, threshold and mask (the quantile's counts are kept per slice), so

@@ -44,7 +44,8 @@ func HistoryShape(grad shapes.Shape) (h shapes.Shape, ok bool) {
 // tau = Quantile(H', quantile), mask M = 1[H' >= tau], and G~ = Re(IFFT2(F*M)) reshaped back.
 //
 // It returns the filtered gradient (g's shape and dtype), the new history H' (HistoryShape) and
-// keptEnergy, a float32 scalar sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F is all zero).
+// keptEnergy, a float32 scalar sum|F*M|^2 / sum|F|^2 over the full spectrum (1 when F is all zero,
+// NaN when g holds a NaN or an Inf).
 //
 // g is real, so |F(-k)| = |F(k)|: H, and with it M, are the same at k and -k, and both are
 // stored on the n x (d/2+1) real-FFT bins only. The quantile counts each bin as often as it
@@ -258,15 +259,22 @@ func columnMultiplicity(d int) []int {
 	return m
 }
 
-// Alpha returns the blend weight alpha(t) of the schedule as a scalar of dtype. step is a scalar
-// node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (docs/ALGORITHM.md's
+// Alpha returns the blend weight alpha(t) of the schedule as a scalar of dtype, a float dtype. step
+// is a scalar node of any numeric dtype holding t (0-based); s = t/T is clamped to [0, 1] (docs/ALGORITHM.md's
 // min(t/T, 1); negative steps do not occur). The interpolations are written so that the end
 // points come out exactly: alpha(0) = AlphaStart and alpha(t >= T) = AlphaEnd, in any precision.
 // Computed in float64 for a float64 dtype, else in float32. Alpha reads only cfg's Schedule,
 // AlphaStart and, unless the schedule is constant, AlphaEnd and TotalSteps; it panics
 // (graph-building error) if one of those is out of the range Config.Validate requires (an unknown
-// schedule, an alpha outside [0, 1] or NaN, TotalSteps <= 0).
+// schedule, an alpha outside [0, 1] or NaN, TotalSteps <= 0), and if step is not a scalar or
+// dtype not a float dtype.
 func Alpha(step *Node, cfg Config, dtype dtypes.DType) *Node {
+	if !step.Shape().IsScalar() {
+		panic(fmt.Errorf("spectral.Alpha: step must be a scalar, got %s", step.Shape()))
+	}
+	if !dtype.IsFloat() {
+		panic(fmt.Errorf("spectral.Alpha: dtype must be a float dtype, got %s", dtype))
+	}
 	if !(cfg.AlphaStart >= 0 && cfg.AlphaStart <= 1) { // Also rejects NaN.
 		panic(fmt.Errorf("spectral.Alpha: Config.AlphaStart must be in [0, 1], got %v", cfg.AlphaStart))
 	}
@@ -308,8 +316,11 @@ func Blend(g, filtered, alpha *Node) *Node {
 	if !g.Shape().Equal(filtered.Shape()) {
 		panic(fmt.Errorf("spectral.Blend: filtered has shape %s, want g's %s", filtered.Shape(), g.Shape()))
 	}
-	if !alpha.Shape().IsScalar() {
-		panic(fmt.Errorf("spectral.Blend: alpha must be a scalar, got %s", alpha.Shape()))
+	if !alpha.Shape().IsScalar() || !alpha.DType().IsFloat() {
+		panic(fmt.Errorf("spectral.Blend: alpha must be a float scalar, got %s", alpha.Shape()))
+	}
+	if !g.DType().IsFloat() {
+		panic(fmt.Errorf("spectral.Blend: g must be of a float dtype, got %s", g.DType()))
 	}
 	cdt := computeDType(g.DType())
 	a := ConvertDType(alpha, cdt)

@@ -153,7 +153,8 @@ func InverseMasked(spectrum, weight *Node, d int) *Node {
 // full spectrum (float32, [B]; 1 when F is all zero) and energy = ||g||^2 by Parseval's theorem
 // (float64, [B]; sum|F|^2 / (n*d), saturated at the largest float64), from the spectrum, its
 // magnitudes and the mask weights handed to InverseMasked, so that it describes the mask that
-// was applied. energy is NaN or +Inf exactly when the slice's spectrum holds a NaN or an Inf.
+// was applied. energy is NaN or +Inf, and keptEnergy NaN, exactly when the slice's spectrum holds
+// a NaN or an Inf.
 func KeptEnergy(spectrum, magnitude, weight *Node, n, d int) (keptEnergy, energy *Node) {
 	if spectrum.Rank() != 3 || spectrum.Shape().Dim(1) != n || spectrum.Shape().Dim(2) != HalfBins(d) {
 		panic(fmt.Errorf("spectral.KeptEnergy: spectrum %s is not the [B, %d, %d] spectrum of %d x %d gradients", spectrum.Shape(), n, HalfBins(d), n, d))
@@ -184,6 +185,8 @@ func KeptEnergy(spectrum, magnitude, weight *Node, n, d int) (keptEnergy, energy
 	kept := Reshape(Slice(sums, AxisElem(1)), batch)
 	zero := ZerosLike(total)
 	ratio := Where(GreaterThan(total, zero), Div(kept, total), OnesLike(total))
+	// A spectrum holding a NaN or an Inf has no meaningful fraction: NaN, not the 1 of a zero one.
+	ratio = Where(IsFinite(total), ratio, BroadcastToShape(Scalar(gr, dtypes.Float64, math.NaN()), total.Shape()))
 	// Parseval: sum|F|^2 = n*d*||g||^2, with the scale undone; saturated at the largest float64,
 	// so that only a non-finite spectrum gives a non-finite energy.
 	energy = DivScalar(total, float64(n*d))

@@ -237,7 +237,8 @@ func runDevices(quick bool, d devicesSection) error {
 		res := r.Devices[0]
 		for i := 1; i < len(res.Results); i++ {
 			if res.Counts[0] == 1 {
-				logf("devices %s: %d / 1 = %s", res.Preset, res.Counts[i], benchmarks.PairedRatio(res.Results[0], res.Results[i]))
+				logf("devices %s: %s", res.Preset, pairedLine(fmt.Sprintf("%d devices", res.Counts[i]), res.Results[i],
+					"1 device", res.Results[0]))
 			}
 		}
 	}
@@ -250,9 +251,5 @@ func (d devicesSection) writeJSON(r *report.Report) error {
 	if d.json == "" {
 		return nil
 	}
-	raw, err := json.Marshal(devicesOutput{Devices: r.Devices, Notes: r.Notes, Rounds: r.Rounds["several devices"]})
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(d.json, raw, 0o644)
+	return writeJSON(d.json, devicesOutput{Devices: r.Devices, Notes: r.Notes, Rounds: r.Rounds["several devices"]})
 }

@@ -276,6 +276,15 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
+// pairedLine is how a log line gives r against base, timed in the same rounds: both medians, then
+// the paired ratio r / base, the median of the rounds' ratios, which need not equal the ratio of
+// the medians before it.
+func pairedLine(name string, r benchmarks.Result, baseName string, base benchmarks.Result) string {
+	ratio := benchmarks.PairedRatio(base, r)
+	return fmt.Sprintf("%s %s, %s %s (medians); paired ratio %s (median of the %d rounds' ratios)", name,
+		gptbench.HumanDuration(r.Median()), baseName, gptbench.HumanDuration(base.Median()), ratio, ratio.N)
+}
+
 // run measures every section and writes the report to out, with its plots in a folder named
 // after it.
 func run(out string, quick bool, presets []string, paperRounds int, gpt2 bool, bases []string, dp devicesSection, parts partsSection) error {
@@ -528,7 +537,7 @@ func writeReport(r *report.Report, out string, start time.Time) error {
 	if err := r.Write(&buf, plotDir, filepath.Base(plotDir)); err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+	if err := writeFile(out, buf.Bytes()); err != nil {
 		return err
 	}
 	logf("wrote %s and %s/ in %s", out, plotDir, r.Elapsed.Round(time.Second))
@@ -573,8 +582,7 @@ func measureSteps(r *report.Report, b backends.Backend, quick bool, presets []st
 			a, okA := res.Time(pair.Base)
 			s, okS := res.Time(pair.SMI)
 			if okA && okS {
-				logf("step %s: %s %s, %s %s (medians); paired ratio %s (median of the rounds' ratios)", preset, pair.SMI,
-					gptbench.HumanDuration(s.Median()), pair.Base, gptbench.HumanDuration(a.Median()), benchmarks.PairedRatio(a, s))
+				logf("step %s: %s", preset, pairedLine(pair.SMI, s, pair.Base, a))
 			}
 		}
 	}

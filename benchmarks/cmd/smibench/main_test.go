@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/smi-gomlx/smi/benchmarks/cmd/smibench/internal/report"
 	"github.com/smi-gomlx/smi/internal/cli"
 )
 
@@ -179,6 +181,39 @@ func TestCheckOutputs(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s -out %q -json %q: got %v, want an error containing %q", c.section, c.out, c.json, err, c.want)
+		}
+	}
+}
+
+// TestWritersMakeTheFolder: each section's writer makes the folder of its output when it does not
+// exist yet, as checkOutputs accepted before measuring: -json (strategies, gpu-programs),
+// -devices-json and -render-strategies's -out. (-plugins-out and the report's -out use writeFile
+// too; TestDevicesFitBeforeTheChild covers -devices-json from the command line.)
+func TestWritersMakeTheFolder(t *testing.T) {
+	dir := t.TempDir()
+	jsonOut := filepath.Join(dir, "new", "s.json")
+	if err := writeJSON(jsonOut, strategyFile(t, 10)); err != nil {
+		t.Errorf("-json: %v", err)
+	}
+	devicesOut := filepath.Join(dir, "new2", "deeper", "d.json")
+	if err := (devicesSection{json: devicesOut}).writeJSON(&report.Report{}); err != nil {
+		t.Errorf("-devices-json: %v", err)
+	}
+	data := filepath.Join(dir, "s.json")
+	raw, err := jsonBytes(strategyFile(t, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(data, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rendered := filepath.Join(dir, "new3", "strategies.md")
+	if err := renderStrategies([]string{data}, rendered); err != nil {
+		t.Errorf("-render-strategies -out: %v", err)
+	}
+	for _, path := range []string{jsonOut, devicesOut, rendered} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("not written: %v", err)
 		}
 	}
 }
@@ -349,13 +384,18 @@ func TestDevicesFitBeforeTheChild(t *testing.T) {
 	if os.Getenv(devicesChildEnv) != "" {
 		t.Skip("a child already")
 	}
-	path := filepath.Join(t.TempDir(), "devices.json")
+	path := filepath.Join(t.TempDir(), "new", "devices.json") // a folder to be made, as checkOutputs allows
 	code, stderr := runSmibench(t, "-sections", "devices", "-devices", "1,2,1000", "-devices-preset", "tiny", "-quick", "-devices-json", path)
 	if code != 0 {
 		t.Fatalf("status %d: %s", code, stderr)
 	}
 	if !strings.Contains(stderr, "left out: 1000 devices: the backend has") || strings.Count(stderr, " backend xla") != 2 {
 		t.Errorf("want the count left out, then a second process (its own backend line):\n%s", stderr)
+	}
+	// The ratio is paired by round, so the line gives it apart from the medians, not as their ratio.
+	if !regexp.MustCompile(`devices tiny: 2 devices \S+ \S+, 1 device \S+ \S+ \(medians\); paired ratio \S+ \[\S+, \S+\] ` +
+		`\(median of the \d+ rounds' ratios\)`).MatchString(stderr) {
+		t.Errorf("want the paired ratio of 2 devices to 1 beside both medians:\n%s", stderr)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/smi-gomlx/smi/internal/writable"
@@ -67,4 +69,31 @@ func checkOutputs(outs []output) error {
 		}
 	}
 	return nil
+}
+
+// writeFile writes data to the file path, making its folder first when it does not exist yet (as
+// checkOutputs accepts, so that a run does not measure and then fail to write).
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeJSON writes v to the file path as jsonBytes gives it, with writeFile.
+func writeJSON(path string, v any) error {
+	data, err := jsonBytes(v)
+	if err != nil {
+		return err
+	}
+	return writeFile(path, data)
+}
+
+// jsonBytes is v as indented JSON with a final newline.
+func jsonBytes(v any) ([]byte, error) {
+	data, err := json.MarshalIndent(v, "", " ")
+	return append(data, '\n'), err
 }

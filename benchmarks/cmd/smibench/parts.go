@@ -67,7 +67,7 @@ func (s partsSection) measure(r *report.Report, b backends.Backend, quick bool) 
 		}
 		if m, ok := res.Time(gptbench.PartMaterialized); ok {
 			def, _ := res.Time(gptbench.PartStep)
-			logf("parts %s: %s / %s: %s", preset, gptbench.PartMaterialized, gptbench.PartStep, benchmarks.PairedRatio(def, m))
+			logf("parts %s: %s", preset, pairedLine(gptbench.PartMaterialized, m, gptbench.PartStep, def))
 		}
 		for _, p := range gptbench.StepParts(res) {
 			torchPart := ""

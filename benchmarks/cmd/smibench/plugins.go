@@ -241,7 +241,7 @@ func (s pluginsSection) run() error {
 		fmt.Print(md.String())
 		return nil
 	}
-	if err := os.WriteFile(s.out, []byte(md.String()), 0o644); err != nil {
+	if err := writeFile(s.out, []byte(md.String())); err != nil {
 		return err
 	}
 	logf("wrote %s", s.out)

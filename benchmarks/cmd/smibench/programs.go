@@ -270,23 +270,6 @@ func exportStep(b backends.Backend, cfg gpt.Config, name, dump, dst string) (str
 	return dst, nil
 }
 
-func writeJSON(path string, v any) error {
-	data, err := jsonBytes(v)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-// jsonBytes is v as indented JSON with a final newline.
-func jsonBytes(v any) ([]byte, error) {
-	data, err := json.MarshalIndent(v, "", " ")
-	return append(data, '\n'), err
-}
-
 // isGPUProgramReport reports whether raw is a gpuProgramReport's JSON.
 func isGPUProgramReport(raw []byte) bool {
 	var head struct {

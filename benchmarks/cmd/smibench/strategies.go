@@ -69,9 +69,7 @@ func runStrategies(presets []string, strategies []benchmarks.Strategy, budget ti
 		base, _ := res.Time(gptbench.OptAdamW)
 		for _, r := range res.Results {
 			if r.Name != gptbench.OptAdamW {
-				ratio := benchmarks.PairedRatio(base, r)
-				logf("strategies %s: %s %s / AdamW %s = %s (%d rounds)", preset, r.Name, gptbench.HumanDuration(r.Median()),
-					gptbench.HumanDuration(base.Median()), ratio, ratio.N)
+				logf("strategies %s: %s", preset, pairedLine(r.Name, r, gptbench.OptAdamW, base))
 			}
 			rep.Records = append(rep.Records, strategyRecordOf(preset, r, base))
 		}
@@ -231,7 +229,7 @@ func renderStrategies(jsonPaths []string, out string) error {
 	if err := writePrograms(&buf, presets); err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+	if err := writeFile(out, buf.Bytes()); err != nil {
 		return err
 	}
 	logf("wrote %s", out)
@@ -345,9 +343,16 @@ func orUnknown(s string) string {
 	return s
 }
 
-// relTo is path relative to the folder of the file out (for links), or path when that fails.
+// relTo is path relative to the folder of the file out (for links), or path when that fails. Both
+// are made absolute first: filepath.Rel fails on an absolute and a relative path, and the
+// link must resolve from out's folder whichever of them the command line gave relative.
 func relTo(out, path string) string {
-	rel, err := filepath.Rel(filepath.Dir(out), path)
+	absOut, errOut := filepath.Abs(out)
+	absPath, errPath := filepath.Abs(path)
+	if errOut != nil || errPath != nil {
+		return path
+	}
+	rel, err := filepath.Rel(filepath.Dir(absOut), absPath)
 	if err != nil {
 		return path
 	}

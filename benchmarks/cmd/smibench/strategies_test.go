@@ -125,3 +125,43 @@ func TestCheckStrategyRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestRelTo: a link from a report to its data resolves from the report's folder whether the
+// report's path and the data's are absolute or relative, in any pairing.
+func TestRelTo(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	absData := filepath.Join(wd, "docs", "s.json")
+	for _, c := range []struct{ out, path string }{
+		{"/tmp/G.md", "docs/s.json"},
+		{"out/G.md", absData},
+		{"out/G.md", "docs/s.json"},
+		{"/tmp/G.md", absData},
+	} {
+		link := relTo(c.out, c.path)
+		absOut, _ := filepath.Abs(c.out)
+		if got := filepath.Join(filepath.Dir(absOut), link); got != absData {
+			t.Errorf("relTo(%q, %q) = %q, which resolves from %s to %s, want %s", c.out, c.path, link,
+				filepath.Dir(absOut), got, absData)
+		}
+	}
+}
+
+// TestPairedLine: a log line gives both medians and, apart from them, the paired ratio, the
+// median of the rounds' ratios (2, 2.5, 0.6), which here differs from the medians' ratio (5 ms / 2 ms).
+func TestPairedLine(t *testing.T) {
+	ms := func(v ...float64) benchmarks.Result {
+		var r benchmarks.Result
+		for _, x := range v {
+			r.Samples = append(r.Samples, time.Duration(x*float64(time.Millisecond)))
+		}
+		return r
+	}
+	got := pairedLine("B", ms(2, 5, 6), "A", ms(1, 2, 10))
+	want := "B 5 ms, A 2 ms (medians); paired ratio 2.000x [0.600, 2.500] (median of the 3 rounds' ratios)"
+	if got != want {
+		t.Errorf("pairedLine = %q, want %q", got, want)
+	}
+}

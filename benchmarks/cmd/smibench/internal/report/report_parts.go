@@ -203,10 +203,10 @@ func writeProducts(p printer, s gptbench.PartsResult) {
 	if sep == "; " {
 		p(".\n")
 	}
-	p("\nOver the model's layers, the materialized form minus ours: input gradients %s, weight gradients %s.\n",
+	p("\nThe materialized form minus ours, %s: input gradients %s, weight gradients %s.\n", layersSum,
 		plusDuration(materializedGap(pr, gptbench.ProductInput)), plusDuration(materializedGap(pr, gptbench.ProductWeight)))
 	if pr.Torch {
-		p("\nOver the model's layers (each product times its number of layers), ours minus PyTorch's:")
+		p("\nOurs minus PyTorch's, %s:", layersSum)
 		sep := " "
 		for _, form := range gptbench.ProductForms {
 			p("%s%s %s", sep, form, plusDuration(productsGap(pr, form)))
@@ -216,6 +216,12 @@ func writeProducts(p printer, s gptbench.PartsResult) {
 	}
 	p("\n")
 }
+
+// layersSum says what materializedGap and productsGap give, for the sentences that state them: a
+// sum of medians of paired differences, which need not equal the difference of the table's
+// columns, each a median of one case's times.
+const layersSum = "summed over the model's layers (each product times its number of layers), each the median of " +
+	"the rounds' paired differences, so not the difference of the columns' medians"
 
 // materializedGap is, summed over the model's layers, the median of the materialized form minus
 // ours for a gradient form.
@@ -276,8 +282,8 @@ func (r *Report) writeSpeedWhy(p printer) {
 		}
 	}
 	if pr := s.Products; pr != nil && pr.Torch {
-		p(". The dense layers' products alone, over the model's layers, ours minus PyTorch's: weight "+
-			"gradients %s, input gradients %s, forward %s (section 1b)", plusDuration(productsGap(pr, gptbench.ProductWeight)),
+		p(". The dense layers' products alone, ours minus PyTorch's (section 1b), %s: weight "+
+			"gradients %s, input gradients %s, forward %s", layersSum, plusDuration(productsGap(pr, gptbench.ProductWeight)),
 			plusDuration(productsGap(pr, gptbench.ProductInput)), plusDuration(productsGap(pr, gptbench.ProductForward)))
 	}
 	p(".\n")

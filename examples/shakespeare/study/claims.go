@@ -98,6 +98,9 @@ func (d *studyData) overheadClaim() claim {
 		c.m = measure{name: "seconds per training step", stepTime: true, get: func(*runRecord) (float64, bool) { return 0, false }}
 		c.note = fmt.Sprintf("every configuration's training step (forward, backward, clipping, SMI, AdamW) timed in one process, %d interleaved rounds of %d steps %s, paired by round (n below counts rounds); %s",
 			d.steps.Rounds, d.steps.StepsPerRound, orderText(d.steps.Order), "the runs' own training times, measured one run after another, are in the table of losses")
+		if len(d.stepFiles) > 1 {
+			c.note += "; " + d.stepsChoice()
+		}
 		return c
 	}
 	c.m = measure{name: "training time (s)", get: func(r *runRecord) (float64, bool) { return r.metrics.TrainSeconds, true }}
@@ -121,6 +124,44 @@ func (d *studyData) stepsFor(run int) *stepFile {
 		}
 	}
 	return best
+}
+
+// stepsUse lists the configurations whose step time is compared with run 0's from f.
+func (d *studyData) stepsUse(f *stepFile) []int {
+	var runs []int
+	for _, run := range d.runs {
+		if run != 0 && d.stepsFor(run) == f {
+			runs = append(runs, run)
+		}
+	}
+	return runs
+}
+
+// stepsChoice says, for a section with several steps.json files, which one its step times come
+// from and why, and that the others are not pooled with it: each timed its configurations in
+// its own process, perhaps on another machine, and rounds pair only within one measurement.
+func (d *studyData) stepsChoice() string {
+	var others, fallbacks []string
+	for _, f := range d.stepFiles {
+		if f.file == d.steps {
+			continue
+		}
+		others = append(others, "`"+d.stepsNames[f.file]+"`")
+		if runs := d.stepsUse(f.file); len(runs) > 0 {
+			fallbacks = append(fallbacks, fmt.Sprintf("run%s %s from `%s`", plural(len(runs)), joinInts(runs), d.stepsNames[f.file]))
+		}
+	}
+	verb := "are"
+	if len(others) == 1 {
+		verb = "is"
+	}
+	t := fmt.Sprintf("the step times are those of `%s`, of the section's %d steps.json files the one that times the most configurations (then the most rounds; the first folder on a tie); "+
+		"%s %s not pooled with it, since each measurement times its configurations in its own process, perhaps on another machine, and rounds pair only within one",
+		d.stepsNames[d.steps], len(d.stepFiles), strings.Join(others, ", "), verb)
+	if len(fallbacks) > 0 {
+		t += "; a configuration that it does not time with run 0 is compared from the file with the most rounds that does (" + strings.Join(fallbacks, "; ") + ")"
+	}
+	return t
 }
 
 // compareClaim compares the claim's measure of configuration run with run 0.
@@ -186,7 +227,8 @@ type comparison struct {
 	mean, lo, hi         float64 // configuration run, all its seeds
 	baseMean             float64 // run 0, all its seeds
 	diff, diffLo, diffHi float64 // paired differences
-	pct, pctLo, pctHi    float64 // diff as % of run 0's mean over the same seeds
+	pct, pctLo, pctHi    float64 // diff as % of run 0's mean over the same seeds (NaN when that mean is 0)
+	pairedBase           float64 // |run 0's mean| over the same seeds, the percentages' base
 	pT, pW, pWelch, dz   float64
 	mde, mdePct          float64 // smallest difference detectable with 80% power (paired t, 5%)
 }
@@ -279,18 +321,44 @@ func pairedComparison(run int, xall, ball, xp, bp []float64) comparison {
 		return c
 	}
 	c.diff, c.diffLo, c.diffHi = stats.MeanCI95(diffs)
-	pairedBase := math.Abs(stat.Mean(bp, nil))
-	c.pct, c.pctLo, c.pctHi = 100*c.diff/pairedBase, 100*c.diffLo/pairedBase, 100*c.diffHi/pairedBase
+	c.pairedBase = math.Abs(stat.Mean(bp, nil))
+	pct := func(x float64) float64 {
+		if c.pairedBase == 0 { // no percentage of 0 (it would be ±Inf, or NaN for 0/0)
+			return math.NaN()
+		}
+		return 100 * x / c.pairedBase
+	}
+	c.pct, c.pctLo, c.pctHi = pct(c.diff), pct(c.diffLo), pct(c.diffHi)
 	c.pT, c.pW = stats.PairedT(diffs), stats.WilcoxonSignedRank(diffs)
 	c.dz, c.mde, c.mdePct = math.NaN(), math.NaN(), math.NaN()
 	if c.n >= 2 {
 		sd := stat.StdDev(diffs, nil)
 		c.dz = c.diff / sd
 		c.mde = stats.MinDetectable(c.n, sd)
-		c.mdePct = 100 * c.mde / pairedBase
+		c.mdePct = pct(c.mde)
 	}
 	return c
 }
+
+// noInterval says why a comparison of run with run 0 on m has no interval of its percentage
+// change to judge ("" when it has one): no pair, one pair, run 0's mean 0 (no percentage of it),
+// or a value that is not finite.
+func noInterval(c comparison, m measure) string {
+	switch {
+	case c.n == 0:
+		return fmt.Sprintf("No seed has both run %d and run 0 measured on %s.", c.run, m.name)
+	case c.n < 2:
+		return fmt.Sprintf("Both runs are measured for only %d of the %s: no interval is possible.", c.n, c.pairs)
+	case finite(c.pctLo) && finite(c.pctHi):
+		return ""
+	case c.pairedBase == 0:
+		return fmt.Sprintf("Run 0's mean %s over the %d %s is 0, so a change has no percentage of it: the paired difference is %s (95%% CI %s, paired p = %s), but the paper's percentage cannot be set against it.",
+			m.name, c.n, c.pairs, stats.Format(c.diff), fmtCI(c.diffLo, c.diffHi), stats.Format(c.pT))
+	}
+	return fmt.Sprintf("A value of run %d or run 0 on %s is not finite, so the %d paired differences have no interval.", c.run, m.name, c.n)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 const (
 	verdictReproduced  = "reproduced"
@@ -334,11 +402,8 @@ func verdict(c comparison, paperPct float64, m measure, inStudy bool) (string, s
 	if !inStudy {
 		return verdictScale, fmt.Sprintf("Run %d is not part of this study.", c.run)
 	}
-	if c.n < 2 || math.IsNaN(c.pctLo) {
-		if c.n == 0 {
-			return verdictScale, fmt.Sprintf("No seed has both run %d and run 0 measured on %s.", c.run, m.name)
-		}
-		return verdictScale, fmt.Sprintf("Both runs are measured for only %d of the %s: no interval is possible.", c.n, c.pairs)
+	if why := noInterval(c, m); why != "" {
+		return verdictScale, why
 	}
 	v := classify(c.pctLo, c.pctHi, paperPct)
 	both := fmt.Sprintf("Ours %s%%, paper %s%%", fmtPct(c.pct), fmtPct(paperPct))

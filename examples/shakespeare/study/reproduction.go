@@ -46,7 +46,8 @@ type studyData struct {
 	offPreset          []string // its recipe's settings that differ from its preset's (a run shortened by -set is not the preset's experiment)
 	sources            []*studySource
 	stepFiles          []stepSource
-	steps              *stepFile // the steps file with the most configurations (then rounds)
+	steps              *stepFile            // the steps file with the most configurations (then rounds; the first folder on a tie)
+	stepsNames         map[*stepFile]string // each steps file's path, relative to the report
 	records            []*runRecord
 	problems           []string // files skipped, and grid points without a usable run
 	// byRun[run][seed]
@@ -61,6 +62,7 @@ type studyData struct {
 type reproduction struct {
 	roots     []string // the folders given (each searched for published studies)
 	reportDir string   // the report's folder: links and folder names are relative to it
+	docsDir   string   // the repository's docs folder, which the report links to (see docLink)
 	sources   []*studySource
 	sections  []*studyData
 	problems  []string                 // what belongs to no section
@@ -228,7 +230,7 @@ func loadReproduction(roots []string, reportPath string) (*reproduction, error) 
 	if err != nil {
 		return nil, err
 	}
-	rp := &reproduction{roots: roots, reportDir: filepath.Dir(reportPath), diverged: map[string][]divergedRun{}}
+	rp := &reproduction{roots: roots, reportDir: filepath.Dir(reportPath), docsDir: repoDocs(), diverged: map[string][]divergedRun{}}
 	idx := &sectionIndex{byKey: map[string]*studyData{}}
 	var loaded []loadedSource
 	for _, dir := range dirs {
@@ -429,6 +431,10 @@ func (d *studyData) finish(rp *reproduction) {
 		}
 		if s.steps != nil && backendKind(s.steps.Backend) == d.kind {
 			d.stepFiles = append(d.stepFiles, stepSource{s.dir, s.steps})
+			if d.stepsNames == nil {
+				d.stepsNames = map[*stepFile]string{}
+			}
+			d.stepsNames[s.steps] = rp.rel(filepath.Join(s.dir, "steps.json"))
 		}
 	}
 	for _, r := range d.records {
@@ -468,6 +474,47 @@ func (rp *reproduction) rel(path string) string {
 		}
 	}
 	return filepath.ToSlash(path)
+}
+
+// repoModule is the repository's Go module, whose go.mod marks the repository's root.
+const repoModule = "github.com/smi-gomlx/smi"
+
+// repoDocs is the repository's docs folder: docs/ beside the go.mod of repoModule in the working
+// directory or the nearest folder above it (the command runs from the repository's root, where
+// its defaults docs/reproduction and docs/REPRODUCTION.md lie; its tests run in their package's
+// folder); docs/ of the working directory when there is none (a built command carried to
+// another machine, run where the published folders are).
+func repoDocs() string {
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		return "docs"
+	}
+	for {
+		if raw, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			for _, line := range strings.Split(string(raw), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "module" && strings.Trim(f[1], `"`) == repoModule {
+					return filepath.Join(dir, "docs")
+				}
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "docs"
+		}
+		dir = parent
+	}
+}
+
+// docLink is the link from the report to a page of the repository's docs folder (name, with
+// an optional #fragment): relative to the report, as its plots are, so that it resolves
+// wherever -report puts it (from docs/REPRODUCTION.md: the page's name alone).
+func (rp *reproduction) docLink(name string) string {
+	page, fragment, _ := strings.Cut(name, "#")
+	link := rp.rel(filepath.Join(rp.docsDir, page))
+	if fragment != "" {
+		link += "#" + fragment
+	}
+	return link
 }
 
 // writeReproduction writes the report at path, from the published studies in or under roots,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -518,5 +519,233 @@ func TestReportPlacesFoldersByRecipe(t *testing.T) {
 	}
 	if md := rp.markdown(); !strings.Contains(md, "a-other-recipe (the cpu preset on cpu) holds no usable run yet") {
 		t.Errorf("the folder of another recipe is not listed as holding no run:\n%s", md)
+	}
+}
+
+// TestReportScaleAgainstPaper: what may depend on scale gives the section's own ratios to the
+// paper preset's recipe (the cpu preset: 3x narrower, 2.5x shorter; a shortened tiny one: 12x,
+// 250x), and a section at the paper preset's recipe has no such text.
+func TestReportScaleAgainstPaper(t *testing.T) {
+	scaleText := func(t *testing.T, preset string, set map[string]any) string {
+		t.Helper()
+		root := t.TempDir()
+		fakeStudy(t, filepath.Join(root, "a"), preset, fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+		for field, v := range set {
+			setRecipe(t, filepath.Join(root, "a"), field, v)
+		}
+		rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := rp.markdown()
+		i := strings.Index(md, "### What may depend on scale")
+		if i < 0 {
+			return ""
+		}
+		return md[i : i+strings.Index(md[i:], "\n\n#")]
+	}
+	for _, tc := range []struct {
+		preset     string
+		set        map[string]any
+		want, not  []string
+		noScaleTxt bool
+	}{
+		{preset: "cpu", want: []string{"matrices 3x narrower have fewer, coarser frequencies, and a run 2.5x shorter", "This preset trains"}},
+		{preset: "tiny", set: map[string]any{"MaxIters": 20}, want: []string{"matrices 12x narrower", "a run 250x shorter", "This section's recipe trains"},
+			not: []string{"3x narrower", "2.5x shorter"}},
+		{preset: "paper", set: map[string]any{"MaxIters": 4}, want: []string{"SMI blends its mask in along the alpha schedule, so a run 1250x shorter", "(#the-paper-preset)"},
+			not: []string{"narrower", "wider"}},
+		{preset: "paper", set: map[string]any{"EvalIters": 3}, noScaleTxt: true}, // off the preset, at its scale
+		{preset: "paper", noScaleTxt: true},
+	} {
+		txt := scaleText(t, tc.preset, tc.set)
+		if tc.noScaleTxt != (txt == "") {
+			t.Errorf("%s %v: what may depend on scale: %q", tc.preset, tc.set, txt)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(txt, want) {
+				t.Errorf("%s %v: the scale text lacks %q:\n%s", tc.preset, tc.set, want, txt)
+			}
+		}
+		for _, not := range tc.not {
+			if strings.Contains(txt, not) {
+				t.Errorf("%s %v: the scale text says %q:\n%s", tc.preset, tc.set, not, txt)
+			}
+		}
+	}
+}
+
+// TestVerdictSaysWhyNotMeasurable: a claim without an interval is said to lack it for its own
+// reason: one pair; run 0's mean 0 (no percentage of it, whether or not the runs differ; two
+// pairs, which elsewhere give intervals); a value that is not finite.
+func TestVerdictSaysWhyNotMeasurable(t *testing.T) {
+	attention := (&studyData{}).claims()[5]
+	cond := (&studyData{}).claims()[7]
+	if attention.text != "Higher attention sparsity" || cond.text != "Lower condition numbers" {
+		t.Fatalf("claims %q, %q", attention.text, cond.text)
+	}
+	section := func(seeds []int64, set func(run int, a *results.Analysis)) *studyData {
+		d := &studyData{seeds: seeds, runs: []int{0, 5}, byRun: map[int]map[int64]*runRecord{0: {}, 5: {}}}
+		for _, run := range d.runs {
+			for _, seed := range seeds {
+				m, a := fakeRun("cpu", fakeCPU, run, seed, 0.05)
+				set(run, &a)
+				d.byRun[run][seed] = &runRecord{metrics: m, analysis: &a}
+			}
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name   string
+		d      *studyData
+		c      claim
+		want   string
+		unwant string
+	}{
+		{"one pair", section([]int64{1}, func(int, *results.Analysis) {}), attention, "Both runs are measured for only 1 of the seeds", ""},
+		{"sparsity 0 in both runs", section([]int64{1, 2}, func(_ int, a *results.Analysis) { a.AttentionSparsity = 0 }), attention,
+			"Run 0's mean attention sparsity over the 2 seeds is 0, so a change has no percentage of it: the paired difference is 0 (95% CI 0 to 0, paired p = 1)", "only 2"},
+		{"sparsity 0 in run 0 only", section([]int64{1, 2}, func(run int, a *results.Analysis) { a.AttentionSparsity = 0.1 * float64(run) }), attention,
+			"Run 0's mean attention sparsity over the 2 seeds is 0, so a change has no percentage of it", "Inf"},
+		{"an infinite condition number", section([]int64{1, 2}, func(run int, a *results.Analysis) {
+			if run == 5 {
+				a.ConditionNumberGeoMean = math.Inf(1)
+			}
+		}), cond, "A value of run 5 or run 0 on condition number (geometric mean) is not finite", ""},
+	} {
+		cmp := tc.d.compareClaim(tc.c, 5)
+		v, why := verdict(cmp, tc.c.paperPct, tc.c.m, true)
+		if v != verdictScale || !strings.Contains(why, tc.want) || tc.unwant != "" && strings.Contains(why, tc.unwant) {
+			t.Errorf("%s: %s: %q, want %s: %q", tc.name, v, why, verdictScale, tc.want)
+		}
+		if got := fmtPctCI(cmp.pct, cmp.pctLo, cmp.pctHi); tc.c.m.name == attention.m.name && strings.Contains(got, "Inf") {
+			t.Errorf("%s: the change is %s", tc.name, got)
+		}
+	}
+}
+
+// TestReportDocLinks: the links to the repository's docs (docs/ALGORITHM.md, docs/SHAKESPEARE.md)
+// resolve from a report written outside docs/, and read as before from docs/REPRODUCTION.md;
+// the repository is found from its root or a folder below it.
+func TestReportDocLinks(t *testing.T) {
+	root := t.TempDir()
+	for name, text := range map[string]string{"go.mod": "module " + repoModule + "\n\ngo 1.26\n",
+		filepath.Join("docs", "ALGORITHM.md"): "# Algorithm\n", filepath.Join("docs", "SHAKESPEARE.md"): "# Shakespeare\n"} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fakeStudy(t, filepath.Join(root, "pub", "a"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	sub := filepath.Join(root, "examples", "x")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root) // the repository's root, as the command is run
+	link := regexp.MustCompile(`\]\(([^)#]*\.md)(#[^)]*)?\)`)
+	for _, report := range []string{filepath.Join("elsewhere", "deeper", "R.md"), filepath.Join(root, "R.md"), filepath.Join("docs", "REPRODUCTION.md"), filepath.Join(sub, "R.md")} {
+		if report == filepath.Join(sub, "R.md") {
+			t.Chdir(sub) // below the root, as a package's tests run
+		}
+		if err := ReportCommand([]string{"-from", filepath.Join(root, "pub"), "-reproduction_out", report}); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links := link.FindAllStringSubmatch(string(raw), -1)
+		if len(links) != 5 {
+			t.Errorf("%s: %d links to pages, want 5 (ALGORITHM.md, SHAKESPEARE.md four times)", report, len(links))
+		}
+		for _, l := range links {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(report), l[1])); err != nil {
+				t.Errorf("%s: the link %s does not resolve: %v", report, l[0], err)
+			}
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(root, "docs", "REPRODUCTION.md"))
+	for _, want := range []string{"[ALGORITHM.md](ALGORITHM.md)", "[SHAKESPEARE.md](SHAKESPEARE.md))", "[SHAKESPEARE.md](SHAKESPEARE.md).",
+		"[SHAKESPEARE.md](SHAKESPEARE.md#same-seed-pairs-across-machines)", "[SHAKESPEARE.md](SHAKESPEARE.md#the-study-study-make-study)"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("docs/REPRODUCTION.md lacks %q", want)
+		}
+	}
+}
+
+// TestReportNamesStepsSource: of a section's several steps.json files, the report says which
+// one its training-time overhead comes from and why, that the others are not pooled with it,
+// and which configuration another one times instead; each file's provenance line says whether
+// the overhead uses it.
+func TestReportNamesStepsSource(t *testing.T) {
+	root := t.TempDir()
+	fakeStudy(t, filepath.Join(root, "a"), "cpu", fakeCPU, []int{0, 5}, []int64{1}, 0.05)
+	fakeStudy(t, filepath.Join(root, "b"), "cpu", fakeCPU, []int{0, 5}, []int64{2}, 0.05)
+	fakeStudy(t, filepath.Join(root, "c"), "cpu", fakeCPU, []int{0, 3}, []int64{1}, 0.05)
+	rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := rp.markdown()
+	for _, want := range []string{
+		"the step times are those of `a/steps.json`, of the section's 3 steps.json files the one that times the most configurations (then the most rounds; the first folder on a tie); " +
+			"`b/steps.json`, `c/steps.json` are not pooled with it",
+		"a configuration that it does not time with run 0 is compared from the file with the most rounds that does (run 3 from `c/steps.json`)",
+		"[2 device(s)]). The `cpu` section's training-time overhead comes from these step times.",
+		"Not used: the `cpu` section's training-time overhead comes from `a/steps.json`, and step times measured in different processes are not pooled.",
+		"The `cpu` section's training-time overhead of run 3 only comes from these step times, which the section's main file, `a/steps.json`, lacks.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	// A section with one steps.json says nothing of a choice.
+	alone, err := loadReproduction([]string{filepath.Join(root, "a")}, filepath.Join(root, "REPRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := alone.markdown(); strings.Contains(md, "not pooled") || strings.Contains(md, "comes from these step times") {
+		t.Error("a section with one steps.json speaks of a choice")
+	}
+}
+
+// TestReportOneSeed: with one seed, the report says that every claim but the training-time
+// overhead needs two seeds, and judges the overhead from its interleaved rounds; without a
+// steps.json, the overhead needs two seeds as well.
+func TestReportOneSeed(t *testing.T) {
+	root := t.TempDir()
+	fakeStudy(t, root, "cpu", fakeCPU, []int{0, 5}, []int64{1}, 0.05)
+	report := func() string {
+		rp, err := loadReproduction([]string{root}, filepath.Join(root, "REPRODUCTION.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rp.markdown()
+	}
+	overheadRow := func(md string) string {
+		i := strings.Index(md, "| Training-time overhead of SMI | ")
+		return md[i : i+strings.Index(md[i:], "\n")]
+	}
+	md := report()
+	for _, want := range []string{"**With 1 seed, what cannot be concluded.**", "every claim but the training-time overhead needs at least 2 seeds",
+		"The overhead is judged all the same: its pairs are the interleaved timing rounds of steps.json, not seeds."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the 1-seed report lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "no claim can be judged") || strings.Contains(md, "1 seeds") {
+		t.Error("the 1-seed report says no claim can be judged, or 1 seeds")
+	}
+	if row := overheadRow(md); strings.Contains(row, verdictScale) || !strings.Contains(row, "4 interleaved rounds") {
+		t.Errorf("the overhead is not judged from its rounds: %s", row)
+	}
+	if err := os.Remove(filepath.Join(root, "steps.json")); err != nil {
+		t.Fatal(err)
+	}
+	md = report()
+	if !strings.Contains(md, "every claim needs at least 2 seeds") || !strings.Contains(overheadRow(md), verdictScale) {
+		t.Errorf("without steps.json: %s\n%s", md[strings.Index(md, "**With 1 seed"):][:400], overheadRow(md))
 	}
 }

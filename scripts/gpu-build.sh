@@ -10,15 +10,22 @@
 #     tests, each named by its folder with / as . (examples.shakespeare.test): the step tests-rest,
 #     which with the step tests makes `go test ./...` on the GPU
 # .gitignore ignores .gpu. Then, on the GPU machine: SMI_GPU_BIN=DIR scripts/gpu-check.sh OUT_DIR
+# Usage: [GPU_BUILD_SET=check|rest] scripts/gpu-build.sh [DIR]   (-h prints this)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+case ${1:-} in
+  -h | -help | --help) sed -n '2,/^set -euo pipefail/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+  -*) echo "gpu-build: unknown option $1: the only argument is DIR (-h for help)" >&2; exit 2 ;;
+esac
+(($# <= 1)) || { echo "gpu-build: one argument at most, DIR; got $#: $*" >&2; exit 2; }
 set=${GPU_BUILD_SET:-check}
 case $set in
   check) dir=${1:-$root/.gpu/bin} ;;
   rest) dir=${1:-$root/.gpu/rest} ;;
   *) echo "gpu-build: GPU_BUILD_SET=$set: want check or rest" >&2; exit 2 ;;
 esac
-mkdir -p "$dir"
+mkdir -p -- "$dir"
+dir=$(cd -- "$dir" && pwd) # the builds run from the repository's root
 cd "$root"
 flags=(-trimpath -ldflags='-s -w')
 # The check set's test binaries, by folder, and the names gpu-check.sh runs them by.

@@ -20,7 +20,7 @@
 # Without a GPU, `make gpu-program` compiles every strategy's paper step with XLA's GPU compiler
 # for an H100 and counts its kernels: run it before a lease to know that the GPU takes the programs.
 #
-# Usage: scripts/gpu-check.sh [OUT_DIR]          (default results/gpu-check)
+# Usage: scripts/gpu-check.sh [OUT_DIR]          (default results/gpu-check; -h prints this)
 # Environment:
 #   GPU_CHECK_DEADLINE  seconds the whole check may take (default: none): each step's limit is cut
 #                     to what is left, and a step with under 30 s left is skipped, so the check
@@ -46,7 +46,7 @@
 #                     jax-cuda13-pjrt 0.11.2 has): the model's products and fusions recur in every
 #                     program, and each first step's compilation autotunes them again without it
 # Every step has a time limit and a failure does not stop the next step; the report says which
-# failed. The CUDA plugin is found and configured by the programs themselves (docs/SETUP.md).
+# failed, and the exit status is 1 when any failed or timed out (2 for a bad argument or setting). The CUDA plugin is found and configured by the programs themselves (docs/SETUP.md).
 #
 # On a lent machine with 15 minutes of device time, start included (the 2026-12-04 H200 lease
 # took, per step: smoke 15 s; tests 140 s; each strategy's first step, compilation, 22-32 s, then
@@ -76,14 +76,29 @@ set -uo pipefail
 {
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+usage_error() { echo "gpu-check: $*" >&2; exit 2; }
+case ${1:-} in
+  -h | -help | --help) sed -n '2,/^set -uo pipefail/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+  -*) usage_error "unknown option $1: the only argument is OUT_DIR (-h for help)" ;;
+esac
+(($# <= 1)) || usage_error "one argument at most, OUT_DIR; got $#: $*"
 out=${1:-$root/results/gpu-check}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
+mkdir -p -- "$out" || usage_error "cannot make OUT_DIR $out"
+out=$(cd -- "$out" && pwd) || usage_error "cannot enter OUT_DIR $out"
+all_steps=smoke,tests,tests-rest,strategies,steps,runs,compile
 steps=${GPU_CHECK_STEPS:-smoke,tests,strategies,steps,runs}
+steps=${steps// /}
+for s in ${steps//,/ }; do
+  [[ ",$all_steps," == *",$s,"* ]] || usage_error "GPU_CHECK_STEPS: unknown step '$s': choose from $all_steps"
+done
 seeds=${GPU_CHECK_SEEDS:-1337}
 runs=${GPU_CHECK_RUNS:-0,5}
 budget=${GPU_CHECK_BUDGET:-60s}
 deadline=${GPU_CHECK_DEADLINE:-0}
+[[ $deadline =~ ^[0-9]+$ ]] || usage_error "GPU_CHECK_DEADLINE must be a whole number of seconds (0: none), got '$deadline'"
+deadline=$((10#$deadline))
+[[ -z ${SMI_GPU_BIN:-} || -d $SMI_GPU_BIN ]] || usage_error "SMI_GPU_BIN=$SMI_GPU_BIN is not a folder (scripts/gpu-build.sh makes one)"
+failures=0 # steps that failed or timed out: the exit status is 1 when there are any
 bundle=${GPU_CHECK_BUNDLE:-}
 [[ -n $bundle ]] && { mkdir -p "$(dirname "$bundle")"; bundle=$(cd "$(dirname "$bundle")" && pwd)/$(basename "$bundle"); }
 began=$(date +%s)
@@ -161,6 +176,7 @@ run_step() {
   secs=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')
   local verdict=passed
   if ((status == 124 || status == 130)); then verdict="timed out (${limit} s)"; elif ((status != 0)); then verdict="failed (exit $status)"; fi
+  [[ $verdict == passed ]] || failures=$((failures + 1))
   log "$name: $verdict in $secs s"
   results+=("| $name | $verdict | $secs | [$logfile]($logfile) |")
   pack
@@ -212,6 +228,7 @@ if has_step tests-rest; then
     if [[ ! -d $dir ]]; then
       log "tests-rest: $name.test has no folder $dir"
       results+=("| $name tests | failed (no folder) | 0 | |")
+      failures=$((failures + 1))
       continue
     fi
     limit=300
@@ -240,7 +257,7 @@ if has_step compile; then
 fi
 if has_step runs; then
   # shellcheck disable=SC2086 # GPU_CHECK_STUDY_FLAGS is a list of flags
-  run_step "paper study piece: runs $runs, seeds $seeds" 1800 "$root" study.log "$bin/shakespeare" study -device cuda \
+  run_step "paper study piece: runs $runs, seeds $seeds" 1800 "$root" study.log "$bin/shakespeare" study -device "$SMI_DEVICE" \
     -preset paper -runs "$runs" -seeds "$seeds" -quiet -dir "$out/study" "${data_flag[@]}" ${GPU_CHECK_STUDY_FLAGS:-}
   # The piece's small published files (the report is made from them), into the bundle; the
   # study folder's checkpoints stay out of it.
@@ -277,5 +294,6 @@ log "report: $report"
 has_step runs && log "study piece: docs/reproduction/paper/ (copied to $out/reproduction; commit it; make study REPORT_ONLY=1 rewrites docs/REPRODUCTION.md)"
 pack
 [[ -n $bundle ]] && log "bundle: $bundle"
+((failures == 0)) || { log "$failures step(s) failed or timed out: see the report"; exit 1; }
 exit 0
 }

@@ -18,7 +18,12 @@
 # Idempotent: a second run checks a stamp file and returns at once. SMI_PJRT_FORCE=1 reinstalls (and
 # installs even when JAX's plugin is present). SMI_CUDA_DRY_RUN=1 prints what it would install and
 # stops; SMI_CUDA_FLAVOR=cuda13|cuda12 overrides the choice by driver.
+# Usage: [SMI_CUDA_DRY_RUN=1] scripts/install-xla-cuda.sh   (no arguments; -h prints this)
 set -euo pipefail
+case ${1:-} in
+  -h | -help | --help) sed -n '2,/^set -euo pipefail/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+esac
+(($# == 0)) || { echo "install-xla-cuda: takes no arguments, got: $* (settings are environment variables; -h for help)" >&2; exit 2; }
 
 JAX_VERSION="0.11.2"
 
@@ -59,6 +64,11 @@ DEST_BASE="${SMI_PJRT_DIR:-$HOME/.local/lib/smi-gomlx}"
 CACHE_DIR="${SMI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/smi-gomlx}/wheels"
 DRY_RUN="${SMI_CUDA_DRY_RUN:-0}"
 FORCE="${SMI_PJRT_FORCE:-0}"
+# A switch given another value is refused rather than read as "off": a misspelt dry run would
+# download gigabytes.
+for v in "SMI_CUDA_DRY_RUN=$DRY_RUN" "SMI_PJRT_FORCE=$FORCE"; do
+  [[ ${v#*=} == 0 || ${v#*=} == 1 ]] || { echo "install-xla-cuda: ${v%%=*} must be 0 or 1, got '${v#*=}'" >&2; exit 2; }
+done
 
 say() { echo "install-xla-cuda: $*"; }
 fail() {

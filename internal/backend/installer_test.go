@@ -93,3 +93,44 @@ func TestInstallerSaysDownloadSize(t *testing.T) {
 		require.Contains(t, string(out), want, "%s", out)
 	}
 }
+
+// TestInstallerRefusesBadArguments: scripts/install-xla-cuda.sh takes no arguments and its
+// switches only as 0 or 1: anything else (a -help it once ignored, SMI_CUDA_DRY_RUN=true, which
+// it read as no dry run and went on to download gigabytes) is refused with status 2 before any
+// work; -h prints its header.
+func TestInstallerRefusesBadArguments(t *testing.T) {
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "install-xla-cuda.sh"))
+	require.NoError(t, err)
+	run := func(env []string, args ...string) (int, string) {
+		cmd := exec.Command("bash", append([]string{script}, args...)...)
+		cmd.Env = append(os.Environ(), append([]string{"SMI_CACHE_DIR=" + t.TempDir(), "SMI_PJRT_DIR=" + t.TempDir()}, env...)...)
+		out, err := cmd.CombinedOutput()
+		if exit, ok := err.(*exec.ExitError); ok {
+			return exit.ExitCode(), string(out)
+		}
+		require.NoError(t, err)
+		return 0, string(out)
+	}
+	code, out := run(nil, "-h")
+	require.Equal(t, 0, code, "%s", out)
+	require.Contains(t, out, "Usage: [SMI_CUDA_DRY_RUN=1] scripts/install-xla-cuda.sh")
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"-help"}, ""}, // -help is help too
+		{nil, []string{"cuda12"}, "takes no arguments, got: cuda12"},
+		{[]string{"SMI_CUDA_DRY_RUN=true"}, nil, "SMI_CUDA_DRY_RUN must be 0 or 1, got 'true'"},
+		{[]string{"SMI_PJRT_FORCE=yes"}, nil, "SMI_PJRT_FORCE must be 0 or 1, got 'yes'"},
+	} {
+		code, out := run(c.env, c.args...)
+		if c.want == "" {
+			require.Equal(t, 0, code, "%s", out)
+			require.Contains(t, out, "Usage:")
+			continue
+		}
+		require.Equal(t, 2, code, "%v %v: %s", c.env, c.args, out)
+		require.Contains(t, out, c.want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,7 +134,8 @@ func (d runDiff) check(t *testing.T, what string) {
 
 // TestDevicesMatchOneDevice trains the tiny preset with SMI on 2 devices for 24 iterations; on 4
 // for 20, then resumed on 1 for 4 more; and on 1 for 4, then resumed on 4 for 20: all match
-// training on one device straight through, within the tolerances above.
+// training on one device straight through, within the tolerances above, and their metrics record
+// the device counts that trained them.
 func TestDevicesMatchOneDevice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains 6 runs")
@@ -157,6 +159,11 @@ func TestDevicesMatchOneDevice(t *testing.T) {
 		t.Errorf("metrics record %d devices, want 2", m.Devices)
 	}
 	compareRuns(t, one, m, oneDir, dir).check(t, "2 devices")
+	// The complete run, run again on 1 device, trains nothing: its metrics keep the count that trained.
+	again, err := tinyRunOn(t, 1, dir, set, 0)
+	if err != nil || again.Devices != 2 || again.DeviceCounts != nil {
+		t.Errorf("the complete run rerun on 1 device: %v; metrics record %d devices (%v), want 2", err, again.Devices, again.DeviceCounts)
+	}
 	for _, c := range []struct{ before, stop, after int }{{4, 20, 1}, {1, 4, 4}} {
 		dir := t.TempDir()
 		if _, err := tinyRunOn(t, c.before, dir, set, c.stop); !errors.Is(err, errStopped) {
@@ -166,8 +173,8 @@ func TestDevicesMatchOneDevice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Devices != c.after {
-			t.Errorf("metrics record %d devices, want %d", m.Devices, c.after)
+		if m.Devices != 0 || !slices.Equal(m.DeviceCounts, []int{c.before, c.after}) {
+			t.Errorf("metrics record %d devices (%v), want 0 and the counts %d, %d", m.Devices, m.DeviceCounts, c.before, c.after)
 		}
 		compareRuns(t, one, m, oneDir, dir).check(t, fmt.Sprintf("%d devices for %d iterations, then %d", c.before, c.stop, c.after))
 	}

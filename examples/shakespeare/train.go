@@ -185,6 +185,10 @@ type history struct {
 	// (backend.Deterministic): a resumed run continues so (see determinismFor).
 	Deterministic bool `json:"deterministic,omitempty"`
 
+	// Devices: the device counts (-devices) the run's iterations trained on, each once, in the
+	// order first used; empty in checkpoints written before it was recorded.
+	Devices []int `json:"devices,omitempty"`
+
 	// Wall time outside the training steps (see results.Metrics): the evaluations, training's waits for
 	// checkpoints, and the checkpoints' background writes; each up to the checkpoint that holds it.
 	EvalSeconds            float64 `json:"eval_seconds"`
@@ -381,6 +385,10 @@ func startRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		fmt.Printf("%s was started with run-to-run determinism; it continues without (give -deterministic or %s=1 to keep it).\n",
 			o.outDir(), backend.DeterministicEnv)
 		hist.Deterministic = false
+	}
+	// The device counts that train: this invocation's joins the record when it trains iterations.
+	if n := par.numDevices(); len(hist.IterLoss) < cfg.MaxIters && !slices.Contains(hist.Devices, n) {
+		hist.Devices = append(hist.Devices, n)
 	}
 	if err := store.prepareStaging(); err != nil {
 		return nil, err
@@ -643,7 +651,15 @@ func (r *runState) collect(w writeResult) error {
 func (r *runState) finish(thresholds []float64, start time.Time) (*results.Metrics, error) {
 	o, dir := r.o, r.o.outDir()
 	m := newMetrics(r.b, o, r.ctx, r.cfg, r.hist, thresholds)
-	m.Devices = r.par.numDevices()
+	// The count that trained the run (not this invocation's, which may have trained nothing).
+	switch len(r.hist.Devices) {
+	case 0: // a checkpoint from before the record
+		m.Devices = r.par.numDevices()
+	case 1:
+		m.Devices = r.hist.Devices[0]
+	default: // resumed on other counts: none trained the whole run
+		m.Devices, m.DeviceCounts = 0, r.hist.Devices
+	}
 	m.Data = dataInfo(o.Data, r.corpus)
 	if o.BenchTokens > 0 {
 		if !o.Quiet {

@@ -14,19 +14,22 @@ import (
 
 // Metrics is one run's metrics file (metrics.json).
 type Metrics struct {
-	Preset      string         `json:"preset"`
-	Run         int            `json:"run"`
-	RunName     string         `json:"run_name"`
-	Seed        int64          `json:"seed"`
-	Config      gpt.Config     `json:"config"`
-	SMI         map[string]any `json:"smi,omitempty"`  // SMI hyperparameters; absent for AdamW alone
-	Data        *DataInfo      `json:"data,omitempty"` // the text trained on; absent before it was recorded (tiny Shakespeare)
-	Params      int            `json:"params"`         // as nanoGPT counts, with position embeddings
-	Backend     string         `json:"backend"`
-	Devices     int            `json:"devices"` // data-parallel over this many devices (-devices)
-	Machine     Machine        `json:"machine"`
-	GoVersion   string         `json:"go_version"`
-	FinishedUTC string         `json:"finished_utc"`
+	Preset  string         `json:"preset"`
+	Run     int            `json:"run"`
+	RunName string         `json:"run_name"`
+	Seed    int64          `json:"seed"`
+	Config  gpt.Config     `json:"config"`
+	SMI     map[string]any `json:"smi,omitempty"`  // SMI hyperparameters; absent for AdamW alone
+	Data    *DataInfo      `json:"data,omitempty"` // the text trained on; absent before it was recorded (tiny Shakespeare)
+	Params  int            `json:"params"`         // as nanoGPT counts, with position embeddings
+	Backend string         `json:"backend"`
+	Devices int            `json:"devices"` // data-parallel over this many devices (-devices); 0 when resumed on several counts
+	// DeviceCounts: when the run was resumed on other device counts, those its iterations trained
+	// on, in the order first used (Devices is then 0).
+	DeviceCounts []int   `json:"device_counts,omitempty"`
+	Machine      Machine `json:"machine"`
+	GoVersion    string  `json:"go_version"`
+	FinishedUTC  string  `json:"finished_utc"`
 
 	// Deterministic: run-to-run determinism was asked for (-deterministic, $SMI_DETERMINISTIC) for
 	// every iteration: on a GPU, XLA's deterministic ops; XLA CPU computes so without it.

@@ -79,15 +79,19 @@ func anchor(title string) string {
 	return sb.String()
 }
 
-// hasPaper reports whether a section holds the paper preset's experiment: its recipe unchanged.
-func (rp *reproduction) hasPaper() bool {
+// paperSection is the first section that holds the paper preset's experiment, its recipe
+// unchanged; nil when there is none.
+func (rp *reproduction) paperSection() *studyData {
 	for _, d := range rp.sections {
 		if d.preset == "paper" && len(d.offPreset) == 0 {
-			return true
+			return d
 		}
 	}
-	return false
+	return nil
 }
+
+// hasPaper reports whether a section holds the paper preset's experiment (paperSection).
+func (rp *reproduction) hasPaper() bool { return rp.paperSection() != nil }
 
 // pieceRecipe is how the paper preset's study is run in pieces on a GPU machine.
 const pieceRecipe = "```sh\n" +
@@ -461,11 +465,8 @@ func (d *studyData) scaleMarkdown(rp *reproduction, w func(string, ...any)) {
 	}
 	w("Every finding here may therefore depend on scale: the loss and convergence findings most, since SMI's effect on optimisation grows with its blend and history; the parameter analysis (sparsity, spectral norms, condition numbers) describes %s; the inference and training-time findings depend on the machine rather than on scale (a dense model's forward pass does the same arithmetic whatever its weights). ", steps)
 	link := "#the-paper-preset"
-	for _, e := range rp.sections {
-		if e.preset == "paper" && len(e.offPreset) == 0 {
-			link = "#" + anchor(e.title())
-			break
-		}
+	if e := rp.paperSection(); e != nil {
+		link = "#" + anchor(e.title())
 	}
 	w("The same command studies the `paper` preset unchanged, in pieces on GPU machines (see [the `paper` preset](%s)).\n\n", link)
 }

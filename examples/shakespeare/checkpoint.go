@@ -268,9 +268,24 @@ func (s ckptStore) save(snap *snapshot) (err error) {
 			err = s.describeFailure(step, err)
 		}
 	}()
-	if _, statErr := os.Stat(final); statErr == nil {
-		// This iteration is saved already (a run resumed there and stopped at once): same state.
-		return nil
+	if _, statErr := os.Lstat(final); statErr == nil {
+		// A run resumed there and stopped at once: this iteration is saved already, the same
+		// state. Anything else by that name (a damaged checkpoint that the resume skipped, an
+		// empty folder or a file left by another tool) would hide this save, and the next resume
+		// would skip it again: it goes, through a .trash- name as in prune, and the save goes on.
+		if saved, _, readErr := readCheckpoint(final); readErr == nil && gomlxopt.GetGlobalStep(saved) == int64(step) {
+			return nil
+		}
+		trash := filepath.Join(s.dir, trashPrefix+filepath.Base(final))
+		if err := os.RemoveAll(trash); err != nil {
+			return err
+		}
+		if err := os.Rename(final, trash); err != nil {
+			return fmt.Errorf("replacing %s, which does not read back: %w", final, err)
+		}
+		if err := os.RemoveAll(trash); err != nil {
+			return err
+		}
 	}
 	if err := hook("start"); err != nil {
 		return err

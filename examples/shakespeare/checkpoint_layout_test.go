@@ -127,3 +127,74 @@ func checkFallsBack(t *testing.T, store ckptStore, dir, name string) string {
 	t.Logf("%s: %s", name, skipped[0])
 	return skipped[0]
 }
+
+// TestSaveReplacesWhatDoesNotReadBack: saving an iteration whose step directory exists keeps it
+// when it reads back as that iteration (a run resumed there and stopped at once), and replaces
+// anything else by that name (a damaged checkpoint that the resume skipped, an empty folder, a
+// file), which would otherwise hide the save from every later resume.
+func TestSaveReplacesWhatDoesNotReadBack(t *testing.T) {
+	store, newestDir := twoCheckpoints(t)
+	saved, hist, err := readCheckpoint(newestDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := takeSnapshot(saved, nil, hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resave := func(name string) {
+		t.Helper()
+		if err := store.save(snap); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, _, err := readCheckpoint(newestDir); err != nil {
+			t.Errorf("%s: after the save, %s does not read back: %v", name, newestDir, err)
+		}
+		if c, _, _, skipped, _, err := store.newest(); err != nil || c.step != 2 || len(skipped) != 0 {
+			t.Errorf("%s: newest is step %d (skipped %q, %v), want 2", name, c.step, skipped, err)
+		}
+		if trash, _ := filepath.Glob(filepath.Join(store.dir, trashPrefix+"*")); len(trash) != 0 {
+			t.Errorf("%s: left %v", name, trash)
+		}
+	}
+
+	before, err := os.Stat(newestDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resave("intact")
+	if after, err := os.Stat(newestDir); err != nil || !os.SameFile(before, after) {
+		t.Errorf("the intact checkpoint was rewritten (%v)", err)
+	}
+
+	bins, _ := filepath.Glob(filepath.Join(newestDir, "checkpoint-*.bin"))
+	if len(bins) != 1 {
+		t.Fatalf("%s: %v", newestDir, bins)
+	}
+	raw, err := os.ReadFile(bins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 0x10
+	if err := os.WriteFile(bins[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkFallsBack(t, store, newestDir, "bit flipped")
+	resave("bit flipped")
+
+	for _, tc := range []struct {
+		name  string
+		stray func() error
+	}{
+		{"empty folder", func() error { return os.Mkdir(newestDir, 0o755) }},
+		{"file", func() error { return os.WriteFile(newestDir, []byte("not a checkpoint"), 0o644) }},
+	} {
+		if err := os.RemoveAll(newestDir); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.stray(); err != nil {
+			t.Fatal(err)
+		}
+		resave(tc.name)
+	}
+}

@@ -411,6 +411,56 @@ func TestSignalsStopCleanly(t *testing.T) {
 	}
 }
 
+// TestBrokenPipeStopsCleanly: a trainer whose output pipe has no reader any more (`| tee log`,
+// the tee ended by the same Ctrl-C) still stops after the step with a checkpoint, as a signal
+// asks, instead of dying of SIGPIPE at its next line.
+func TestBrokenPipeStopsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "saving")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], faultArgs(t, dir)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1", savePauseEnv+"=50ms", saveMarkerEnv+"="+marker)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r.Close() // no reader: the child's next write fails with EPIPE
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the trainer ended before its first checkpoint: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint started")
+		}
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	err = <-done
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("interrupted with no reader of its output: %v, want exit status 1 (stopped with a checkpoint)", err)
+	}
+	all, err := runStore(dir).list()
+	if err != nil || len(all) == 0 {
+		t.Fatalf("no checkpoint after the stop: %v", err)
+	}
+	t.Logf("stopped at iteration %d", all[0].step)
+}
+
 // TestExitAtOnceMessage: after a second signal the trainer says where the same command resumes
 // the run: from its newest checkpoint, or from the start when none was saved yet (iteration 0's
 // evaluation saves none).

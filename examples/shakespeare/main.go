@@ -20,8 +20,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/study"
 	"github.com/smi-gomlx/smi/internal/cli"
@@ -65,6 +67,10 @@ func printHelp(w io.Writer) {
 }
 
 func main() {
+	// A reader of the output that goes away (`| tee log` ended by the Ctrl-C meant for the
+	// trainer, a closed ssh session) must not kill the program on its next line, before the stop
+	// checkpoint: what it prints then is lost, its files are not.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 

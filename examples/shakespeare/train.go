@@ -672,13 +672,21 @@ func (r *runState) finish(thresholds []float64, start time.Time) (*results.Metri
 		m.Inference = inf
 	}
 	m.TotalSeconds = time.Since(start).Seconds()
-	if err := results.WriteJSON(filepath.Join(dir, "metrics.json"), m); err != nil {
-		return nil, err
-	}
+	// The plot first: metrics.json marks the run complete (a study skips a run that has one).
 	if err := results.PlotRun(filepath.Join(dir, "loss.png"), m); err != nil {
-		return nil, fmt.Errorf("plotting: %w", err)
+		return nil, r.resultsNotWritten(fmt.Errorf("plotting: %w", err))
+	}
+	if err := results.WriteJSON(filepath.Join(dir, "metrics.json"), m); err != nil {
+		return nil, r.resultsNotWritten(err)
 	}
 	return m, nil
+}
+
+// resultsNotWritten says, with err, that a run whose results could not be written is safe: its
+// training ended with a complete checkpoint, from which the same command writes them.
+func (r *runState) resultsNotWritten(err error) error {
+	return fmt.Errorf("%v\nTraining is complete and its checkpoint of iteration %d is intact in %s; "+
+		"fix the cause and run the same command to write the results (it trains nothing)", err, r.writer.saved.Load(), r.store.dir)
 }
 
 // stepHook, when set (by tests), is called at the end of each training step with its iteration.

@@ -571,3 +571,41 @@ func TestDivergedRun(t *testing.T) {
 		t.Errorf("evaluating after iteration %d: got %v", first-1, err)
 	}
 }
+
+// TestResultsNotWrittenIsSafe: when a finished run's results cannot be written, the error says
+// that training is complete with its checkpoint, metrics.json (which marks a run complete) is not
+// written before the plot, and the same command, once the cause is gone, writes both.
+func TestResultsNotWrittenIsSafe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	t.Parallel()
+	const set = "max_iters=8;eval_interval=4;eval_iters=1;n_layer=1"
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "loss.png")
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil { // the plot cannot be renamed there
+		t.Fatal(err)
+	}
+	_, err := tinyRunWith(t, 0, dir, set, 0, func(*trainOptions) {})
+	if err == nil || !strings.Contains(err.Error(), "Training is complete and its checkpoint of iteration 8 is intact") {
+		t.Fatalf("plot not writable: %v, want the error to say the run is complete with its checkpoint", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "metrics.json")); err == nil {
+		t.Errorf("metrics.json was written although the plot was not")
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tinyRunWith(t, 0, dir, set, 0, func(*trainOptions) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"metrics.json", "loss.png"} {
+		if info, err := os.Stat(filepath.Join(dir, name)); err != nil || info.Size() == 0 {
+			t.Errorf("after the rerun, %s: %v", name, err)
+		}
+	}
+	if len(m.IterLoss) != 8 {
+		t.Errorf("the rerun recorded %d iterations, want 8", len(m.IterLoss))
+	}
+}

@@ -1,9 +1,12 @@
 package results
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"math"
+	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -56,7 +59,7 @@ func PlotRun(path string, m *Metrics) error {
 		return err
 	}
 	p.Legend.Top = true
-	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+	return SavePlot(p, 8*vg.Inch, 5*vg.Inch, path)
 }
 
 // AddLine draws xys on p as a line of colour c and width (points), with its legend label.
@@ -108,5 +111,21 @@ func PlotSpectralNorms(path string, a *Analysis) error {
 		p.Legend.Add(kind, l, s)
 	}
 	p.Legend.Top = true
-	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+	return SavePlot(p, 6*vg.Inch, 4*vg.Inch, path)
+}
+
+// SavePlot draws p, width by height, in the format of path's extension (png, svg, pdf, ...) and
+// writes it atomically (WriteFileAtomic): an interruption or a full disk leaves the old file or
+// the new one, never a part. (gonum's Plot.Save truncates the file before it draws.)
+func SavePlot(p *plot.Plot, width, height vg.Length, path string) error {
+	format := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
+	w, err := p.WriterTo(width, height, format)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, buf.Bytes())
 }

@@ -1,13 +1,19 @@
 package results
 
 import (
+	"bytes"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // countNear counts the pixels of img within 30 (per channel) of c.
@@ -77,5 +83,50 @@ func TestPlotRunDrawsCurves(t *testing.T) {
 	}
 	if right == 0 {
 		t.Errorf("no validation curve in the bottom-right corner of the plot, where iteration 400 and the lowest losses are")
+	}
+}
+
+// TestSavePlotAtomic: SavePlot writes the format of the file's extension at the size asked, and
+// through a temporary file: when the write fails, the previous file is left whole (gonum's
+// Plot.Save empties it first).
+func TestSavePlotAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := plot.New()
+	p.Title.Text = "test"
+	path := filepath.Join(dir, "p.png")
+	if err := SavePlot(p, 2*vg.Inch, 1*vg.Inch, path); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 2*vgimg.DefaultDPI || b.Dy() != vgimg.DefaultDPI {
+		t.Errorf("PNG of %dx%d pixels, want %dx%d", b.Dx(), b.Dy(), 2*vgimg.DefaultDPI, vgimg.DefaultDPI)
+	}
+	svg := filepath.Join(dir, "p.svg")
+	if err := SavePlot(p, 2*vg.Inch, 1*vg.Inch, svg); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(svg); !strings.Contains(string(b), "<svg") {
+		t.Errorf("p.svg is not an SVG: %.80q", b)
+	}
+	if err := SavePlot(p, 2*vg.Inch, 1*vg.Inch, filepath.Join(dir, "p.nope")); err == nil {
+		t.Error("an unknown format was accepted")
+	}
+	// The temporary file cannot be made: the write fails, and the previous plot stays whole.
+	if err := os.Mkdir(path+".tmp", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.Title.Text = "another"
+	if err := SavePlot(p, 3*vg.Inch, 1*vg.Inch, path); err == nil {
+		t.Error("the write succeeded without its temporary file")
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, raw) {
+		t.Errorf("a failed write changed the previous plot (%d bytes, was %d)", len(now), len(raw))
 	}
 }

@@ -101,7 +101,7 @@ func (d *studyData) curvePlot(path, title string, curve func(*runRecord) ([]floa
 		p.Y.Min, p.Y.Max = yMin-margin, yMax+3*margin
 	}
 	p.Legend.Top = true
-	return p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+	return results.SavePlot(p, 9*vg.Inch, 5.5*vg.Inch, path)
 }
 
 // diffCurvePlot draws, per SMI configuration, the mean over seeds of its curve minus run 0's
@@ -150,7 +150,7 @@ func (d *studyData) diffCurvePlot(path string, curve func(*runRecord) ([]float64
 	zero.Color = color.Black
 	p.Add(zero)
 	p.Legend.Top = true
-	return p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+	return results.SavePlot(p, 9*vg.Inch, 5.5*vg.Inch, path)
 }
 
 func (d *studyData) maxIters() int {
@@ -268,7 +268,7 @@ func (d *studyData) intervalPlot(path string, m measure) error {
 	p.X.Min, p.X.Max = -0.5, float64(len(d.runs))-0.5
 	p.Y.Tick.Marker = preciseTicks{}
 	p.NominalX(names...)
-	return p.Save(7*vg.Inch, 4*vg.Inch, path)
+	return results.SavePlot(p, 7*vg.Inch, 4*vg.Inch, path)
 }
 
 // claimsPlot draws each claim's paired change from run 0 (percent of run 0, 95% CI) beside
@@ -330,5 +330,5 @@ func (d *studyData) claimsPlot(path string) error {
 	}
 	p.NominalY(rev...)
 	p.Y.Min, p.Y.Max = -0.5, float64(len(claims))-0.5
-	return p.Save(10*vg.Inch, 5*vg.Inch, path)
+	return results.SavePlot(p, 10*vg.Inch, 5*vg.Inch, path)
 }

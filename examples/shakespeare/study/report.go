@@ -430,7 +430,7 @@ func reportPlots(dir string, groups []*group) ([]string, error) {
 	}
 	p.Legend.Top = true
 	path := filepath.Join(dir, "loss_curves.png")
-	if err := p.Save(9*vg.Inch, 5.5*vg.Inch, path); err != nil {
+	if err := results.SavePlot(p, 9*vg.Inch, 5.5*vg.Inch, path); err != nil {
 		return nil, err
 	}
 	written = append(written, path)
@@ -498,7 +498,7 @@ func intervalPlot(dir string, groups []*group, d metricDef) (string, error) {
 	p.X.Tick.Label.Rotation = 0
 	name := strings.NewReplacer(" ", "_", "/", "_", "%", "pct", ",", "", "(", "", ")", "").Replace(d.name)
 	path := filepath.Join(dir, name+".png")
-	return path, p.Save(vg.Length(max(5, 1.5*float64(len(means))))*vg.Inch, 4*vg.Inch, path)
+	return path, results.SavePlot(p, vg.Length(max(5, 1.5*float64(len(means))))*vg.Inch, 4*vg.Inch, path)
 }
 
 // preciseTicks labels gonum's default ticks with enough digits to tell close ticks apart.

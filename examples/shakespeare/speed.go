@@ -154,7 +154,11 @@ func interleavedSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, to
 			return took, err
 		}}
 	}
-	fmt.Printf("Measuring %d models, %d interleaved repetitions of %d characters...\n", len(dirs), reps, tokens)
+	models := fmt.Sprintf("%d models", len(dirs))
+	if len(dirs) == 1 {
+		models = "1 model"
+	}
+	fmt.Printf("Measuring %s, %d interleaved repetitions of %d characters...\n", models, reps, tokens)
 	res, err := benchmarks.Interleave(cases, benchmarks.Options{Warmup: warmup, Rounds: reps, MinRounds: reps})
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ func newMetrics(b backends.Backend, o *trainOptions, ctx *context.Context, cfg g
 		Preset: o.Preset, Run: o.Run, RunName: r.Name, Seed: o.Seed, Config: cfg, SMI: smiSettings(ctx),
 		Params: cfg.NumParams(true), Backend: backend.Description(b), Machine: results.ThisMachine(),
 		GoVersion: runtime.Version(), FinishedUTC: results.NowUTC(),
-		TrainSeconds: h.TrainSeconds, Smoothing: results.SmoothingDoc,
+		TrainSeconds: h.TrainSeconds, TrainStarts: h.TrainStarts, Smoothing: results.SmoothingDoc,
 		EvalSeconds: h.EvalSeconds, CheckpointSeconds: h.CheckpointSeconds, CheckpointWriteSeconds: h.CheckpointWriteSeconds,
 		IterLoss: h.IterLoss, Evals: h.Evals, SMITelemetry: h.Telemetry, Deterministic: h.Deterministic,
 	}

@@ -189,6 +189,11 @@ type history struct {
 	// order first used; empty in checkpoints written before it was recorded.
 	Devices []int `json:"devices,omitempty"`
 
+	// TrainStarts: the invocations that trained the iterations recorded here, each of which
+	// compiled the training step within TrainSeconds; 0 in checkpoints written before it was
+	// recorded (and then never counted: the starts before are unknown).
+	TrainStarts int `json:"train_starts,omitempty"`
+
 	// Wall time outside the training steps (see results.Metrics): the evaluations, training's waits for
 	// checkpoints, and the checkpoints' background writes; each up to the checkpoint that holds it.
 	EvalSeconds            float64 `json:"eval_seconds"`
@@ -389,6 +394,9 @@ func startRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 	// The device counts that train: this invocation's joins the record when it trains iterations.
 	if n := par.numDevices(); len(hist.IterLoss) < cfg.MaxIters && !slices.Contains(hist.Devices, n) {
 		hist.Devices = append(hist.Devices, n)
+	}
+	if len(hist.IterLoss) < cfg.MaxIters && (len(hist.IterLoss) == 0 || hist.TrainStarts > 0) {
+		hist.TrainStarts++
 	}
 	if err := store.prepareStaging(); err != nil {
 		return nil, err

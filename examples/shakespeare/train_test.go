@@ -192,6 +192,10 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	if want := backend.Deterministic(); whole.Deterministic != want || resumed.Deterministic != want {
 		t.Errorf("deterministic: uninterrupted %v, resumed %v, want %v", whole.Deterministic, resumed.Deterministic, want)
 	}
+	// Each start compiled the step within train_seconds: the record says how many there were.
+	if whole.TrainStarts != 1 || resumed.TrainStarts != 2 {
+		t.Errorf("train_starts: uninterrupted %d, resumed %d, want 1 and 2", whole.TrainStarts, resumed.TrainStarts)
+	}
 	if resumed.FinalValLoss != whole.FinalValLoss || len(resumed.SMITelemetry) != 30 {
 		t.Fatalf("final validation loss %.7f vs %.7f; %d telemetry points", resumed.FinalValLoss, whole.FinalValLoss, len(resumed.SMITelemetry))
 	}

@@ -42,7 +42,10 @@ type Metrics struct {
 
 	TrainSeconds      float64 `json:"train_seconds"`        // training steps only: no evaluation, checkpoints or measurement
 	TrainTokensPerSec float64 `json:"train_tokens_per_sec"` // batch_size*block_size*max_iters / train_seconds
-	TotalSeconds      float64 `json:"total_seconds"`        // this invocation of the command, end to end
+	// TrainStarts: the invocations that trained the run (1 unless resumed); each compiled the
+	// training step within train_seconds. Absent for runs begun before it was recorded.
+	TrainStarts  int     `json:"train_starts,omitempty"`
+	TotalSeconds float64 `json:"total_seconds"` // this invocation of the command, end to end
 
 	// Wall time beside the training steps, over the whole run like train_seconds.
 	EvalSeconds            float64 `json:"eval_seconds"`             // the evaluations (the first compiles their program)

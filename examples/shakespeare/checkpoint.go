@@ -265,7 +265,7 @@ func (s ckptStore) save(snap *snapshot) (err error) {
 		if err != nil {
 			_ = os.RemoveAll(s.staging())
 			_ = os.Mkdir(s.staging(), 0o755)
-			err = s.describeFailure(step, err)
+			err = s.describeFailure(step, snap.bytes(), err)
 		}
 	}()
 	if _, statErr := os.Lstat(final); statErr == nil {
@@ -447,27 +447,60 @@ func removeLegacy(dir string) error {
 	return nil
 }
 
+// bytes is the size of the variables' values in snap: about what its checkpoint's files hold.
+func (snap *snapshot) bytes() int64 {
+	var n int64
+	for v := range snap.ctx.IterVariables() {
+		if t, err := v.Value(); err == nil && t != nil {
+			n += int64(t.Memory())
+		}
+	}
+	return n
+}
+
 // describeFailure turns a failed save into an error that says what is safe and, for a full
-// disk, how much space a checkpoint needs and how much there is.
-func (s ckptStore) describeFailure(step int, err error) error {
+// disk, how much space the run's checkpoints need and how much there is. snapBytes is the size of
+// the state being saved: the estimate of a checkpoint's size until one exists.
+func (s ckptStore) describeFailure(step int, snapBytes int64, err error) error {
+	all, _ := s.list()
 	last := "No earlier checkpoint exists: the run would start over"
-	if all, _ := s.list(); len(all) > 0 && all[0].step >= 0 {
+	if len(all) > 0 && all[0].step >= 0 {
 		last = fmt.Sprintf("The checkpoint of iteration %d (%s) is intact", all[0].step, all[0].dir)
 	}
 	msg := fmt.Sprintf("saving the checkpoint of iteration %d in %s failed: %v", step, s.dir, err)
-	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left") {
-		need := "an unknown amount"
-		if all, _ := s.list(); len(all) > 0 {
-			need = fmt.Sprintf("about %s (the size of the last checkpoint)", humanBytes(dirSize(all[0].dir)))
-		}
-		free := "unknown"
-		var st syscall.Statfs_t
-		if syscall.Statfs(s.dir, &st) == nil {
-			free = humanBytes(int64(st.Bavail) * int64(st.Bsize))
-		}
-		msg += fmt.Sprintf(".\nThe disk is full: a checkpoint needs %s, and %s is free there", need, free)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || strings.Contains(err.Error(), "no space left") {
+		msg += ".\n" + s.spaceNeeded(all, snapBytes)
 	}
 	return fmt.Errorf("%s.\n%s; free space (or fix the cause) and run the same command to resume", msg, last)
+}
+
+// spaceNeeded says, after a save failed for want of space, what the run's checkpoints need: it
+// keeps the newest keepCheckpoints and writes the next one beside them before it removes the
+// oldest, so until keepCheckpoints exist each save adds one, and then the disk holds one more
+// than that while a save is under way. all: the checkpoints there now.
+func (s ckptStore) spaceNeeded(all []savedCheckpoint, snapBytes int64) string {
+	size, from := snapBytes, "the state being saved"
+	k := 0
+	for _, c := range all {
+		if c.step >= 0 {
+			k++
+		}
+	}
+	if k > 0 {
+		size, from = dirSize(all[0].dir), "the last checkpoint"
+	}
+	more := int64(keepCheckpoints+1-min(k, keepCheckpoints)) * size
+	free := "an unknown amount"
+	var st syscall.Statfs_t
+	if syscall.Statfs(s.dir, &st) == nil {
+		if st.Files > 0 && st.Ffree == 0 {
+			return fmt.Sprintf("The file system is out of inodes: it can hold no more files (%d in all), whatever its free space", st.Files)
+		}
+		free = humanBytes(int64(st.Bavail) * int64(st.Bsize))
+	}
+	return fmt.Sprintf("The disk is full: a checkpoint needs about %s (%s); the run keeps the newest %d and writes the next beside them "+
+		"before removing the oldest, so with %d there now it needs about %s free to go on, and %s is free there",
+		humanBytes(size), from, keepCheckpoints, k, humanBytes(more), free)
 }
 
 func dirSize(dir string) int64 {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -196,5 +199,50 @@ func TestSaveReplacesWhatDoesNotReadBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		resave(tc.name)
+	}
+}
+
+// TestSpaceNeeded: after a save failed for want of space, the message gives what the run needs to
+// go on: a checkpoint's size (the last one's, or the state's before any exists) for each save
+// until the newest keepCheckpoints exist, and one more while the next is written; and a file
+// system out of inodes is named as such, not as short of bytes.
+func TestSpaceNeeded(t *testing.T) {
+	store := runStore(t.TempDir())
+	const size = 3 << 20
+	var all []savedCheckpoint
+	for k := 0; k <= keepCheckpoints; k++ {
+		want := fmt.Sprintf("needs about %s (%s)", humanBytes(size), map[bool]string{true: "the state being saved", false: "the last checkpoint"}[k == 0])
+		wantMore := fmt.Sprintf("with %d there now it needs about %s free to go on", k, humanBytes(int64(keepCheckpoints+1-k)*size))
+		got := store.spaceNeeded(all, size)
+		if !strings.Contains(got, want) || !strings.Contains(got, wantMore) || !strings.Contains(got, "is free there") {
+			t.Errorf("%d checkpoints: %q, want %q and %q", k, got, want, wantMore)
+		}
+		dir := store.stepDir(10 * (k + 1))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "w.bin"), make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		all, _ = store.list()
+	}
+
+	small := t.TempDir()
+	if exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=8", "tmpfs", small).Run() != nil {
+		t.Log("cannot mount a tmpfs here: the inode case is not checked")
+		return
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", small).Run() })
+	if err := os.Mkdir(runStore(small).dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if os.WriteFile(filepath.Join(small, fmt.Sprint(i)), nil, 0o644) != nil {
+			break
+		}
+	}
+	err := runStore(small).describeFailure(20, size, fmt.Errorf("open: %w", syscall.ENOSPC))
+	if !strings.Contains(err.Error(), "out of inodes") || strings.Contains(err.Error(), "The disk is full") {
+		t.Errorf("inodes exhausted: %v", err)
 	}
 }

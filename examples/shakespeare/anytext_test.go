@@ -95,10 +95,11 @@ func TestTrainsOnAnyText(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "was trained on another text") {
 		t.Errorf("sample with tiny Shakespeare: got %v, want an error saying the run trained on another text", err)
 	}
-	// Resuming with another text is refused like any other change of settings.
+	// Resuming with another text is refused, naming the text as the cause.
 	args[3] = sharedData
-	if err := runCommand(cmdTrain, args); err == nil || !strings.Contains(err.Error(), "data_sha256") {
-		t.Errorf("resuming on tiny Shakespeare: got %v, want the data's checksum named as a different setting", err)
+	if err := runCommand(cmdTrain, args); err == nil || !strings.Contains(err.Error(), "was trained on another text") ||
+		!strings.Contains(err.Error(), "pass -data with the text it was trained on") {
+		t.Errorf("resuming on tiny Shakespeare: got %v, want the run's text named as the cause, and -data as the cure", err)
 	}
 	// The study's runs are the paper's: tiny Shakespeare only.
 	err = runCommand(cmdStudy, []string{"-data", text, "-dir", filepath.Join(t.TempDir(), "study"), "-runs", "0", "-seeds", "1"})

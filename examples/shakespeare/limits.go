@@ -189,12 +189,18 @@ func checkRunData(ctx *context.Context, corpus *data.Corpus, dir string) error {
 	if trained == corpus.SHA256 {
 		return nil
 	}
+	return errOtherText(dir, trained, corpus.SHA256)
+}
+
+// errOtherText says that the run in dir was trained on the text of checksum trained, not on the
+// one given (given).
+func errOtherText(dir, trained, given string) error {
 	what := "another text"
 	if trained == data.SHA256 {
 		what = "tiny Shakespeare"
 	}
 	return fmt.Errorf("%s was trained on %s (sha256 %s), not on the text given (sha256 %s): pass -data with the text it was trained on",
-		dir, what, trained, corpus.SHA256)
+		dir, what, trained, given)
 }
 
 func dataInfo(path string, corpus *data.Corpus) *results.DataInfo {

@@ -727,6 +727,11 @@ func restore(ctx *context.Context, store ckptStore) (hist *history, from string,
 	if len(skipped) > 0 {
 		fmt.Printf("Using the checkpoint of iteration %d: newer ones do not read back (%s).\n", len(hist.IterLoss), strings.Join(skipped, "; "))
 	}
+	// Another text first: the cure is the file it trained on, not another run.
+	if trained, given := context.GetParamOr(saved, paramData, ""), context.GetParamOr(ctx, paramData, ""); trained != given {
+		return nil, "", fmt.Errorf("%v.\nTo train this text instead: -restart discards the run and starts over, or -out trains in another directory",
+			errOtherText(filepath.Dir(store.dir), trained, given))
+	}
 	var diffs []string
 	ctx.EnumerateParams(func(scope, key string, value any) {
 		if old, ok := saved.GetParam(key); !ok || fmt.Sprint(old) != fmt.Sprint(value) {

@@ -82,7 +82,10 @@ func Ensure(path string, download bool) error {
 		return fmt.Errorf("cannot read the data file: %w", err)
 	}
 	if !download {
-		return fmt.Errorf("data file %s not found: download %s to that path, or pass -data with the file's location", path, URL)
+		// Any text may be there (a run resumes only on the text it began with): the cure is the
+		// file's location, not tiny Shakespeare copied under its name.
+		return fmt.Errorf("data file %s not found: pass -data with the location of the text (a run resumes only on the text it trained on), "+
+			"or leave -data out for tiny Shakespeare (downloaded from %s to %s)", path, URL, DefaultPath())
 	}
 	if err := fetch(URL, path); err != nil {
 		return fmt.Errorf("data file %s not found and downloading it failed: %v\n"+

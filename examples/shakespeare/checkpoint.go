@@ -18,6 +18,7 @@ import (
 	gomlxopt "github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/results"
+	"github.com/smi-gomlx/smi/internal/writable"
 )
 
 // A run's checkpoints live in RUN/checkpoint, one directory per saved iteration:
@@ -70,7 +71,13 @@ type savedCheckpoint struct {
 func (s ckptStore) list() ([]savedCheckpoint, error) {
 	entries, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
+		if broken := writable.BrokenLink(s.dir); broken != nil {
+			return nil, fmt.Errorf("the checkpoint directory: %w", broken)
+		}
 		return nil, nil
+	}
+	if info, statErr := os.Stat(s.dir); statErr == nil && !info.IsDir() {
+		return nil, fmt.Errorf("%s is a file, where the run keeps its checkpoint directory: move it away", s.dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the checkpoint directory: %w", err)
@@ -192,6 +199,9 @@ func (s ckptStore) clean() error {
 // interrupted save left.
 func (s ckptStore) prepareStaging() error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		if broken := writable.BrokenLink(s.dir); broken != nil {
+			err = broken
+		}
 		return fmt.Errorf("cannot create the checkpoint directory: %w", err)
 	}
 	if err := s.clean(); err != nil {

@@ -246,3 +246,25 @@ func TestSpaceNeeded(t *testing.T) {
 		t.Errorf("inodes exhausted: %v", err)
 	}
 }
+
+// TestCheckpointDirInTheWay: a file or a symbolic link to nothing where a run keeps its checkpoint
+// directory is named as such, by list (which a resume reads first) and by prepareStaging (before
+// a new run's first save); they said "not a directory" beside advice to use -restart, and "mkdir:
+// file exists".
+func TestCheckpointDirInTheWay(t *testing.T) {
+	for name, put := range map[string]func(string) error{
+		"is a file":                          func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) },
+		"is a symbolic link to /nonexistent": func(p string) error { return os.Symlink("/nonexistent", p) },
+	} {
+		store := runStore(t.TempDir())
+		if err := put(store.dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.list(); err == nil || !strings.Contains(err.Error(), store.dir+" "+name) {
+			t.Errorf("list: %v, want %q", err, name)
+		}
+		if err := store.prepareStaging(); err == nil || name != "is a file" && !strings.Contains(err.Error(), name) {
+			t.Errorf("prepareStaging: %v, want %q", err, name)
+		}
+	}
+}

@@ -718,6 +718,9 @@ func newTrainer(b backends.Backend, ctx *context.Context, cfg gpt.Config, opt go
 // one line each.
 func restore(ctx *context.Context, store ckptStore) (hist *history, from string, err error) {
 	c, saved, hist, skipped, found, err := store.newest()
+	if err != nil && !found { // the directory itself cannot be read: -restart would not help
+		return nil, "", err
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%v\nUse -restart to discard them and start over (it deletes %s)", err, store.dir)
 	}

@@ -52,6 +52,9 @@ func Folder(path string) error {
 // makeFolders makes the folder dir and those above it that are missing, and returns those it
 // may have made, deepest first (for removeFolders), also when it fails.
 func makeFolders(dir string) ([]string, error) {
+	if err := BrokenLink(dir); err != nil {
+		return nil, err
+	}
 	var missing []string
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
@@ -69,5 +72,26 @@ func makeFolders(dir string) ([]string, error) {
 func removeFolders(dirs []string) {
 	for _, d := range dirs {
 		_ = os.Remove(d)
+	}
+}
+
+// BrokenLink reports path, or the first folder above it, that is a symbolic link leading nowhere:
+// to nothing, or round a loop. os.MkdirAll says only "file exists" for either.
+func BrokenLink(path string) error {
+	for d := filepath.Clean(path); ; d = filepath.Dir(d) {
+		info, err := os.Lstat(d)
+		if err == nil && info.Mode()&os.ModeSymlink != 0 {
+			if _, err := os.Stat(d); err != nil {
+				target, _ := os.Readlink(d)
+				if errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("%s is a symbolic link to %s, which does not exist", d, target)
+				}
+				return fmt.Errorf("%s is a symbolic link that leads nowhere (to %s): %v", d, target, errors.Unwrap(err))
+			}
+			return nil // a link that resolves: the folders above it are its target's
+		}
+		if err == nil || filepath.Dir(d) == d {
+			return nil // exists, and is no link: a broken link above would have failed the Lstat
+		}
 	}
 }

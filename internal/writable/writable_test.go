@@ -64,3 +64,31 @@ func TestFolder(t *testing.T) {
 		t.Error("a folder under a file: no error")
 	}
 }
+
+// TestBrokenLink: a symbolic link to nothing or round a loop, as the folder or above it, is named
+// with its target (os.MkdirAll says "file exists" for both); links that resolve are fine.
+func TestBrokenLink(t *testing.T) {
+	dir := t.TempDir()
+	for _, l := range [][2]string{{"nowhere", "dangling"}, {"loop2", "loop1"}, {"loop1", "loop2"}, {".", "fine"}} {
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"dangling", "dangling is a symbolic link to nowhere, which does not exist"},
+		{"dangling/a/b", "dangling is a symbolic link to nowhere, which does not exist"},
+		{"loop1", "loop1 is a symbolic link that leads nowhere (to loop2)"},
+		{"loop1/run", "loop1 is a symbolic link that leads nowhere (to loop2)"},
+		{"fine/new/run", ""},
+		{"new/run", ""},
+	} {
+		err := BrokenLink(filepath.Join(dir, tc.path))
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.path, err, tc.want)
+		}
+		// Folder says the same.
+		if err := Folder(filepath.Join(dir, tc.path)); tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("Folder(%s): %v, want %q", tc.path, err, tc.want)
+		}
+	}
+}

@@ -275,7 +275,7 @@ func (s ckptStore) save(snap *snapshot) (err error) {
 		if err != nil {
 			_ = os.RemoveAll(s.staging())
 			_ = os.Mkdir(s.staging(), 0o755)
-			err = s.describeFailure(step, snap.bytes(), err)
+			err = s.describeFailure(step, estimateCheckpoint(snap.ctx, snap.step, len(snap.hist.Evals)), err)
 		}
 	}()
 	if _, statErr := os.Lstat(final); statErr == nil {
@@ -457,10 +457,16 @@ func removeLegacy(dir string) error {
 	return nil
 }
 
-// bytes is the size of the variables' values in snap: about what its checkpoint's files hold.
-func (snap *snapshot) bytes() int64 {
-	var n int64
-	for v := range snap.ctx.IterVariables() {
+// estimateCheckpoint is about the size of a checkpoint of ctx whose history holds iters
+// iterations and evals evaluations, from what the files hold: each variable's values, its
+// metadata (under 256 bytes), the hyperparameters (under 4 KiB), and the history, indented JSON
+// of under 160 bytes an iteration (its loss and SMI's telemetry) and 128 an evaluation. (The
+// tiny preset with one layer, at 40 iterations: 218,196 bytes of values, 10,593 of metadata for
+// its 46 variables, 5,874 of history.)
+func estimateCheckpoint(ctx *context.Context, iters, evals int) int64 {
+	n := int64(4096 + 160*iters + 128*evals)
+	for v := range ctx.IterVariables() {
+		n += 256
 		if t, err := v.Value(); err == nil && t != nil {
 			n += int64(t.Memory())
 		}
@@ -469,8 +475,8 @@ func (snap *snapshot) bytes() int64 {
 }
 
 // describeFailure turns a failed save into an error that says what is safe and, for a full
-// disk, how much space the run's checkpoints need and how much there is. snapBytes is the size of
-// the state being saved: the estimate of a checkpoint's size until one exists.
+// disk, how much space the run's checkpoints need and how much there is. snapBytes is the
+// estimated size of the checkpoint being saved (estimateCheckpoint), used until one exists.
 func (s ckptStore) describeFailure(step int, snapBytes int64, err error) error {
 	all, _ := s.list()
 	last := "No earlier checkpoint exists: the run would start over"
@@ -484,33 +490,83 @@ func (s ckptStore) describeFailure(step int, snapBytes int64, err error) error {
 	return fmt.Errorf("%s.\n%s; free space (or fix the cause) and run the same command to resume", msg, last)
 }
 
-// spaceNeeded says, after a save failed for want of space, what the run's checkpoints need: it
-// keeps the newest keepCheckpoints and writes the next one beside them before it removes the
-// oldest, so until keepCheckpoints exist each save adds one, and then the disk holds one more
-// than that while a save is under way. all: the checkpoints there now.
-func (s ckptStore) spaceNeeded(all []savedCheckpoint, snapBytes int64) string {
-	size, from := snapBytes, "the state being saved"
-	k := 0
+// checkpointSize is the size of one of the run's checkpoints, with where it comes from: the newest
+// in all (the checkpoints there now), else stateBytes, the size of the state to save; and k, the
+// number of checkpoints there now.
+func checkpointSize(all []savedCheckpoint, stateBytes int64) (size int64, from string, k int) {
 	for _, c := range all {
 		if c.step >= 0 {
 			k++
 		}
 	}
 	if k > 0 {
-		size, from = dirSize(all[0].dir), "the last checkpoint"
+		return dirSize(all[0].dir), "the last checkpoint", k
 	}
-	more := int64(keepCheckpoints+1-min(k, keepCheckpoints)) * size
-	free := "an unknown amount"
+	return stateBytes, "estimated from the state being saved", 0
+}
+
+// spaceToGoOn is the free space the run's next saves need, with k checkpoints there now and
+// checkpoints of size bytes: it keeps the newest keepCheckpoints and writes the next beside them
+// before it removes the oldest, so until keepCheckpoints exist each save adds one, and then the
+// disk holds one more than that while a save is under way. saves bounds the count by the saves
+// left to the run (-1: no bound).
+func spaceToGoOn(k int, size int64, saves int) int64 {
+	n := keepCheckpoints + 1 - min(k, keepCheckpoints)
+	if saves >= 0 {
+		n = min(n, saves)
+	}
+	return int64(n) * size
+}
+
+// freeSpace is the space free to an unprivileged writer where dir is, and whether the file system
+// is out of inodes (it holds no more files, whatever its free space); ok is false when unknown.
+func freeSpace(dir string) (free int64, noInodes, ok bool) {
 	var st syscall.Statfs_t
-	if syscall.Statfs(s.dir, &st) == nil {
-		if st.Files > 0 && st.Ffree == 0 {
-			return fmt.Sprintf("The file system is out of inodes: it can hold no more files (%d in all), whatever its free space", st.Files)
+	if syscall.Statfs(dir, &st) != nil {
+		return 0, false, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), st.Files > 0 && st.Ffree == 0, true
+}
+
+// spaceNeeded says, after a save failed for want of space, what the run's checkpoints need to go
+// on (spaceToGoOn) and what is free. all: the checkpoints there now.
+func (s ckptStore) spaceNeeded(all []savedCheckpoint, snapBytes int64) string {
+	size, from, k := checkpointSize(all, snapBytes)
+	free := "an unknown amount"
+	if n, noInodes, ok := freeSpace(s.dir); ok {
+		if noInodes {
+			return "The file system is out of inodes: it can hold no more files, whatever its free space"
 		}
-		free = humanBytes(int64(st.Bavail) * int64(st.Bsize))
+		free = humanBytes(n)
 	}
 	return fmt.Sprintf("The disk is full: a checkpoint needs about %s (%s); the run keeps the newest %d and writes the next beside them "+
 		"before removing the oldest, so with %d there now it needs about %s free to go on, and %s is free there",
-		humanBytes(size), from, keepCheckpoints, k, humanBytes(more), free)
+		humanBytes(size), from, keepCheckpoints, k, humanBytes(spaceToGoOn(k, size, -1)), free)
+}
+
+// spaceWarning is the warning a run prints at its first step when the disk cannot hold the
+// checkpoints it will save (saves of them left), or "" when it can. stateBytes: a checkpoint's
+// size until one exists (estimateCheckpoint).
+func (s ckptStore) spaceWarning(stateBytes int64, saves int) string {
+	all, err := s.list()
+	if err != nil {
+		return ""
+	}
+	size, _, k := checkpointSize(all, stateBytes)
+	need := spaceToGoOn(k, size, saves)
+	free, noInodes, ok := freeSpace(s.dir)
+	switch {
+	case !ok || need == 0:
+		return ""
+	case noInodes:
+		return fmt.Sprintf("Warning: the file system of %s is out of inodes: the next checkpoint will fail unless files are removed "+
+			"(the run then stops, with its last checkpoint).", s.dir)
+	case free >= need:
+		return ""
+	}
+	return fmt.Sprintf("Warning: %s has %s free, and this run's checkpoints need about %s more (about %s each; the newest %d are kept "+
+		"and the next is written beside them): a save will fail for want of space unless some is freed (the run then stops, with its last checkpoint).",
+		s.dir, humanBytes(free), humanBytes(need), humanBytes(size), keepCheckpoints)
 }
 
 func dirSize(dir string) int64 {

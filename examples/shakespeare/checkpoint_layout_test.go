@@ -211,7 +211,7 @@ func TestSpaceNeeded(t *testing.T) {
 	const size = 3 << 20
 	var all []savedCheckpoint
 	for k := 0; k <= keepCheckpoints; k++ {
-		want := fmt.Sprintf("needs about %s (%s)", humanBytes(size), map[bool]string{true: "the state being saved", false: "the last checkpoint"}[k == 0])
+		want := fmt.Sprintf("needs about %s (%s)", humanBytes(size), map[bool]string{true: "estimated from the state being saved", false: "the last checkpoint"}[k == 0])
 		wantMore := fmt.Sprintf("with %d there now it needs about %s free to go on", k, humanBytes(int64(keepCheckpoints+1-k)*size))
 		got := store.spaceNeeded(all, size)
 		if !strings.Contains(got, want) || !strings.Contains(got, wantMore) || !strings.Contains(got, "is free there") {
@@ -266,5 +266,37 @@ func TestCheckpointDirInTheWay(t *testing.T) {
 		if err := store.prepareStaging(); err == nil || name != "is a file" && !strings.Contains(err.Error(), name) {
 			t.Errorf("prepareStaging: %v, want %q", err, name)
 		}
+	}
+}
+
+// TestSpaceWarning: at its first step a run warns when the disk cannot hold the checkpoints it
+// has left to save (each save adds one until the newest 3 exist, and one more is written beside
+// them), and only then.
+func TestSpaceWarning(t *testing.T) {
+	for _, tc := range []struct{ k, saves, want int }{
+		{0, -1, 4}, {0, 2, 2}, {1, -1, 3}, {3, -1, 1}, {5, -1, 1}, {3, 0, 0},
+	} {
+		if got := spaceToGoOn(tc.k, 10, tc.saves); got != int64(10*tc.want) {
+			t.Errorf("%d checkpoints, %d saves left: %d, want %d", tc.k, tc.saves, got, 10*tc.want)
+		}
+	}
+	small := t.TempDir()
+	if exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).Run() != nil {
+		t.Log("cannot mount a tmpfs here: the warning itself is not checked")
+		return
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", small).Run() })
+	store := runStore(small)
+	if err := os.Mkdir(store.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if w := store.spaceWarning(300<<10, 5); !strings.Contains(w, "a save will fail for want of space") || !strings.Contains(w, "need about 1.2 MiB more") {
+		t.Errorf("4 checkpoints of 300 KiB on a 1 MiB disk: %q", w)
+	}
+	if w := store.spaceWarning(300<<10, 2); w != "" {
+		t.Errorf("2 checkpoints of 300 KiB left to save on a 1 MiB disk: %q", w)
+	}
+	if w := store.spaceWarning(100<<10, -1); w != "" {
+		t.Errorf("checkpoints of 100 KiB on a 1 MiB disk: %q", w)
 	}
 }

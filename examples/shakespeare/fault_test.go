@@ -522,6 +522,10 @@ func TestSaveOnFullDisk(t *testing.T) {
 	if err == nil {
 		t.Fatalf("training into a full disk succeeded:\n%s", out.String())
 	}
+	// On a real small disk the run said at its first step that its checkpoints would not fit.
+	if mounted && !strings.Contains(out.String(), "a save will fail for want of space") {
+		t.Errorf("no warning at the first step that the checkpoints will not fit:\n%s", out.String())
+	}
 	for _, want := range []string{"disk is full", "a checkpoint needs about", "is free there", "of iteration 9", "is intact", "run the same command to resume"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the error lacks %q:\n%s", want, out.String())

@@ -573,11 +573,30 @@ func (r *runState) afterStep(_ *train.Loop, metrics []*tensors.Tensor) error {
 			errStopped, iter, r.cfg.MaxIters, r.store.stepDir(iter))
 		return r.stopErr
 	}
+	if iter == r.startIter+1 { // the optimizer's state exists from the first step on
+		r.warnSpace(iter)
+	}
 	if stepHook != nil {
 		stepHook(iter)
 	}
 	r.stepStart = time.Now()
 	return nil
+}
+
+// warnSpace warns, once the state is whole, when the disk cannot hold the checkpoints the run has
+// left to save after iteration iter (ckptStore.spaceWarning): while it trains on, space can be
+// freed before a save fails.
+func (r *runState) warnSpace(iter int) {
+	saves := 0
+	for i := iter + 1; i <= r.cfg.MaxIters; i++ {
+		if i%r.cfg.EvalInterval == 0 || i == r.cfg.MaxIters || r.o.CheckpointEvery > 0 && i%r.o.CheckpointEvery == 0 {
+			saves++
+		}
+	}
+	last := estimateCheckpoint(r.ctx, r.cfg.MaxIters, r.cfg.MaxIters/r.cfg.EvalInterval+2) // the largest: the history grows
+	if w := r.store.spaceWarning(last, saves); w != "" {
+		fmt.Fprintln(os.Stderr, w)
+	}
 }
 
 // errDivergedStep stops the training loop at a step whose loss, or whose evaluation's, is not

@@ -121,6 +121,23 @@ func TestStudyRefusesAnotherRecipe(t *testing.T) {
 	if err := o.checkRecipe(other); !cli.IsUsage(err) {
 		t.Errorf("another recipe in study.json: %v, want a usage error", err)
 	}
+
+	// A publish folder is checked the same way (a study with -set and no -publish published over
+	// the committed study of its preset), and may not be the study folder itself.
+	p := &Options{Dir: t.TempDir(), Publish: o.Dir}
+	if err := p.checkPublish(&m.Config); err != nil {
+		t.Errorf("publishing the same recipe: %v", err)
+	}
+	if err := p.checkPublish(&other); !cli.IsUsage(err) || !strings.Contains(err.Error(), "another -publish") {
+		t.Errorf("publishing another recipe: %v, want a usage error naming -publish", err)
+	}
+	if err := p.checkPublish(nil); err != nil {
+		t.Errorf("runs of several recipes (nothing to compare): %v", err)
+	}
+	p.Publish = p.Dir + string(filepath.Separator) + "."
+	if err := p.checkPublish(&m.Config); !cli.IsUsage(err) || !strings.Contains(err.Error(), "is the study folder") {
+		t.Errorf("-publish the study folder: %v, want a usage error", err)
+	}
 }
 
 // TestReportTitlesRecipes: two sections of one preset and backend kind, of two recipes, get

@@ -56,6 +56,9 @@ func Run(o *Options, t Trainer, command string) error {
 	if o.Publish == "" {
 		o.Publish = o.defaultPublish(backend.PlatformOf(b))
 	}
+	if err := o.checkPublish(recipe); err != nil {
+		return err
+	}
 	o.reportSources()
 	s := &session{o: o, t: t, b: b, corpus: corpus, began: began}
 	if s.sf, s.inv, err = o.openStudyFile(command, b, began); err != nil {
@@ -358,15 +361,48 @@ func canonicalJSON(cfg, smi any) string {
 
 // checkRecipe refuses a study folder that already holds runs of another recipe than this
 // study's (recipe): a study folder holds one recipe (-set changes it), so that its study.json,
-// its measurements and what it publishes describe one. The runs' metrics.json and the recipes
-// that study.json's invocations recorded are compared; a folder without them passes.
-func (o *Options) checkRecipe(recipe gpt.Config) error {
+// its measurements and what it publishes describe one.
+func (o *Options) checkRecipe(recipe gpt.Config) error { return checkRecipeIn(o.Dir, "-dir", recipe) }
+
+// checkPublish refuses a publish folder that is the study folder (the published form leaves out
+// what the study folder keeps, such as the SMI telemetry) or that holds a published study of
+// another recipe (recipe; nil when the runs' recipes differ): publishing there would replace
+// that study's files with this one's, as a study with -set and no -publish did to the committed
+// study of its preset.
+func (o *Options) checkPublish(recipe *gpt.Config) error {
+	if sameFolder(o.Publish, o.Dir) {
+		return cli.Usagef("-publish %s is the study folder (-dir): give the published files a folder of their own", o.Publish)
+	}
+	if recipe == nil {
+		return nil
+	}
+	return checkRecipeIn(o.Publish, "-publish", *recipe)
+}
+
+// sameFolder reports whether paths a and b name one folder.
+func sameFolder(a, b string) bool {
+	abs := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		if r, err := filepath.Abs(p); err == nil {
+			p = r
+		}
+		return filepath.Clean(p)
+	}
+	return abs(a) == abs(b)
+}
+
+// checkRecipeIn refuses dir (the folder flagName names: a study folder or a publish folder) when
+// it holds runs of another recipe than recipe. The runs' metrics.json and the recipes that
+// study.json's invocations recorded are compared; a folder without them passes.
+func checkRecipeIn(dir, flagName string, recipe gpt.Config) error {
 	refuse := func(where string, other gpt.Config) error {
-		return cli.Usagef("%s holds runs of another recipe (%s) than this study's (%s): a study folder holds one recipe, so give this one another -dir",
-			where, strings.Join(recipeDiff(other, recipe), ", "), strings.Join(recipeDiff(recipe, other), ", "))
+		return cli.Usagef("%s holds runs of another recipe (%s) than this study's (%s): a study folder, and a folder it publishes in, hold one recipe, so give this one another %s",
+			where, strings.Join(recipeDiff(other, recipe), ", "), strings.Join(recipeDiff(recipe, other), ", "), flagName)
 	}
 	want := canonicalJSON(recipe, nil)
-	paths, _ := filepath.Glob(filepath.Join(o.Dir, "runs", "*", "metrics.json"))
+	paths, _ := filepath.Glob(filepath.Join(dir, "runs", "*", "metrics.json"))
 	for _, path := range paths {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -380,7 +416,7 @@ func (o *Options) checkRecipe(recipe gpt.Config) error {
 			return refuse(filepath.Dir(path), m.Config)
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(o.Dir, "study.json"))
+	raw, err := os.ReadFile(filepath.Join(dir, "study.json"))
 	if err != nil {
 		return nil
 	}
@@ -390,7 +426,7 @@ func (o *Options) checkRecipe(recipe gpt.Config) error {
 	}
 	for _, inv := range sf.Invocations {
 		if inv.Config != nil && canonicalJSON(*inv.Config, nil) != want {
-			return refuse(o.Dir, *inv.Config)
+			return refuse(dir, *inv.Config)
 		}
 	}
 	return nil

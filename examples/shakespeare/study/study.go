@@ -60,7 +60,7 @@ func studyFlags() (*flag.FlagSet, *Options, *string, *string, *string) {
 	fs.StringVar(&o.Report, "report", "", "the report to write (default docs/REPRODUCTION.md); its plots go to reproduction/<section>/ beside it")
 	fs.BoolVar(&o.ReportOnly, "report_only", false, "train and measure nothing: only write the report from the published folders (-from)")
 	fs.StringVar(&o.Data, "data", data.DefaultPath(), "tiny Shakespeare text file (the paper's data: no other text)")
-	fs.StringVar(&o.Set, "set", "", "hyperparameters for every run (see train -help); changes the recipe, so use another -dir")
+	fs.StringVar(&o.Set, "set", "", "hyperparameters for every run (see train -help); changes the recipe, so use another -dir and -publish")
 	fs.BoolVar(&o.Quiet, "quiet", false, "a line per evaluation instead of progress bars (for logs)")
 	fs.BoolVar(&o.NoSpeed, "no_speed", false, "skip the inference-speed and step-time measurements")
 	fs.IntVar(&o.StepRounds, "step_rounds", 10, "interleaved rounds of the training-step time measurement")

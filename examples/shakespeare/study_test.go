@@ -63,20 +63,28 @@ func TestStudy(t *testing.T) {
 	if !stat("tiny-run0-seed1").ModTime().Equal(first.ModTime()) {
 		t.Error("a finished run was trained again")
 	}
-	// Extended by a seed: only its runs are trained.
+	// Extended by a seed, named alone: only its runs are trained, and the measurements (one
+	// process each) cover every run of the study, not only the new ones.
 	before := stat("tiny-run5-seed2")
-	o = tinyStudy(dir, []int{0, 5}, []int64{1, 2, 3})
+	o = tinyStudy(dir, []int{0, 5}, []int64{3})
 	if err := study.Run(o, studyTrainer{}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if !stat("tiny-run5-seed2").ModTime().Equal(before.ModTime()) {
 		t.Error("extending the study retrained an existing run")
 	}
+	var speeds struct {
+		Rates map[string][]float64 `json:"tokens_per_sec"`
+	}
+	raw, _ := os.ReadFile(filepath.Join(o.Publish, "speed.json"))
+	if err := json.Unmarshal(raw, &speeds); err != nil || len(speeds.Rates) != 6 {
+		t.Errorf("speed.json after the extension measures %d models (%v), want the study's 6", len(speeds.Rates), err)
+	}
 	var sf struct {
 		Seeds       []int64           `json:"seeds"`
 		Invocations []json.RawMessage `json:"invocations"`
 	}
-	raw, _ := os.ReadFile(filepath.Join(o.Publish, "study.json"))
+	raw, _ = os.ReadFile(filepath.Join(o.Publish, "study.json"))
 	if err := json.Unmarshal(raw, &sf); err != nil || len(sf.Invocations) != 3 || len(sf.Seeds) != 3 {
 		t.Fatalf("study.json: %v, %+v", err, sf)
 	}

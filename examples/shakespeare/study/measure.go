@@ -41,7 +41,8 @@ func (o *Options) measureSpeed(t Trainer, b backends.Backend, corpus *data.Corpu
 	fmt.Printf("Measuring the inference speed of %d models, interleaved...\n", len(dirs))
 	rates, err := t.InferenceSpeed(b, corpus, dirs, o.SpeedTokens, o.SpeedReps)
 	if err != nil {
-		return err
+		return fmt.Errorf("measuring the inference speed of the study's %d final models: %w\n"+
+			"The measurement reads every finished run's final checkpoint; -no_speed leaves it out", len(dirs), err)
 	}
 	sp := speedFile{Tokens: o.SpeedTokens, Reps: o.SpeedReps, Backend: backend.Description(b), Machine: results.ThisMachine(),
 		Date: results.NowUTC(), Rates: map[string][]float64{}, Order: measureOrder}
@@ -54,15 +55,15 @@ func (o *Options) measureSpeed(t Trainer, b backends.Backend, corpus *data.Corpu
 	return o.publish("speed.json")
 }
 
-// measureSteps times the training steps of every configuration of the study, interleaved (see
+// measureSteps times the training steps of the study's configurations runs, interleaved (see
 // Trainer.StepTimes), unless steps.json already holds exactly these runs.
-func (o *Options) measureSteps(t Trainer, b backends.Backend, corpus *data.Corpus) error {
+func (o *Options) measureSteps(t Trainer, b backends.Backend, corpus *data.Corpus, runs []int) error {
 	path := filepath.Join(o.Dir, "steps.json")
 	if raw, err := os.ReadFile(path); err == nil {
 		var old stepFile
-		if json.Unmarshal(raw, &old) == nil && old.Order == measureOrder && len(old.Seconds) == len(o.Runs) && old.Rounds == o.StepRounds && old.StepsPerRound == o.StepSteps {
+		if json.Unmarshal(raw, &old) == nil && old.Order == measureOrder && len(old.Seconds) == len(runs) && old.Rounds == o.StepRounds && old.StepsPerRound == o.StepSteps {
 			same := true
-			for _, r := range o.Runs {
+			for _, r := range runs {
 				same = same && len(old.Seconds[fmt.Sprintf("run%d", r)]) == o.StepRounds
 			}
 			if same {
@@ -71,7 +72,7 @@ func (o *Options) measureSteps(t Trainer, b backends.Backend, corpus *data.Corpu
 		}
 	}
 	var specs []Spec
-	for _, r := range o.Runs {
+	for _, r := range runs {
 		specs = append(specs, o.spec(gridPoint{r, o.Seeds[0]}))
 	}
 	secs, err := t.StepTimes(b, corpus, specs, o.StepSteps, o.StepRounds)
@@ -80,7 +81,7 @@ func (o *Options) measureSteps(t Trainer, b backends.Backend, corpus *data.Corpu
 	}
 	sf := stepFile{StepsPerRound: o.StepSteps, Rounds: o.StepRounds, Backend: backend.Description(b), Machine: results.ThisMachine(),
 		Date: results.NowUTC(), Seconds: map[string][]float64{}, Order: measureOrder}
-	for i, r := range o.Runs {
+	for i, r := range runs {
 		sf.Seconds[fmt.Sprintf("run%d", r)] = secs[i]
 	}
 	if err := results.WriteJSON(path, sf); err != nil {

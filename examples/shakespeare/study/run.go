@@ -77,10 +77,16 @@ func Run(o *Options, t Trainer, command string) error {
 	// 3. The inference speed of every final model and the training-step time of every
 	// configuration, each interleaved in this one process.
 	if !o.NoSpeed {
-		if err := o.measureSpeed(t, b, corpus, s.finishedGrid()); err != nil {
+		// Every finished run of the study folder, not only this invocation's: an invocation that
+		// extends the study (more seeds, more runs) measures them all again in one process.
+		grid, err := s.studyGrid()
+		if err != nil {
 			return err
 		}
-		if err := o.measureSteps(t, b, corpus); err != nil {
+		if err := o.measureSpeed(t, b, corpus, grid); err != nil {
+			return err
+		}
+		if err := o.measureSteps(t, b, corpus, s.sf.Runs); err != nil {
 			return err
 		}
 	}
@@ -113,9 +119,31 @@ func Run(o *Options, t Trainer, command string) error {
 	return nil
 }
 
-// finishedGrid is the grid without the runs that diverged: those with a final model.
+// finishedGrid is this invocation's grid without the runs that diverged: those with a final model.
 func (s *session) finishedGrid() []gridPoint {
 	return slices.DeleteFunc(s.o.grid(), s.sf.diverged)
+}
+
+// studyGrid is every run of the study folder (its study.json's runs x seeds, which every
+// invocation extends) that has a final model: finished, not diverged; seed by seed, as grid.
+func (s *session) studyGrid() ([]gridPoint, error) {
+	var g []gridPoint
+	for _, seed := range s.sf.Seeds {
+		for _, r := range s.sf.Runs {
+			p := gridPoint{r, seed}
+			if s.sf.diverged(p) {
+				continue
+			}
+			done, err := s.o.finished(s.t, s.corpus, p)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				g = append(g, p)
+			}
+		}
+	}
+	return g, nil
 }
 
 // check loads the study's text and checks every run's settings with t before anything trains;

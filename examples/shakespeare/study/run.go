@@ -77,16 +77,24 @@ func Run(o *Options, t Trainer, command string) error {
 	// 3. The inference speed of every final model and the training-step time of every
 	// configuration, each interleaved in this one process.
 	if !o.NoSpeed {
-		// Every finished run of the study folder, not only this invocation's: an invocation that
-		// extends the study (more seeds, more runs) measures them all again in one process.
-		grid, err := s.studyGrid()
+		// Every finished run published in the publish folder, not only this invocation's: an
+		// invocation that extends a study (more seeds, more runs) measures them all again in one
+		// process, and the folder's speed.json and steps.json cover the runs it holds.
+		grid, err := s.publishedGrid()
 		if err != nil {
 			return err
 		}
 		if err := o.measureSpeed(t, b, corpus, grid); err != nil {
 			return err
 		}
-		if err := o.measureSteps(t, b, corpus, s.sf.Runs); err != nil {
+		var runs []int
+		for _, p := range grid {
+			if !slices.Contains(runs, p.run) {
+				runs = append(runs, p.run)
+			}
+		}
+		slices.Sort(runs)
+		if err := o.measureSteps(t, b, corpus, runs); err != nil {
 			return err
 		}
 	}
@@ -124,14 +132,20 @@ func (s *session) finishedGrid() []gridPoint {
 	return slices.DeleteFunc(s.o.grid(), s.sf.diverged)
 }
 
-// studyGrid is every run of the study folder (its study.json's runs x seeds, which every
-// invocation extends) that has a final model: finished, not diverged; seed by seed, as grid.
-func (s *session) studyGrid() ([]gridPoint, error) {
+// publishedGrid is every run of the study folder (its study.json's runs x seeds, which every
+// invocation extends) that has a final model (finished, not diverged) and is this invocation's
+// or already published in its publish folder; seed by seed, as grid. (Pieces of one study folder
+// published in folders of their own each measure their own runs, so that each folder is whole.)
+func (s *session) publishedGrid() ([]gridPoint, error) {
 	var g []gridPoint
+	mine := s.o.grid()
 	for _, seed := range s.sf.Seeds {
 		for _, r := range s.sf.Runs {
 			p := gridPoint{r, seed}
 			if s.sf.diverged(p) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(s.o.Publish, "runs", s.o.name(p), "metrics.json")); err != nil && !slices.Contains(mine, p) {
 				continue
 			}
 			done, err := s.o.finished(s.t, s.corpus, p)

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/smi-gomlx/smi/examples/shakespeare/data"
@@ -59,11 +64,49 @@ func (t studyTrainer) Train(b backends.Backend, corpus *data.Corpus, s study.Spe
 }
 
 func (studyTrainer) Analyze(b backends.Backend, corpus *data.Corpus, dir string, batches int) error {
+	if err := checkFinalCheckpoint(dir); err != nil {
+		return err
+	}
 	return analyzeRunDir(b, corpus, dir, batches)
 }
 
 func (studyTrainer) InferenceSpeed(b backends.Backend, corpus *data.Corpus, dirs []string, tokens, reps int) ([][]float64, error) {
+	for _, dir := range dirs {
+		if err := checkFinalCheckpoint(dir); err != nil {
+			return nil, err
+		}
+	}
 	return interleavedSpeed(b, corpus, dirs, tokens, reps)
+}
+
+// checkFinalCheckpoint refuses a finished run (metrics.json) whose newest checkpoint that reads
+// back is not its last iteration's: the study analyses and times final models, and loadRun would
+// take an older one without a word beyond its skip line (a damaged final checkpoint gave the
+// analysis of iteration 30 of 60 as the final model's).
+func checkFinalCheckpoint(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil {
+		return err
+	}
+	var m results.Metrics
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("%s: %v", filepath.Join(dir, "metrics.json"), err)
+	}
+	all, err := runStore(dir).list()
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	for _, c := range all {
+		if c.step != m.Config.MaxIters {
+			continue
+		}
+		if _, _, err := readCheckpoint(c.dir); err != nil {
+			return fmt.Errorf("the final checkpoint of %s (iteration %d) does not read back: %v\n"+
+				"Train the run again (delete %s; the study retrains it), or restore the checkpoint", dir, c.step, err, dir)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s has no checkpoint of its last iteration, %d: train the run again (delete %s; the study retrains it)", dir, m.Config.MaxIters, dir)
 }
 
 func (t studyTrainer) StepTimes(b backends.Backend, corpus *data.Corpus, specs []study.Spec, steps, rounds int) ([][]float64, error) {

@@ -282,3 +282,56 @@ func TestStudyRecordsDivergence(t *testing.T) {
 		t.Error("the report still names a diverged run")
 	}
 }
+
+// TestStudyNeedsFinalCheckpoint: the study analyses and times a run's final model only: a
+// finished run whose last checkpoint does not read back (or is gone) is refused with what to do,
+// where the analysis took the newest older checkpoint that read back as the final model's.
+func TestStudyNeedsFinalCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := tinyRunWith(t, 0, dir, "max_iters=8;eval_interval=4;eval_iters=1;n_layer=1", 0, func(*trainOptions) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkFinalCheckpoint(dir); err != nil {
+		t.Fatalf("an intact run: %v", err)
+	}
+	bins, _ := filepath.Glob(filepath.Join(runStore(dir).stepDir(8), "*.bin"))
+	if len(bins) != 1 {
+		t.Fatalf("%v", bins)
+	}
+	raw, err := os.ReadFile(bins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 1
+	if err := os.WriteFile(bins[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	corpus, err := data.Open(sharedData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = studyTrainer{}.Analyze(b, corpus, dir, 1)
+	if err == nil || !strings.Contains(err.Error(), "the final checkpoint of "+dir+" (iteration 8) does not read back") {
+		t.Errorf("analysing with a damaged final checkpoint: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "analysis.json")); err == nil {
+		t.Error("an analysis was written from an older checkpoint")
+	}
+	if _, err := (studyTrainer{}).InferenceSpeed(b, corpus, []string{dir}, 2, 1); err == nil {
+		t.Error("timing a run whose final checkpoint does not read back succeeded")
+	}
+	if err := os.RemoveAll(runStore(dir).stepDir(8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkFinalCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "no checkpoint of its last iteration, 8") {
+		t.Errorf("no final checkpoint: %v", err)
+	}
+}

@@ -133,14 +133,20 @@ func findStudyFolders(roots []string) ([]string, error) {
 		if !info.IsDir() {
 			return nil, fmt.Errorf("%s is not a folder", root)
 		}
-		err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		walk := root
+		if l, err := os.Lstat(root); err == nil && l.Mode()&os.ModeSymlink != 0 {
+			walk = root + string(filepath.Separator) // WalkDir does not follow a link it is given
+		}
+		found := 0
+		err = filepath.WalkDir(walk, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if e.IsDir() && e.Name() == "runs" && p != root {
+			if e.IsDir() && e.Name() == "runs" && p != walk {
 				return fs.SkipDir // a study's run files, not another study
 			}
 			if !e.IsDir() && e.Name() == "study.json" {
+				found++
 				dir := filepath.Dir(p)
 				key, _ := filepath.Abs(dir)
 				if !seen[key] {
@@ -152,6 +158,9 @@ func findStudyFolders(roots []string) ([]string, error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if found == 0 && len(roots) > 1 { // a folder given that adds nothing: say so, not drop it
+			return nil, fmt.Errorf("no published study (study.json) in or under %s, one of the folders the report is made from", root)
 		}
 	}
 	if len(dirs) == 0 {
@@ -528,9 +537,8 @@ func writeReproduction(roots []string, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	if err := results.WriteFileAtomic(path, []byte(md)); err != nil {
-		return err
-	}
+	// The plots first, the text last: a report cut short (a full disk, a kill) leaves the old
+	// text, never a new one beside older plots.
 	for _, d := range rp.sections {
 		if err := os.MkdirAll(d.plotDir, 0o755); err != nil {
 			return err
@@ -541,6 +549,9 @@ func writeReproduction(roots []string, path string) error {
 		for _, p := range d.problems {
 			fmt.Fprintf(os.Stderr, "note (%s): %s\n", d.slug, p)
 		}
+	}
+	if err := results.WriteFileAtomic(path, []byte(md)); err != nil {
+		return err
 	}
 	for _, p := range rp.problems {
 		fmt.Fprintf(os.Stderr, "note: %s\n", p)

@@ -749,3 +749,53 @@ func TestReportOneSeed(t *testing.T) {
 		t.Errorf("without steps.json: %s\n%s", md[strings.Index(md, "**With 1 seed"):][:400], overheadRow(md))
 	}
 }
+
+// TestFindStudyFolders: a folder the report is made from is searched through a symbolic link
+// given as it, and one that holds no study is named (it was dropped without a word, while the
+// report's header listed it); folders that overlap are fine.
+func TestFindStudyFolders(t *testing.T) {
+	root := t.TempDir()
+	a := filepath.Join(root, "a")
+	fakeStudy(t, filepath.Join(a, "piece"), "cpu", fakeCPU, []int{0, 5}, []int64{1}, 0.05)
+	empty := filepath.Join(root, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "link")
+	if err := os.Symlink(a, link); err != nil {
+		t.Fatal(err)
+	}
+	if dirs, err := findStudyFolders([]string{link}); err != nil || len(dirs) != 1 {
+		t.Errorf("through a link: %v, %v", dirs, err)
+	}
+	if dirs, err := findStudyFolders([]string{a, filepath.Join(a, "piece")}); err != nil || len(dirs) != 1 {
+		t.Errorf("overlapping folders: %v, %v", dirs, err)
+	}
+	if _, err := findStudyFolders([]string{a, empty}); err == nil || !strings.Contains(err.Error(), "no published study (study.json) in or under "+empty) {
+		t.Errorf("a folder without a study: %v", err)
+	}
+}
+
+// TestReportTextLast: the report's text is written after its plots, so a report cut short keeps
+// the old text rather than a new one beside older plots.
+func TestReportTextLast(t *testing.T) {
+	root := t.TempDir()
+	fakeStudy(t, filepath.Join(root, "pub"), "cpu", fakeCPU, []int{0, 5}, []int64{1, 2}, 0.05)
+	report := filepath.Join(root, "out", "R.md")
+	if err := os.MkdirAll(filepath.Join(root, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(report, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A file where the plots' folder goes: plotting fails.
+	if err := os.WriteFile(filepath.Join(root, "out", "reproduction"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeReproduction([]string{filepath.Join(root, "pub")}, report); err == nil {
+		t.Fatal("the plots could not be written, yet the report succeeded")
+	}
+	if raw, _ := os.ReadFile(report); string(raw) != "old" {
+		t.Errorf("a report whose plots failed replaced the old text (%d bytes)", len(raw))
+	}
+}

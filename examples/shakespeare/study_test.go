@@ -335,3 +335,44 @@ func TestStudyNeedsFinalCheckpoint(t *testing.T) {
 		t.Errorf("no final checkpoint: %v", err)
 	}
 }
+
+// TestStudyKeepsProvenance: a run whose publication failed after it trained is published with
+// its provenance (the invocation that trained it) once the cause is gone: the study records a
+// run as trained before it trains, where the record was saved only after the publication.
+func TestStudyKeepsProvenance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a run")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	o := tinyStudy(dir, []int{0}, []int64{1})
+	o.Set, o.NoSpeed = "max_iters=8;eval_interval=4;eval_iters=1;n_layer=1", true
+	blocker := filepath.Join(o.Publish, "runs", "tiny-run0-seed1")
+	if err := os.MkdirAll(filepath.Dir(blocker), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil { // a file where the run's folder goes
+		t.Fatal(err)
+	}
+	if err := study.Run(o, studyTrainer{}, "test"); err == nil {
+		t.Fatal("publishing into a file succeeded")
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := study.Run(o, studyTrainer{}, "test again"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(blocker, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub struct {
+		Provenance *struct {
+			Command string `json:"command"`
+		} `json:"provenance"`
+	}
+	if err := json.Unmarshal(raw, &pub); err != nil || pub.Provenance == nil || pub.Provenance.Command != "test" {
+		t.Errorf("published metrics' provenance: %+v (%v), want the invocation that trained it, \"test\"", pub.Provenance, err)
+	}
+}

@@ -66,7 +66,7 @@ type invocation struct {
 	Started     string          `json:"started_utc"`
 	Updated     string          `json:"updated_utc"`
 	Seconds     float64         `json:"seconds"`            // wall time of this invocation so far
-	Trained     []string        `json:"trained"`            // runs this invocation trained (or finished)
+	Trained     []string        `json:"trained"`            // runs this invocation trained (all or part of), each recorded as it starts
 	Analysed    []string        `json:"analysed,omitempty"` // runs whose final model this invocation analysed
 	Config      *gpt.Config     `json:"config,omitempty"`   // the recipe of its runs (each run's metrics.json has it too); absent in older files
 }

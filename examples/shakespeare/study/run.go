@@ -282,6 +282,12 @@ func (s *session) train() error {
 		pos := slices.Index(grid, p) + 1
 		fmt.Printf("\n[%d/%d] run %d, seed %d: training (%d of %d left to train; ETA %s)\n",
 			pos, len(grid), p.run, p.seed, len(pending)-k, len(pending), eta)
+		// Recorded before it trains: the provenance of its files names the last invocation that
+		// trained it, whatever stops this one later (a publish that fails, a kill before the save).
+		s.inv.Trained = appendNew(s.inv.Trained, o.name(p))
+		if err := s.save(); err != nil {
+			return err
+		}
 		spec := o.spec(p)
 		m, err := s.t.Train(s.b, s.corpus, spec)
 		var div *results.Diverged
@@ -305,11 +311,10 @@ func (s *session) train() error {
 		}
 		s.sf.setDiverged(p, nil)
 		fmt.Printf("[%d/%d] run %d, seed %d: val loss %.4f, %.0f s training\n", pos, len(grid), p.run, p.seed, m.FinalValLoss, m.TrainSeconds)
-		s.inv.Trained = append(s.inv.Trained, o.name(p))
-		if err := o.publishRun(s.sf, p, "metrics.json"); err != nil {
+		if err := s.save(); err != nil {
 			return err
 		}
-		if err := s.save(); err != nil {
+		if err := o.publishRun(s.sf, p, "metrics.json"); err != nil {
 			return err
 		}
 	}
@@ -322,10 +327,13 @@ func (s *session) analyse() error {
 		dir := filepath.Join(s.o.Dir, "runs", s.o.name(p))
 		if _, err := os.Stat(filepath.Join(dir, "analysis.json")); err != nil {
 			fmt.Printf("Analysing %s...\n", dir)
+			s.inv.Analysed = appendNew(s.inv.Analysed, s.o.name(p)) // recorded first, as in train
+			if err := s.save(); err != nil {
+				return err
+			}
 			if err := s.t.Analyze(s.b, s.corpus, dir, s.o.AnalyzeBatches); err != nil {
 				return fmt.Errorf("analysing %s: %w", dir, err)
 			}
-			s.inv.Analysed = append(s.inv.Analysed, s.o.name(p))
 		}
 		if err := s.o.publishRun(s.sf, p, "analysis.json"); err != nil {
 			return err

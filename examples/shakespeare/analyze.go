@@ -84,13 +84,13 @@ func analyzeRunDir(b backends.Backend, corpus *data.Corpus, dir string, batches 
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, analysisFile)
-	if err := results.WriteJSON(path, a); err != nil {
-		return err
-	}
-	plotPath := filepath.Join(dir, spectralPlotFile)
+	// The plot first: the study takes a run with analysis.json as analysed.
+	path, plotPath := filepath.Join(dir, analysisFile), filepath.Join(dir, spectralPlotFile)
 	if err := results.PlotSpectralNorms(plotPath, a); err != nil {
 		return fmt.Errorf("plotting: %w", err)
+	}
+	if err := results.WriteJSON(path, a); err != nil {
+		return err
 	}
 	printAnalysis(a)
 	fmt.Printf("Analysis: %s\nPlot:     %s\n", path, plotPath)

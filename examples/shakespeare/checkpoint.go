@@ -540,7 +540,7 @@ func (s ckptStore) spaceNeeded(all []savedCheckpoint, snapBytes int64) string {
 		free = humanBytes(n)
 	}
 	return fmt.Sprintf("The disk is full: a checkpoint needs about %s (%s); the run keeps the newest %d and writes the next beside them "+
-		"before removing the oldest, so with %d there now it needs about %s free to go on, and %s is free there",
+		"before removing the oldest, so with %d there now it needs up to about %s free to go on (less when fewer saves are left), and %s is free there",
 		humanBytes(size), from, keepCheckpoints, k, humanBytes(spaceToGoOn(k, size, -1)), free)
 }
 

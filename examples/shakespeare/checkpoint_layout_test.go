@@ -212,7 +212,7 @@ func TestSpaceNeeded(t *testing.T) {
 	var all []savedCheckpoint
 	for k := 0; k <= keepCheckpoints; k++ {
 		want := fmt.Sprintf("needs about %s (%s)", humanBytes(size), map[bool]string{true: "estimated from the state being saved", false: "the last checkpoint"}[k == 0])
-		wantMore := fmt.Sprintf("with %d there now it needs about %s free to go on", k, humanBytes(int64(keepCheckpoints+1-k)*size))
+		wantMore := fmt.Sprintf("with %d there now it needs up to about %s free to go on", k, humanBytes(int64(keepCheckpoints+1-k)*size))
 		got := store.spaceNeeded(all, size)
 		if !strings.Contains(got, want) || !strings.Contains(got, wantMore) || !strings.Contains(got, "is free there") {
 			t.Errorf("%d checkpoints: %q, want %q and %q", k, got, want, wantMore)

@@ -327,16 +327,17 @@ func TestKillAnywhere(t *testing.T) {
 // naming the directory and the holder's PID; the lock goes with the holder, even after SIGKILL.
 func TestSecondProcessRefused(t *testing.T) {
 	dir := t.TempDir()
-	lock, err := results.LockDir(dir)
+	lock, err := results.LockDir(dir, "-out")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = results.LockDir(dir)
-	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
-		t.Fatalf("second lock: %v", err)
+	_, err = results.LockDir(dir, "-dir")
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) ||
+		!strings.Contains(err.Error(), "use -dir for another directory") {
+		t.Fatalf("second lock: %v (want the directory, the holder's PID and the flag that picks another)", err)
 	}
 	lock.Release()
-	if l, err := results.LockDir(dir); err != nil {
+	if l, err := results.LockDir(dir, "-out"); err != nil {
 		t.Fatalf("after release: %v", err)
 	} else {
 		l.Release()
@@ -354,7 +355,7 @@ func TestSecondProcessRefused(t *testing.T) {
 			t.Fatalf("the child never held the lock\n%s", out.String())
 		}
 	}
-	if _, err := results.LockDir(dir); err == nil || !strings.Contains(err.Error(), "PID "+pid) {
+	if _, err := results.LockDir(dir, "-out"); err == nil || !strings.Contains(err.Error(), "PID "+pid) {
 		t.Fatalf("locking a directory a running trainer holds: %v", err)
 	}
 	// The whole command refuses too, with the holder named.
@@ -364,7 +365,7 @@ func TestSecondProcessRefused(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
-	l, err := results.LockDir(dir)
+	l, err := results.LockDir(dir, "-out")
 	if err != nil {
 		t.Fatalf("after the holder was killed: %v", err)
 	}

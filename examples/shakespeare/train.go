@@ -309,7 +309,7 @@ func trainRun(b backends.Backend, ctx *context.Context, cfg gpt.Config, corpus *
 		return nil, err
 	}
 	dir := o.outDir()
-	lock, err := results.LockDir(dir)
+	lock, err := results.LockDir(dir, "-out")
 	if err != nil {
 		return nil, err
 	}

@@ -19,11 +19,11 @@ const LockFile = "train.lock"
 // written in the file only serves the message of a second process.
 type Lock struct{ f *os.File }
 
-// LockDir takes the run directory dir (creating it) for this process, or fails at once naming
-// the process that holds it.
-func LockDir(dir string) (*Lock, error) {
+// LockDir takes the directory dir (a run's or a study's, creating it) for this process, or fails
+// at once naming the process that holds it and flagName, the flag that chooses another.
+func LockDir(dir, flagName string) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create the run directory: %w", err)
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
@@ -38,7 +38,7 @@ func LockDir(dir string) (*Lock, error) {
 			holder = fmt.Sprintf("another process (PID %d)", pid)
 		}
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is in use: %s is training it. Wait for it to finish or stop it, or use -out for another directory", dir, holder)
+			return nil, fmt.Errorf("%s is in use: %s is working in it. Wait for it to finish or stop it, or use %s for another directory", dir, holder, flagName)
 		}
 		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
 	}

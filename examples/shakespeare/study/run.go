@@ -41,7 +41,7 @@ func Run(o *Options, t Trainer, command string) error {
 	if err != nil {
 		return err
 	}
-	lock, err := results.LockDir(o.Dir) // one study per folder (each run also locks its own directory)
+	lock, err := results.LockDir(o.Dir, "-dir") // one study per folder (each run also locks its own directory)
 	if err != nil {
 		return err
 	}

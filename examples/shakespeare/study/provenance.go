@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -92,10 +93,30 @@ func publicArgs(args []string) []string {
 }
 
 // gitRevision names the code's git revision, "+dirty" with uncommitted changes to the Go code
-// or its modules (not to data such as the study's own published files). Outside a git checkout
-// (a copy of the tree on a rented machine) it is $SMI_GIT_REVISION, which the copy's sender can
-// set, marked "(not checked)"; else "unknown".
+// or its modules (not to data such as the study's own published files): the revision Go stamped
+// into a binary built with go build, else (go run and go test stamp none) the checkout the
+// program runs in, when that checkout is this module's: a study run from another repository
+// recorded that repository's revision. Outside a git checkout (a copy of the tree on a rented
+// machine) it is $SMI_GIT_REVISION, which the copy's sender can set, marked "(not checked)";
+// else "unknown".
 func gitRevision() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			if dirty {
+				return rev[:min(12, len(rev))] + "+dirty"
+			}
+			return rev[:min(12, len(rev))]
+		}
+	}
 	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		if rev := strings.TrimSpace(os.Getenv("SMI_GIT_REVISION")); rev != "" {
@@ -103,9 +124,31 @@ func gitRevision() string {
 		}
 		return "unknown"
 	}
+	if top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output(); err != nil || !isThisModule(strings.TrimSpace(string(top))) {
+		return "unknown (run outside this project's checkout)"
+	}
 	rev := strings.TrimSpace(string(out))
 	if exec.Command("git", "diff", "--quiet", "HEAD", "--", "*.go", "go.mod", "go.sum").Run() != nil {
 		rev += "+dirty"
 	}
 	return rev
+}
+
+// isThisModule reports whether the folder top holds this program's module (its go.mod names the
+// module of the running program's main package).
+func isThisModule(top string) bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok || info.Main.Path == "" {
+		return false
+	}
+	raw, err := os.ReadFile(filepath.Join(top, "go.mod"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == info.Main.Path
+		}
+	}
+	return false
 }

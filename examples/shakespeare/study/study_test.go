@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,5 +151,30 @@ func TestPublishedLossesExact(t *testing.T) {
 		if got := records[0].metrics.IterLoss; !slices.Equal(got, tc.losses) {
 			t.Errorf("%s: read back %v, want %v", name, got[:8], tc.losses[:8])
 		}
+	}
+}
+
+// TestGitRevisionOfThisCode: the revision recorded is this code's: in this checkout a revision,
+// and run from another git repository not that repository's. (A test binary carries no stamped
+// revision, so both go through the checkout.)
+func TestGitRevisionOfThisCode(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git here")
+	}
+	here := gitRevision()
+	if here == "" || strings.HasPrefix(here, "unknown") {
+		t.Skipf("not in a git checkout of this module (%q)", here)
+	}
+	other := t.TempDir()
+	for _, args := range [][]string{{"init", "-q"}, {"-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = other
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	t.Chdir(other)
+	if got := gitRevision(); !strings.HasPrefix(got, "unknown") {
+		t.Errorf("run from another repository: %q, want unknown (here: %q)", got, here)
 	}
 }

@@ -376,3 +376,43 @@ func TestStudyKeepsProvenance(t *testing.T) {
 		t.Errorf("published metrics' provenance: %+v (%v), want the invocation that trained it, \"test\"", pub.Provenance, err)
 	}
 }
+
+// TestStudyPiecesPublishTheirOwn: two pieces of one study folder, each published in a folder of
+// its own (as make study RUNS=... SEEDS=... does), each publish a study.json of their own runs
+// and invocation, so that a report merging them counts each invocation once.
+func TestStudyPiecesPublishTheirOwn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two runs")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	for _, run := range []int{0, 5} {
+		o := tinyStudy(dir, []int{run}, []int64{1})
+		o.Set, o.NoSpeed = "max_iters=8;eval_interval=4;eval_iters=1;n_layer=1", true
+		o.Publish = filepath.Join(dir, fmt.Sprintf("pub%d", run))
+		if err := study.Run(o, studyTrainer{}, fmt.Sprintf("piece %d", run)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, run := range []int{0, 5} {
+		var sf struct {
+			Runs        []int `json:"runs"`
+			Invocations []struct {
+				Command string `json:"command"`
+			} `json:"invocations"`
+		}
+		raw, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("pub%d", run), "study.json"))
+		if err := json.Unmarshal(raw, &sf); err != nil || !reflect.DeepEqual(sf.Runs, []int{run}) || len(sf.Invocations) != 1 ||
+			sf.Invocations[0].Command != fmt.Sprintf("piece %d", run) {
+			t.Errorf("piece %d's published study.json: runs %v, invocations %+v (%v); want its own run and invocation", run, sf.Runs, sf.Invocations, err)
+		}
+	}
+	// The study folder's own record holds both.
+	var whole struct {
+		Runs []int `json:"runs"`
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "study", "study.json"))
+	if err := json.Unmarshal(raw, &whole); err != nil || len(whole.Runs) != 2 {
+		t.Errorf("the study folder's study.json: runs %v (%v), want both", whole.Runs, err)
+	}
+}

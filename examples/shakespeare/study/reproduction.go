@@ -559,7 +559,7 @@ func writeReproduction(roots []string, path string) error {
 	return nil
 }
 
-func appendNew(xs []string, x string) []string {
+func appendNew[T comparable](xs []T, x T) []T {
 	if slices.Contains(xs, x) {
 		return xs
 	}

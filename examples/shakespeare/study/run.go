@@ -242,13 +242,60 @@ type session struct {
 	inv    *invocation // this invocation's record in sf
 }
 
-// save writes the study folder's study.json, and publishes it.
+// save writes the study folder's study.json, and publishes the part of it that describes the
+// publish folder (publishedStudy).
 func (s *session) save() error {
 	s.inv.Updated, s.inv.Seconds = results.NowUTC(), time.Since(s.began).Seconds()
 	if err := results.WriteJSON(filepath.Join(s.o.Dir, "study.json"), s.sf); err != nil {
 		return err
 	}
-	return s.o.publish("study.json")
+	raw, err := json.Marshal(s.publishedStudy())
+	if err != nil {
+		return err
+	}
+	out, err := publishedForm(raw, nil, nil)
+	if err != nil {
+		return err
+	}
+	return writePublished(filepath.Join(s.o.Publish, "study.json"), out)
+}
+
+// publishedStudy is the study file as the publish folder's: its grid, invocations and diverged
+// runs restricted to the runs of this invocation and those already published there. Pieces of
+// one study folder, each published in a folder of its own (make study RUNS=... SEEDS=...),
+// otherwise each claimed the whole study, and a report merging them counted every invocation
+// once per piece.
+func (s *session) publishedStudy() *studyFile {
+	in := map[string]bool{}
+	for _, p := range s.o.grid() {
+		in[s.o.name(p)] = true
+	}
+	if entries, err := os.ReadDir(filepath.Join(s.o.Publish, "runs")); err == nil {
+		for _, e := range entries {
+			in[e.Name()] = true
+		}
+	}
+	out := *s.sf
+	out.Runs, out.Seeds, out.Invocations, out.Diverged = nil, nil, nil, nil
+	for _, seed := range s.sf.Seeds {
+		for _, r := range s.sf.Runs {
+			if in[s.o.name(gridPoint{r, seed})] {
+				out.Runs, out.Seeds = appendNew(out.Runs, r), appendNew(out.Seeds, seed)
+			}
+		}
+	}
+	touches := func(names []string) bool { return slices.ContainsFunc(names, func(n string) bool { return in[n] }) }
+	for i := range s.sf.Invocations {
+		if inv := &s.sf.Invocations[i]; inv == s.inv || touches(inv.Trained) || touches(inv.Analysed) {
+			out.Invocations = append(out.Invocations, *inv)
+		}
+	}
+	for _, d := range s.sf.Diverged {
+		if in[s.o.name(gridPoint{d.Run, d.Seed})] {
+			out.Diverged = append(out.Diverged, d)
+		}
+	}
+	return &out
 }
 
 // train trains the runs of the grid that are not finished, one at a time, publishing each as

@@ -170,18 +170,7 @@ func TestSaveReplacesWhatDoesNotReadBack(t *testing.T) {
 		t.Errorf("the intact checkpoint was rewritten (%v)", err)
 	}
 
-	bins, _ := filepath.Glob(filepath.Join(newestDir, "checkpoint-*.bin"))
-	if len(bins) != 1 {
-		t.Fatalf("%s: %v", newestDir, bins)
-	}
-	raw, err := os.ReadFile(bins[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw[len(raw)/2] ^= 0x10
-	if err := os.WriteFile(bins[0], raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	flipBit(t, newestDir)
 	checkFallsBack(t, store, newestDir, "bit flipped")
 	resave("bit flipped")
 
@@ -298,5 +287,22 @@ func TestSpaceWarning(t *testing.T) {
 	}
 	if w := store.spaceWarning(100<<10, -1); w != "" {
 		t.Errorf("checkpoints of 100 KiB on a 1 MiB disk: %q", w)
+	}
+}
+
+// flipBit flips a bit in the middle of the weights of the checkpoint in dir.
+func flipBit(t *testing.T, dir string) {
+	t.Helper()
+	bins, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.bin"))
+	if len(bins) != 1 {
+		t.Fatalf("%s: %v", dir, bins)
+	}
+	raw, err := os.ReadFile(bins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 0x10
+	if err := os.WriteFile(bins[0], raw, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

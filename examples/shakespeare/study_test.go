@@ -91,14 +91,7 @@ func TestStudy(t *testing.T) {
 
 	// The interrupted run equals the same run trained on its own.
 	alone := t.TempDir()
-	corpus, err := data.Open(sharedData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	corpus, b := corpusAndBackend(t)
 	want, err := studyTrainer{}.Train(b, corpus, study.Spec{Preset: o.Preset, Run: 0, Seed: 2, Data: o.Data, Set: o.Set, Out: alone, Quiet: true})
 	if err != nil {
 		t.Fatal(err)
@@ -298,27 +291,9 @@ func TestStudyNeedsFinalCheckpoint(t *testing.T) {
 	if err := checkFinalCheckpoint(dir); err != nil {
 		t.Fatalf("an intact run: %v", err)
 	}
-	bins, _ := filepath.Glob(filepath.Join(runStore(dir).stepDir(8), "*.bin"))
-	if len(bins) != 1 {
-		t.Fatalf("%v", bins)
-	}
-	raw, err := os.ReadFile(bins[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw[len(raw)/2] ^= 1
-	if err := os.WriteFile(bins[0], raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	corpus, err := data.Open(sharedData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = studyTrainer{}.Analyze(b, corpus, dir, 1)
+	flipBit(t, runStore(dir).stepDir(8))
+	corpus, b := corpusAndBackend(t)
+	err := studyTrainer{}.Analyze(b, corpus, dir, 1)
 	if err == nil || !strings.Contains(err.Error(), "the final checkpoint of "+dir+" (iteration 8) does not read back") {
 		t.Errorf("analysing with a damaged final checkpoint: %v", err)
 	}
@@ -415,4 +390,18 @@ func TestStudyPiecesPublishTheirOwn(t *testing.T) {
 	if err := json.Unmarshal(raw, &whole); err != nil || len(whole.Runs) != 2 {
 		t.Errorf("the study folder's study.json: runs %v (%v), want both", whole.Runs, err)
 	}
+}
+
+// corpusAndBackend opens the tests' text and the backend.
+func corpusAndBackend(t *testing.T) (*data.Corpus, backends.Backend) {
+	t.Helper()
+	corpus, err := data.Open(sharedData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return corpus, b
 }

@@ -57,6 +57,7 @@ func ReportCommand(args []string) error {
 	from := fset.String("from", "", "published study folders, comma-separated, each searched for study.json (e.g. docs/reproduction): write the reproduction report from every study found, merged")
 	repro := fset.String("reproduction", "", "the same as -from (kept for old commands)")
 	reproOut := fset.String("reproduction_out", filepath.Join("docs", "REPRODUCTION.md"), "with -from: the report to write; its plots go to reproduction/<section>/ beside it")
+	fset.StringVar(reproOut, "report", *reproOut, "the same as -reproduction_out (the study command's name for it)")
 	compact := fset.String("compact", "", "a published study folder: rewrite its files in the compact published form (no indentation, no SMI telemetry, each run's provenance from study.json), then stop")
 	fset.Usage = func() {
 		fmt.Fprintln(fset.Output(), "usage: shakespeare report [-out DIR] RUN_DIR_OR_PARENT...\n       shakespeare report -from FOLDER[,FOLDER...] [-reproduction_out FILE]\n       shakespeare report -compact PUBLISHED_STUDY_DIR")
@@ -105,7 +106,7 @@ func ReportCommand(args []string) error {
 	}
 	md := reportMarkdown(groups)
 	path := filepath.Join(*out, "report.md")
-	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+	if err := results.WriteFileAtomic(path, []byte(md)); err != nil {
 		return err
 	}
 	plots, err := reportPlots(*out, groups)

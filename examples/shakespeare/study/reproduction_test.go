@@ -649,7 +649,11 @@ func TestReportDocLinks(t *testing.T) {
 		if report == filepath.Join(sub, "R.md") {
 			t.Chdir(sub) // below the root, as a package's tests run
 		}
-		if err := ReportCommand([]string{"-from", filepath.Join(root, "pub"), "-reproduction_out", report}); err != nil {
+		flagName := "-reproduction_out"
+		if report == filepath.Join(root, "R.md") {
+			flagName = "-report" // the study command's name for it, accepted too
+		}
+		if err := ReportCommand([]string{"-from", filepath.Join(root, "pub"), flagName, report}); err != nil {
 			t.Fatal(err)
 		}
 		raw, err := os.ReadFile(report)

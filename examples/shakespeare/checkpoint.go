@@ -286,15 +286,8 @@ func (s ckptStore) save(snap *snapshot) (err error) {
 		if saved, _, readErr := readCheckpoint(final); readErr == nil && gomlxopt.GetGlobalStep(saved) == int64(step) {
 			return nil
 		}
-		trash := filepath.Join(s.dir, trashPrefix+filepath.Base(final))
-		if err := os.RemoveAll(trash); err != nil {
-			return err
-		}
-		if err := os.Rename(final, trash); err != nil {
+		if err := s.discard(final); err != nil {
 			return fmt.Errorf("replacing %s, which does not read back: %w", final, err)
-		}
-		if err := os.RemoveAll(trash); err != nil {
-			return err
 		}
 	}
 	if err := hook("start"); err != nil {
@@ -430,15 +423,25 @@ func (s ckptStore) prune() error {
 		if kept++; kept <= keepCheckpoints {
 			continue
 		}
-		trash := filepath.Join(s.dir, trashPrefix+filepath.Base(c.dir))
-		if err := os.Rename(c.dir, trash); err != nil {
-			return err
-		}
-		if err := os.RemoveAll(trash); err != nil {
+		if err := s.discard(c.dir); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// discard removes the step directory (or whatever is there) at path through a .trash- name, so
+// that a removal cut short never leaves a half-deleted checkpoint that looks like one (clean
+// removes what is left of it).
+func (s ckptStore) discard(path string) error {
+	trash := filepath.Join(s.dir, trashPrefix+filepath.Base(path))
+	if err := os.RemoveAll(trash); err != nil {
+		return err
+	}
+	if err := os.Rename(path, trash); err != nil {
+		return err
+	}
+	return os.RemoveAll(trash)
 }
 
 // removeLegacy removes checkpoint files of the old layout (directly in RUN/checkpoint).

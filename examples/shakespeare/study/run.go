@@ -138,14 +138,11 @@ func (s *session) finishedGrid() []gridPoint {
 // published in folders of their own each measure their own runs, so that each folder is whole.)
 func (s *session) publishedGrid() ([]gridPoint, error) {
 	var g []gridPoint
-	mine := s.o.grid()
+	in := s.inPublish()
 	for _, seed := range s.sf.Seeds {
 		for _, r := range s.sf.Runs {
 			p := gridPoint{r, seed}
-			if s.sf.diverged(p) {
-				continue
-			}
-			if _, err := os.Stat(filepath.Join(s.o.Publish, "runs", s.o.name(p), "metrics.json")); err != nil && !slices.Contains(mine, p) {
+			if s.sf.diverged(p) || !in[s.o.name(p)] {
 				continue
 			}
 			done, err := s.o.finished(s.t, s.corpus, p)
@@ -260,12 +257,9 @@ func (s *session) save() error {
 	return writePublished(filepath.Join(s.o.Publish, "study.json"), out)
 }
 
-// publishedStudy is the study file as the publish folder's: its grid, invocations and diverged
-// runs restricted to the runs of this invocation and those already published there. Pieces of
-// one study folder, each published in a folder of its own (make study RUNS=... SEEDS=...),
-// otherwise each claimed the whole study, and a report merging them counted every invocation
-// once per piece.
-func (s *session) publishedStudy() *studyFile {
+// inPublish names the runs the publish folder describes: this invocation's, and those
+// published there before.
+func (s *session) inPublish() map[string]bool {
 	in := map[string]bool{}
 	for _, p := range s.o.grid() {
 		in[s.o.name(p)] = true
@@ -275,6 +269,16 @@ func (s *session) publishedStudy() *studyFile {
 			in[e.Name()] = true
 		}
 	}
+	return in
+}
+
+// publishedStudy is the study file as the publish folder's: its grid, invocations and diverged
+// runs restricted to the runs of this invocation and those already published there. Pieces of
+// one study folder, each published in a folder of its own (make study RUNS=... SEEDS=...),
+// otherwise each claimed the whole study, and a report merging them counted every invocation
+// once per piece.
+func (s *session) publishedStudy() *studyFile {
+	in := s.inPublish()
 	out := *s.sf
 	out.Runs, out.Seeds, out.Invocations, out.Diverged = nil, nil, nil, nil
 	for _, seed := range s.sf.Seeds {
